@@ -1,0 +1,181 @@
+// Package api holds the OpenAI wire contract that copilot-proxy owns: the error
+// envelope, the one table that maps error codes to HTTP status and OpenAI error
+// type, JSON writing, and the few request fields the gateway must read.
+//
+// It imports nothing of the project so every layer can use it.
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// Code is a machine-readable error code, sent as error.code in the envelope.
+type Code string
+
+// Error codes emitted by the gateway. Each maps to one status and type in codes.
+const (
+	CodeInvalidRequest       Code = "invalid_request_error"
+	CodeInvalidJSON          Code = "invalid_json"
+	CodeMissingField         Code = "missing_required_parameter"
+	CodeUnsupportedMediaType Code = "unsupported_media_type"
+	CodeBodyTooLarge         Code = "request_too_large"
+	CodeNotFound             Code = "not_found"
+	CodeModelNotFound        Code = "model_not_found"
+	CodeMethodNotAllowed     Code = "method_not_allowed"
+	CodeInvalidAPIKey        Code = "invalid_api_key"
+	CodeModelNotAllowed      Code = "model_not_allowed"
+	CodeRateLimitExceeded    Code = "rate_limit_exceeded"
+	CodeUpstreamError        Code = "upstream_error"
+	CodeCopilotUnavailable   Code = "copilot_unavailable"
+	CodeUpstreamTimeout      Code = "upstream_timeout"
+	CodeInternal             Code = "internal_error"
+	CodeForbidden            Code = "forbidden"
+)
+
+// OpenAI error types used in the envelope's "type" field.
+const (
+	TypeInvalidRequest = "invalid_request_error"
+	TypeAuthentication = "authentication_error"
+	TypePermission     = "permission_error"
+	TypeNotFound       = "not_found_error"
+	TypeRateLimit      = "rate_limit_error"
+	TypeAPI            = "api_error"
+	TypeServer         = "server_error"
+)
+
+type codeInfo struct {
+	status int
+	typ    string
+}
+
+// codes is the single table from error code to HTTP status and OpenAI type.
+var codes = map[Code]codeInfo{
+	CodeInvalidRequest:       {http.StatusBadRequest, TypeInvalidRequest},
+	CodeInvalidJSON:          {http.StatusBadRequest, TypeInvalidRequest},
+	CodeMissingField:         {http.StatusBadRequest, TypeInvalidRequest},
+	CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, TypeInvalidRequest},
+	CodeBodyTooLarge:         {http.StatusRequestEntityTooLarge, TypeInvalidRequest},
+	CodeNotFound:             {http.StatusNotFound, TypeNotFound},
+	CodeModelNotFound:        {http.StatusNotFound, TypeInvalidRequest},
+	CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, TypeInvalidRequest},
+	CodeInvalidAPIKey:        {http.StatusUnauthorized, TypeAuthentication},
+	CodeModelNotAllowed:      {http.StatusForbidden, TypePermission},
+	CodeForbidden:            {http.StatusForbidden, TypePermission},
+	CodeRateLimitExceeded:    {http.StatusTooManyRequests, TypeRateLimit},
+	CodeUpstreamError:        {http.StatusBadGateway, TypeAPI},
+	CodeCopilotUnavailable:   {http.StatusServiceUnavailable, TypeServer},
+	CodeUpstreamTimeout:      {http.StatusGatewayTimeout, TypeServer},
+	CodeInternal:             {http.StatusInternalServerError, TypeServer},
+}
+
+// Status returns the HTTP status for a code (500 for an unknown code).
+func (c Code) Status() int {
+	if ci, ok := codes[c]; ok {
+		return ci.status
+	}
+	return http.StatusInternalServerError
+}
+
+// Type returns the OpenAI error type for a code.
+func (c Code) Type() string {
+	if ci, ok := codes[c]; ok {
+		return ci.typ
+	}
+	return TypeServer
+}
+
+// Error is a gateway error as sent to clients. The zero Status means
+// "use the status of Code".
+type Error struct {
+	Status  int     `json:"-"`
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    Code    `json:"code"`
+}
+
+// Error implements error.
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// HTTPStatus is the status the error is sent with.
+func (e *Error) HTTPStatus() int {
+	if e.Status != 0 {
+		return e.Status
+	}
+	return e.Code.Status()
+}
+
+// NewError builds an Error for code with a human-readable message.
+func NewError(code Code, message string) *Error {
+	return &Error{Message: message, Type: code.Type(), Code: code}
+}
+
+// WithParam returns e with its param field set (the request field at fault).
+func (e *Error) WithParam(param string) *Error {
+	e.Param = &param
+	return e
+}
+
+// WithStatus returns e sent with an explicit status (upstream 4xx kept as is).
+func (e *Error) WithStatus(status int) *Error {
+	e.Status = status
+	return e
+}
+
+// Envelope is the OpenAI error body: {"error":{...}}.
+type Envelope struct {
+	Error *Error `json:"error"`
+}
+
+// WriteError writes e in the OpenAI envelope with its status. Headers already
+// set on w (request id, Retry-After) are kept.
+func WriteError(w http.ResponseWriter, e *Error) {
+	if e.Type == "" {
+		e.Type = e.Code.Type()
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	body, _ := json.Marshal(Envelope{Error: e})
+	body = append(body, '\n')
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(e.HTTPStatus())
+	_, _ = w.Write(body)
+}
+
+// Fail is shorthand for WriteError(w, NewError(code, message)).
+func Fail(w http.ResponseWriter, code Code, message string) {
+	WriteError(w, NewError(code, message))
+}
+
+// ErrorEvent returns the SSE event that ends a stream which failed after its
+// headers were sent: `data: {"error":{...}}` followed by a blank line.
+func ErrorEvent(e *Error) []byte {
+	if e.Type == "" {
+		e.Type = e.Code.Type()
+	}
+	body, _ := json.Marshal(Envelope{Error: e})
+	out := make([]byte, 0, len(body)+8)
+	out = append(out, "data: "...)
+	out = append(out, body...)
+	out = append(out, "\n\n"...)
+	return out
+}
+
+// WriteJSON writes v as JSON with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		Fail(w, CodeInternal, "could not encode the response")
+		return
+	}
+	body = append(body, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,61 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// Usage is the token count of a completion, as OpenAI reports it.
+type Usage struct {
+	PromptTokens     int64 `json:"prompt_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
+	TotalTokens      int64 `json:"total_tokens"`
+}
+
+var usageKey = []byte(`"usage"`)
+
+// ChunkUsage reads the usage object from the JSON of one stream chunk (the
+// data of an SSE event) or of a whole non-stream response. ok is false when
+// the chunk has no usage, a null usage, or is not JSON. It assumes nothing
+// else about the chunk (Copilot chunks may have empty or no choices).
+//
+// Most chunks carry no usage or "usage":null, so the chunk is only decoded
+// when a "usage" key is followed by an object.
+func ChunkUsage(data []byte) (Usage, bool) {
+	if !hasUsageObject(data) {
+		return Usage{}, false
+	}
+	var w struct {
+		Usage *Usage `json:"usage"`
+	}
+	if err := json.Unmarshal(data, &w); err != nil || w.Usage == nil {
+		return Usage{}, false
+	}
+	return *w.Usage, true
+}
+
+// hasUsageObject reports whether some `"usage"` in data is a key whose value
+// is an object. Inside JSON strings quotes are escaped, so an unescaped
+// `"usage"` is a key or the string value "usage" (then no ':' follows).
+func hasUsageObject(data []byte) bool {
+	for {
+		i := bytes.Index(data, usageKey)
+		if i < 0 {
+			return false
+		}
+		rest := skipSpace(data[i+len(usageKey):])
+		if len(rest) > 0 && rest[0] == ':' {
+			if rest = skipSpace(rest[1:]); len(rest) > 0 && rest[0] == '{' {
+				return true
+			}
+		}
+		data = data[i+len(usageKey):]
+	}
+}
+
+func skipSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
+		b = b[1:]
+	}
+	return b
+}

@@ -1,0 +1,56 @@
+package api_test
+
+import (
+	"testing"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
+)
+
+func TestChunkUsage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		data string
+		ok   bool
+		want api.Usage
+	}{
+		{"usage chunk without choices", `{"id":"x","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":20,"total_tokens":30}}`,
+			true, api.Usage{PromptTokens: 10, CompletionTokens: 20, TotalTokens: 30}},
+		{"usage with details", `{"usage":{"completion_tokens":2,"prompt_tokens":1,"total_tokens":3,"prompt_tokens_details":{"cached_tokens":0}}}`,
+			true, api.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}},
+		{"spaces around colon", `{"usage" : {"prompt_tokens":1}}`, true, api.Usage{PromptTokens: 1}},
+		{"null usage", `{"choices":[{"delta":{"content":"x"}}],"usage":null}`, false, api.Usage{}},
+		{"no usage", `{"choices":[{"delta":{"content":"x"}}]}`, false, api.Usage{}},
+		{"usage as a string value", `{"choices":[{"delta":{"content":"usage"}}],"k":"usage"}`, false, api.Usage{}},
+		{"escaped usage in content", `{"choices":[{"delta":{"content":"{\"usage\":{\"prompt_tokens\":5}}"}}]}`, false, api.Usage{}},
+		{"nested usage key only", `{"choices":[],"x":{"usage":{"prompt_tokens":5}}}`, false, api.Usage{}},
+		{"not JSON", `[DONE]`, false, api.Usage{}},
+		{"broken JSON", `{"usage":{"prompt_tokens":`, false, api.Usage{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, ok := api.ChunkUsage([]byte(tt.data))
+			if ok != tt.ok || got != tt.want {
+				t.Errorf("ChunkUsage = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func BenchmarkChunkUsage(b *testing.B) {
+	b.Run("content chunk", func(b *testing.B) {
+		data := []byte(`{"choices":[{"index":0,"delta":{"content":" world"}}],"created":1700000000,"id":"chatcmpl-1","model":"gpt-4o","usage":null}`)
+		b.ReportAllocs()
+		for b.Loop() {
+			api.ChunkUsage(data)
+		}
+	})
+	b.Run("usage chunk", func(b *testing.B) {
+		data := []byte(`{"choices":[],"created":1700000000,"id":"chatcmpl-1","model":"gpt-4o","usage":{"completion_tokens":120,"prompt_tokens":1500,"total_tokens":1620}}`)
+		b.ReportAllocs()
+		for b.Loop() {
+			api.ChunkUsage(data)
+		}
+	})
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envMap(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestServeConfigFlagsAndEnv(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, c serveConfig)
+		wantErr string
+	}{
+		{
+			name: "defaults",
+			check: func(t *testing.T, c serveConfig) {
+				if c.Addr != "127.0.0.1:8080" || c.UpstreamTimeout != 10*time.Minute || c.StreamIdleTimeout != 5*time.Minute ||
+					c.Keepalive != 15*time.Second || c.MaxBody != 10<<20 || c.ShutdownTimeout != 30*time.Second ||
+					c.GitHubAPIURL != "https://api.github.com" || c.LogLevel != "info" {
+					t.Fatalf("unexpected defaults: %+v", c)
+				}
+			},
+		},
+		{
+			name: "environment applies",
+			env:  map[string]string{"COPILOT_PROXY_ADDR": "127.0.0.1:9999", "COPILOT_PROXY_KEEPALIVE": "3s", "COPILOT_PROXY_MAX_BODY": "1MiB"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.Addr != "127.0.0.1:9999" || c.Keepalive != 3*time.Second || c.MaxBody != 1<<20 {
+					t.Fatalf("env not applied: %+v", c)
+				}
+			},
+		},
+		{
+			name: "flag wins over environment",
+			args: []string{"--addr", "127.0.0.1:7000", "--upstream-timeout=90s"},
+			env:  map[string]string{"COPILOT_PROXY_ADDR": "127.0.0.1:9999", "COPILOT_PROXY_UPSTREAM_TIMEOUT": "1m"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.Addr != "127.0.0.1:7000" || c.UpstreamTimeout != 90*time.Second {
+					t.Fatalf("flag did not win: %+v", c)
+				}
+			},
+		},
+		{name: "bad duration in env names the variable", env: map[string]string{"COPILOT_PROXY_STREAM_IDLE_TIMEOUT": "five"}, wantErr: "COPILOT_PROXY_STREAM_IDLE_TIMEOUT"},
+		{name: "bad duration flag names the flag", args: []string{"--keepalive", "soon"}, wantErr: "keepalive"},
+		{name: "bad size", args: []string{"--max-body", "lots"}, wantErr: "max-body"},
+		{name: "zero size", args: []string{"--max-body", "0"}, wantErr: "max-body"},
+		{name: "negative keepalive", args: []string{"--keepalive", "-1s"}, wantErr: "keepalive"},
+		{name: "bad log level", env: map[string]string{"COPILOT_PROXY_LOG_LEVEL": "loud"}, wantErr: "COPILOT_PROXY_LOG_LEVEL"},
+		{name: "bad log format", args: []string{"--log-format", "xml"}, wantErr: "log-format"},
+		{name: "bad url", args: []string{"--github-api-url", "api.github.com"}, wantErr: "github-api-url"},
+		{name: "bad addr", args: []string{"--addr", "8080"}, wantErr: "addr"},
+		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var cfg serveConfig
+			fs := serveFlags(&cfg)
+			done, err := parseFlags(fs, tt.args, &strings.Builder{})
+			if done {
+				t.Fatal("help shown unexpectedly")
+			}
+			if err == nil {
+				err = applyEnv(fs, envMap(tt.env))
+			}
+			if err == nil {
+				err = cfg.validate()
+			}
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want one naming %q", err, tt.wantErr)
+				}
+				if !errors.Is(err, errUsage) {
+					t.Fatalf("error %v is not a usage error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, cfg)
+		})
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int64{"10MiB": 10 << 20, "512KiB": 512 << 10, "1MB": 1000000, "2048": 2048, "1g": 1 << 30, " 3 mib ": 3 << 20} {
+		var b byteSize
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Errorf("Set(%q) = %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "ten", "1.5MiB", "99999999999999999999"} {
+		var b byteSize
+		if err := b.Set(in); err == nil {
+			t.Errorf("Set(%q) accepted", in)
+		}
+	}
+	b := byteSize(10 << 20)
+	if b.String() != "10MiB" {
+		t.Errorf("String() = %s", b.String())
+	}
+}
+
+func TestIsLoopbackAddr(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": true, "localhost:1": true, "[::1]:80": true, "127.1.2.3:9": true,
+		":8080": false, "0.0.0.0:8080": false, "[::]:80": false, "192.168.1.2:80": false, "example.com:80": false,
+	} {
+		if got := isLoopbackAddr(addr); got != want {
+			t.Errorf("isLoopbackAddr(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+)
+
+// usage is the top-level help text.
+const usage = `copilot-proxy — use a GitHub Copilot subscription through the OpenAI API
+
+Usage:
+  copilot-proxy [serve] [flags]   run the gateway (the default command)
+  copilot-proxy version           print the version
+  copilot-proxy help              show this help
+
+Run "copilot-proxy serve --help" for the gateway's settings.
+`
+
+// errUsage marks an error caused by bad command-line input.
+var errUsage = errors.New("usage error")
+
+// run is the whole program behind main: it dispatches the subcommand. It
+// never calls os.Exit and takes its environment as arguments so tests can
+// drive it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return runServe(ctx, args, getenv, stdout, stderr)
+	case "version":
+		return runVersion(args, stdout)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// parseFlags parses args into fs, printing help to stdout on -h/--help.
+// It reports done=true when help was shown and the command should stop.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (done bool, err error) {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return true, nil
+		}
+		return false, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return false, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	return false, nil
+}

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/copilot-proxy/copilot-proxy/copilot"
+	"github.com/copilot-proxy/copilot-proxy/gateway"
+)
+
+// serveConfig is every setting of the serve command.
+type serveConfig struct {
+	Addr              string
+	GitHubAPIURL      string
+	CopilotAPIURL     string
+	GitHubTokenFile   string
+	LogFormat         string
+	LogLevel          string
+	UpstreamTimeout   time.Duration
+	StreamIdleTimeout time.Duration
+	Keepalive         time.Duration
+	MaxBody           byteSize
+	ShutdownTimeout   time.Duration
+}
+
+// serveFlags declares the serve settings on a new FlagSet.
+func serveFlags(cfg *serveConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg.MaxBody = 10 << 20
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address (host:port)")
+	fs.StringVar(&cfg.GitHubAPIURL, "github-api-url", "https://api.github.com", "GitHub API base URL (for GitHub Enterprise: https://HOST/api/v3 or https://api.DOMAIN)")
+	fs.StringVar(&cfg.CopilotAPIURL, "copilot-api-url", "", "Copilot API base URL (default: endpoints.api of the Copilot token, else https://api.githubcopilot.com)")
+	fs.StringVar(&cfg.GitHubTokenFile, "github-token-file", "", "file holding the GitHub OAuth token (the token itself is only ever read from COPILOT_PROXY_GITHUB_TOKEN or a file)")
+	fs.StringVar(&cfg.LogFormat, "log-format", "", "log format: json or console (default: console when stderr is a terminal, else json)")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&cfg.UpstreamTimeout, "upstream-timeout", 10*time.Minute, "how long to wait for upstream response headers (a non-stream answer arrives whole, after the full generation)")
+	fs.DurationVar(&cfg.StreamIdleTimeout, "stream-idle-timeout", 5*time.Minute, "longest silence allowed inside an upstream stream")
+	fs.DurationVar(&cfg.Keepalive, "keepalive", 15*time.Second, "send a \": ping\" SSE comment after this much upstream silence (0 disables)")
+	fs.Var(&cfg.MaxBody, "max-body", "request body limit (e.g. 10MiB)")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long in-flight requests and streams may take to finish")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: copilot-proxy serve [flags]\n\nRuns the gateway. Every flag --some-name can also be set with the environment\nvariable COPILOT_PROXY_SOME_NAME; a flag wins over the environment.\nThe GitHub token is read from COPILOT_PROXY_GITHUB_TOKEN or --github-token-file\n(never a flag), then GH_COPILOT_TOKEN / GITHUB_COPILOT_TOKEN, then the editor\nplugins' ~/.config/github-copilot/{hosts,apps}.json.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// validate checks settings that the flag types cannot.
+func (c *serveConfig) validate() error {
+	bad := func(flagName, msg string) error {
+		return fmt.Errorf("%w: invalid --%s (%s): %s", errUsage, flagName, envName(flagName), msg)
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return bad("addr", "want host:port, e.g. 127.0.0.1:8080")
+	}
+	for name, u := range map[string]string{"github-api-url": c.GitHubAPIURL, "copilot-api-url": c.CopilotAPIURL} {
+		if u == "" && name == "copilot-api-url" {
+			continue
+		}
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			return bad(name, "want an absolute http(s) URL")
+		}
+	}
+	switch c.LogFormat {
+	case "", "json", "console":
+	default:
+		return bad("log-format", "want json or console")
+	}
+	if _, err := zerolog.ParseLevel(strings.ToLower(c.LogLevel)); err != nil || c.LogLevel == "" {
+		return bad("log-level", "want debug, info, warn or error")
+	}
+	if c.UpstreamTimeout <= 0 {
+		return bad("upstream-timeout", "must be positive")
+	}
+	if c.StreamIdleTimeout <= 0 {
+		return bad("stream-idle-timeout", "must be positive")
+	}
+	if c.Keepalive < 0 {
+		return bad("keepalive", "must not be negative (0 disables)")
+	}
+	if c.MaxBody <= 0 {
+		return bad("max-body", "must be positive")
+	}
+	if c.ShutdownTimeout < 0 {
+		return bad("shutdown-timeout", "must not be negative")
+	}
+	return nil
+}
+
+// newLogger builds the process logger: JSON, or human-readable console
+// output when asked or when stderr is a terminal.
+func newLogger(format, level string, stderr io.Writer) zerolog.Logger {
+	lvl, _ := zerolog.ParseLevel(strings.ToLower(level))
+	var w io.Writer = stderr
+	if format == "console" || (format == "" && isTerminal(stderr)) {
+		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// isLoopbackAddr reports whether a listen address only accepts local
+// connections.
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := serveFlags(&cfg)
+	if done, err := parseFlags(fs, args, stdout); done || err != nil {
+		return err
+	}
+	if err := applyEnv(fs, getenv); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	logger := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
+
+	// Until client keys exist, anyone who can reach the port can spend the
+	// account's quota: refuse to listen beyond this machine.
+	if !isLoopbackAddr(cfg.Addr) {
+		return fmt.Errorf("refusing to listen on %s: without client keys the gateway would be an open proxy to your Copilot account; "+
+			"listen on a loopback address such as 127.0.0.1:8080 (--addr / COPILOT_PROXY_ADDR)", cfg.Addr)
+	}
+
+	ghToken, src, warns, err := findGitHubToken(getenv, cfg.GitHubTokenFile)
+	if err != nil {
+		return err
+	}
+	logger.Info().Str("source", src.String()).Msg("using GitHub token")
+	for _, w := range warns {
+		logger.Warn().Msg(string(w))
+	}
+
+	editor := copilot.DefaultEditor()
+	transport := copilot.NewTransport(copilot.TransportConfig{ResponseHeaderTimeout: cfg.UpstreamTimeout})
+	defer transport.CloseIdleConnections()
+	hc := &http.Client{Transport: transport} // no Timeout: streams may run for many minutes
+
+	auth := copilot.NewAuth(hc, cfg.GitHubAPIURL, ghToken, editor)
+	tokens := copilot.NewTokenManager(copilot.TokenManagerConfig{
+		Exchange: auth.Exchange,
+		Logger:   logger.With().Str("component", "token").Logger(),
+	})
+	tokens.Start()
+	defer tokens.Close()
+
+	client := copilot.NewClient(copilot.ClientConfig{
+		HTTPClient:        hc,
+		Tokens:            tokens,
+		BaseURL:           cfg.CopilotAPIURL,
+		Editor:            editor,
+		StreamIdleTimeout: cfg.StreamIdleTimeout,
+		Logger:            logger.With().Str("component", "upstream").Logger(),
+	})
+
+	keepalive := cfg.Keepalive
+	if keepalive == 0 {
+		keepalive = -1 // the gateway reads a negative interval as "off"
+	}
+	srv := gateway.NewServer(gateway.Deps{
+		Logger:   logger,
+		Upstream: upstreamAdapter{client},
+		Ready:    readiness(tokens),
+		Config: gateway.Config{
+			MaxBody:   int64(cfg.MaxBody),
+			Keepalive: keepalive,
+		},
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
+	}
+	httpSrv := &http.Server{
+		Handler: srv,
+		// Slow or stalled clients must not hold a connection before sending
+		// their headers; there is deliberately no WriteTimeout, which would
+		// cut long streams.
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          log.New(logWriter{logger}, "", 0),
+	}
+	logger.Info().Str("addr", ln.Addr().String()).Str("version", buildVersion()).Msg("listening")
+
+	served := make(chan error, 1)
+	go func() { served <- httpSrv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("server stopped: %w", err)
+	case <-ctx.Done():
+	}
+
+	srv.SetDraining()
+	logger.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("shutting down: no new connections, draining in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(sctx); err != nil {
+		logger.Warn().Msg("drain timeout reached; closing the remaining connections")
+		_ = httpSrv.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Error().Err(err).Msg("server error during shutdown")
+	}
+	logger.Info().Msg("stopped")
+	return nil
+}
+
+// readiness reports whether a valid Copilot token is held, and why not.
+func readiness(tokens *copilot.TokenManager) func() error {
+	return func() error {
+		st := tokens.Status()
+		if st.Valid {
+			return nil
+		}
+		if st.LastError != nil {
+			return fmt.Errorf("no valid Copilot token: %v", st.LastError)
+		}
+		return errors.New("no valid Copilot token yet: the first token exchange is in progress")
+	}
+}
+
+// upstreamAdapter lets the gateway call the Copilot client through the small
+// interface the gateway declares, translating the client's error types.
+type upstreamAdapter struct{ c *copilot.Client }
+
+func (a upstreamAdapter) Send(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	req := &copilot.Request{
+		Method:    call.Method,
+		Path:      call.Path,
+		Body:      call.Body,
+		Initiator: call.Initiator,
+		Vision:    call.Vision,
+		RequestID: call.RequestID,
+	}
+	if call.Stream {
+		req.Accept = "text/event-stream"
+	}
+	resp, err := a.c.Do(ctx, req)
+	if err != nil {
+		var ue *copilot.UnavailableError
+		var he *copilot.HostNotAllowedError
+		if errors.As(err, &ue) || errors.As(err, &he) {
+			return nil, unavailableError{err}
+		}
+		return nil, err
+	}
+	return resp, nil
+}
+
+// unavailableError marks a client error as gateway.ErrCopilotUnavailable
+// while keeping its message (which says why, and never holds a secret).
+type unavailableError struct{ err error }
+
+func (u unavailableError) Error() string        { return u.err.Error() }
+func (u unavailableError) Unwrap() error        { return u.err }
+func (u unavailableError) Is(target error) bool { return target == gateway.ErrCopilotUnavailable }
+
+// logWriter sends net/http's internal error log (TLS handshakes, broken
+// connections) through the structured logger.
+type logWriter struct{ l zerolog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.l.Warn().Str("component", "http").Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

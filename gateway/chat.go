@@ -1,0 +1,161 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
+	"github.com/copilot-proxy/copilot-proxy/middleware"
+)
+
+// handleChat serves POST /v1/chat/completions: the body is read once,
+// checked for the few fields the gateway needs and forwarded untouched; the
+// answer is relayed event by event when it is a stream, copied otherwise.
+func handleChat(s *Server) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, e := s.readJSONBody(w, r)
+		if e != nil {
+			s.writeError(w, r, e)
+			return
+		}
+		req, e := api.ParseChatRequest(body)
+		if e != nil {
+			s.writeError(w, r, e)
+			return
+		}
+		ctx := r.Context()
+		entry := middleware.EntryFrom(ctx)
+		entry.SetModel(req.Model)
+		entry.SetStream(req.Stream)
+
+		resp, ok := s.send(w, r, &Call{
+			Method:    http.MethodPost,
+			Path:      "/chat/completions",
+			Body:      body,
+			Initiator: req.Initiator(),
+			Vision:    req.HasImage,
+			RequestID: middleware.RequestIDFrom(ctx),
+			Stream:    req.Stream,
+		})
+		if !ok {
+			return
+		}
+		defer resp.Body.Close()
+		switch {
+		case resp.StatusCode < 200 || resp.StatusCode > 299:
+			s.writeUpstreamError(w, r, resp)
+		case isEventStream(resp.Header):
+			res := s.relay(w, r, resp)
+			s.logRelay(r, res)
+		default:
+			s.copyResponse(w, r, resp)
+		}
+	}
+}
+
+// send calls the upstream with the client's context, so a client that leaves
+// cancels the call, and records the upstream status and time to headers.
+// On failure it has answered the client and returns false.
+func (s *Server) send(w http.ResponseWriter, r *http.Request, call *Call) (*http.Response, bool) {
+	start := s.now()
+	resp, err := s.up.Send(r.Context(), call)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	}
+	middleware.EntryFrom(r.Context()).SetUpstream(resp.StatusCode, s.now().Sub(start))
+	return resp, true
+}
+
+// readJSONBody checks the content type and reads the whole body, bounded by
+// MaxBody (BodyLimit already wraps it; the second MaxBytesReader keeps the
+// bound when the handler is mounted without it).
+func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *api.Error) {
+	if e := checkJSONContentType(r.Header.Get("Content-Type")); e != nil {
+		return nil, e
+	}
+	size := 512
+	if n := r.ContentLength; n > 0 && n <= s.cfg.MaxBody {
+		size = int(n) + 1 // +1 so ReadFrom sees EOF without growing
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)); err != nil {
+		if middleware.IsBodyTooLarge(err) {
+			return nil, middleware.BodyTooLargeError(s.cfg.MaxBody)
+		}
+		return nil, api.NewError(api.CodeInvalidRequest, "could not read the request body")
+	}
+	return buf.Bytes(), nil
+}
+
+// checkJSONContentType accepts a missing content type (curl and some SDKs
+// send none) and JSON types; anything else, such as curl -d's form type or
+// text/plain, is a 415 that says what to send.
+func checkJSONContentType(ct string) *api.Error {
+	if strings.TrimSpace(ct) == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+		return nil
+	}
+	if len(ct) > 100 {
+		ct = ct[:100] + "…"
+	}
+	return api.NewError(api.CodeUnsupportedMediaType,
+		"Content-Type "+strconv.Quote(ct)+" is not supported; send the body as JSON with Content-Type: application/json")
+}
+
+// isEventStream reports an SSE response.
+func isEventStream(h http.Header) bool {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	return err == nil && mt == "text/event-stream"
+}
+
+// passHeaders are the only upstream headers a client gets on a non-stream
+// answer: the ones that describe the body. Everything else (hop-by-hop,
+// Set-Cookie, x-quota-snapshot-*, GitHub internals) stays inside.
+var passHeaders = [...]string{"Content-Type", "Content-Encoding"}
+
+// copyResponse passes a non-stream 2xx answer through: status, the body's
+// headers and the body bytes, copied as they arrive, never buffered whole.
+func (s *Server) copyResponse(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+	h := w.Header()
+	copyHeaders(h, resp.Header, passHeaders[:]...)
+	if resp.ContentLength >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	w.WriteHeader(resp.StatusCode)
+	src := &errReader{r: resp.Body}
+	if _, err := io.Copy(w, src); err != nil {
+		if src.err == nil || clientGone(r) {
+			// The client stopped reading; nothing more to do.
+			return
+		}
+		middleware.EntryFrom(r.Context()).SetErrorCode(string(api.CodeUpstreamError))
+		middleware.LoggerFrom(r.Context()).Warn().Str("error", api.Redact(src.err.Error())).Msg("upstream body broke after the response started")
+		// The status is sent: abort the connection so the client sees a
+		// broken response instead of a truncated body that looks complete.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// errReader remembers a read error so a copy failure can be blamed on the
+// right side.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		e.err = err
+	}
+	return n, err
+}

@@ -1,0 +1,244 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
+	"github.com/copilot-proxy/copilot-proxy/middleware"
+)
+
+const (
+	// maxModelsBody bounds the upstream model list (a few hundred KiB in
+	// practice).
+	maxModelsBody = 16 << 20
+	// modelsFetchTimeout bounds one shared fetch, which runs detached from
+	// the request that started it.
+	modelsFetchTimeout = 60 * time.Second
+	// modelsRetryDelay is how long a stale list is served after a failed
+	// refresh before the upstream is asked again, so an outage does not
+	// turn every request into a doomed upstream call.
+	modelsRetryDelay = 15 * time.Second
+)
+
+// modelCache holds the mapped model list.
+type modelCache struct {
+	mu      sync.Mutex
+	snap    *modelSnapshot
+	retryAt time.Time // while serving stale after a failure: no refresh before this
+	group   singleflight.Group
+}
+
+// modelSnapshot is one fetched list, ready to serve. It is never modified.
+type modelSnapshot struct {
+	models  []api.Model
+	byID    map[string]int
+	list    []byte // the GET /v1/models body
+	fetched time.Time
+}
+
+// Models returns the model list in the OpenAI shape (every Copilot field kept
+// in Model.Raw), from the cache while it is fresh. Concurrent misses share one
+// upstream fetch; when a refresh fails and a list was fetched before, the
+// stale list is returned. The error is an *api.Error or an error from
+// Upstream.Send.
+func (s *Server) Models(ctx context.Context) ([]api.Model, error) {
+	snap, err := s.modelSnapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(snap.models), nil
+}
+
+func (s *Server) modelSnapshot(ctx context.Context) (*modelSnapshot, error) {
+	now := s.now()
+	c := &s.models
+	c.mu.Lock()
+	snap := c.snap
+	fresh := snap != nil && now.Sub(snap.fetched) < s.cfg.ModelsTTL
+	holdStale := snap != nil && now.Before(c.retryAt)
+	c.mu.Unlock()
+	if fresh || holdStale {
+		return snap, nil
+	}
+
+	// The fetch is shared, so it must not die with the request that happened
+	// to start it; each caller still stops waiting when its own context ends.
+	fetchCtx := context.WithoutCancel(ctx)
+	ch := c.group.DoChan("models", func() (any, error) {
+		ctx, cancel := context.WithTimeout(fetchCtx, modelsFetchTimeout)
+		defer cancel()
+		snap, err := s.fetchModels(ctx)
+		if err != nil {
+			s.modelsFetchFailed(ctx, err)
+			return nil, err
+		}
+		return snap, nil
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case res := <-ch:
+		if res.Err == nil {
+			return res.Val.(*modelSnapshot), nil
+		}
+		c.mu.Lock()
+		stale := c.snap
+		c.mu.Unlock()
+		if stale == nil {
+			return nil, res.Err
+		}
+		return stale, nil
+	}
+}
+
+// modelsFetchFailed notes a failed fetch (once, however many callers shared
+// it): with a cached list, that list is served stale for modelsRetryDelay.
+func (s *Server) modelsFetchFailed(ctx context.Context, err error) {
+	c := &s.models
+	c.mu.Lock()
+	stale := c.snap
+	if stale != nil {
+		c.retryAt = s.now().Add(modelsRetryDelay)
+	}
+	c.mu.Unlock()
+	if stale == nil {
+		return
+	}
+	middleware.LoggerFrom(ctx).Warn().
+		Str("error", api.Redact(err.Error())).
+		Time("fetched", stale.fetched).
+		Msg("model list refresh failed; serving the cached list")
+}
+
+// fetchModels gets, maps and caches the upstream list.
+func (s *Server) fetchModels(ctx context.Context) (*modelSnapshot, error) {
+	resp, err := s.up.Send(ctx, &Call{
+		Method:    http.MethodGet,
+		Path:      "/models",
+		RequestID: middleware.RequestIDFrom(ctx),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return nil, modelsUpstreamError(resp.StatusCode, resp.Header, body)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxModelsBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxModelsBody {
+		return nil, api.NewError(api.CodeUpstreamError, "Copilot returned a model list over "+strconv.Itoa(maxModelsBody>>20)+" MiB")
+	}
+	models, err := api.MapModels(body)
+	if err != nil {
+		return nil, api.NewError(api.CodeUpstreamError, "Copilot returned an unreadable model list: "+err.Error())
+	}
+	snap := &modelSnapshot{
+		models:  models,
+		byID:    make(map[string]int, len(models)),
+		fetched: s.now(),
+	}
+	for i, m := range models {
+		snap.byID[m.ID] = i
+	}
+	list, err := jsonBody(api.NewModelList(models))
+	if err != nil {
+		return nil, err
+	}
+	snap.list = list
+	c := &s.models
+	c.mu.Lock()
+	c.snap, c.retryAt = snap, time.Time{}
+	c.mu.Unlock()
+	return snap, nil
+}
+
+// modelsUpstreamError maps a failed list fetch. The client's GET has no input
+// the upstream could reject, so an upstream 4xx other than 429 is the
+// gateway's failure: 502.
+func modelsUpstreamError(status int, header http.Header, body []byte) *api.Error {
+	e := api.UpstreamError(status, header, body)
+	if s := e.HTTPStatus(); s == http.StatusTooManyRequests || s >= 500 {
+		return e
+	}
+	return api.NewError(api.CodeUpstreamError, "Copilot returned "+strconv.Itoa(status)+" for the model list: "+e.Message).
+		WithStatus(http.StatusBadGateway)
+}
+
+// handleModels serves GET /v1/models.
+func handleModels(s *Server) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		snap, err := s.modelSnapshot(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeRawJSON(w, http.StatusOK, snap.list)
+	}
+}
+
+// handleModel serves GET /v1/models/{id}; the id may contain slashes (raw or
+// %2F-escaped). An empty id (/v1/models/) is the list.
+func handleModel(s *Server) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := chi.URLParam(r, "*")
+		if unescaped, err := url.PathUnescape(id); err == nil {
+			id = unescaped
+		}
+		snap, err := s.modelSnapshot(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if id == "" {
+			writeRawJSON(w, http.StatusOK, snap.list)
+			return
+		}
+		middleware.EntryFrom(r.Context()).SetModel(id)
+		i, ok := snap.byID[id]
+		if !ok {
+			s.writeError(w, r, api.NewError(api.CodeModelNotFound, "The model '"+clipPath(id)+"' does not exist").WithParam("model"))
+			return
+		}
+		writeRawJSON(w, http.StatusOK, snap.models[i].Raw)
+	}
+}
+
+// jsonBody marshals v as a response body (with the trailing newline
+// api.WriteJSON uses).
+func jsonBody(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, errors.New("could not encode the model list")
+	}
+	return append(b, '\n'), nil
+}
+
+// writeRawJSON writes pre-encoded JSON.
+func writeRawJSON(w http.ResponseWriter, status int, body []byte) {
+	writeRawJSONType(w, status, "application/json", body)
+}
+
+// writeRawJSONType writes a pre-encoded body with its content type.
+func writeRawJSONType(w http.ResponseWriter, status int, contentType string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,333 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
+	"github.com/copilot-proxy/copilot-proxy/middleware"
+)
+
+// relayBufferSize is the read buffer of a stream relay. Lines longer than it
+// are accumulated, so it bounds nothing but the size of one read.
+const relayBufferSize = 8 << 10
+
+// pingEvent is the SSE comment sent during long upstream silences.
+var pingEvent = []byte(": ping\n\n")
+
+// relayResult is what a stream relay observed, for logging and accounting.
+type relayResult struct {
+	Events int  // events written to the client, [DONE] included
+	Pings  int  // keep-alive comments written
+	Done   bool // the upstream sent data: [DONE]
+	// Usage is the usage object of the last chunk that had one; HasUsage
+	// reports whether any had.
+	Usage    api.Usage
+	HasUsage bool
+	// Err is the upstream read error that ended the stream (the client got a
+	// final error event); nil for a clean end.
+	Err error
+	// ClientGone is true when the client left (write failure or cancelled
+	// context) before the end.
+	ClientGone bool
+}
+
+// relay streams an SSE response to the client event by event: each complete
+// event (up to its blank line) is written with its exact bytes and flushed at
+// once; nothing is coalesced, and no line length limit applies. After
+// Keepalive of upstream silence a ": ping" comment is sent. An upstream read
+// error ends the stream with a final `data: {"error":...}` event; a client
+// that leaves stops the relay at once and, through its context, the upstream.
+func (s *Server) relay(w http.ResponseWriter, r *http.Request, resp *http.Response) relayResult {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx would otherwise buffer the stream
+	h.Del("Content-Length")
+	w.WriteHeader(resp.StatusCode)
+
+	ctx := r.Context()
+	// Closing the body unblocks a pending read the moment the client leaves,
+	// even if the upstream body ignores its context.
+	stopClose := context.AfterFunc(ctx, func() { _ = resp.Body.Close() })
+	defer stopClose()
+
+	out := newStreamWriter(w, s.cfg.Keepalive)
+	defer out.stop()
+	if out.flush() != nil {
+		return relayResult{ClientGone: true}
+	}
+
+	br := s.readers.Get().(*bufio.Reader)
+	br.Reset(resp.Body)
+	defer func() {
+		br.Reset(nil) // drop the body reference before pooling
+		s.readers.Put(br)
+	}()
+
+	res := relayEvents(ctx, br, out)
+	res.Pings = out.pingCount()
+	return res
+}
+
+// relayEvents is the relay loop, separate from the HTTP plumbing so the
+// benchmark can drive it.
+func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter) relayResult {
+	var res relayResult
+	ev := make([]byte, 0, 1024)
+	lineStart := 0    // where the line being read starts in ev
+	hasField := false // ev holds a non-blank line, so a blank line ends an event
+	dispatch := func() bool {
+		if err := out.write(ev); err != nil {
+			res.ClientGone = true
+			return false
+		}
+		res.Events++
+		observe(ev, &res)
+		ev = ev[:0]
+		lineStart, hasField = 0, false
+		return true
+	}
+	for {
+		line, err := br.ReadSlice('\n')
+		ev = append(ev, line...)
+		if err == nil {
+			if isBlankLine(ev[lineStart:]) {
+				if hasField && !dispatch() {
+					return res
+				}
+				// Blank lines before an event stay in front of it, so the
+				// byte stream is unchanged.
+				lineStart = len(ev)
+				continue
+			}
+			hasField = true
+			lineStart = len(ev)
+			continue
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue // the line goes on; keep accumulating it
+		}
+		if errors.Is(err, io.EOF) {
+			if hasField || lineStart < len(ev) {
+				// The upstream ended without the blank line: terminate the
+				// last event so the client's parser dispatches it.
+				if ev[len(ev)-1] != '\n' {
+					ev = append(ev, '\n')
+				}
+				ev = append(ev, '\n')
+				dispatch()
+			}
+			return res
+		}
+		// A read error. A partial event is dropped: half an event would
+		// corrupt the client's parse of the error event that follows.
+		if ctx.Err() != nil || out.failed() {
+			res.ClientGone = true
+			return res
+		}
+		res.Err = err
+		if out.write(api.ErrorEvent(streamError(err))) != nil {
+			res.ClientGone = true
+		}
+		return res
+	}
+}
+
+// streamError is the final error event for an upstream read error.
+func streamError(err error) *api.Error {
+	if isTimeout(err) {
+		return api.NewError(api.CodeUpstreamTimeout, "upstream stream idle timeout: "+shortReason(err))
+	}
+	return api.NewError(api.CodeUpstreamError, "upstream stream broke: "+shortReason(err))
+}
+
+var (
+	usageMarker = []byte(`"usage"`)
+	doneMarker  = []byte("[DONE]")
+)
+
+// observe reads an event already sent for accounting: [DONE] and usage. The
+// cheap byte checks keep ordinary chunks from being decoded.
+func observe(ev []byte, res *relayResult) {
+	hasUsage := bytes.Contains(ev, usageMarker)
+	hasDone := bytes.Contains(ev, doneMarker)
+	if !hasUsage && !hasDone {
+		return
+	}
+	data := eventData(ev)
+	if hasDone && string(bytes.TrimSpace(data)) == "[DONE]" {
+		res.Done = true
+		return
+	}
+	if u, ok := api.ChunkUsage(data); ok {
+		res.Usage, res.HasUsage = u, true
+	}
+}
+
+// eventData returns the event's data: the value of its data lines joined by
+// '\n' (a sub-slice of ev for the usual single data line).
+func eventData(ev []byte) []byte {
+	var data []byte
+	n := 0
+	for len(ev) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(ev, '\n'); i >= 0 {
+			line, ev = ev[:i], ev[i+1:]
+		} else {
+			line, ev = ev, nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		v, ok := bytes.CutPrefix(line, []byte("data:"))
+		if !ok {
+			continue
+		}
+		v = bytes.TrimPrefix(v, []byte(" "))
+		switch n {
+		case 0:
+			data = v
+		case 1:
+			data = append(append(append([]byte(nil), data...), '\n'), v...)
+		default:
+			data = append(append(data, '\n'), v...)
+		}
+		n++
+	}
+	return data
+}
+
+func isBlankLine(l []byte) bool {
+	return len(l) == 1 && l[0] == '\n' || len(l) == 2 && l[0] == '\r' && l[1] == '\n'
+}
+
+// streamWriter serialises writes to the client between the relay loop and
+// the keep-alive timer. The timer is a time.AfterFunc, so a stream costs no
+// goroutine while it waits.
+type streamWriter struct {
+	mu        sync.Mutex
+	w         http.ResponseWriter
+	rc        *http.ResponseController
+	keepalive time.Duration
+	timer     *time.Timer
+	last      time.Time // last write, the start of the current silence
+	pings     int
+	err       error // first write or flush error: the client is gone
+	stopped   bool
+}
+
+func newStreamWriter(w http.ResponseWriter, keepalive time.Duration) *streamWriter {
+	sw := &streamWriter{w: w, rc: http.NewResponseController(w), keepalive: keepalive, last: time.Now()}
+	if keepalive > 0 {
+		sw.mu.Lock()
+		sw.timer = time.AfterFunc(keepalive, sw.ping)
+		sw.mu.Unlock()
+	}
+	return sw
+}
+
+// write sends p and flushes it.
+func (sw *streamWriter) write(p []byte) error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.writeLocked(p)
+}
+
+func (sw *streamWriter) writeLocked(p []byte) error {
+	if sw.err != nil {
+		return sw.err
+	}
+	if _, err := sw.w.Write(p); err != nil {
+		sw.err = err
+		return err
+	}
+	if err := sw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		sw.err = err
+		return err
+	}
+	sw.last = time.Now()
+	return nil
+}
+
+// flush sends the headers.
+func (sw *streamWriter) flush() error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if err := sw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		sw.err = err
+		return err
+	}
+	return nil
+}
+
+// ping is the timer callback: a keep-alive comment if the stream has been
+// silent for keepalive, then it re-arms itself for the next check. Checking
+// the time of the last write (instead of resetting the timer on every event)
+// keeps the per-event path free of timer work.
+func (sw *streamWriter) ping() {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.stopped || sw.err != nil {
+		return
+	}
+	if wait := sw.keepalive - time.Since(sw.last); wait > 0 {
+		sw.timer.Reset(wait)
+		return
+	}
+	if sw.writeLocked(pingEvent) == nil {
+		sw.pings++
+	}
+	sw.timer.Reset(sw.keepalive)
+}
+
+// stop disarms the timer; after it returns no write happens, so the handler
+// may return and the ResponseWriter be reused.
+func (sw *streamWriter) stop() {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	sw.stopped = true
+	if sw.timer != nil {
+		sw.timer.Stop()
+	}
+}
+
+func (sw *streamWriter) failed() bool {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.err != nil
+}
+
+func (sw *streamWriter) pingCount() int {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.pings
+}
+
+// logRelay records how a stream ended.
+func (s *Server) logRelay(r *http.Request, res relayResult) {
+	ctx := r.Context()
+	log := middleware.LoggerFrom(ctx)
+	switch {
+	case res.ClientGone:
+		middleware.EntryFrom(ctx).SetErrorCode("client_closed_request")
+		log.Debug().Int("events", res.Events).Msg("client left during the stream")
+	case res.Err != nil:
+		code := api.CodeUpstreamError
+		if isTimeout(res.Err) {
+			code = api.CodeUpstreamTimeout
+		}
+		middleware.EntryFrom(ctx).SetErrorCode(string(code))
+		log.Warn().Int("events", res.Events).Str("error", api.Redact(res.Err.Error())).Msg("upstream stream ended with an error")
+	default:
+		ev := log.Debug().Int("events", res.Events).Int("pings", res.Pings).Bool("done", res.Done)
+		if res.HasUsage {
+			ev = ev.Int64("prompt_tokens", res.Usage.PromptTokens).Int64("completion_tokens", res.Usage.CompletionTokens)
+		}
+		ev.Msg("stream relayed")
+	}
+}

@@ -1,0 +1,168 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// flushRecorder records each Write and each Flush, to prove one write and one
+// flush per event.
+type flushRecorder struct {
+	header  http.Header
+	ops     []string // "w:<bytes>" or "f"
+	written []byte
+}
+
+func (f *flushRecorder) Header() http.Header {
+	if f.header == nil {
+		f.header = http.Header{}
+	}
+	return f.header
+}
+func (f *flushRecorder) WriteHeader(int) {}
+func (f *flushRecorder) Write(p []byte) (int, error) {
+	f.ops = append(f.ops, "w:"+string(p))
+	f.written = append(f.written, p...)
+	return len(p), nil
+}
+func (f *flushRecorder) Flush() { f.ops = append(f.ops, "f") }
+
+func runRelay(t testing.TB, body io.Reader) (relayResult, *flushRecorder) {
+	rec := &flushRecorder{}
+	out := newStreamWriter(rec, -1)
+	defer out.stop()
+	br := bufio.NewReaderSize(body, relayBufferSize)
+	return relayEvents(context.Background(), br, out), rec
+}
+
+func TestRelayOneWriteAndFlushPerEvent(t *testing.T) {
+	t.Parallel()
+	events := []string{
+		"data: {\"n\":1}\n\n",
+		"\ndata: {\"n\":2}\n\n", // a stray blank line travels with the next event
+		": keep\n\n",
+		"data: " + strings.Repeat("x", 3*relayBufferSize) + "\n\n",
+		"data: [DONE]\n\n",
+	}
+	// All events arrive in one read: they must still go out one by one.
+	res, rec := runRelay(t, strings.NewReader(strings.Join(events, "")))
+	var want []string
+	for _, ev := range events {
+		want = append(want, "w:"+ev, "f")
+	}
+	if strings.Join(rec.ops, "|") != strings.Join(want, "|") {
+		t.Errorf("ops = %q\nwant %q", rec.ops, want)
+	}
+	if res.Events != len(events) || !res.Done || res.Err != nil || res.ClientGone {
+		t.Errorf("result = %+v", res)
+	}
+}
+
+func TestRelayObservesUsage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		stream    string
+		wantUsage bool
+		want      [3]int64
+		wantDone  bool
+	}{
+		{
+			name: "usage chunk with empty choices",
+			stream: "data: {\"choices\":[],\"usage\":null}\n\n" +
+				"data: {\"choices\":[{\"delta\":{\"content\":\"the usage\"}}],\"usage\":null}\n\n" +
+				"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":22,\"total_tokens\":33}}\n\n" +
+				"data: [DONE]\n\n",
+			wantUsage: true, want: [3]int64{11, 22, 33}, wantDone: true,
+		},
+		{
+			name:      "usage without choices, CRLF, no space after data:",
+			stream:    "data:{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\r\n\r\n",
+			wantUsage: true, want: [3]int64{1, 2, 3},
+		},
+		{
+			name:   "no usage",
+			stream: "data: {\"choices\":[{\"delta\":{\"content\":\"[DONE]\"}}]}\n\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			res, rec := runRelay(t, iotest.HalfReader(strings.NewReader(tt.stream)))
+			if string(rec.written) != tt.stream {
+				t.Errorf("written = %q", rec.written)
+			}
+			if res.HasUsage != tt.wantUsage || res.Done != tt.wantDone {
+				t.Fatalf("HasUsage=%v Done=%v, want %v %v", res.HasUsage, res.Done, tt.wantUsage, tt.wantDone)
+			}
+			got := [3]int64{res.Usage.PromptTokens, res.Usage.CompletionTokens, res.Usage.TotalTokens}
+			if tt.wantUsage && got != tt.want {
+				t.Errorf("usage = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEventData(t *testing.T) {
+	t.Parallel()
+	tests := map[string]string{
+		"data: x\n\n":                    "x",
+		"data:x\n\n":                     "x",
+		"event: e\ndata: a\ndata: b\n\n": "a\nb",
+		": c\n\n":                        "",
+		"data: a\r\ndata:  b\r\n\r\n":    "a\n b",
+	}
+	for in, want := range tests {
+		if got := string(eventData([]byte(in))); got != want {
+			t.Errorf("eventData(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// repeatReader yields the same event n times without allocating.
+type repeatReader struct {
+	ev  []byte
+	n   int
+	off int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	c := copy(p, r.ev[r.off:])
+	r.off += c
+	if r.off == len(r.ev) {
+		r.off = 0
+		r.n--
+	}
+	return c, nil
+}
+
+type discardFlusher struct{ h http.Header }
+
+func (d *discardFlusher) Header() http.Header         { return d.h }
+func (d *discardFlusher) WriteHeader(int)             {}
+func (d *discardFlusher) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardFlusher) Flush()                      {}
+
+// BenchmarkRelayPerEvent measures relaying one typical content chunk: read,
+// frame, write, flush, observe.
+func BenchmarkRelayPerEvent(b *testing.B) {
+	ev := []byte(`data: {"choices":[{"index":0,"content_filter_offsets":{"check_offset":1,"start_offset":1,"end_offset":2},"delta":{"content":" world"}}],"created":1700000000,"id":"chatcmpl-1","model":"gpt-4o"}` + "\n\n")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(ev)))
+	out := newStreamWriter(&discardFlusher{h: http.Header{}}, -1)
+	defer out.stop()
+	br := bufio.NewReaderSize(&repeatReader{ev: ev, n: b.N}, relayBufferSize)
+	b.ResetTimer()
+	res := relayEvents(context.Background(), br, out)
+	if res.Events != b.N {
+		b.Fatalf("relayed %d events, want %d", res.Events, b.N)
+	}
+}

@@ -1,0 +1,41 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/copilot-proxy/copilot-proxy/middleware"
+)
+
+// routes is the index of the API: every route and the middleware it runs
+// through. Every request, matched or not, goes through request id, access
+// log and recover; bodies are bounded on POST routes. Each OpenAI route is
+// also served without the /v1 prefix, for clients configured with a base URL
+// that lacks it.
+//
+// Model ids are matched with a catch-all (/models/*) rather than {id}: chi's
+// {id} stops at '/', and a model id with a slash (or its %2F form) must still
+// resolve.
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, middleware.AccessLog(s.logger), middleware.Recover)
+	r.NotFound(handleNotFound(s))
+	r.MethodNotAllowed(handleMethodNotAllowed(s, r))
+
+	limit := middleware.BodyLimit(s.cfg.MaxBody)
+
+	r.With(limit).Post("/v1/chat/completions", handleChat(s))
+	r.With(limit).Post("/chat/completions", handleChat(s))
+	r.Get("/v1/models", handleModels(s))
+	r.Get("/models", handleModels(s))
+	r.Get("/v1/models/*", handleModel(s))
+	r.Get("/models/*", handleModel(s))
+	r.With(limit).Post("/v1/embeddings", handleEmbeddings(s))
+	r.With(limit).Post("/embeddings", handleEmbeddings(s))
+
+	// Probes for orchestrators (see health.go for the response shapes).
+	r.Get("/healthz", handleHealthz())
+	r.Get("/readyz", handleReadyz(s))
+	return r
+}

@@ -1,0 +1,107 @@
+// Package gateway serves the OpenAI API on top of Copilot: the routes, the
+// chat handler with its SSE relay, models, embeddings and health probes.
+// It gets the upstream as the small Upstream interface it declares, so it
+// does not depend on the copilot package.
+package gateway
+
+import (
+	"bufio"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultMaxBody   int64 = 10 << 20
+	DefaultKeepalive       = 15 * time.Second
+	DefaultModelsTTL       = 5 * time.Minute
+)
+
+// Config tunes the server; zero values take the defaults.
+type Config struct {
+	// MaxBody bounds a request body (413 over it); default 10 MiB.
+	MaxBody int64
+	// Keepalive is the upstream silence inside a stream after which a
+	// ": ping" comment is sent (and again each Keepalive while silent), so
+	// proxies and clients do not drop a long generation; default 15s, <0
+	// disables.
+	Keepalive time.Duration
+	// ModelsTTL is how long the model list is cached; default 5m, <0 means
+	// every request fetches (concurrent ones still share one fetch).
+	ModelsTTL time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxBody <= 0 {
+		c.MaxBody = DefaultMaxBody
+	}
+	if c.Keepalive == 0 {
+		c.Keepalive = DefaultKeepalive
+	}
+	if c.ModelsTTL == 0 {
+		c.ModelsTTL = DefaultModelsTTL
+	}
+	return c
+}
+
+// Deps are the server's dependencies.
+type Deps struct {
+	Logger   zerolog.Logger
+	Upstream Upstream
+	// Ready reports readiness: nil means a valid Copilot token is held; an
+	// error's text is the reason. A nil func is always ready.
+	Ready func() error
+	// Now is the clock for the model cache and upstream timings; nil is
+	// time.Now.
+	Now    func() time.Time
+	Config Config
+}
+
+// Server is the gateway's http.Handler.
+type Server struct {
+	logger   zerolog.Logger
+	up       Upstream
+	ready    func() error
+	now      func() time.Time
+	cfg      Config
+	draining atomic.Bool
+	handler  http.Handler
+	// readers recycles the bufio.Readers of stream relays.
+	readers sync.Pool
+	models  modelCache
+}
+
+// NewServer builds the server and its routes. d.Upstream is required.
+func NewServer(d Deps) *Server {
+	if d.Upstream == nil {
+		panic("gateway: Deps.Upstream is nil")
+	}
+	s := &Server{
+		logger: d.Logger,
+		up:     d.Upstream,
+		ready:  d.Ready,
+		now:    d.Now,
+		cfg:    d.Config.withDefaults(),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.readers.New = func() any { return bufio.NewReaderSize(nil, relayBufferSize) }
+	s.handler = s.routes()
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+// SetDraining makes readiness report 503 "shutting down" from now on, so a
+// load balancer stops sending new requests while in-flight ones finish.
+func (s *Server) SetDraining() {
+	s.draining.Store(true)
+}

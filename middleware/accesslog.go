@@ -1,0 +1,190 @@
+package middleware
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+)
+
+type loggerKey struct{}
+
+// AccessLog logs one line per request once it completes: info level, warn for
+// a 5xx or a response aborted by a panic. Fields: request_id, method, route
+// (the chi route pattern, "unmatched" when none), status, duration_ms, bytes,
+// model, stream, key_id, upstream_status, upstream_ms, error_code, remote;
+// empty ones are omitted. The raw path, query string, headers and bodies are
+// never logged: they may carry secrets.
+//
+// It also puts in the context a request-scoped logger (logger with
+// request_id, see LoggerFrom), the request's Entry (see EntryFrom) and a
+// StatusWriter (see Wrap) that inner middlewares share.
+//
+// Install it with chi's Router.Use (after RequestID): the route pattern is read
+// from chi's routing context after next returns, which only exists inside the
+// router.
+func AccessLog(logger zerolog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			ctx := r.Context()
+			id := RequestIDFrom(ctx)
+
+			// All per-request state in one allocation: it is the context
+			// value holder, the response writer wrapper, the entry and the
+			// lazily built request logger.
+			st := &accessState{
+				Context: ctx,
+				sw:      statusWriter{w: w},
+				log:     lazyLogger{base: logger, id: id},
+			}
+			completed := false
+			defer func() {
+				// Runs on panic too (then completed is false), so an aborted
+				// request is still logged; the panic keeps unwinding.
+				st.write(logger, r, id, start, completed)
+			}()
+			next.ServeHTTP(&st.sw, r.WithContext(st))
+			completed = true
+		})
+	}
+}
+
+// LoggerFrom returns the request-scoped logger from ctx, or a disabled logger
+// when there is none. Derive from it with With(); do not modify it in place.
+func LoggerFrom(ctx context.Context) *zerolog.Logger {
+	if h, ok := ctx.Value(loggerKey{}).(*lazyLogger); ok {
+		return h.get()
+	}
+	l := zerolog.Nop()
+	return &l
+}
+
+// WithLogger returns ctx carrying l as the request-scoped logger.
+func WithLogger(ctx context.Context, l zerolog.Logger) context.Context {
+	return context.WithValue(ctx, loggerKey{}, &lazyLogger{l: l, ready: true})
+}
+
+// lazyLogger builds the request logger on first use: most requests never log
+// beyond the access line, and With() allocates.
+type lazyLogger struct {
+	once  sync.Once
+	base  zerolog.Logger
+	id    string
+	l     zerolog.Logger
+	ready bool // set at construction only, so reading it needs no lock
+}
+
+func (h *lazyLogger) get() *zerolog.Logger {
+	if h.ready {
+		return &h.l
+	}
+	h.once.Do(func() {
+		if h.id == "" {
+			h.l = h.base
+			return
+		}
+		h.l = h.base.With().Str("request_id", h.id).Logger()
+	})
+	return &h.l
+}
+
+// accessState is the access log's per-request state. It is itself the
+// request context: Value answers the entry and logger keys and defers to the
+// parent for everything else, which saves a context.WithValue per key.
+// Done/Err/Deadline come from the embedded parent, so cancellation is
+// unchanged and derived contexts still attach to the parent's cancelCtx.
+type accessState struct {
+	context.Context
+	sw    statusWriter
+	entry Entry
+	log   lazyLogger
+}
+
+func (s *accessState) Value(key any) any {
+	switch key.(type) {
+	case entryKey:
+		return &s.entry
+	case loggerKey:
+		return &s.log
+	}
+	return s.Context.Value(key)
+}
+
+func (s *accessState) write(logger zerolog.Logger, r *http.Request, id string, start time.Time, completed bool) {
+	status := s.sw.status
+	if status == 0 && completed {
+		status = http.StatusOK // net/http sends an implicit 200
+	}
+	level := zerolog.InfoLevel
+	if status >= 500 || !completed {
+		level = zerolog.WarnLevel
+	}
+	ev := logger.WithLevel(level)
+	if ev == nil {
+		return
+	}
+	if id != "" {
+		ev.Str("request_id", id)
+	}
+	ev.Str("method", r.Method).
+		Str("route", routePattern(r)).
+		Int("status", status).
+		Float64("duration_ms", float64(time.Since(start))/float64(time.Millisecond)).
+		Int64("bytes", s.sw.bytes)
+	if !completed {
+		ev.Bool("aborted", true)
+	}
+	e := &s.entry
+	if e.model != "" {
+		ev.Str("model", e.model)
+	}
+	if e.streamSet {
+		ev.Bool("stream", e.stream)
+	}
+	if e.keyID != "" {
+		ev.Str("key_id", e.keyID)
+	}
+	if e.upstreamSet {
+		ev.Int("upstream_status", e.upstreamStatus).
+			Float64("upstream_ms", float64(e.upstreamDur)/float64(time.Millisecond))
+	}
+	if e.errorCode != "" {
+		ev.Str("error_code", e.errorCode)
+	}
+	if ip := remoteIP(r.RemoteAddr); ip != "" {
+		ev.Str("remote", ip)
+	}
+	ev.Send()
+}
+
+// routePattern is the matched chi pattern, never the raw path (which may hold
+// ids or secrets).
+func routePattern(r *http.Request) string {
+	if rctx := chi.RouteContext(r.Context()); rctx != nil {
+		if p := rctx.RoutePattern(); p != "" {
+			return p
+		}
+	}
+	return "unmatched"
+}
+
+// remoteIP strips the port (and IPv6 brackets) from a RemoteAddr without
+// allocating.
+func remoteIP(addr string) string {
+	if strings.HasPrefix(addr, "[") {
+		if i := strings.IndexByte(addr, ']'); i > 0 {
+			return addr[1:i]
+		}
+		return addr
+	}
+	// Exactly one colon means host:port; more is a bare IPv6 address.
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 && strings.IndexByte(addr[:i], ':') < 0 {
+		return addr[:i]
+	}
+	return addr
+}

@@ -1,0 +1,269 @@
+package middleware
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+)
+
+func TestAccessLogFields(t *testing.T) {
+	t.Parallel()
+	const (
+		bearer      = "sk-authorization-secret"
+		querySecret = "sk-query-secret"
+		pathSecret  = "path-secret-id"
+	)
+	var buf syncBuffer
+	r := newRouter(zerolog.New(&buf), func(r chi.Router) {
+		r.Post("/v1/items/{id}", func(w http.ResponseWriter, r *http.Request) {
+			e := EntryFrom(r.Context())
+			e.SetModel("gpt-4o")
+			e.SetStream(true)
+			e.SetKeyID("key_7")
+			e.SetUpstream(http.StatusOK, 1500*time.Microsecond)
+			e.SetErrorCode("upstream_timeout")
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte("hello"))
+		})
+	})
+
+	req := httptest.NewRequest(http.MethodPost, "/v1/items/"+pathSecret+"?api_key="+querySecret, strings.NewReader("body-secret"))
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	req.Header.Set("X-Request-Id", "rid-1")
+	req.RemoteAddr = "203.0.113.9:54321"
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, req)
+
+	ls := accessLines(buf.lines(t))
+	if len(ls) != 1 {
+		t.Fatalf("got %d access lines, want 1: %s", len(ls), buf.String())
+	}
+	l := ls[0]
+	want := map[string]any{
+		"level":           "info",
+		"request_id":      "rid-1",
+		"method":          "POST",
+		"route":           "/v1/items/{id}",
+		"status":          float64(201),
+		"bytes":           float64(5),
+		"model":           "gpt-4o",
+		"stream":          true,
+		"key_id":          "key_7",
+		"upstream_status": float64(200),
+		"upstream_ms":     1.5,
+		"error_code":      "upstream_timeout",
+		"remote":          "203.0.113.9",
+	}
+	for k, v := range want {
+		if l[k] != v {
+			t.Errorf("%s = %#v, want %#v", k, l[k], v)
+		}
+	}
+	if d, ok := l["duration_ms"].(float64); !ok || d < 0 {
+		t.Errorf("duration_ms = %#v, want a non-negative number", l["duration_ms"])
+	}
+	for _, k := range []string{"path", "url", "query", "headers", "authorization"} {
+		if _, ok := l[k]; ok {
+			t.Errorf("field %q must not be logged", k)
+		}
+	}
+	out := buf.String()
+	for _, secret := range []string{bearer, querySecret, pathSecret, "body-secret"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log output contains %q: %s", secret, out)
+		}
+	}
+}
+
+func TestAccessLogStatusAndLevel(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		method    string
+		path      string
+		wantRoute string
+		status    float64
+		level     string
+		bytes     float64
+	}{
+		{"implicit 200 with no write", http.MethodGet, "/empty", "/empty", 200, "info", 0},
+		{"write without WriteHeader", http.MethodGet, "/write", "/write", 200, "info", 2},
+		{"4xx envelope", http.MethodGet, "/fail400", "/fail400", 400, "info", -1},
+		{"5xx is warn", http.MethodGet, "/fail503", "/fail503", 503, "warn", -1},
+		{"recovered panic", http.MethodGet, "/panic", "/panic", 500, "warn", -1},
+		{"unmatched", http.MethodGet, "/nope/secret?x=y", "unmatched", 404, "info", -1},
+		{"subrouter pattern", http.MethodGet, "/v1/sub/42", "/v1/sub/{n}", 200, "info", 0},
+	}
+	var buf syncBuffer
+	r := newRouter(zerolog.New(&buf), func(r chi.Router) {
+		r.Get("/empty", func(http.ResponseWriter, *http.Request) {})
+		r.Get("/write", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+		r.Get("/fail400", func(w http.ResponseWriter, _ *http.Request) { api.Fail(w, api.CodeInvalidJSON, "x") })
+		r.Get("/fail503", func(w http.ResponseWriter, _ *http.Request) { api.Fail(w, api.CodeCopilotUnavailable, "x") })
+		r.Get("/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
+		r.Route("/v1/sub", func(r chi.Router) {
+			r.Get("/{n}", func(http.ResponseWriter, *http.Request) {})
+		})
+	})
+	for _, tt := range tests {
+		// Sequential on one buffer so each line maps to its case.
+		before := len(buf.lines(t))
+		req := httptest.NewRequest(tt.method, tt.path, nil)
+		req.Header.Set("X-Request-Id", "rid-"+strings.ReplaceAll(tt.name, " ", "_"))
+		r.ServeHTTP(httptest.NewRecorder(), req)
+		ls := accessLines(buf.lines(t)[before:])
+		if len(ls) != 1 {
+			t.Fatalf("%s: got %d access lines, want 1", tt.name, len(ls))
+		}
+		l := ls[0]
+		if l["route"] != tt.wantRoute || l["status"] != tt.status || l["level"] != tt.level {
+			t.Errorf("%s: route=%v status=%v level=%v, want %v %v %v", tt.name, l["route"], l["status"], l["level"], tt.wantRoute, tt.status, tt.level)
+		}
+		if tt.bytes >= 0 && l["bytes"] != tt.bytes {
+			t.Errorf("%s: bytes = %v, want %v", tt.name, l["bytes"], tt.bytes)
+		}
+		// Unset annotations are omitted, not logged as zero values.
+		for _, k := range []string{"model", "stream", "key_id", "upstream_status", "upstream_ms"} {
+			if _, ok := l[k]; ok {
+				t.Errorf("%s: empty field %q should be omitted", tt.name, k)
+			}
+		}
+		if tt.status == 500 && l["error_code"] != string(api.CodeInternal) {
+			t.Errorf("%s: error_code = %v, want internal_error", tt.name, l["error_code"])
+		}
+	}
+	if strings.Contains(buf.String(), "secret") {
+		t.Errorf("raw path leaked into the log: %s", buf.String())
+	}
+}
+
+func TestAccessLogAbortedIsLogged(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	h := RequestID(AccessLog(zerolog.New(&buf))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("partial"))
+		panic(http.ErrAbortHandler)
+	})))
+	func() {
+		defer func() {
+			if rec := recover(); rec != http.ErrAbortHandler {
+				t.Errorf("recovered %v, want http.ErrAbortHandler to keep unwinding", rec)
+			}
+		}()
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	}()
+	ls := accessLines(buf.lines(t))
+	if len(ls) != 1 {
+		t.Fatalf("got %d access lines, want 1", len(ls))
+	}
+	l := ls[0]
+	if l["aborted"] != true || l["level"] != "warn" || l["bytes"] != float64(7) || l["status"] != float64(200) {
+		t.Fatalf("aborted line = %v", l)
+	}
+}
+
+func TestLoggerFrom(t *testing.T) {
+	t.Parallel()
+	t.Run("request scoped", func(t *testing.T) {
+		t.Parallel()
+		var buf syncBuffer
+		h := RequestID(AccessLog(zerolog.New(&buf))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			l := LoggerFrom(r.Context())
+			if LoggerFrom(r.Context()) != l {
+				t.Error("LoggerFrom should return the same request logger each time")
+			}
+			l.Info().Msg("inside")
+		})))
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("X-Request-Id", "rid-inner")
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		ls := buf.lines(t)
+		if len(ls) != 2 {
+			t.Fatalf("got %d lines, want 2: %s", len(ls), buf.String())
+		}
+		if ls[0]["message"] != "inside" || ls[0]["request_id"] != "rid-inner" {
+			t.Fatalf("inner line = %v, want message inside with request_id", ls[0])
+		}
+	})
+	t.Run("absent is disabled", func(t *testing.T) {
+		t.Parallel()
+		l := LoggerFrom(context.Background())
+		if l == nil || l.GetLevel() != zerolog.Disabled {
+			t.Fatalf("fallback logger = %v, want a disabled logger", l)
+		}
+	})
+	t.Run("WithLogger", func(t *testing.T) {
+		t.Parallel()
+		var buf syncBuffer
+		ctx := WithLogger(context.Background(), zerolog.New(&buf).With().Str("k", "v").Logger())
+		LoggerFrom(ctx).Info().Msg("hi")
+		ls := buf.lines(t)
+		if len(ls) != 1 || ls[0]["k"] != "v" {
+			t.Fatalf("lines = %v", ls)
+		}
+	})
+}
+
+func TestEntryFromWithoutAccessLog(t *testing.T) {
+	t.Parallel()
+	a, b := EntryFrom(context.Background()), EntryFrom(context.Background())
+	if a == nil || b == nil || a == b {
+		t.Fatal("EntryFrom without access log must return fresh non-nil entries")
+	}
+	a.SetModel("m")
+	a.SetStream(true)
+	a.SetKeyID("k")
+	a.SetUpstream(502, time.Second)
+	a.SetErrorCode("upstream_error")
+	if a.Model() != "m" || !a.Stream() || a.KeyID() != "k" || a.UpstreamStatus() != 502 ||
+		a.UpstreamDuration() != time.Second || a.ErrorCode() != "upstream_error" {
+		t.Fatalf("getters do not return what was set: %+v", a)
+	}
+}
+
+func TestAccessStateContext(t *testing.T) {
+	t.Parallel()
+	// The custom context must keep cancellation and other values working.
+	parent, cancel := context.WithCancel(WithRequestID(context.Background(), "rid"))
+	var inner context.Context
+	h := AccessLog(zerolog.Nop())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inner = r.Context()
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil).WithContext(parent))
+	if RequestIDFrom(inner) != "rid" {
+		t.Fatal("parent values lost")
+	}
+	child, cancelChild := context.WithCancel(inner)
+	defer cancelChild()
+	cancel()
+	select {
+	case <-child.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelling the parent did not cancel a context derived from the request context")
+	}
+}
+
+func TestRemoteIP(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"192.0.2.1:1234", "192.0.2.1"},
+		{"[::1]:8080", "::1"},
+		{"[2001:db8::1]:443", "2001:db8::1"},
+		{"::1", "::1"},
+		{"192.0.2.1", "192.0.2.1"},
+		{"", ""},
+		{"@", "@"}, // unix socket peers
+	}
+	for _, tt := range tests {
+		if got := remoteIP(tt.in); got != tt.want {
+			t.Errorf("remoteIP(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

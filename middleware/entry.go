@@ -1,0 +1,72 @@
+package middleware
+
+import (
+	"context"
+	"time"
+)
+
+type entryKey struct{}
+
+// Entry holds per-request annotations that handlers fill in and the access log
+// prints. Its setters are meant to be called from the request's handler
+// goroutine (or from a goroutine whose writes happen-before the handler
+// returns, e.g. one the handler waits for); the access log reads the fields
+// after next returns, so no locking is done. An Entry must not be written
+// after the handler has returned.
+type Entry struct {
+	model          string
+	keyID          string
+	errorCode      string
+	upstreamStatus int
+	upstreamDur    time.Duration
+	stream         bool
+	streamSet      bool
+	upstreamSet    bool
+}
+
+// EntryFrom returns the request's Entry. It is never nil: without an access
+// log in the chain it returns a fresh throwaway Entry, so handlers can always
+// annotate.
+func EntryFrom(ctx context.Context) *Entry {
+	if e, ok := ctx.Value(entryKey{}).(*Entry); ok {
+		return e
+	}
+	return new(Entry)
+}
+
+// SetModel records the requested model.
+func (e *Entry) SetModel(model string) { e.model = model }
+
+// SetStream records whether the request asked for a streamed response.
+func (e *Entry) SetStream(stream bool) { e.stream, e.streamSet = stream, true }
+
+// SetUpstream records the upstream response status and the time until the
+// upstream response headers arrived.
+func (e *Entry) SetUpstream(status int, d time.Duration) {
+	e.upstreamStatus, e.upstreamDur, e.upstreamSet = status, d, true
+}
+
+// SetKeyID records the id (never the secret) of the client API key used.
+func (e *Entry) SetKeyID(id string) { e.keyID = id }
+
+// SetErrorCode records the machine error code the request failed with, e.g.
+// "upstream_timeout"; the access log prints it as error_code.
+func (e *Entry) SetErrorCode(code string) { e.errorCode = code }
+
+// Model returns the recorded model.
+func (e *Entry) Model() string { return e.model }
+
+// Stream returns the recorded stream flag.
+func (e *Entry) Stream() bool { return e.stream }
+
+// UpstreamStatus returns the recorded upstream status (0 if none).
+func (e *Entry) UpstreamStatus() int { return e.upstreamStatus }
+
+// UpstreamDuration returns the recorded time to upstream response headers.
+func (e *Entry) UpstreamDuration() time.Duration { return e.upstreamDur }
+
+// KeyID returns the recorded client key id.
+func (e *Entry) KeyID() string { return e.keyID }
+
+// ErrorCode returns the recorded error code.
+func (e *Entry) ErrorCode() string { return e.errorCode }

@@ -1,0 +1,57 @@
+package middleware
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
+)
+
+// Recover turns a panic in next into a 500 envelope (internal_error,
+// "internal error") when the response has not started, logging it at error
+// level with the stack through LoggerFrom. If the response has already
+// started, an envelope would corrupt it, so after logging it aborts the
+// connection with panic(http.ErrAbortHandler) and the client sees a broken
+// response. A panic with http.ErrAbortHandler itself (how a broken stream
+// aborts on purpose) is re-panicked untouched and not logged.
+func Recover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := Wrap(w)
+		defer func() {
+			rec := recover()
+			if rec == nil {
+				return
+			}
+			if err, ok := rec.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(rec)
+			}
+			ctx := r.Context()
+			EntryFrom(ctx).SetErrorCode(string(api.CodeInternal))
+			LoggerFrom(ctx).Error().
+				Str("panic", panicText(rec)).
+				Bool("response_started", sw.Started()).
+				Str("stack", string(debug.Stack())).
+				Msg("handler panicked")
+			if sw.Started() {
+				panic(http.ErrAbortHandler)
+			}
+			api.Fail(sw, api.CodeInternal, "internal error")
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// panicText describes a panic value. Only the value's own text is used; it is
+// never sent to the client.
+func panicText(rec any) string {
+	switch v := rec.(type) {
+	case error:
+		return v.Error()
+	case string:
+		return v
+	default:
+		return fmt.Sprintf("%T: %v", rec, rec)
+	}
+}
