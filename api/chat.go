@@ -130,3 +130,48 @@ func describeJSONError(err error) string {
 	}
 	return "unexpected value"
 }
+
+var includeUsageField = []byte(`"stream_options":{"include_usage":true},`)
+
+// WithIncludeUsage returns a chat body that asks the upstream for the final
+// usage chunk of a stream (stream_options.include_usage), for accounting.
+// The common case (no stream_options) inserts the field after the opening
+// brace so every other byte stays as the client sent it; a body that has
+// stream_options without include_usage is re-encoded at its top level only
+// (the values stay raw bytes). body must have passed ParseChatRequest.
+func WithIncludeUsage(body []byte) ([]byte, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, err
+	}
+	raw, has := top["stream_options"]
+	if !has || string(bytes.TrimSpace(raw)) == "null" {
+		if has {
+			delete(top, "stream_options")
+		} else {
+			i := bytes.IndexByte(body, '{')
+			rest := bytes.TrimSpace(body[i+1:])
+			out := make([]byte, 0, len(body)+len(includeUsageField))
+			out = append(out, body[:i+1]...)
+			if len(rest) > 0 && rest[0] == '}' { // an empty object: no trailing comma
+				out = append(out, includeUsageField[:len(includeUsageField)-1]...)
+			} else {
+				out = append(out, includeUsageField...)
+			}
+			return append(out, body[i+1:]...), nil
+		}
+	}
+	opts := map[string]json.RawMessage{}
+	if has && string(bytes.TrimSpace(raw)) != "null" {
+		if err := json.Unmarshal(raw, &opts); err != nil {
+			return nil, err
+		}
+	}
+	opts["include_usage"] = json.RawMessage("true")
+	enc, err := json.Marshal(opts)
+	if err != nil {
+		return nil, err
+	}
+	top["stream_options"] = enc
+	return json.Marshal(top)
+}

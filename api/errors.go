@@ -32,6 +32,7 @@ const (
 	CodeUpstreamTimeout      Code = "upstream_timeout"
 	CodeInternal             Code = "internal_error"
 	CodeForbidden            Code = "forbidden"
+	CodeConflict             Code = "conflict"
 )
 
 // OpenAI error types used in the envelope's "type" field.
@@ -63,6 +64,7 @@ var codes = map[Code]codeInfo{
 	CodeInvalidAPIKey:        {http.StatusUnauthorized, TypeAuthentication},
 	CodeModelNotAllowed:      {http.StatusForbidden, TypePermission},
 	CodeForbidden:            {http.StatusForbidden, TypePermission},
+	CodeConflict:             {http.StatusConflict, TypeInvalidRequest},
 	CodeRateLimitExceeded:    {http.StatusTooManyRequests, TypeRateLimit},
 	CodeUpstreamError:        {http.StatusBadGateway, TypeAPI},
 	CodeCopilotUnavailable:   {http.StatusServiceUnavailable, TypeServer},

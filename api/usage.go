@@ -59,3 +59,49 @@ func skipSpace(b []byte) []byte {
 	}
 	return b
 }
+
+var emptyChoices = []byte(`"choices":[]`)
+
+// IsUsageOnlyChunk reports whether a stream chunk's data carries usage and
+// no choices: the chunk the gateway asked for on the client's behalf and
+// drops when the client did not ask for it. Copilot's first chunk also has
+// empty choices but no usage, so it is never taken for one.
+func IsUsageOnlyChunk(data []byte) bool {
+	if !hasUsageObject(data) {
+		return false
+	}
+	if bytes.Contains(data, emptyChoices) {
+		return true
+	}
+	var w struct {
+		Choices []json.RawMessage `json:"choices"`
+	}
+	return json.Unmarshal(data, &w) == nil && len(w.Choices) == 0
+}
+
+// TailUsage reads the usage object of a non-stream response from the last
+// bytes of its body (usage comes after the choices), so a response of any
+// size is accounted without being buffered. ok is false when the tail holds
+// no complete usage object.
+func TailUsage(tail []byte) (Usage, bool) {
+	for end := len(tail); end > 0; {
+		i := bytes.LastIndex(tail[:end], usageKey)
+		if i < 0 {
+			return Usage{}, false
+		}
+		end = i
+		rest := skipSpace(tail[i+len(usageKey):])
+		if len(rest) == 0 || rest[0] != ':' {
+			continue
+		}
+		rest = skipSpace(rest[1:])
+		if len(rest) == 0 || rest[0] != '{' {
+			continue
+		}
+		var u Usage
+		if err := json.NewDecoder(bytes.NewReader(rest)).Decode(&u); err == nil {
+			return u, true
+		}
+	}
+	return Usage{}, false
+}

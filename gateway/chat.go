@@ -32,11 +32,23 @@ func handleChat(s *Server) http.HandlerFunc {
 		entry := middleware.EntryFrom(ctx)
 		entry.SetModel(req.Model)
 		entry.SetStream(req.Stream)
+		if !s.checkModel(w, r, req.Model) {
+			return
+		}
+
+		// Ask for the usage chunk so every stream is accounted; the client
+		// does not see it unless it asked for it itself.
+		upBody, dropUsage := body, false
+		if req.Stream && !req.IncludeUsage {
+			if b, err := api.WithIncludeUsage(body); err == nil {
+				upBody, dropUsage = b, true
+			}
+		}
 
 		resp, ok := s.send(w, r, &Call{
 			Method:    http.MethodPost,
 			Path:      "/chat/completions",
-			Body:      body,
+			Body:      upBody,
 			Initiator: req.Initiator(),
 			Vision:    req.HasImage,
 			RequestID: middleware.RequestIDFrom(ctx),
@@ -50,7 +62,10 @@ func handleChat(s *Server) http.HandlerFunc {
 		case resp.StatusCode < 200 || resp.StatusCode > 299:
 			s.writeUpstreamError(w, r, resp)
 		case isEventStream(resp.Header):
-			res := s.relay(w, r, resp)
+			res := s.relay(w, r, resp, dropUsage)
+			if res.HasUsage {
+				entry.SetUsage(int(res.Usage.PromptTokens), int(res.Usage.CompletionTokens))
+			}
 			s.logRelay(r, res)
 		default:
 			s.copyResponse(w, r, resp)
@@ -131,8 +146,18 @@ func (s *Server) copyResponse(w http.ResponseWriter, r *http.Request, resp *http
 		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 	}
 	w.WriteHeader(resp.StatusCode)
-	src := &errReader{r: resp.Body}
-	if _, err := io.Copy(w, src); err != nil {
+	tail := s.tails.Get().(*tailReader)
+	tail.reset(resp.Body)
+	defer func() {
+		tail.reset(nil)
+		s.tails.Put(tail)
+	}()
+	src := &errReader{r: tail}
+	_, err := io.Copy(w, src)
+	if u, ok := api.TailUsage(tail.bytes()); ok {
+		middleware.EntryFrom(r.Context()).SetUsage(int(u.PromptTokens), int(u.CompletionTokens))
+	}
+	if err != nil {
 		if src.err == nil || clientGone(r) {
 			// The client stopped reading; nothing more to do.
 			return
@@ -159,3 +184,39 @@ func (e *errReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// tailSize is how much of the end of a non-stream body is kept to read its
+// usage object, which comes after the choices.
+const tailSize = 4 << 10
+
+// tailReader passes a body through while keeping its last tailSize bytes, so
+// a response of any size is accounted without being buffered.
+type tailReader struct {
+	r   io.Reader
+	buf [tailSize]byte
+	n   int
+}
+
+func (t *tailReader) reset(r io.Reader) { t.r, t.n = r, 0 }
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		t.keep(p[:n])
+	}
+	return n, err
+}
+
+func (t *tailReader) keep(b []byte) {
+	if len(b) >= tailSize {
+		t.n = copy(t.buf[:], b[len(b)-tailSize:])
+		return
+	}
+	if over := t.n + len(b) - tailSize; over > 0 {
+		copy(t.buf[:], t.buf[over:t.n])
+		t.n -= over
+	}
+	t.n += copy(t.buf[t.n:], b)
+}
+
+func (t *tailReader) bytes() []byte { return t.buf[:t.n] }

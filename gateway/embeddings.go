@@ -33,6 +33,9 @@ func handleEmbeddings(s *Server) http.HandlerFunc {
 		entry := middleware.EntryFrom(ctx)
 		entry.SetModel(req.Model)
 		entry.SetStream(false)
+		if !s.checkModel(w, r, req.Model) {
+			return
+		}
 
 		resp, ok := s.send(w, r, &Call{
 			Method:    http.MethodPost,
@@ -67,6 +70,9 @@ func (s *Server) writeBase64Embeddings(w http.ResponseWriter, r *http.Request, r
 	if len(raw) > maxEmbeddingsResponse {
 		s.writeError(w, r, api.NewError(api.CodeUpstreamError, "Copilot returned an embeddings response over "+strconv.Itoa(maxEmbeddingsResponse>>20)+" MiB"))
 		return
+	}
+	if u, ok := api.ChunkUsage(raw); ok {
+		middleware.EntryFrom(r.Context()).SetUsage(int(u.PromptTokens), int(u.CompletionTokens))
 	}
 	out, err := api.EncodeEmbeddingsBase64(raw)
 	if err != nil {

@@ -188,8 +188,30 @@ func handleModels(s *Server) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		writeRawJSON(w, http.StatusOK, snap.list)
+		s.writeModelList(w, r, snap)
 	}
+}
+
+// writeModelList sends the model list, only the key's models when its key
+// has an allow-list.
+func (s *Server) writeModelList(w http.ResponseWriter, r *http.Request, snap *modelSnapshot) {
+	p, ok := middleware.PrincipalFrom(r.Context())
+	if !ok || len(p.Models) == 0 {
+		writeRawJSON(w, http.StatusOK, snap.list)
+		return
+	}
+	allowed := make([]api.Model, 0, len(p.Models))
+	for _, m := range snap.models {
+		if modelAllowed(r, m.ID) {
+			allowed = append(allowed, m)
+		}
+	}
+	body, err := jsonBody(api.NewModelList(allowed))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeRawJSON(w, http.StatusOK, body)
 }
 
 // handleModel serves GET /v1/models/{id}; the id may contain slashes (raw or
@@ -206,12 +228,12 @@ func handleModel(s *Server) http.HandlerFunc {
 			return
 		}
 		if id == "" {
-			writeRawJSON(w, http.StatusOK, snap.list)
+			s.writeModelList(w, r, snap)
 			return
 		}
 		middleware.EntryFrom(r.Context()).SetModel(id)
 		i, ok := snap.byID[id]
-		if !ok {
+		if !ok || !modelAllowed(r, id) { // a model the key may not use is hidden
 			s.writeError(w, r, api.NewError(api.CodeModelNotFound, "The model '"+clipPath(id)+"' does not exist").WithParam("model"))
 			return
 		}

@@ -23,9 +23,12 @@ var pingEvent = []byte(": ping\n\n")
 
 // relayResult is what a stream relay observed, for logging and accounting.
 type relayResult struct {
-	Events int  // events written to the client, [DONE] included
-	Pings  int  // keep-alive comments written
-	Done   bool // the upstream sent data: [DONE]
+	Events int // events written to the client, [DONE] included
+	Pings  int // keep-alive comments written
+	// Dropped counts usage-only chunks withheld from a client that did not
+	// ask for usage.
+	Dropped int
+	Done    bool // the upstream sent data: [DONE]
 	// Usage is the usage object of the last chunk that had one; HasUsage
 	// reports whether any had.
 	Usage    api.Usage
@@ -44,7 +47,10 @@ type relayResult struct {
 // Keepalive of upstream silence a ": ping" comment is sent. An upstream read
 // error ends the stream with a final `data: {"error":...}` event; a client
 // that leaves stops the relay at once and, through its context, the upstream.
-func (s *Server) relay(w http.ResponseWriter, r *http.Request, resp *http.Response) relayResult {
+//
+// When dropUsage is set the gateway asked for the usage chunk on the client's
+// behalf: that chunk is observed for accounting but not sent.
+func (s *Server) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, dropUsage bool) relayResult {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -71,25 +77,33 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, resp *http.Respon
 		s.readers.Put(br)
 	}()
 
-	res := relayEvents(ctx, br, out)
+	res := relayEvents(ctx, br, out, dropUsage)
 	res.Pings = out.pingCount()
 	return res
 }
 
 // relayEvents is the relay loop, separate from the HTTP plumbing so the
 // benchmark can drive it.
-func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter) relayResult {
+func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, dropUsage bool) relayResult {
 	var res relayResult
 	ev := make([]byte, 0, 1024)
 	lineStart := 0    // where the line being read starts in ev
 	hasField := false // ev holds a non-blank line, so a blank line ends an event
 	dispatch := func() bool {
+		if dropUsage && observe(ev, &res) && api.IsUsageOnlyChunk(eventData(ev)) {
+			res.Dropped++
+			ev = ev[:0]
+			lineStart, hasField = 0, false
+			return true
+		}
 		if err := out.write(ev); err != nil {
 			res.ClientGone = true
 			return false
 		}
 		res.Events++
-		observe(ev, &res)
+		if !dropUsage {
+			observe(ev, &res)
+		}
 		ev = ev[:0]
 		lineStart, hasField = 0, false
 		return true
@@ -153,22 +167,25 @@ var (
 	doneMarker  = []byte("[DONE]")
 )
 
-// observe reads an event already sent for accounting: [DONE] and usage. The
-// cheap byte checks keep ordinary chunks from being decoded.
-func observe(ev []byte, res *relayResult) {
+// observe reads an event for accounting: [DONE] and usage. The cheap byte
+// checks keep ordinary chunks from being decoded. It reports whether the
+// event carried usage.
+func observe(ev []byte, res *relayResult) bool {
 	hasUsage := bytes.Contains(ev, usageMarker)
 	hasDone := bytes.Contains(ev, doneMarker)
 	if !hasUsage && !hasDone {
-		return
+		return false
 	}
 	data := eventData(ev)
 	if hasDone && string(bytes.TrimSpace(data)) == "[DONE]" {
 		res.Done = true
-		return
+		return false
 	}
 	if u, ok := api.ChunkUsage(data); ok {
 		res.Usage, res.HasUsage = u, true
+		return true
 	}
+	return false
 }
 
 // eventData returns the event's data: the value of its data lines joined by

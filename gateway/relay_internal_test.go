@@ -37,7 +37,7 @@ func runRelay(t testing.TB, body io.Reader) (relayResult, *flushRecorder) {
 	out := newStreamWriter(rec, -1)
 	defer out.stop()
 	br := bufio.NewReaderSize(body, relayBufferSize)
-	return relayEvents(context.Background(), br, out), rec
+	return relayEvents(context.Background(), br, out, false), rec
 }
 
 func TestRelayOneWriteAndFlushPerEvent(t *testing.T) {
@@ -161,7 +161,7 @@ func BenchmarkRelayPerEvent(b *testing.B) {
 	defer out.stop()
 	br := bufio.NewReaderSize(&repeatReader{ev: ev, n: b.N}, relayBufferSize)
 	b.ResetTimer()
-	res := relayEvents(context.Background(), br, out)
+	res := relayEvents(context.Background(), br, out, false)
 	if res.Events != b.N {
 		b.Fatalf("relayed %d events, want %d", res.Events, b.N)
 	}

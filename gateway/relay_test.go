@@ -57,6 +57,8 @@ func (p *pipeUpstream) write(t *testing.T, s string) {
 
 const streamBody = `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}`
 
+const streamWithUsageBody = `{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
+
 // openStream starts a streaming chat request and returns the response with
 // a reader over its body, and the cancel function of the client's request.
 func openStream(t *testing.T, ts *httptest.Server) (*http.Response, *bufio.Reader, context.CancelFunc) {
@@ -171,7 +173,8 @@ func TestStreamBytesUntouched(t *testing.T) {
 				}, nil
 			})
 			ts := start(t, up)
-			resp, body := post(t, ts, "/v1/chat/completions", streamBody)
+			// The client asks for usage, so even the usage chunk is its own.
+			resp, body := post(t, ts, "/v1/chat/completions", streamWithUsageBody)
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
@@ -336,5 +339,40 @@ func TestStreamUpstreamErrorBeforeStart(t *testing.T) {
 	e := wantEnvelope(t, resp, body, 429, "rate_limit_exceeded")
 	if e.Error.Message != "slow down" || resp.Header.Get("Retry-After") != "3" {
 		t.Errorf("got %q, Retry-After %q", e.Error.Message, resp.Header.Get("Retry-After"))
+	}
+}
+
+// A client that did not ask for usage does not see the usage chunk the
+// gateway asked for on its behalf; everything else arrives untouched, and
+// the upstream body is the client's with include_usage added.
+func TestStreamUsageChunkHiddenUnlessAsked(t *testing.T) {
+	t.Parallel()
+	events := "data: {\"choices\":[],\"prompt_filter_results\":[]}\n\n" +
+		"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n"
+	usage := "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":9,\"total_tokens\":14}}\n\n"
+	done := "data: [DONE]\n\n"
+	var sent []byte
+	up := gateway.UpstreamFunc(func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+		sent = call.Body
+		return &http.Response{
+			StatusCode: http.StatusOK,
+			Header:     http.Header{"Content-Type": {"text/event-stream"}},
+			Body:       io.NopCloser(strings.NewReader(events + usage + done)),
+		}, nil
+	})
+	ts := start(t, up)
+	_, body := post(t, ts, "/v1/chat/completions", streamBody)
+	if string(body) != events+done {
+		t.Fatalf("client got %q", body)
+	}
+	if want := `{"stream_options":{"include_usage":true},` + streamBody[1:]; string(sent) != want {
+		t.Fatalf("upstream body %s, want %s", sent, want)
+	}
+	_, body = post(t, ts, "/v1/chat/completions", streamWithUsageBody)
+	if string(body) != events+usage+done {
+		t.Fatalf("client that asked got %q", body)
+	}
+	if string(sent) != streamWithUsageBody {
+		t.Fatalf("a body that asks for usage itself must go unchanged, got %s", sent)
 	}
 }

@@ -25,14 +25,37 @@ func (s *Server) routes() http.Handler {
 
 	limit := middleware.BodyLimit(s.cfg.MaxBody)
 
-	r.With(limit).Post("/v1/chat/completions", handleChat(s))
-	r.With(limit).Post("/chat/completions", handleChat(s))
-	r.Get("/v1/models", handleModels(s))
-	r.Get("/models", handleModels(s))
-	r.Get("/v1/models/*", handleModel(s))
-	r.Get("/models/*", handleModel(s))
-	r.With(limit).Post("/v1/embeddings", handleEmbeddings(s))
-	r.With(limit).Post("/embeddings", handleEmbeddings(s))
+	// The OpenAI API: client key (unless single-user mode), then limits.
+	// Inference routes also record usage per key.
+	r.Group(func(r chi.Router) {
+		if s.auth != nil {
+			r.Use(middleware.Auth(s.auth, s.authCfg))
+		}
+		if s.limiter != nil {
+			r.Use(s.limiter.Middleware)
+		}
+		infer := r.With(s.accounting, limit)
+		infer.Post("/v1/chat/completions", handleChat(s))
+		infer.Post("/chat/completions", handleChat(s))
+		infer.Post("/v1/embeddings", handleEmbeddings(s))
+		infer.Post("/embeddings", handleEmbeddings(s))
+		r.Get("/v1/models", handleModels(s))
+		r.Get("/models", handleModels(s))
+		r.Get("/v1/models/*", handleModel(s))
+		r.Get("/models/*", handleModel(s))
+	})
+
+	// The admin API exists only when an admin token is configured.
+	if s.adminToken != "" && s.keys != nil {
+		r.Route("/admin", func(r chi.Router) {
+			r.Use(s.adminAuth)
+			r.Get("/keys", handleAdminListKeys(s))
+			r.Post("/keys", handleAdminCreateKey(s))
+			r.Post("/keys/{id}/revoke", handleAdminRevokeKey(s))
+			r.Post("/keys/{id}/rotate", handleAdminRotateKey(s))
+			r.Get("/usage", handleAdminUsage(s))
+		})
+	}
 
 	// Probes for orchestrators (see health.go for the response shapes).
 	r.Get("/healthz", handleHealthz())

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
+	"github.com/copilot-proxy/copilot-proxy/middleware"
 )
 
 // Defaults for the zero values of Config.
@@ -59,6 +62,19 @@ type Deps struct {
 	// time.Now.
 	Now    func() time.Time
 	Config Config
+
+	// Keys is the client key store: it authenticates callers, records their
+	// usage and backs the admin API. Nil means no keys (single-user mode).
+	Keys *keys.Store
+	// NoAuth serves the OpenAI routes without client keys even when Keys is
+	// set (the cmd allows it only on loopback).
+	NoAuth bool
+	// AuthConfig tunes the client-key check (failed attempts per address).
+	AuthConfig middleware.AuthConfig
+	// Limiter enforces per-key and global limits; nil means none.
+	Limiter *middleware.Limiter
+	// AdminToken enables /admin/* for callers presenting it; "" disables it.
+	AdminToken string
 }
 
 // Server is the gateway's http.Handler.
@@ -72,7 +88,15 @@ type Server struct {
 	handler  http.Handler
 	// readers recycles the bufio.Readers of stream relays.
 	readers sync.Pool
-	models  modelCache
+	// tails recycles the buffers that keep the end of non-stream bodies.
+	tails  sync.Pool
+	models modelCache
+
+	keys       *keys.Store
+	auth       middleware.Authenticator // nil: no client auth
+	authCfg    middleware.AuthConfig
+	limiter    *middleware.Limiter
+	adminToken string
 }
 
 // NewServer builds the server and its routes. d.Upstream is required.
@@ -86,11 +110,20 @@ func NewServer(d Deps) *Server {
 		ready:  d.Ready,
 		now:    d.Now,
 		cfg:    d.Config.withDefaults(),
+
+		keys:       d.Keys,
+		authCfg:    d.AuthConfig,
+		limiter:    d.Limiter,
+		adminToken: d.AdminToken,
+	}
+	if d.Keys != nil && !d.NoAuth {
+		s.auth = keyAuthenticator{d.Keys}
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, relayBufferSize) }
+	s.tails.New = func() any { return new(tailReader) }
 	s.handler = s.routes()
 	return s
 }

@@ -14,14 +14,17 @@ type entryKey struct{}
 // after next returns, so no locking is done. An Entry must not be written
 // after the handler has returned.
 type Entry struct {
-	model          string
-	keyID          string
-	errorCode      string
-	upstreamStatus int
-	upstreamDur    time.Duration
-	stream         bool
-	streamSet      bool
-	upstreamSet    bool
+	model            string
+	keyID            string
+	errorCode        string
+	upstreamStatus   int
+	upstreamDur      time.Duration
+	limitReason      LimitReason
+	promptTokens     int
+	completionTokens int
+	stream           bool
+	streamSet        bool
+	upstreamSet      bool
 }
 
 // EntryFrom returns the request's Entry. It is never nil: without an access
@@ -70,3 +73,19 @@ func (e *Entry) KeyID() string { return e.keyID }
 
 // ErrorCode returns the recorded error code.
 func (e *Entry) ErrorCode() string { return e.errorCode }
+
+// SetUsage records the request's token usage as reported upstream; the rate
+// limiter adds it to the key's tokens per minute window after the handler
+// returns.
+func (e *Entry) SetUsage(prompt, completion int) {
+	e.promptTokens, e.completionTokens = prompt, completion
+}
+
+// Usage returns the recorded prompt and completion tokens (0, 0 if none).
+func (e *Entry) Usage() (prompt, completion int) { return e.promptTokens, e.completionTokens }
+
+// SetLimitReason records which limit refused the request.
+func (e *Entry) SetLimitReason(r LimitReason) { e.limitReason = r }
+
+// LimitReason returns the limit that refused the request ("" if none).
+func (e *Entry) LimitReason() LimitReason { return e.limitReason }

@@ -64,7 +64,7 @@ func TestServeConfigFlagsAndEnv(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var cfg serveConfig
-			fs := serveFlags(&cfg)
+			fs := serveFlags(&cfg, envMap(map[string]string{"HOME": "/home/x"}))
 			done, err := parseFlags(fs, tt.args, &strings.Builder{})
 			if done {
 				t.Fatal("help shown unexpectedly")

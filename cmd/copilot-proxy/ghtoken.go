@@ -30,7 +30,8 @@ func (s tokenSource) String() string {
 }
 
 // errNoGitHubToken is returned when no source has a token.
-var errNoGitHubToken = errors.New("no GitHub token found: set COPILOT_PROXY_GITHUB_TOKEN (or --github-token-file / COPILOT_PROXY_GITHUB_TOKEN_FILE) " +
+var errNoGitHubToken = errors.New("no GitHub token found: run `copilot-proxy login` to sign in with GitHub (it saves a token where serve finds it), " +
+	"or set COPILOT_PROXY_GITHUB_TOKEN (or --github-token-file / COPILOT_PROXY_GITHUB_TOKEN_FILE) " +
 	"to a GitHub OAuth token of a Copilot-enabled app (ghu_/gho_; classic ghp_ tokens are rejected by Copilot), " +
 	"or sign in to Copilot in an editor so ~/.config/github-copilot/apps.json exists")
 

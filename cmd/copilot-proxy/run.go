@@ -13,6 +13,11 @@ const usage = `copilot-proxy — use a GitHub Copilot subscription through the O
 
 Usage:
   copilot-proxy [serve] [flags]   run the gateway (the default command)
+  copilot-proxy login             get a GitHub token with GitHub's device flow and save it
+  copilot-proxy logout            remove the token login saved
+  copilot-proxy status [--json]   check the token, the Copilot plan and the quota
+  copilot-proxy keys ...          issue, list, revoke and rotate client keys
+  copilot-proxy usage             usage by key, model and day
   copilot-proxy version           print the version
   copilot-proxy help              show this help
 
@@ -33,8 +38,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "serve":
 		return runServe(ctx, args, getenv, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, args, getenv, stdout, stderr)
+	case "usage":
+		return runUsage(ctx, args, getenv, stdout)
 	case "version":
 		return runVersion(args, stdout)
+	case "login":
+		return runLogin(ctx, args, getenv, stdout, stderr)
+	case "logout":
+		return runLogout(ctx, args, getenv, stdout, stderr)
+	case "status":
+		return runStatus(ctx, args, getenv, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -44,6 +44,8 @@ func (b *syncBuffer) String() string {
 // testGateway is a running `run serve` for a test.
 type testGateway struct {
 	URL    string
+	DB     string
+	env    map[string]string
 	Logs   *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
@@ -63,13 +65,17 @@ func startGateway(t *testing.T, fake *copilottest.Server, extraEnv map[string]st
 		"COPILOT_PROXY_COPILOT_API_URL": fake.URL(),
 		"COPILOT_PROXY_LOG_FORMAT":      "json",
 		"COPILOT_PROXY_ADDR":            "127.0.0.1:0",
+		"COPILOT_PROXY_DB":              home + "/data/copilot-proxy.db",
+		// Most tests here are about the upstream side; the team tests
+		// switch keys on by blanking this (empty counts as unset).
+		"COPILOT_PROXY_NO_AUTH": "true",
 	}
 	for k, v := range extraEnv {
 		env[k] = v
 	}
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &testGateway{Logs: logs, cancel: cancel, done: make(chan error, 1)}
+	g := &testGateway{Logs: logs, cancel: cancel, done: make(chan error, 1), DB: env["COPILOT_PROXY_DB"], env: env}
 	go func() { g.done <- run(ctx, append([]string{"serve"}, args...), envMap(env), io.Discard, logs) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for g.URL == "" {
@@ -389,14 +395,32 @@ func TestUpstreamHeaders(t *testing.T) {
 	}
 }
 
-func TestRunRefusesNonLoopback(t *testing.T) {
+func TestRunRefusesNonLoopbackWithoutAuth(t *testing.T) {
 	t.Parallel()
-	env := envMap(map[string]string{"COPILOT_PROXY_GITHUB_TOKEN": "ghu_x", "HOME": t.TempDir()})
+	env := envMap(map[string]string{"COPILOT_PROXY_GITHUB_TOKEN": "ghu_x", "HOME": t.TempDir(), "COPILOT_PROXY_NO_AUTH": "true"})
 	for _, addr := range []string{"0.0.0.0:0", ":8080", "[::]:0"} {
 		err := run(context.Background(), []string{"serve", "--addr", addr}, env, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "refusing to listen") {
 			t.Errorf("addr %s: got %v, want a refusal", addr, err)
 		}
+	}
+}
+
+// With client keys on, any address is allowed: the keys protect the account.
+func TestRunAcceptsAnyAddressWithAuth(t *testing.T) {
+	fake := copilottest.New(t)
+	g := startGateway(t, fake, map[string]string{"COPILOT_PROXY_NO_AUTH": "", "COPILOT_PROXY_ADDR": "0.0.0.0:0"})
+	if !strings.Contains(g.Logs.String(), "no client keys yet") {
+		t.Error("starting without keys does not say how to create the first one")
+	}
+	g.URL = strings.Replace(g.URL, "0.0.0.0", "127.0.0.1", 1)
+	resp, err := g.client.Get(g.URL + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("without a key: %d, want 401", resp.StatusCode)
 	}
 }
 

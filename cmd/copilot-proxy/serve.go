@@ -18,6 +18,8 @@ import (
 
 	"github.com/copilot-proxy/copilot-proxy/copilot"
 	"github.com/copilot-proxy/copilot-proxy/gateway"
+	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
+	"github.com/copilot-proxy/copilot-proxy/middleware"
 )
 
 // serveConfig is every setting of the serve command.
@@ -33,10 +35,19 @@ type serveConfig struct {
 	Keepalive         time.Duration
 	MaxBody           byteSize
 	ShutdownTimeout   time.Duration
+
+	DB                string
+	NoAuth            bool
+	AdminTokenFile    string
+	KeyRPM            int
+	KeyTPM            int
+	KeyConcurrency    int
+	GlobalRPM         int
+	GlobalConcurrency int
 }
 
 // serveFlags declares the serve settings on a new FlagSet.
-func serveFlags(cfg *serveConfig) *flag.FlagSet {
+func serveFlags(cfg *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfg.MaxBody = 10 << 20
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address (host:port)")
@@ -50,6 +61,14 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.Keepalive, "keepalive", 15*time.Second, "send a \": ping\" SSE comment after this much upstream silence (0 disables)")
 	fs.Var(&cfg.MaxBody, "max-body", "request body limit (e.g. 10MiB)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long in-flight requests and streams may take to finish")
+	fs.StringVar(&cfg.DB, "db", keys.DefaultPath(getenv), "key store database file (client keys and usage)")
+	fs.BoolVar(&cfg.NoAuth, "no-auth", false, "serve without client keys (single-user; only on a loopback address)")
+	fs.StringVar(&cfg.AdminTokenFile, "admin-token-file", "", "file holding the admin token that enables /admin/* (or set COPILOT_PROXY_ADMIN_TOKEN)")
+	fs.IntVar(&cfg.KeyRPM, "key-rpm", middleware.DefaultKeyRPM, "requests per minute per key, for keys without their own limit (0 = unlimited)")
+	fs.IntVar(&cfg.KeyTPM, "key-tpm", middleware.DefaultKeyTPM, "tokens per minute per key, for keys without their own limit (0 = unlimited)")
+	fs.IntVar(&cfg.KeyConcurrency, "key-concurrency", middleware.DefaultKeyConcurrency, "concurrent requests per key, for keys without their own limit (0 = unlimited)")
+	fs.IntVar(&cfg.GlobalRPM, "global-rpm", middleware.DefaultGlobalRPM, "requests per minute for the whole gateway, protecting the one Copilot account (0 = unlimited)")
+	fs.IntVar(&cfg.GlobalConcurrency, "global-concurrency", middleware.DefaultGlobalConcurrency, "concurrent requests for the whole gateway (0 = unlimited)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: copilot-proxy serve [flags]\n\nRuns the gateway. Every flag --some-name can also be set with the environment\nvariable COPILOT_PROXY_SOME_NAME; a flag wins over the environment.\nThe GitHub token is read from COPILOT_PROXY_GITHUB_TOKEN or --github-token-file\n(never a flag), then GH_COPILOT_TOKEN / GITHUB_COPILOT_TOKEN, then the editor\nplugins' ~/.config/github-copilot/{hosts,apps}.json.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -97,6 +116,15 @@ func (c *serveConfig) validate() error {
 	if c.ShutdownTimeout < 0 {
 		return bad("shutdown-timeout", "must not be negative")
 	}
+	if c.DB == "" {
+		return bad("db", "no path: set --db, or HOME / XDG_DATA_HOME for the default location")
+	}
+	for name, v := range map[string]int{"key-rpm": c.KeyRPM, "key-tpm": c.KeyTPM, "key-concurrency": c.KeyConcurrency,
+		"global-rpm": c.GlobalRPM, "global-concurrency": c.GlobalConcurrency} {
+		if v < 0 {
+			return bad(name, "must not be negative (0 = unlimited)")
+		}
+	}
 	return nil
 }
 
@@ -136,7 +164,7 @@ func isLoopbackAddr(addr string) bool {
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var cfg serveConfig
-	fs := serveFlags(&cfg)
+	fs := serveFlags(&cfg, getenv)
 	if done, err := parseFlags(fs, args, stdout); done || err != nil {
 		return err
 	}
@@ -148,11 +176,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
 
-	// Until client keys exist, anyone who can reach the port can spend the
+	// Without client keys anyone who can reach the port can spend the
 	// account's quota: refuse to listen beyond this machine.
-	if !isLoopbackAddr(cfg.Addr) {
-		return fmt.Errorf("refusing to listen on %s: without client keys the gateway would be an open proxy to your Copilot account; "+
-			"listen on a loopback address such as 127.0.0.1:8080 (--addr / COPILOT_PROXY_ADDR)", cfg.Addr)
+	if cfg.NoAuth && !isLoopbackAddr(cfg.Addr) {
+		return fmt.Errorf("refusing to listen on %s with --no-auth: without client keys the gateway would be an open proxy to your Copilot account; "+
+			"listen on a loopback address such as 127.0.0.1:8080 (--addr / COPILOT_PROXY_ADDR), or drop --no-auth and issue keys", cfg.Addr)
+	}
+	adminToken, err := readAdminToken(getenv, cfg.AdminTokenFile)
+	if err != nil {
+		return err
 	}
 
 	ghToken, src, warns, err := findGitHubToken(getenv, cfg.GitHubTokenFile)
@@ -163,6 +195,27 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	for _, w := range warns {
 		logger.Warn().Msg(string(w))
 	}
+
+	store, err := keys.Open(ctx, cfg.DB, keys.Options{Logger: logger.With().Str("component", "keys").Logger()})
+	if err != nil {
+		return err
+	}
+	// Closed after the drain below, so it flushes the usage of every request.
+	defer func() {
+		if err := store.Close(); err != nil {
+			logger.Error().Err(err).Msg("closing the key store")
+		}
+	}()
+	if cfg.NoAuth {
+		logger.Warn().Msg("client keys are off (--no-auth): anyone who can reach this loopback address can use the gateway")
+	} else if n, err := store.CountKeys(ctx); err == nil && n == 0 {
+		logger.Warn().Str("db", cfg.DB).Msg("no client keys yet; every request gets 401 until you create one: copilot-proxy keys create --name NAME")
+	}
+	limiter := middleware.NewLimiter(middleware.LimitConfig{
+		KeyRPM: cfg.KeyRPM, KeyTPM: cfg.KeyTPM, KeyConcurrency: cfg.KeyConcurrency,
+		GlobalRPM: cfg.GlobalRPM, GlobalConcurrency: cfg.GlobalConcurrency,
+	})
+	defer limiter.Close()
 
 	editor := copilot.DefaultEditor()
 	transport := copilot.NewTransport(copilot.TransportConfig{ResponseHeaderTimeout: cfg.UpstreamTimeout})
@@ -198,6 +251,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			MaxBody:   int64(cfg.MaxBody),
 			Keepalive: keepalive,
 		},
+		Keys:       store,
+		NoAuth:     cfg.NoAuth,
+		Limiter:    limiter,
+		AdminToken: adminToken,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -226,7 +283,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	srv.SetDraining()
-	logger.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("shutting down: no new connections, draining in-flight requests")
+	logger.Info().Str("timeout", cfg.ShutdownTimeout.String()).Msg("shutting down: no new connections, draining in-flight requests")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := httpSrv.Shutdown(sctx); err != nil {
@@ -238,6 +295,33 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger.Info().Msg("stopped")
 	return nil
+}
+
+// readAdminToken returns the admin token from COPILOT_PROXY_ADMIN_TOKEN or
+// the --admin-token-file; "" leaves the admin API off.
+func readAdminToken(getenv func(string) string, file string) (string, error) {
+	if t := strings.TrimSpace(getenv("COPILOT_PROXY_ADMIN_TOKEN")); t != "" {
+		return checkAdminToken(t, "COPILOT_PROXY_ADMIN_TOKEN")
+	}
+	if file == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("admin token file %s cannot be read: %v", file, errors.Unwrap(err))
+	}
+	return checkAdminToken(strings.TrimSpace(string(b)), "admin token file "+file)
+}
+
+// minAdminToken is the shortest admin token accepted: it guards key
+// creation, so it must not be guessable.
+const minAdminToken = 16
+
+func checkAdminToken(t, source string) (string, error) {
+	if len(t) < minAdminToken {
+		return "", fmt.Errorf("%s: the admin token must be at least %d characters (e.g. openssl rand -hex 32)", source, minAdminToken)
+	}
+	return t, nil
 }
 
 // readiness reports whether a valid Copilot token is held, and why not.

@@ -1,9 +1,9 @@
 // Package copilottest is a fake GitHub + Copilot upstream for tests: the
-// token exchange, the user/quota endpoint and the Copilot API (chat
-// completions with SSE streaming, models, embeddings) on one loopback
-// httptest server, with controls for token lifetime, latency, stream shape
-// and faults, and a record of every request it received. It also provides a
-// manually driven Clock.
+// token exchange, the user/quota endpoint, the GitHub device flow
+// (device.go) and the Copilot API (chat completions with SSE streaming,
+// models, embeddings) on one loopback httptest server, with controls for
+// token lifetime, latency, stream shape and faults, and a record of every
+// request it received. It also provides a manually driven Clock.
 //
 // It imports nothing of the project so every package's tests can use it.
 package copilottest
@@ -149,6 +149,8 @@ type Server struct {
 	issued        []string
 	tokens        map[string]tokenInfo
 	revokedUpTo   int // tokens with seq <= revokedUpTo are revoked
+
+	device deviceState // the GitHub device flow (device.go)
 }
 
 // New starts the fake on a loopback httptest server; it is closed with
@@ -185,6 +187,7 @@ func NewServer(opts ...Option) *Server {
 	mux.HandleFunc("POST /chat/completions", s.copilotAPI(s.handleChat))
 	mux.HandleFunc("GET /models", s.copilotAPI(s.handleModels))
 	mux.HandleFunc("POST /embeddings", s.copilotAPI(s.handleEmbeddings))
+	s.deviceRoutes(mux)
 	s.ts = httptest.NewServer(s.record(mux))
 	return s
 }
@@ -479,6 +482,7 @@ func (s *Server) Reset() {
 	s.requests = nil
 	s.exchangeTimes = nil
 	s.mu.Unlock()
+	s.device.reset(DeviceFlowConfig{})
 	for {
 		select {
 		case <-s.canceled:

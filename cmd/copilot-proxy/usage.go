@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
+)
+
+func runUsage(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("usage", flag.ContinueOnError)
+	db := dbFlag(fs, getenv)
+	key := fs.String("key", "", "only this key (ID or NAME)")
+	since := fs.String("since", "", "only days since: a duration such as 7d, 24h, or a date 2026-11-01 (default: all)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: copilot-proxy usage [--key ID|NAME] [--since 7d] [--json]\n\nRequests, prompt and completion tokens and errors by key, model and day (UTC).")
+		fs.PrintDefaults()
+	}
+	if done, err := parseFlags(fs, args, stdout); done || err != nil {
+		return err
+	}
+	if err := applyEnvOnly(fs, getenv, "db"); err != nil {
+		return err
+	}
+	q := keys.UsageQuery{Key: *key}
+	if *since != "" {
+		t, err := keys.ParseSince(*since, time.Now())
+		if err != nil {
+			return fmt.Errorf("%w: invalid --since %q: %v", errUsage, *since, err)
+		}
+		q.Since = t
+	}
+	st, err := openStore(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if q.Key != "" {
+		if _, err := st.Get(ctx, q.Key); err != nil {
+			return err
+		}
+	}
+	rows, err := st.Usage(ctx, q)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if rows == nil {
+			rows = []keys.UsageRow{}
+		}
+		return writeJSON(stdout, rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(stdout, "No usage recorded for that selection.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "DAY\tKEY\tMODEL\tREQUESTS\tPROMPT TOK\tCOMPL TOK\tERRORS\t")
+	var tr, tp, tc, te int64
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t\n", r.Day, r.KeyName, r.Model, r.Requests, r.PromptTokens, r.CompletionTokens, r.Errors)
+		tr, tp, tc, te = tr+r.Requests, tp+r.PromptTokens, tc+r.CompletionTokens, te+r.Errors
+	}
+	fmt.Fprintf(tw, "total\t\t\t%d\t%d\t%d\t%d\t\n", tr, tp, tc, te)
+	return tw.Flush()
+}

@@ -1,0 +1,546 @@
+package keys
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Errors returned by key operations; match them with errors.Is. The wrapping
+// error's text says what exactly is wrong.
+var (
+	ErrNotFound      = errors.New("key not found")
+	ErrDuplicateName = errors.New("a key with this name already exists")
+	ErrInvalid       = errors.New("invalid argument")
+)
+
+const (
+	// SecretPrefix starts every client key, so secret scanners can spot a
+	// leaked one.
+	SecretPrefix = "cpk_"
+	// secretChars base62 characters carry 43*log2(62) ≈ 256 bits.
+	secretChars = 43
+	secretLen   = len(SecretPrefix) + secretChars
+	base62      = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+	idPrefix   = "key_"
+	idChars    = 12 // 60 random bits: an id is public, it only has to be unique
+	idAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
+
+	maxNameLen  = 64
+	maxModelLen = 128
+	maxModels   = 256
+	// maxLimit keeps limits far from int overflow in the limiters.
+	maxLimit = 1_000_000_000
+)
+
+// Key is an issued client key as listed: everything but the secret.
+// Pointer fields are nil when unset. Values returned by Authenticate share
+// their pointers and Models with the cache: treat them as read-only.
+type Key struct {
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Hint        string     `json:"hint"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   *time.Time `json:"expires_at"` // nil: never
+	RevokedAt   *time.Time `json:"revoked_at"`
+	RPM         *int       `json:"rpm"` // nil: server default; 0: unlimited
+	TPM         *int       `json:"tpm"`
+	Concurrency *int       `json:"concurrency"`
+	Models      []string   `json:"models"` // nil: all models
+	LastUsed    *time.Time `json:"last_used"`
+}
+
+// AllowsModel reports whether the key may use model.
+func (k Key) AllowsModel(model string) bool {
+	if len(k.Models) == 0 {
+		return true
+	}
+	for _, m := range k.Models {
+		if m == model {
+			return true
+		}
+	}
+	return false
+}
+
+// KeyWithUsage is a key with its all-time usage totals, as `keys list` shows.
+type KeyWithUsage struct {
+	Key
+	Requests         int64 `json:"requests"`
+	PromptTokens     int64 `json:"prompt_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
+	Errors           int64 `json:"errors"`
+}
+
+// CreatedKey is a key with its secret, returned once by Create and Rotate.
+// Its JSON form is the Key's fields plus "key"; its String form hides the
+// secret so it cannot reach a log by accident.
+type CreatedKey struct {
+	Key
+	Secret string `json:"key"`
+}
+
+// String describes the key without its secret.
+func (c CreatedKey) String() string { return c.ID + " (" + c.Name + ", " + c.Hint + ")" }
+
+// GoString hides the secret from %#v too.
+func (c CreatedKey) GoString() string { return "keys.CreatedKey{" + c.String() + "}" }
+
+// CreateParams are the options of a new key. Nil pointers leave a setting
+// unset; limits are >= 0 (0 = unlimited); ExpiresAt must be in the future.
+type CreateParams struct {
+	Name        string
+	ExpiresAt   *time.Time
+	RPM         *int
+	TPM         *int
+	Concurrency *int
+	Models      []string // nil or empty: all models
+}
+
+// Create issues a new key. Names are unique, compared case-insensitively, and
+// are 1-64 characters of A-Z a-z 0-9 . _ @ -.
+func (s *Store) Create(ctx context.Context, p CreateParams) (CreatedKey, error) {
+	now := s.now().UnixMilli()
+	k := Key{Name: p.Name, CreatedAt: fromMillis(now)}
+	if err := validateName(p.Name); err != nil {
+		return CreatedKey{}, err
+	}
+	var err error
+	if k.RPM, err = validateLimit("rpm", p.RPM); err != nil {
+		return CreatedKey{}, err
+	}
+	if k.TPM, err = validateLimit("tpm", p.TPM); err != nil {
+		return CreatedKey{}, err
+	}
+	if k.Concurrency, err = validateLimit("concurrency", p.Concurrency); err != nil {
+		return CreatedKey{}, err
+	}
+	if k.Models, err = validateModels(p.Models); err != nil {
+		return CreatedKey{}, err
+	}
+	if p.ExpiresAt != nil {
+		exp := p.ExpiresAt.UnixMilli()
+		if exp <= now {
+			return CreatedKey{}, fmt.Errorf("%w: expiry %s is not in the future", ErrInvalid, p.ExpiresAt.UTC().Format(time.RFC3339))
+		}
+		t := fromMillis(exp)
+		k.ExpiresAt = &t
+	}
+	secret := newSecret()
+	k.Hint = hint(secret)
+	hash := sha256.Sum256([]byte(secret))
+
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM keys WHERE name = ?", p.Name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: %q", ErrDuplicateName, p.Name)
+		}
+		// A 60-bit id collides practically never; checking costs nothing.
+		for {
+			k.ID = newID()
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM keys WHERE id = ?", k.ID).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+		}
+		models, err := encodeModels(k.Models)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO keys
+			(id, name, hint, created_at, expires_at, rpm, tpm, concurrency, models)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			k.ID, k.Name, k.Hint, now, nullMillis(k.ExpiresAt),
+			nullInt(k.RPM), nullInt(k.TPM), nullInt(k.Concurrency), models); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO key_secrets (hash, key_id, created_at) VALUES (?, ?, ?)",
+			hash[:], k.ID, now)
+		return err
+	})
+	if err != nil {
+		return CreatedKey{}, err
+	}
+	s.refresh(ctx)
+	return CreatedKey{Key: k, Secret: secret}, nil
+}
+
+// List returns every key, revoked ones included, oldest first, with all-time
+// usage totals. It flushes pending usage first so the totals are current.
+func (s *Store) List(ctx context.Context) ([]KeyWithUsage, error) {
+	if err := s.Flush(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+keyColumns+`,
+			COALESCE(u.requests, 0), COALESCE(u.prompt_tokens, 0),
+			COALESCE(u.completion_tokens, 0), COALESCE(u.errors, 0)
+		FROM keys k LEFT JOIN (
+			SELECT key_id, SUM(requests) AS requests, SUM(prompt_tokens) AS prompt_tokens,
+				SUM(completion_tokens) AS completion_tokens, SUM(errors) AS errors
+			FROM usage GROUP BY key_id
+		) u ON u.key_id = k.id
+		ORDER BY k.created_at, k.rowid`)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	defer rows.Close()
+	out := []KeyWithUsage{} // "[]", not null, for scripts
+	for rows.Next() {
+		var kw KeyWithUsage
+		if err := scanKey(rows, &kw.Key, &kw.Requests, &kw.PromptTokens, &kw.CompletionTokens, &kw.Errors); err != nil {
+			return nil, fmt.Errorf("list keys: %w", err)
+		}
+		out = append(out, kw)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	return out, nil
+}
+
+// Get finds a key by id or name (ids win). A full secret ("cpk_...") finds
+// the key it belongs to, so a leaked key can be revoked by pasting it.
+func (s *Store) Get(ctx context.Context, idOrName string) (Key, error) {
+	return s.find(ctx, s.db, idOrName)
+}
+
+// Revoke revokes a key at once. It is idempotent: revoking a revoked key
+// changes nothing and returns it with its original RevokedAt and no error
+// (callers can compare RevokedAt with the time of the call to tell).
+// Usage history is kept.
+func (s *Store) Revoke(ctx context.Context, idOrName string) (Key, error) {
+	var k Key
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		if k, err = s.find(ctx, tx, idOrName); err != nil || k.RevokedAt != nil {
+			return err
+		}
+		now := s.now().UnixMilli()
+		if _, err := tx.ExecContext(ctx, "UPDATE keys SET revoked_at = ? WHERE id = ?", now, k.ID); err != nil {
+			return err
+		}
+		t := fromMillis(now)
+		k.RevokedAt = &t
+		return nil
+	})
+	if err != nil {
+		return Key{}, err
+	}
+	s.refresh(ctx)
+	return k, nil
+}
+
+// Rotate gives a key a new secret, keeping its id, name, limits and usage.
+// The previous secret(s) keep working until now+grace (grace 0 cuts them off
+// at once; a shorter grace than one already running wins). A revoked or
+// expired key cannot be rotated (ErrInvalid).
+func (s *Store) Rotate(ctx context.Context, idOrName string, grace time.Duration) (CreatedKey, error) {
+	if grace < 0 {
+		return CreatedKey{}, fmt.Errorf("%w: grace period must not be negative", ErrInvalid)
+	}
+	secret := newSecret()
+	hash := sha256.Sum256([]byte(secret))
+	var k Key
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		if k, err = s.find(ctx, tx, idOrName); err != nil {
+			return err
+		}
+		now := s.now().UnixMilli()
+		switch {
+		case k.RevokedAt != nil:
+			return fmt.Errorf("%w: key %s is revoked; create a new key instead", ErrInvalid, k.ID)
+		case k.ExpiresAt != nil && k.ExpiresAt.UnixMilli() <= now:
+			return fmt.Errorf("%w: key %s has expired; create a new key instead", ErrInvalid, k.ID)
+		}
+		until := now + grace.Milliseconds()
+		if _, err := tx.ExecContext(ctx, `UPDATE key_secrets SET grace_until = ?
+			WHERE key_id = ? AND (grace_until IS NULL OR grace_until > ?)`, until, k.ID, until); err != nil {
+			return err
+		}
+		// Secrets past their grace can never work again: drop their hashes.
+		if _, err := tx.ExecContext(ctx, "DELETE FROM key_secrets WHERE key_id = ? AND grace_until <= ?", k.ID, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO key_secrets (hash, key_id, created_at) VALUES (?, ?, ?)",
+			hash[:], k.ID, now); err != nil {
+			return err
+		}
+		k.Hint = hint(secret)
+		_, err = tx.ExecContext(ctx, "UPDATE keys SET hint = ? WHERE id = ?", k.Hint, k.ID)
+		return err
+	})
+	if err != nil {
+		return CreatedKey{}, err
+	}
+	s.refresh(ctx)
+	return CreatedKey{Key: k, Secret: secret}, nil
+}
+
+// CountKeys counts the active keys (not revoked, not expired), for the
+// "no keys yet" startup hint.
+func (s *Store) CountKeys(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM keys
+		WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`, s.now().UnixMilli()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count keys: %w", err)
+	}
+	return n, nil
+}
+
+// write runs fn in a write transaction.
+func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("key store %s: %w", s.path, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("key store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// refresh reloads the cache after this Store's own change, so the change
+// holds for Authenticate as soon as the call returns. The change is
+// committed either way; on failure the poller retries within a poll interval.
+func (s *Store) refresh(ctx context.Context) {
+	if err := s.reload(ctx); err != nil {
+		s.log.Warn().Err(err).Msg("key store: reload after change failed; the poller will retry")
+	}
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// keyColumns are the columns scanKey reads, from table alias k.
+const keyColumns = `k.id, k.name, k.hint, k.created_at, k.expires_at, k.revoked_at,
+	k.rpm, k.tpm, k.concurrency, k.models, k.last_used`
+
+// find resolves an id, a name or a full secret to its key.
+func (s *Store) find(ctx context.Context, q queryer, idOrName string) (Key, error) {
+	var row *sql.Row
+	if strings.HasPrefix(idOrName, SecretPrefix) {
+		hash := sha256.Sum256([]byte(idOrName))
+		row = q.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys k
+			JOIN key_secrets s ON s.key_id = k.id WHERE s.hash = ?`, hash[:])
+	} else {
+		row = q.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys k
+			WHERE k.id = ?1 OR k.name = ?1 ORDER BY k.id = ?1 DESC LIMIT 1`, idOrName)
+	}
+	var k Key
+	if err := scanKey(row, &k); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return Key{}, notFound(idOrName)
+		}
+		return Key{}, fmt.Errorf("key store %s: %w", s.path, err)
+	}
+	return k, nil
+}
+
+// notFound names what was looked for, unless it may be a secret or
+// arbitrary text: an error message must never carry a key.
+func notFound(idOrName string) error {
+	if validateName(idOrName) == nil && !strings.HasPrefix(idOrName, SecretPrefix) {
+		return fmt.Errorf("%w: %q", ErrNotFound, idOrName)
+	}
+	return ErrNotFound
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+// scanKey reads keyColumns, then extra.
+func scanKey(sc scanner, k *Key, extra ...any) error {
+	var (
+		created                int64
+		expires, revoked, used sql.NullInt64
+		rpm, tpm, conc         sql.NullInt64
+		models                 sql.NullString
+	)
+	dest := append([]any{&k.ID, &k.Name, &k.Hint, &created, &expires, &revoked,
+		&rpm, &tpm, &conc, &models, &used}, extra...)
+	if err := sc.Scan(dest...); err != nil {
+		return err
+	}
+	k.CreatedAt = fromMillis(created)
+	k.ExpiresAt = optTime(expires)
+	k.RevokedAt = optTime(revoked)
+	k.LastUsed = optTime(used)
+	k.RPM, k.TPM, k.Concurrency = optInt(rpm), optInt(tpm), optInt(conc)
+	k.Models = nil
+	if models.Valid && models.String != "" {
+		if err := json.Unmarshal([]byte(models.String), &k.Models); err != nil {
+			return fmt.Errorf("key %s: bad models column: %w", k.ID, err)
+		}
+		if len(k.Models) == 0 {
+			k.Models = nil
+		}
+	}
+	return nil
+}
+
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+func optTime(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMillis(v.Int64)
+	return &t
+}
+
+func optInt(v sql.NullInt64) *int {
+	if !v.Valid {
+		return nil
+	}
+	n := int(v.Int64)
+	return &n
+}
+
+func nullMillis(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func nullInt(n *int) any {
+	if n == nil {
+		return nil
+	}
+	return int64(*n)
+}
+
+func encodeModels(models []string) (any, error) {
+	if len(models) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(models)
+	return string(b), err
+}
+
+func validateName(name string) error {
+	const rule = "name must be 1-64 characters of A-Z a-z 0-9 . _ @ -"
+	if name == "" || len(name) > maxNameLen {
+		return fmt.Errorf("%w: %s", ErrInvalid, rule)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '.' || c == '_' || c == '@' || c == '-') {
+			return fmt.Errorf("%w: %s", ErrInvalid, rule)
+		}
+	}
+	// Names that look like a secret or a key id would make ID|NAME arguments
+	// ambiguous.
+	if strings.HasPrefix(name, SecretPrefix) {
+		return fmt.Errorf("%w: name must not start with %q", ErrInvalid, SecretPrefix)
+	}
+	if isID(name) {
+		return fmt.Errorf("%w: name must not look like a key id (%s + %d characters)", ErrInvalid, idPrefix, idChars)
+	}
+	return nil
+}
+
+func isID(s string) bool {
+	if len(s) != len(idPrefix)+idChars || !strings.HasPrefix(s, idPrefix) {
+		return false
+	}
+	for i := len(idPrefix); i < len(s); i++ {
+		if strings.IndexByte(idAlphabet, s[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func validateLimit(what string, n *int) (*int, error) {
+	if n == nil {
+		return nil, nil
+	}
+	if *n < 0 || *n > maxLimit {
+		return nil, fmt.Errorf("%w: %s must be between 0 (unlimited) and %d", ErrInvalid, what, maxLimit)
+	}
+	v := *n
+	return &v, nil
+}
+
+// validateModels checks model names and drops duplicates, keeping order.
+func validateModels(models []string) ([]string, error) {
+	if len(models) == 0 {
+		return nil, nil
+	}
+	if len(models) > maxModels {
+		return nil, fmt.Errorf("%w: at most %d models", ErrInvalid, maxModels)
+	}
+	out := make([]string, 0, len(models))
+	seen := make(map[string]bool, len(models))
+	for _, m := range models {
+		if m == "" || len(m) > maxModelLen || strings.ContainsFunc(m, func(r rune) bool {
+			return r <= ' ' || r == ',' || r == 0x7f
+		}) {
+			return nil, fmt.Errorf("%w: model names must be 1-%d characters without spaces or commas", ErrInvalid, maxModelLen)
+		}
+		if !seen[m] {
+			seen[m] = true
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// newSecret returns SecretPrefix + 43 uniformly random base62 characters
+// from crypto/rand (≈256 bits).
+func newSecret() string {
+	b := make([]byte, secretLen)
+	copy(b, SecretPrefix)
+	n := len(SecretPrefix)
+	var buf [64]byte
+	for n < secretLen {
+		_, _ = rand.Read(buf[:]) // never fails (crypto/rand crashes the program instead)
+		for _, c := range buf {
+			// 248 = 4*62: rejecting larger bytes keeps c%62 uniform.
+			if c < 248 && n < secretLen {
+				b[n] = base62[c%62]
+				n++
+			}
+		}
+	}
+	return string(b)
+}
+
+// newID returns a public key id: idPrefix + 12 random base32 characters.
+func newID() string {
+	var buf [idChars]byte
+	_, _ = rand.Read(buf[:])
+	b := make([]byte, 0, len(idPrefix)+idChars)
+	b = append(b, idPrefix...)
+	for _, c := range buf {
+		b = append(b, idAlphabet[c&31]) // 256 is a multiple of 32: uniform
+	}
+	return string(b)
+}
+
+// hint identifies a secret in listings without revealing it.
+func hint(secret string) string {
+	return SecretPrefix + "…" + secret[len(secret)-4:]
+}

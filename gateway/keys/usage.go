@@ -1,0 +1,230 @@
+package keys
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+const dayLayout = "2006-01-02"
+
+// UsageRecord is one finished request, counted by Record.
+type UsageRecord struct {
+	KeyID            string
+	Model            string
+	PromptTokens     int
+	CompletionTokens int
+	Error            bool
+	At               time.Time // zero: now; decides the UTC day it counts on
+}
+
+// UsageQuery selects usage rows.
+type UsageQuery struct {
+	Key   string    // id or name; "" = all keys
+	Since time.Time // rows from this time's UTC day on; zero = all
+}
+
+// UsageRow is the usage of one key for one model on one UTC day.
+type UsageRow struct {
+	KeyID            string `json:"key_id"`
+	KeyName          string `json:"key_name"`
+	Model            string `json:"model"`
+	Day              string `json:"day"` // "2006-01-02", UTC
+	Requests         int64  `json:"requests"`
+	PromptTokens     int64  `json:"prompt_tokens"`
+	CompletionTokens int64  `json:"completion_tokens"`
+	Errors           int64  `json:"errors"`
+}
+
+// usageKey groups pending counts; day is days since the Unix epoch (UTC), so
+// Record does not format a string per request.
+type usageKey struct {
+	keyID, model string
+	day          int64
+}
+
+type usageCounts struct {
+	requests, prompt, completion, errors int64
+}
+
+func (c *usageCounts) add(o usageCounts) {
+	c.requests += o.requests
+	c.prompt += o.prompt
+	c.completion += o.completion
+	c.errors += o.errors
+}
+
+// Record counts a request. It never waits for the disk: it adds to an
+// in-memory batch that the background flusher writes every FlushInterval
+// (and Flush and Close write at once). Records for a key id the store does
+// not know are dropped at flush with a warning. Records after Close are
+// dropped.
+func (s *Store) Record(r UsageRecord) {
+	at := r.At
+	if at.IsZero() {
+		at = s.now()
+	}
+	k := usageKey{keyID: r.KeyID, model: r.Model, day: epochDay(at)}
+	c := usageCounts{requests: 1, prompt: nonNeg(r.PromptTokens), completion: nonNeg(r.CompletionTokens)}
+	if r.Error {
+		c.errors = 1
+	}
+	s.usageMu.Lock()
+	if s.closed {
+		s.usageMu.Unlock()
+		s.log.Warn().Str("key_id", r.KeyID).Msg("key store: usage recorded after Close is dropped")
+		return
+	}
+	p := s.pending[k]
+	p.add(c)
+	s.pending[k] = p
+	s.usageMu.Unlock()
+}
+
+// Flush writes the pending usage counts and last-used marks now, in one
+// transaction. On failure the batch is kept for the next flush.
+func (s *Store) Flush(ctx context.Context) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+
+	s.usageMu.Lock()
+	var batch map[usageKey]usageCounts
+	if len(s.pending) > 0 {
+		batch = s.pending
+		s.pending = make(map[usageKey]usageCounts, len(batch))
+	}
+	s.usageMu.Unlock()
+
+	type mark struct {
+		u  *keyUse
+		id string
+		at int64
+	}
+	var marks []mark
+	s.usesMu.Lock()
+	for id, u := range s.uses {
+		if at := u.last.Load(); at > u.flushed {
+			marks = append(marks, mark{u, id, at})
+		}
+	}
+	s.usesMu.Unlock()
+
+	if len(batch) == 0 && len(marks) == 0 {
+		return nil
+	}
+	var dropped []string
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		dropped = dropped[:0]
+		// The EXISTS guard drops a row for an unknown key instead of failing
+		// the foreign key and, with it, every other row of the batch forever.
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO usage
+			(key_id, model, day, requests, prompt_tokens, completion_tokens, errors)
+			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM keys WHERE id = ?1)
+			ON CONFLICT (key_id, model, day) DO UPDATE SET
+				requests = requests + excluded.requests,
+				prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+				completion_tokens = completion_tokens + excluded.completion_tokens,
+				errors = errors + excluded.errors`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for k, c := range batch {
+			res, err := ins.ExecContext(ctx, k.keyID, k.model, dayString(k.day),
+				c.requests, c.prompt, c.completion, c.errors)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err == nil && n == 0 {
+				dropped = append(dropped, k.keyID)
+			}
+		}
+		for _, m := range marks {
+			if _, err := tx.ExecContext(ctx, `UPDATE keys SET last_used = max(coalesce(last_used, 0), ?)
+				WHERE id = ?`, m.at, m.id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.usageMu.Lock()
+		for k, c := range batch {
+			p := s.pending[k]
+			p.add(c)
+			s.pending[k] = p
+		}
+		s.usageMu.Unlock()
+		return fmt.Errorf("flush usage: %w", err)
+	}
+	for _, m := range marks {
+		m.u.flushed = m.at
+	}
+	for _, id := range dropped {
+		s.log.Warn().Str("key_id", id).Msg("key store: usage for an unknown key id dropped")
+	}
+	return nil
+}
+
+// Usage returns usage rows ordered by day, key name and model. Pending
+// counts are flushed first, so they are included.
+func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
+	if err := s.Flush(ctx); err != nil {
+		return nil, err
+	}
+	var keyID, since string
+	if q.Key != "" {
+		k, err := s.Get(ctx, q.Key)
+		if err != nil {
+			return nil, err
+		}
+		keyID = k.ID
+	}
+	if !q.Since.IsZero() {
+		since = q.Since.UTC().Format(dayLayout)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT u.key_id, k.name, u.model, u.day,
+			u.requests, u.prompt_tokens, u.completion_tokens, u.errors
+		FROM usage u JOIN keys k ON k.id = u.key_id
+		WHERE (?1 = '' OR u.key_id = ?1) AND u.day >= ?2
+		ORDER BY u.day, k.name, u.model`, keyID, since)
+	if err != nil {
+		return nil, fmt.Errorf("usage: %w", err)
+	}
+	defer rows.Close()
+	out := []UsageRow{} // "[]", not null, for scripts
+	for rows.Next() {
+		var r UsageRow
+		if err := rows.Scan(&r.KeyID, &r.KeyName, &r.Model, &r.Day,
+			&r.Requests, &r.PromptTokens, &r.CompletionTokens, &r.Errors); err != nil {
+			return nil, fmt.Errorf("usage: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("usage: %w", err)
+	}
+	return out, nil
+}
+
+// epochDay is t's UTC day as days since 1970-01-01.
+func epochDay(t time.Time) int64 {
+	sec := t.Unix()
+	d := sec / 86400
+	if sec%86400 < 0 {
+		d-- // floor, not truncation, before 1970
+	}
+	return d
+}
+
+func dayString(d int64) string {
+	return time.Unix(d*86400, 0).UTC().Format(dayLayout)
+}
+
+func nonNeg(n int) int64 {
+	if n < 0 {
+		return 0
+	}
+	return int64(n)
+}

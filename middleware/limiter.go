@@ -1,0 +1,385 @@
+package middleware
+
+import (
+	"sync"
+	"time"
+)
+
+// rateWindow is the length of every per-minute window (requests and tokens).
+const rateWindow = time.Minute
+
+// tokenBucket is the granularity at which token records are merged: records
+// within the same 100 ms slot share one entry, which bounds a key's token
+// window to about 600 entries whatever its traffic. A merged entry takes the
+// latest timestamp of its slot, so tokens leave the window at most 100 ms late
+// (never early: the limit is never exceeded because of the merge).
+const tokenBucket = rateWindow / 600
+
+// deque is a growable ring buffer used as a FIFO of timestamps. Memory follows
+// what is actually in the window, not the configured limit.
+type deque[T any] struct {
+	buf  []T
+	head int
+	n    int
+}
+
+func (d *deque[T]) len() int { return d.n }
+
+// at returns the i-th element from the front (0 = oldest).
+func (d *deque[T]) at(i int) T { return d.buf[(d.head+i)%len(d.buf)] }
+
+// back returns a pointer to the newest element; the deque must not be empty.
+func (d *deque[T]) back() *T { return &d.buf[(d.head+d.n-1)%len(d.buf)] }
+
+func (d *deque[T]) push(v T) {
+	if d.n == len(d.buf) {
+		d.grow()
+	}
+	d.buf[(d.head+d.n)%len(d.buf)] = v
+	d.n++
+}
+
+func (d *deque[T]) popFront() {
+	var zero T
+	d.buf[d.head] = zero
+	d.head = (d.head + 1) % len(d.buf)
+	d.n--
+	if d.n == 0 {
+		d.head = 0
+	}
+}
+
+func (d *deque[T]) grow() {
+	nb := make([]T, max(4, 2*len(d.buf)))
+	for i := 0; i < d.n; i++ {
+		nb[i] = d.at(i)
+	}
+	d.buf, d.head = nb, 0
+}
+
+// reqWindow is an exact sliding window of admission times (nanoseconds since
+// the limiter's epoch), oldest first. A request admitted at t counts while
+// now < t+rateWindow.
+type reqWindow struct{ q deque[int64] }
+
+// prune drops admissions that have left the window ending at now.
+func (w *reqWindow) prune(now int64) {
+	cutoff := now - int64(rateWindow)
+	for w.q.len() > 0 && w.q.at(0) <= cutoff {
+		w.q.popFront()
+	}
+}
+
+// count is the number of admissions in the window (after prune).
+func (w *reqWindow) count() int { return w.q.len() }
+
+// wait is how long until one more request fits under limit: 0 when it fits
+// now, else the time until enough admissions leave the window that fewer
+// than limit remain. Call after prune.
+func (w *reqWindow) wait(limit int, now int64) time.Duration {
+	n := w.q.len()
+	if n < limit {
+		return 0
+	}
+	// When the entry at n-limit leaves, limit-1 remain. (n can exceed limit
+	// when the key's limit was lowered.)
+	return time.Duration(w.q.at(n-limit) + int64(rateWindow) - now)
+}
+
+// reset is the time until the oldest admission leaves the window, i.e. until
+// the remaining count next goes up; 0 for an empty window.
+func (w *reqWindow) reset(now int64) time.Duration {
+	if w.q.len() == 0 {
+		return 0
+	}
+	return time.Duration(w.q.at(0) + int64(rateWindow) - now)
+}
+
+// add records an admission at now. Timestamps are clamped so the deque stays
+// sorted even if an injected clock steps back.
+func (w *reqWindow) add(now int64) {
+	if w.q.len() > 0 {
+		now = max(now, *w.q.back())
+	}
+	w.q.push(now)
+}
+
+type tokenEntry struct {
+	t int64 // latest record time in this entry's slot
+	n int64 // tokens
+}
+
+// tokWindow is a sliding window of token counts recorded after responses.
+type tokWindow struct {
+	q   deque[tokenEntry]
+	sum int64
+}
+
+func (w *tokWindow) prune(now int64) {
+	cutoff := now - int64(rateWindow)
+	for w.q.len() > 0 && w.q.at(0).t <= cutoff {
+		w.sum -= w.q.at(0).n
+		w.q.popFront()
+	}
+}
+
+func (w *tokWindow) add(now, n int64) {
+	if w.q.len() > 0 {
+		b := w.q.back()
+		now = max(now, b.t)
+		if now/int64(tokenBucket) == b.t/int64(tokenBucket) {
+			b.t, b.n = now, b.n+n
+			w.sum += n
+			return
+		}
+	}
+	w.q.push(tokenEntry{t: now, n: n})
+	w.sum += n
+}
+
+// wait is how long until the sum in the window drops below limit: 0 when it
+// already is. Call after prune.
+func (w *tokWindow) wait(limit int, now int64) time.Duration {
+	s := w.sum
+	if s < int64(limit) {
+		return 0
+	}
+	for i := 0; i < w.q.len(); i++ {
+		e := w.q.at(i)
+		s -= e.n
+		if s < int64(limit) {
+			return time.Duration(e.t + int64(rateWindow) - now)
+		}
+	}
+	return 0 // unreachable for limit > 0: s reaches 0
+}
+
+// reset is the time until the window can next admit a request when it is
+// over limit, else until its oldest entry leaves; 0 when empty.
+func (w *tokWindow) reset(limit int, now int64) time.Duration {
+	if d := w.wait(limit, now); d > 0 {
+		return d
+	}
+	if w.q.len() == 0 {
+		return 0
+	}
+	return time.Duration(w.q.at(0).t + int64(rateWindow) - now)
+}
+
+// counters is the state behind one set of limits: a key, or the whole gateway.
+type counters struct {
+	mu       sync.Mutex
+	reqs     reqWindow
+	toks     tokWindow // unused for the global counters
+	inflight int
+	// dead is set (under mu) when the sweeper removed this state from the
+	// map; a request that finds it must look the key up again, or its
+	// counts would go to an orphan.
+	dead bool
+}
+
+// idle reports, after pruning, whether the state holds nothing worth keeping.
+func (c *counters) idle(now int64) bool {
+	c.reqs.prune(now)
+	c.toks.prune(now)
+	return c.inflight == 0 && c.reqs.count() == 0 && c.toks.q.len() == 0
+}
+
+// keyLimits are one request's resolved per-key limits; 0 = unlimited.
+type keyLimits struct {
+	rpm, tpm, conc int
+}
+
+func (k keyLimits) any() bool { return k.rpm > 0 || k.tpm > 0 || k.conc > 0 }
+
+// rejection says which limit refused a request and when to retry.
+type rejection struct {
+	reason LimitReason
+	limit  int
+	wait   time.Duration
+}
+
+// snapshot is a key's request and token window as reported in the
+// x-ratelimit-* headers.
+type snapshot struct {
+	rpm, reqRemaining int
+	reqReset          time.Duration
+	tpm, tokRemaining int
+	tokReset          time.Duration
+}
+
+// ticket is what an admitted request holds until it is released.
+type ticket struct {
+	key    *counters // nil when no per-key state is tracked
+	global bool      // whether the global in-flight count was taken
+}
+
+// state returns the live counters for keyID, creating them on first use.
+func (l *Limiter) state(keyID string) *counters {
+	if v, ok := l.keys.Load(keyID); ok {
+		return v.(*counters)
+	}
+	v, _ := l.keys.LoadOrStore(keyID, new(counters))
+	return v.(*counters)
+}
+
+// lockKey returns keyID's counters locked and alive.
+func (l *Limiter) lockKey(keyID string) *counters {
+	for {
+		c := l.state(keyID)
+		c.mu.Lock()
+		if !c.dead {
+			return c
+		}
+		c.mu.Unlock()
+	}
+}
+
+// admit decides on one request and, if it passes, takes its reservations.
+// Every check happens under the locks of all the counters involved (global,
+// then key: always in that order, so there is no deadlock), and nothing is
+// reserved until every check has passed. So a burst is counted exactly, and a
+// request refused by a later check never holds, even briefly, a slot of an
+// earlier one: there is nothing to roll back.
+//
+// keyID is used only when useKey is set (a principal with at least one
+// limited dimension).
+func (l *Limiter) admit(keyID string, useKey bool, lim keyLimits) (ticket, snapshot, *rejection) {
+	gc, grpm := l.cfg.GlobalConcurrency, l.cfg.GlobalRPM
+	useGlobal := gc > 0 || grpm > 0
+	var k *counters
+	for {
+		if useKey {
+			k = l.state(keyID)
+		}
+		if useGlobal {
+			l.global.mu.Lock()
+		}
+		if k == nil {
+			break
+		}
+		k.mu.Lock()
+		if !k.dead {
+			break
+		}
+		k.mu.Unlock()
+		if useGlobal {
+			l.global.mu.Unlock()
+		}
+	}
+	// Read the clock under the locks so timestamps enter each window in order.
+	now := l.elapsed()
+
+	var rej *rejection
+	g := &l.global
+	if useGlobal {
+		g.reqs.prune(now)
+		switch {
+		case gc > 0 && g.inflight >= gc:
+			rej = &rejection{reason: ReasonGlobalConcurrency, limit: gc, wait: concurrencyRetry}
+		case grpm > 0 && g.reqs.count() >= grpm:
+			rej = &rejection{reason: ReasonGlobalRPM, limit: grpm, wait: g.reqs.wait(grpm, now)}
+		}
+	}
+	if k != nil {
+		k.reqs.prune(now)
+		k.toks.prune(now)
+		if rej == nil {
+			switch {
+			case lim.conc > 0 && k.inflight >= lim.conc:
+				rej = &rejection{reason: ReasonConcurrency, limit: lim.conc, wait: concurrencyRetry}
+			case lim.rpm > 0 && k.reqs.count() >= lim.rpm:
+				rej = &rejection{reason: ReasonRPM, limit: lim.rpm, wait: k.reqs.wait(lim.rpm, now)}
+			case lim.tpm > 0 && k.toks.sum >= int64(lim.tpm):
+				rej = &rejection{reason: ReasonTPM, limit: lim.tpm, wait: k.toks.wait(lim.tpm, now)}
+			}
+		}
+	}
+
+	var t ticket
+	if rej == nil {
+		if useGlobal {
+			if gc > 0 {
+				g.inflight++
+				t.global = true
+			}
+			if grpm > 0 {
+				g.reqs.add(now)
+			}
+		}
+		if k != nil {
+			k.inflight++
+			t.key = k
+			if lim.rpm > 0 {
+				k.reqs.add(now)
+			}
+		}
+	}
+
+	var snap snapshot
+	if k != nil {
+		if lim.rpm > 0 {
+			snap.rpm = lim.rpm
+			snap.reqRemaining = max(0, lim.rpm-k.reqs.count())
+			snap.reqReset = k.reqs.reset(now)
+		}
+		if lim.tpm > 0 {
+			snap.tpm = lim.tpm
+			snap.tokRemaining = int(max(0, int64(lim.tpm)-k.toks.sum))
+			snap.tokReset = k.toks.reset(lim.tpm, now)
+		}
+		k.mu.Unlock()
+	}
+	if useGlobal {
+		g.mu.Unlock()
+	}
+	return t, snap, rej
+}
+
+// release gives back an admitted request's slots, first recording tokens
+// (done here, while the key is still in flight, so the sweeper cannot have
+// removed its state).
+func (l *Limiter) release(t ticket, tokens int) {
+	if k := t.key; k != nil {
+		k.mu.Lock()
+		if tokens > 0 {
+			k.toks.add(l.elapsed(), int64(tokens))
+		}
+		k.inflight--
+		k.mu.Unlock()
+	}
+	if t.global {
+		l.global.mu.Lock()
+		l.global.inflight--
+		l.global.mu.Unlock()
+	}
+}
+
+// addTokens records tokens for keyID outside of an admitted request.
+func (l *Limiter) addTokens(keyID string, tokens int) {
+	k := l.lockKey(keyID)
+	k.toks.add(l.elapsed(), int64(tokens))
+	k.mu.Unlock()
+}
+
+// sweep removes the state of keys with nothing in flight and nothing left in
+// their windows. Such state carries no information, so removing it changes no
+// decision; it only bounds memory to the keys active in the last minute.
+func (l *Limiter) sweep() {
+	now := l.elapsed()
+	l.keys.Range(func(key, v any) bool {
+		c := v.(*counters)
+		c.mu.Lock()
+		if c.idle(now) {
+			c.dead = true
+			l.keys.CompareAndDelete(key, c)
+		}
+		c.mu.Unlock()
+		return true
+	})
+}
+
+// elapsed is the limiter's clock: nanoseconds since its creation. With the
+// real clock the subtraction uses the monotonic reading, so wall-clock steps
+// do not move the windows.
+func (l *Limiter) elapsed() int64 { return int64(l.now().Sub(l.epoch)) }
