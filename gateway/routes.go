@@ -43,6 +43,9 @@ func (s *Server) routes() http.Handler {
 		r.Get("/models", handleModels(s))
 		r.Get("/v1/models/*", handleModel(s))
 		r.Get("/models/*", handleModel(s))
+		if s.quota != nil {
+			r.Get("/v1/usage/quota", handleQuota(s))
+		}
 	})
 
 	// The admin API exists only when an admin token is configured.

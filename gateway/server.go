@@ -75,6 +75,9 @@ type Deps struct {
 	Limiter *middleware.Limiter
 	// AdminToken enables /admin/* for callers presenting it; "" disables it.
 	AdminToken string
+	// Quota returns the account's quota as last seen (GET /v1/usage/quota
+	// sends it as JSON); nil leaves that route out.
+	Quota func() any
 }
 
 // Server is the gateway's http.Handler.
@@ -97,6 +100,7 @@ type Server struct {
 	authCfg    middleware.AuthConfig
 	limiter    *middleware.Limiter
 	adminToken string
+	quota      func() any
 }
 
 // NewServer builds the server and its routes. d.Upstream is required.
@@ -115,6 +119,7 @@ func NewServer(d Deps) *Server {
 		authCfg:    d.AuthConfig,
 		limiter:    d.Limiter,
 		adminToken: d.AdminToken,
+		quota:      d.Quota,
 	}
 	if d.Keys != nil && !d.NoAuth {
 		s.auth = keyAuthenticator{d.Keys}

@@ -239,13 +239,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Logger:            logger.With().Str("component", "upstream").Logger(),
 	})
 
+	quota := newQuotaWatch(auth.User, logger.With().Str("component", "quota").Logger())
+	quotaCtx, stopQuota := context.WithCancel(context.Background())
+	quotaDone := make(chan struct{})
+	go func() { defer close(quotaDone); quota.run(quotaCtx) }()
+	defer func() { stopQuota(); <-quotaDone }()
+
 	keepalive := cfg.Keepalive
 	if keepalive == 0 {
 		keepalive = -1 // the gateway reads a negative interval as "off"
 	}
 	srv := gateway.NewServer(gateway.Deps{
 		Logger:   logger,
-		Upstream: upstreamAdapter{client},
+		Upstream: upstreamAdapter{c: client, quota: &quota.tracker},
+		Quota:    quota.report,
 		Ready:    readiness(tokens),
 		Config: gateway.Config{
 			MaxBody:   int64(cfg.MaxBody),
@@ -340,7 +347,11 @@ func readiness(tokens *copilot.TokenManager) func() error {
 
 // upstreamAdapter lets the gateway call the Copilot client through the small
 // interface the gateway declares, translating the client's error types.
-type upstreamAdapter struct{ c *copilot.Client }
+// It also feeds every response's quota headers to the quota tracker.
+type upstreamAdapter struct {
+	c     *copilot.Client
+	quota *copilot.QuotaTracker
+}
 
 func (a upstreamAdapter) Send(ctx context.Context, call *gateway.Call) (*http.Response, error) {
 	req := &copilot.Request{
@@ -362,6 +373,9 @@ func (a upstreamAdapter) Send(ctx context.Context, call *gateway.Call) (*http.Re
 			return nil, unavailableError{err}
 		}
 		return nil, err
+	}
+	if a.quota != nil {
+		a.quota.Observe(resp.Header, time.Now())
 	}
 	return resp, nil
 }
