@@ -6,7 +6,11 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # CGO off: the binary is fully static (the SQLite driver is pure Go).
 export CGO_ENABLED ?= 0
 
-.PHONY: build run test test-short lint fmt vet bench clean
+FUZZTIME      ?= 5s
+SOAK_DURATION ?= 60s
+
+.PHONY: fuzz soak
+.PHONY: build run test test-short lint fmt vet bench bench-harness bench-go profile clean openapi-check openapi
 
 build: ## build the static binary into bin/
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/copilot-proxy
@@ -30,8 +34,33 @@ vet:
 fmt:
 	gofmt -w .
 
-bench: ## Go micro-benchmarks of the hot paths
+bench: build bench-harness bench-go ## the load harness (direct vs bare ReverseProxy vs copilot-proxy) then the Go micro-benchmarks
+
+bench-harness: build ## side-by-side table and bench-results/latest.json (about a minute on 2 cores)
+	$(GO) build -o bin/copilot-proxy-bench ./cmd/copilot-proxy-bench
+	./bin/copilot-proxy-bench -bin $(BIN) -out bench-results/latest.json $(BENCH_ARGS)
+
+bench-go: ## Go micro-benchmarks of the hot paths, with allocation counts
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+profile: build ## pprof CPU, heap and allocs profiles of copilot-proxy under load, into bench-results/profile/
+	$(GO) build -o bin/copilot-proxy-bench ./cmd/copilot-proxy-bench
+	./bin/copilot-proxy-bench -bin $(BIN) -profile bench-results/profile -round 10s
+
+openapi-check: ## validate openapi/openapi.yaml (and that openapi.json is generated from it)
+	$(GO) test -count=1 -run 'TestSpecValid|TestErrorCodesComplete' ./openapi
+
+openapi: ## regenerate openapi/openapi.json after editing openapi/openapi.yaml
+	$(GO) generate ./openapi
+
+fuzz: ## run each fuzz target for FUZZTIME (default 5s); CI runs it after test
+	$(GO) test -run '^$$' -fuzz '^FuzzParseChatRequest$$' -fuzztime $(FUZZTIME) ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzUsage$$' -fuzztime $(FUZZTIME) ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzRelay$$' -fuzztime $(FUZZTIME) ./gateway
+	$(GO) test -run '^$$' -fuzz '^FuzzAuthHeader$$' -fuzztime $(FUZZTIME) ./middleware
+
+soak: build ## 60 s of mixed load with short token lifetimes and random faults (not in CI)
+	$(GO) run ./cmd/copilot-proxy-soak -bin $(BIN) -duration $(SOAK_DURATION)
 
 clean:
 	rm -rf bin

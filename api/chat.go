@@ -29,20 +29,6 @@ func (c *ChatRequest) Initiator() string {
 	return "agent"
 }
 
-type chatWire struct {
-	Model         json.RawMessage `json:"model"`
-	Stream        json.RawMessage `json:"stream"`
-	StreamOptions *struct {
-		IncludeUsage bool `json:"include_usage"`
-	} `json:"stream_options"`
-	Messages json.RawMessage `json:"messages"`
-}
-
-type messageWire struct {
-	Role    string          `json:"role"`
-	Content json.RawMessage `json:"content"`
-}
-
 type partWire struct {
 	Type string `json:"type"`
 }
@@ -50,6 +36,16 @@ type partWire struct {
 // ParseChatRequest reads the fields the gateway needs from a chat body and
 // validates the shape: a JSON object with a non-empty string "model" and a
 // non-empty "messages" array. A failure is a 400 Error naming the field.
+//
+// It is one pass over the body (scan.go) that validates the JSON syntax of
+// the whole body, as encoding/json would, and reads only the top-level
+// "model", "stream", "stream_options" and "messages" and, in the messages,
+// each role and content; nothing else is decoded or copied. The field names
+// the gateway reads must be spelled exactly and appear once: Copilot reads
+// keys exactly while encoding/json would match "MODEL" too, so a key limited
+// to some models could otherwise smuggle another one past the allow-list.
+// chat_ref_test.go keeps the encoding/json implementation it replaced (with
+// chatkeys_test.go's exact-key rule) and checks both agree.
 func ParseChatRequest(body []byte) (ChatRequest, *Error) {
 	var out ChatRequest
 	trimmed := bytes.TrimSpace(body)
@@ -62,44 +58,53 @@ func ParseChatRequest(body []byte) (ChatRequest, *Error) {
 		}
 		return out, NewError(CodeInvalidRequest, "The request body must be a JSON object.")
 	}
-	var w chatWire
-	if err := json.Unmarshal(trimmed, &w); err != nil {
-		if !json.Valid(trimmed) {
-			return out, NewError(CodeInvalidJSON, "The request body is not valid JSON.")
-		}
-		return out, NewError(CodeInvalidRequest, "The request body has a field of the wrong type: "+describeJSONError(err)+".")
+	var c chatScan
+	if !c.scan(trimmed) {
+		return out, NewError(CodeInvalidJSON, "The request body is not valid JSON.")
 	}
-	if len(w.Model) == 0 || string(w.Model) == "null" {
+	if c.keyErr != nil {
+		return out, c.keyErr
+	}
+	if c.model == nil || isNull(c.model) {
 		return out, NewError(CodeMissingField, "you must provide a model parameter").WithParam("model")
 	}
-	if err := json.Unmarshal(w.Model, &out.Model); err != nil || out.Model == "" {
+	if m, ok := jsonString(c.model); ok && m != "" {
+		out.Model = m
+	} else {
 		return out, NewError(CodeInvalidRequest, "\"model\" must be a non-empty string.").WithParam("model")
 	}
-	if len(w.Stream) > 0 && string(w.Stream) != "null" {
-		if err := json.Unmarshal(w.Stream, &out.Stream); err != nil {
+	if c.stream != nil && !isNull(c.stream) {
+		switch string(c.stream) {
+		case "true":
+			out.Stream = true
+		case "false":
+		default:
 			return out, NewError(CodeInvalidRequest, "\"stream\" must be a boolean.").WithParam("stream")
 		}
 	}
-	if w.StreamOptions != nil {
-		out.IncludeUsage = w.StreamOptions.IncludeUsage
+	if c.soTypeErr {
+		return out, NewError(CodeInvalidRequest, "\"stream_options\" must be an object.").WithParam("stream_options")
 	}
-	if len(w.Messages) == 0 || string(w.Messages) == "null" {
+	if c.soKeyErr != nil {
+		return out, c.soKeyErr
+	}
+	out.IncludeUsage = c.includeUsage
+	if c.messages == nil || isNull(c.messages) {
 		return out, NewError(CodeMissingField, "Missing required parameter: 'messages'.").WithParam("messages")
 	}
-	var msgs []messageWire
-	if err := json.Unmarshal(w.Messages, &msgs); err != nil {
+	if c.msgTypeErr {
 		return out, NewError(CodeInvalidRequest, "\"messages\" must be an array of message objects.").WithParam("messages")
 	}
-	if len(msgs) == 0 {
+	if c.msgCount > 0 && c.lastKeyErr != nil {
+		return out, c.lastKeyErr.WithParam("messages")
+	}
+	if c.msgCount == 0 {
 		return out, NewError(CodeInvalidRequest, "\"messages\" must contain at least one message.").WithParam("messages")
 	}
-	out.LastRole = msgs[len(msgs)-1].Role
-	for _, m := range msgs {
-		if hasImagePart(m.Content) {
-			out.HasImage = true
-			break
-		}
+	if c.lastRole != nil {
+		out.LastRole, _ = jsonString(c.lastRole)
 	}
+	out.HasImage = c.hasImage
 	return out, nil
 }
 

@@ -31,7 +31,14 @@ func ChunkUsage(data []byte) (Usage, bool) {
 	if err := json.Unmarshal(data, &w); err != nil || w.Usage == nil {
 		return Usage{}, false
 	}
-	return *w.Usage, true
+	return w.Usage.clamped(), true
+}
+
+// clamped drops negative counts: a broken upstream must not credit a key's
+// token budget or subtract from its usage (found by FuzzUsage).
+func (u Usage) clamped() Usage {
+	u.PromptTokens, u.CompletionTokens, u.TotalTokens = max(u.PromptTokens, 0), max(u.CompletionTokens, 0), max(u.TotalTokens, 0)
+	return u
 }
 
 // hasUsageObject reports whether some `"usage"` in data is a key whose value
@@ -100,7 +107,7 @@ func TailUsage(tail []byte) (Usage, bool) {
 		}
 		var u Usage
 		if err := json.NewDecoder(bytes.NewReader(rest)).Decode(&u); err == nil {
-			return u, true
+			return u.clamped(), true
 		}
 	}
 	return Usage{}, false

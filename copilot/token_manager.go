@@ -87,6 +87,10 @@ type TokenManagerConfig struct {
 	// ExchangeTimeout bounds one exchange so a hung GitHub cannot stall the
 	// loop. Zero means 1 min.
 	ExchangeTimeout time.Duration
+	// OnExchange, if set, is called after each exchange attempt (not one
+	// cut short by Close) with its duration and its error (nil on success),
+	// for metrics. It runs on the refresh loop: it must be quick.
+	OnExchange func(d time.Duration, err error)
 }
 
 // held is a token with the instant it stops being handed out.
@@ -108,6 +112,7 @@ type TokenManager struct {
 	maxBackoff  time.Duration
 	hardBackoff time.Duration
 	exTimeout   time.Duration
+	onExchange  func(time.Duration, error)
 
 	cur      atomic.Pointer[held] // fast path of Token
 	kick     chan struct{}        // capacity 1: "a caller needs a token now"
@@ -144,6 +149,7 @@ func NewTokenManager(cfg TokenManagerConfig) *TokenManager {
 		maxBackoff:  cfg.MaxBackoff,
 		hardBackoff: cfg.HardBackoff,
 		exTimeout:   cfg.ExchangeTimeout,
+		onExchange:  cfg.OnExchange,
 		kick:        make(chan struct{}, 1),
 		loopDone:    make(chan struct{}),
 	}
@@ -371,6 +377,7 @@ func (m *TokenManager) attempt() (delay time.Duration, ok bool) {
 	m.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(m.ctx, m.exTimeout)
+	began := m.clock.Now()
 	tok, err := m.exchange(ctx)
 	cancel()
 	if m.ctx.Err() != nil {
@@ -386,6 +393,9 @@ func (m *TokenManager) attempt() (delay time.Duration, ok bool) {
 			err = fmt.Errorf("GitHub returned a Copilot token that expired at %s, before the local time %s: check the system clock",
 				tok.ExpiresAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 		}
+	}
+	if m.onExchange != nil {
+		m.onExchange(now.Sub(began), err)
 	}
 	if err != nil {
 		return m.failed(now, err), true

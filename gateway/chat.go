@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"mime"
@@ -62,7 +61,9 @@ func handleChat(s *Server) http.HandlerFunc {
 		case resp.StatusCode < 200 || resp.StatusCode > 299:
 			s.writeUpstreamError(w, r, resp)
 		case isEventStream(resp.Header):
+			s.streamStarted(r)
 			res := s.relay(w, r, resp, dropUsage)
+			s.streamEnded(r, res)
 			if res.HasUsage {
 				entry.SetUsage(int(res.Usage.PromptTokens), int(res.Usage.CompletionTokens))
 			}
@@ -98,14 +99,27 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *
 	if n := r.ContentLength; n > 0 && n <= s.cfg.MaxBody {
 		size = int(n) + 1 // +1 so ReadFrom sees EOF without growing
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)); err != nil {
-		if middleware.IsBodyTooLarge(err) {
-			return nil, middleware.BodyTooLargeError(s.cfg.MaxBody)
+	// Read into one exactly sized slice: bytes.Buffer.ReadFrom would want
+	// 512 free bytes before each read and so double a Content-Length-sized
+	// buffer on every request.
+	buf := make([]byte, 0, size)
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // grow (no or a wrong Content-Length)
 		}
-		return nil, api.NewError(api.CodeInvalidRequest, "could not read the request body")
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			if middleware.IsBodyTooLarge(err) {
+				return nil, middleware.BodyTooLargeError(s.cfg.MaxBody)
+			}
+			return nil, api.NewError(api.CodeInvalidRequest, "could not read the request body")
+		}
 	}
-	return buf.Bytes(), nil
 }
 
 // checkJSONContentType accepts a missing content type (curl and some SDKs

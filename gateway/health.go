@@ -1,21 +1,56 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
 )
+
+// Names of the readiness conditions.
+const (
+	CondCopilotToken = "copilot_token"
+	CondKeyStore     = "key_store"
+	CondShuttingDown = "shutting_down"
+)
+
+// Key store probe tuning: a probe is a tiny query, bounded so a stuck
+// database makes /readyz fail rather than hang, and its result is reused for
+// a second so frequent probes (or several orchestrators) cost one query.
+const (
+	keyStorePingTimeout = time.Second
+	keyStorePingCache   = time.Second
+)
+
+// Condition is one readiness check in the /readyz body.
+type Condition struct {
+	// Name is CondCopilotToken, CondKeyStore, CondShuttingDown or another
+	// check's name.
+	Name string `json:"name"`
+	// OK reports that the condition holds.
+	OK bool `json:"ok"`
+	// Reason says why it does not hold (never a secret).
+	Reason string `json:"reason,omitempty"`
+	// ExpiresAt is the Copilot token's expiry, when one is held.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
 
 // probeBody is the JSON of the health probes. It is deliberately not the
 // OpenAI error envelope: probes are read by orchestrators and humans, not by
 // SDKs. Shapes:
 //
 //	GET /healthz  200 {"status":"ok"}
-//	GET /readyz   200 {"status":"ready"}
-//	GET /readyz   503 {"status":"unavailable","reason":"..."}
+//	GET /readyz   200 {"status":"ready","conditions":[...]}
+//	GET /readyz   503 {"status":"unavailable","reason":"...","conditions":[...]}
+//
+// reason is the first failing condition's reason.
 type probeBody struct {
-	Status string `json:"status"`
-	Reason string `json:"reason,omitempty"`
+	Status     string      `json:"status"`
+	Reason     string      `json:"reason,omitempty"`
+	Conditions []Condition `json:"conditions,omitempty"`
 }
 
 // handleHealthz reports that the process serves HTTP; it checks nothing else,
@@ -27,27 +62,78 @@ func handleHealthz() http.HandlerFunc {
 	}
 }
 
-// handleReadyz reports whether requests can be served: not while draining,
-// and only while Deps.Ready says a valid Copilot token is held.
+// handleReadyz reports whether requests can be served, condition by
+// condition: those of Deps.Ready (the Copilot token), the key store answering
+// a query (when there is one) and not shutting down. Any failing condition
+// makes it 503.
 func handleReadyz(s *Server) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		reason := ""
-		switch {
-		case s.draining.Load():
-			reason = "shutting down"
-		case s.ready != nil:
-			if err := s.ready(); err != nil {
-				reason = api.Redact(err.Error())
-				if reason == "" {
-					reason = "not ready"
-				}
+		w.Header().Set("Content-Type", "application/json")
+		conds := s.readiness(r.Context())
+		body := probeBody{Status: "ready", Conditions: conds}
+		status := http.StatusOK
+		for _, c := range conds {
+			if !c.OK {
+				body.Status, body.Reason, status = "unavailable", c.Reason, http.StatusServiceUnavailable
+				break
 			}
 		}
-		if reason != "" {
-			api.WriteJSON(w, http.StatusServiceUnavailable, probeBody{Status: "unavailable", Reason: reason})
-			return
-		}
-		api.WriteJSON(w, http.StatusOK, probeBody{Status: "ready"})
+		api.WriteJSON(w, status, body)
 	}
+}
+
+// readiness evaluates every condition.
+func (s *Server) readiness(ctx context.Context) []Condition {
+	var conds []Condition
+	if s.ready != nil {
+		conds = append(conds, s.ready()...)
+	}
+	if s.keys != nil {
+		c := Condition{Name: CondKeyStore, OK: true}
+		if err := s.keysCheck.check(ctx, s.now, s.keys.Ping); err != nil {
+			// The wrapped cause, without the database's path.
+			if u := errors.Unwrap(err); u != nil {
+				err = u
+			}
+			c.OK, c.Reason = false, "key store unreachable: "+err.Error()
+		}
+		conds = append(conds, c)
+	}
+	c := Condition{Name: CondShuttingDown, OK: true}
+	if s.draining.Load() {
+		c.OK, c.Reason = false, "shutting down"
+	}
+	conds = append(conds, c)
+	for i := range conds {
+		if !conds[i].OK {
+			conds[i].Reason = api.Redact(conds[i].Reason)
+			if conds[i].Reason == "" {
+				conds[i].Reason = "not ready"
+			}
+		}
+	}
+	return conds
+}
+
+// keysCheck caches the key store probe for keyStorePingCache. Concurrent
+// probes wait for the one in flight instead of each querying.
+type keysCheck struct {
+	mu  sync.Mutex
+	at  time.Time
+	err error
+}
+
+func (k *keysCheck) check(ctx context.Context, now func() time.Time, ping func(context.Context) error) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t := now()
+	if !k.at.IsZero() && t.Sub(k.at) < keyStorePingCache && t.Sub(k.at) >= 0 {
+		return k.err
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyStorePingTimeout)
+	defer cancel()
+	k.err = ping(pctx)
+	k.at = now()
+	return k.err
 }

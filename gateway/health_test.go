@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/gateway"
 )
@@ -14,31 +16,52 @@ var noUpstream = gateway.UpstreamFunc(func(ctx context.Context, call *gateway.Ca
 	return nil, errors.New("not used")
 })
 
+func tokenCond(ok bool, reason string) func() []gateway.Condition {
+	return func() []gateway.Condition {
+		return []gateway.Condition{{Name: gateway.CondCopilotToken, OK: ok, Reason: reason}}
+	}
+}
+
 func TestHealthz(t *testing.T) {
 	t.Parallel()
-	ts := start(t, noUpstream, func(d *gateway.Deps) { d.Ready = func() error { return errors.New("no token") } })
+	ts := start(t, noUpstream, func(d *gateway.Deps) { d.Ready = tokenCond(false, "no token") })
 	resp, body := do(t, ts, http.MethodGet, "/healthz", "", "")
 	if resp.StatusCode != 200 || string(body) != "{\"status\":\"ok\"}\n" {
 		t.Errorf("healthz = %d %s", resp.StatusCode, body)
 	}
 }
 
+type readyBody struct {
+	Status     string              `json:"status"`
+	Reason     string              `json:"reason"`
+	Conditions []gateway.Condition `json:"conditions"`
+}
+
 func TestReadyz(t *testing.T) {
 	t.Parallel()
+	expires := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	tests := []struct {
 		name       string
-		ready      func() error
+		ready      func() []gateway.Condition
 		drain      bool
 		wantStatus int
-		wantBody   map[string]string
+		wantReason string
+		wantConds  []gateway.Condition
 	}{
-		{"no ready func", nil, false, 200, map[string]string{"status": "ready"}},
-		{"ready", func() error { return nil }, false, 200, map[string]string{"status": "ready"}},
-		{"no token", func() error { return errors.New("GitHub token rejected (401)") }, false, 503,
-			map[string]string{"status": "unavailable", "reason": "GitHub token rejected (401)"}},
-		{"secret in reason is redacted", func() error { return errors.New("bad token ghu_abcdefghijklmnop1234") }, false, 503,
-			map[string]string{"status": "unavailable", "reason": "bad token [redacted]"}},
-		{"draining", func() error { return nil }, true, 503, map[string]string{"status": "unavailable", "reason": "shutting down"}},
+		{"no ready func", nil, false, 200, "",
+			[]gateway.Condition{{Name: "shutting_down", OK: true}}},
+		{"ready", func() []gateway.Condition {
+			return []gateway.Condition{{Name: "copilot_token", OK: true, ExpiresAt: expires}}
+		}, false, 200, "",
+			[]gateway.Condition{{Name: "copilot_token", OK: true, ExpiresAt: expires}, {Name: "shutting_down", OK: true}}},
+		{"no token", tokenCond(false, "GitHub token rejected (401)"), false, 503, "GitHub token rejected (401)",
+			[]gateway.Condition{{Name: "copilot_token", Reason: "GitHub token rejected (401)"}, {Name: "shutting_down", OK: true}}},
+		{"secret in reason is redacted", tokenCond(false, "bad token ghu_abcdefghijklmnop1234"), false, 503, "bad token [redacted]",
+			[]gateway.Condition{{Name: "copilot_token", Reason: "bad token [redacted]"}, {Name: "shutting_down", OK: true}}},
+		{"failing without a reason", tokenCond(false, ""), false, 503, "not ready",
+			[]gateway.Condition{{Name: "copilot_token", Reason: "not ready"}, {Name: "shutting_down", OK: true}}},
+		{"draining", tokenCond(true, ""), true, 503, "shutting down",
+			[]gateway.Condition{{Name: "copilot_token", OK: true}, {Name: "shutting_down", Reason: "shutting down"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,18 +72,61 @@ func TestReadyz(t *testing.T) {
 			}
 			ts := serve(t, srv)
 			resp, body := do(t, ts, http.MethodGet, "/readyz", "", "")
-			var got map[string]string
+			var got readyBody
 			if err := json.Unmarshal(body, &got); err != nil {
 				t.Fatal(err)
 			}
-			if resp.StatusCode != tt.wantStatus || len(got) != len(tt.wantBody) {
+			wantStatus := map[int]string{200: "ready", 503: "unavailable"}[tt.wantStatus]
+			if resp.StatusCode != tt.wantStatus || got.Status != wantStatus || got.Reason != tt.wantReason {
 				t.Fatalf("readyz = %d %s", resp.StatusCode, body)
 			}
-			for k, v := range tt.wantBody {
-				if got[k] != v {
-					t.Errorf("%s = %q, want %q", k, got[k], v)
+			if len(got.Conditions) != len(tt.wantConds) {
+				t.Fatalf("conditions = %s", body)
+			}
+			for i, c := range tt.wantConds {
+				g := got.Conditions[i]
+				if g.Name != c.Name || g.OK != c.OK || g.Reason != c.Reason || !g.ExpiresAt.Equal(c.ExpiresAt) {
+					t.Errorf("condition %d = %+v, want %+v", i, g, c)
 				}
 			}
+			if resp.Header.Get("Cache-Control") != "no-store" {
+				t.Error("readyz must not be cached")
+			}
 		})
+	}
+}
+
+// TestReadyzKeyStore: the key store condition follows a probe query, cached
+// for a second so frequent probes cost one query.
+func TestReadyzKeyStore(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	clk := newClock()
+	ts := start(t, noUpstream, withClock(clk), func(d *gateway.Deps) { d.Keys = st; d.NoAuth = true })
+	get := func() (int, readyBody) {
+		resp, body := do(t, ts, http.MethodGet, "/readyz", "", "")
+		var got readyBody
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, got
+	}
+	status, got := get()
+	if status != 200 || len(got.Conditions) != 2 || got.Conditions[0].Name != gateway.CondKeyStore || !got.Conditions[0].OK {
+		t.Fatalf("readyz with a working store = %d %+v", status, got)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := get(); status != 200 {
+		t.Errorf("within a second the cached probe answers: %d", status)
+	}
+	clk.Add(1500 * time.Millisecond)
+	status, got = get()
+	if status != 503 || got.Conditions[0].OK || !strings.HasPrefix(got.Reason, "key store unreachable") {
+		t.Fatalf("readyz with a closed store = %d %+v", status, got)
+	}
+	if strings.Contains(got.Reason, "keys.db") {
+		t.Errorf("the reason names the database path: %q", got.Reason)
 	}
 }

@@ -18,6 +18,13 @@ import (
 // are accumulated, so it bounds nothing but the size of one read.
 const relayBufferSize = 8 << 10
 
+// maxEventSize bounds one SSE event read from the upstream (Copilot's are a
+// few KiB; a tool call's arguments may be large, so the bound is generous).
+const maxEventSize = 16 << 20
+
+// errEventTooLarge ends a stream whose event exceeds maxEventSize.
+var errEventTooLarge = errors.New("upstream stream broke: an event exceeds 16 MiB")
+
 // pingEvent is the SSE comment sent during long upstream silences.
 var pingEvent = []byte(": ping\n\n")
 
@@ -39,6 +46,9 @@ type relayResult struct {
 	// ClientGone is true when the client left (write failure or cancelled
 	// context) before the end.
 	ClientGone bool
+	// FirstEvent is when the first event was written to the client (zero
+	// if none was), for the time-to-first-byte metric.
+	FirstEvent time.Time
 }
 
 // relay streams an SSE response to the client event by event: each complete
@@ -100,6 +110,9 @@ func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, dropU
 			res.ClientGone = true
 			return false
 		}
+		if res.Events == 0 {
+			res.FirstEvent = time.Now()
+		}
 		res.Events++
 		if !dropUsage {
 			observe(ev, &res)
@@ -111,6 +124,15 @@ func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, dropU
 	for {
 		line, err := br.ReadSlice('\n')
 		ev = append(ev, line...)
+		if len(ev) > maxEventSize {
+			// A runaway upstream must not make the gateway buffer without
+			// bound: end the stream like a broken one.
+			res.Err = errEventTooLarge
+			if out.write(api.ErrorEvent(api.NewError(api.CodeUpstreamError, errEventTooLarge.Error()))) != nil {
+				res.ClientGone = true
+			}
+			return res
+		}
 		if err == nil {
 			if isBlankLine(ev[lineStart:]) {
 				if hasField && !dispatch() {

@@ -6,6 +6,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/copilot-proxy/copilot-proxy/middleware"
+	"github.com/copilot-proxy/copilot-proxy/openapi"
 )
 
 // routes is the index of the API: every route and the middleware it runs
@@ -19,7 +20,11 @@ import (
 // resolve.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.AccessLog(s.logger), middleware.Recover)
+	r.Use(middleware.RequestID, middleware.AccessLog(s.logger))
+	if s.metrics != nil {
+		r.Use(s.recordMetrics) // after the access log (its Entry), before Recover (counts the 500)
+	}
+	r.Use(middleware.Recover)
 	r.NotFound(handleNotFound(s))
 	r.MethodNotAllowed(handleMethodNotAllowed(s, r))
 
@@ -63,5 +68,18 @@ func (s *Server) routes() http.Handler {
 	// Probes for orchestrators (see health.go for the response shapes).
 	r.Get("/healthz", handleHealthz())
 	r.Get("/readyz", handleReadyz(s))
+
+	// The OpenAPI document and its page, no key needed (see openapi/).
+	openapi.Mount(r)
+
+	// Prometheus scrape (see metrics.go), behind the admin token when one is
+	// set; off unless asked for.
+	if s.serveMetrics {
+		if s.adminToken != "" {
+			r.With(s.adminAuth).Method(http.MethodGet, "/metrics", handleMetrics(s))
+		} else {
+			r.Method(http.MethodGet, "/metrics", handleMetrics(s))
+		}
+	}
 	return r
 }

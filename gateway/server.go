@@ -11,9 +11,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
+	"github.com/copilot-proxy/copilot-proxy/metrics"
 	"github.com/copilot-proxy/copilot-proxy/middleware"
 )
 
@@ -55,9 +57,10 @@ func (c Config) withDefaults() Config {
 type Deps struct {
 	Logger   zerolog.Logger
 	Upstream Upstream
-	// Ready reports readiness: nil means a valid Copilot token is held; an
-	// error's text is the reason. A nil func is always ready.
-	Ready func() error
+	// Ready reports the readiness conditions the gateway cannot check itself
+	// (the Copilot token); /readyz adds the key store and shutdown ones. A
+	// nil func adds none.
+	Ready func() []Condition
 	// Now is the clock for the model cache and upstream timings; nil is
 	// time.Now.
 	Now    func() time.Time
@@ -78,13 +81,21 @@ type Deps struct {
 	// Quota returns the account's quota as last seen (GET /v1/usage/quota
 	// sends it as JSON); nil leaves that route out.
 	Quota func() any
+
+	// Metrics, when set, records every request (see metrics.go); nil turns
+	// metrics off at no cost.
+	Metrics *metrics.Metrics
+	// ServeMetrics serves Metrics at GET /metrics on this handler (behind the
+	// admin token when one is set). Off, metrics are still recorded and the
+	// cmd may serve them on another listener.
+	ServeMetrics bool
 }
 
 // Server is the gateway's http.Handler.
 type Server struct {
 	logger   zerolog.Logger
 	up       Upstream
-	ready    func() error
+	ready    func() []Condition
 	now      func() time.Time
 	cfg      Config
 	draining atomic.Bool
@@ -101,6 +112,10 @@ type Server struct {
 	limiter    *middleware.Limiter
 	adminToken string
 	quota      func() any
+
+	metrics      *metrics.Metrics
+	serveMetrics bool
+	keysCheck    keysCheck
 }
 
 // NewServer builds the server and its routes. d.Upstream is required.
@@ -120,6 +135,9 @@ func NewServer(d Deps) *Server {
 		limiter:    d.Limiter,
 		adminToken: d.AdminToken,
 		quota:      d.Quota,
+
+		metrics:      d.Metrics,
+		serveMetrics: d.ServeMetrics && d.Metrics != nil,
 	}
 	if d.Keys != nil && !d.NoAuth {
 		s.auth = keyAuthenticator{d.Keys}
@@ -136,6 +154,13 @@ func NewServer(d Deps) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
+}
+
+// Routes is the route tree, for tools and tests that walk it (chi.Walk):
+// the OpenAPI contract test checks it against openapi.yaml.
+func (s *Server) Routes() chi.Routes {
+	rt, _ := s.handler.(chi.Routes)
+	return rt
 }
 
 // SetDraining makes readiness report 503 "shutting down" from now on, so a

@@ -109,4 +109,3 @@ func (q *quotaWatch) report() any {
 	r.AccountError = q.infoErr
 	return r
 }
-

@@ -35,6 +35,7 @@ type serveConfig struct {
 	Keepalive         time.Duration
 	MaxBody           byteSize
 	ShutdownTimeout   time.Duration
+	ReadHeaderTimeout time.Duration
 
 	DB                string
 	NoAuth            bool
@@ -44,6 +45,11 @@ type serveConfig struct {
 	KeyConcurrency    int
 	GlobalRPM         int
 	GlobalConcurrency int
+
+	Metrics     bool
+	MetricsAddr string
+
+	PprofAddr string // net/http/pprof on a separate loopback listener (pprof.go)
 }
 
 // serveFlags declares the serve settings on a new FlagSet.
@@ -61,6 +67,7 @@ func serveFlags(cfg *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.DurationVar(&cfg.Keepalive, "keepalive", 15*time.Second, "send a \": ping\" SSE comment after this much upstream silence (0 disables)")
 	fs.Var(&cfg.MaxBody, "max-body", "request body limit (e.g. 10MiB)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long in-flight requests and streams may take to finish")
+	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send its request headers (slow-loris clients are cut)")
 	fs.StringVar(&cfg.DB, "db", keys.DefaultPath(getenv), "key store database file (client keys and usage)")
 	fs.BoolVar(&cfg.NoAuth, "no-auth", false, "serve without client keys (single-user; only on a loopback address)")
 	fs.StringVar(&cfg.AdminTokenFile, "admin-token-file", "", "file holding the admin token that enables /admin/* (or set COPILOT_PROXY_ADMIN_TOKEN)")
@@ -69,6 +76,9 @@ func serveFlags(cfg *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.IntVar(&cfg.KeyConcurrency, "key-concurrency", middleware.DefaultKeyConcurrency, "concurrent requests per key, for keys without their own limit (0 = unlimited)")
 	fs.IntVar(&cfg.GlobalRPM, "global-rpm", middleware.DefaultGlobalRPM, "requests per minute for the whole gateway, protecting the one Copilot account (0 = unlimited)")
 	fs.IntVar(&cfg.GlobalConcurrency, "global-concurrency", middleware.DefaultGlobalConcurrency, "concurrent requests for the whole gateway (0 = unlimited)")
+	fs.BoolVar(&cfg.Metrics, "metrics", false, "serve Prometheus metrics at /metrics on --addr (behind the admin token when one is set)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this separate address only (host:port), instead of --addr")
+	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (host:port), for profiling; off by default")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: copilot-proxy serve [flags]\n\nRuns the gateway. Every flag --some-name can also be set with the environment\nvariable COPILOT_PROXY_SOME_NAME; a flag wins over the environment.\nThe GitHub token is read from COPILOT_PROXY_GITHUB_TOKEN or --github-token-file\n(never a flag), then GH_COPILOT_TOKEN / GITHUB_COPILOT_TOKEN, then the editor\nplugins' ~/.config/github-copilot/{hosts,apps}.json.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -113,8 +123,16 @@ func (c *serveConfig) validate() error {
 	if c.MaxBody <= 0 {
 		return bad("max-body", "must be positive")
 	}
+	if c.ReadHeaderTimeout <= 0 {
+		return bad("read-header-timeout", "must be positive")
+	}
 	if c.ShutdownTimeout < 0 {
 		return bad("shutdown-timeout", "must not be negative")
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return bad("metrics-addr", "want host:port, e.g. 127.0.0.1:9090")
+		}
 	}
 	if c.DB == "" {
 		return bad("db", "no path: set --db, or HOME / XDG_DATA_HOME for the default location")
@@ -223,9 +241,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	hc := &http.Client{Transport: transport} // no Timeout: streams may run for many minutes
 
 	auth := copilot.NewAuth(hc, cfg.GitHubAPIURL, ghToken, editor)
+	mtr := newMetrics(&cfg) // nil unless --metrics / --metrics-addr
 	tokens := copilot.NewTokenManager(copilot.TokenManagerConfig{
-		Exchange: auth.Exchange,
-		Logger:   logger.With().Str("component", "token").Logger(),
+		Exchange:   auth.Exchange,
+		Logger:     logger.With().Str("component", "token").Logger(),
+		OnExchange: exchangeHook(mtr),
 	})
 	tokens.Start()
 	defer tokens.Close()
@@ -244,6 +264,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	quotaDone := make(chan struct{})
 	go func() { defer close(quotaDone); quota.run(quotaCtx) }()
 	defer func() { stopQuota(); <-quotaDone }()
+	watchMetrics(mtr, tokens, quota)
 
 	keepalive := cfg.Keepalive
 	if keepalive == 0 {
@@ -262,7 +283,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		NoAuth:     cfg.NoAuth,
 		Limiter:    limiter,
 		AdminToken: adminToken,
+
+		Metrics:      mtr,
+		ServeMetrics: cfg.Metrics && cfg.MetricsAddr == "", // --metrics-addr alone: only there
 	})
+	waitModels := prefetchModels(quotaCtx, srv, mtr)
+	defer waitModels()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -273,11 +299,23 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		// Slow or stalled clients must not hold a connection before sending
 		// their headers; there is deliberately no WriteTimeout, which would
 		// cut long streams.
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          log.New(logWriter{logger}, "", 0),
 	}
+	stopMetrics, err := startMetricsListener(cfg.MetricsAddr, mtr, logger)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopMetrics()
+	stopPprof, err := startPprof(cfg.PprofAddr, logger)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopPprof()
 	logger.Info().Str("addr", ln.Addr().String()).Str("version", buildVersion()).Msg("listening")
 
 	served := make(chan error, 1)
@@ -331,17 +369,21 @@ func checkAdminToken(t, source string) (string, error) {
 	return t, nil
 }
 
-// readiness reports whether a valid Copilot token is held, and why not.
-func readiness(tokens *copilot.TokenManager) func() error {
-	return func() error {
+// readiness reports whether a valid Copilot token is held (with its
+// expiry), and why not.
+func readiness(tokens *copilot.TokenManager) func() []gateway.Condition {
+	return func() []gateway.Condition {
 		st := tokens.Status()
-		if st.Valid {
-			return nil
+		c := gateway.Condition{Name: gateway.CondCopilotToken, OK: st.Valid}
+		switch {
+		case st.Valid:
+			c.ExpiresAt = st.ExpiresAt.UTC()
+		case st.LastError != nil:
+			c.Reason = fmt.Sprintf("no valid Copilot token: %v", st.LastError)
+		default:
+			c.Reason = "no valid Copilot token yet: the first token exchange is in progress"
 		}
-		if st.LastError != nil {
-			return fmt.Errorf("no valid Copilot token: %v", st.LastError)
-		}
-		return errors.New("no valid Copilot token yet: the first token exchange is in progress")
+		return []gateway.Condition{c}
 	}
 }
 

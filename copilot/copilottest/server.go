@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -40,6 +41,7 @@ type config struct {
 	refreshIn    time.Duration
 	endpointsAPI string // "" means the server's own URL
 	githubToken  string
+	noRecording  bool
 }
 
 // WithTokenLifetime sets the lifetime of issued Copilot tokens (expires_at =
@@ -59,6 +61,13 @@ func WithEndpointsAPI(url string) Option {
 // accept. Default GitHubToken.
 func WithGitHubToken(tok string) Option {
 	return func(c *config) { c.githubToken = tok }
+}
+
+// WithoutRecording turns off the record of requests (Requests and
+// RequestsTo then return nothing), so a long benchmark run does not grow
+// the fake's memory or pay for copying every body and header.
+func WithoutRecording() Option {
+	return func(c *config) { c.noRecording = true }
 }
 
 // Request is one request the fake received.
@@ -141,6 +150,7 @@ type Server struct {
 	canceled chan CancelInfo
 	inFlight atomic.Int64
 	seq      atomic.Int64 // ids for tokens and completions
+	conns    atomic.Int64 // connections accepted
 
 	mu            sync.Mutex
 	set           settings
@@ -188,7 +198,17 @@ func NewServer(opts ...Option) *Server {
 	mux.HandleFunc("GET /models", s.copilotAPI(s.handleModels))
 	mux.HandleFunc("POST /embeddings", s.copilotAPI(s.handleEmbeddings))
 	s.deviceRoutes(mux)
-	s.ts = httptest.NewServer(s.record(mux))
+	var h http.Handler = mux
+	if !cfg.noRecording {
+		h = s.record(mux)
+	}
+	s.ts = httptest.NewUnstartedServer(h)
+	s.ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
+	s.ts.Start()
 	return s
 }
 
@@ -221,6 +241,10 @@ func (s *Server) Close() {
 // URL is the base URL, e.g. http://127.0.0.1:PORT. It serves both the GitHub
 // API routes and the Copilot API routes.
 func (s *Server) URL() string { return s.ts.URL }
+
+// Connections is how many connections the server has accepted, for
+// checking that a client reuses its connections.
+func (s *Server) Connections() int { return int(s.conns.Load()) }
 
 // Client returns an *http.Client configured for the server; its idle
 // connections are closed by Close.

@@ -1,0 +1,585 @@
+package api
+
+import (
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+)
+
+// maxDepth is encoding/json's nesting limit: deeper input is invalid JSON.
+const maxDepth = 10000
+
+// The top-level fields ParseChatRequest reads, in checkKeys order.
+const (
+	fModel = iota
+	fStream
+	fStreamOptions
+	fMessages
+)
+
+var (
+	topFields     = [...]string{fModel: "model", fStream: "stream", fStreamOptions: "stream_options", fMessages: "messages"}
+	optionFields  = [...]string{"include_usage"}
+	messageFields = [...]string{"role", "content"}
+)
+
+// plainByte marks the bytes a JSON string can hold as they are: not '"',
+// not '\\', not a control character, ASCII.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// chatScan is one validating pass over a chat body. It checks the JSON
+// syntax of the whole body exactly as encoding/json does (same grammar,
+// same nesting limit, invalid UTF-8 accepted) while keeping the raw bytes of
+// the few values ParseChatRequest needs; no value is decoded or copied
+// except the key names that hold escapes or non-ASCII bytes.
+type chatScan struct {
+	b     []byte
+	i     int
+	depth int
+
+	// Top level.
+	keyErr                  *Error // first misspelled or repeated field the gateway reads
+	seen                    [len(topFields)]bool
+	model, stream, messages []byte // raw values; nil when absent
+
+	// stream_options.
+	soTypeErr    bool   // not an object, or include_usage not a boolean (encoding/json's matching)
+	soKeyErr     *Error // misspelled or repeated include_usage
+	includeUsage bool
+
+	// messages.
+	msgTypeErr bool   // not an array of objects, or a role that is not a string
+	msgCount   int    // elements of the array
+	lastKeyErr *Error // misspelled or repeated role/content in the last message
+	lastRole   []byte // raw role of the last message (a JSON string), nil when none
+	hasImage   bool
+}
+
+// scan validates b (which starts with '{') and reads the chat fields. It
+// reports false for invalid JSON.
+func (c *chatScan) scan(b []byte) bool {
+	c.b = b
+	if !c.top() {
+		return false
+	}
+	c.ws()
+	return c.i == len(c.b)
+}
+
+func (c *chatScan) ws() {
+	for c.i < len(c.b) {
+		switch c.b[c.i] {
+		case ' ', '\t', '\n', '\r':
+			c.i++
+		default:
+			return
+		}
+	}
+}
+
+// next skips white space and reports whether the next byte is ch,
+// consuming it when it is.
+func (c *chatScan) next(ch byte) bool {
+	c.ws()
+	if c.i < len(c.b) && c.b[c.i] == ch {
+		c.i++
+		return true
+	}
+	return false
+}
+
+// open enters a container at c.i ('{' or '[').
+func (c *chatScan) open() bool {
+	c.i++
+	c.depth++
+	return c.depth <= maxDepth
+}
+
+// endOf handles what follows a member or element: ',' (more follow, true,
+// true) or the closing byte (done, false, true).
+func (c *chatScan) endOf(closing byte) (more, ok bool) {
+	c.ws()
+	if c.i >= len(c.b) {
+		return false, false
+	}
+	switch c.b[c.i] {
+	case ',':
+		c.i++
+		return true, true
+	case closing:
+		c.i++
+		c.depth--
+		return false, true
+	}
+	return false, false
+}
+
+// key reads an object key and the colon after it. raw is the key's bytes
+// between the quotes; complex means it has escapes or non-ASCII bytes and
+// must be decoded to be compared.
+func (c *chatScan) key() (raw []byte, quoted []byte, complex, ok bool) {
+	c.ws()
+	if c.i >= len(c.b) || c.b[c.i] != '"' {
+		return nil, nil, false, false
+	}
+	start := c.i
+	complex, ok = c.str()
+	end := c.i
+	if !ok || !c.next(':') {
+		return nil, nil, false, false
+	}
+	c.ws()
+	return c.b[start+1 : end-1], c.b[start:end], complex, true
+}
+
+// value validates one value at c.i and returns its bytes.
+func (c *chatScan) value() ([]byte, bool) {
+	start := c.i
+	if c.i >= len(c.b) {
+		return nil, false
+	}
+	ok := false
+	switch c.b[c.i] {
+	case '{':
+		ok = c.object()
+	case '[':
+		ok = c.array()
+	case '"':
+		_, ok = c.str()
+	case 't':
+		ok = c.lit("true")
+	case 'f':
+		ok = c.lit("false")
+	case 'n':
+		ok = c.lit("null")
+	default:
+		ok = c.number()
+	}
+	return c.b[start:c.i], ok
+}
+
+func (c *chatScan) object() bool {
+	if !c.open() {
+		return false
+	}
+	if c.next('}') {
+		c.depth--
+		return true
+	}
+	for {
+		if _, _, _, ok := c.key(); !ok {
+			return false
+		}
+		if _, ok := c.value(); !ok {
+			return false
+		}
+		more, ok := c.endOf('}')
+		if !ok || !more {
+			return ok
+		}
+	}
+}
+
+func (c *chatScan) array() bool {
+	if !c.open() {
+		return false
+	}
+	if c.next(']') {
+		c.depth--
+		return true
+	}
+	for {
+		c.ws()
+		if _, ok := c.value(); !ok {
+			return false
+		}
+		more, ok := c.endOf(']')
+		if !ok || !more {
+			return ok
+		}
+	}
+}
+
+// str validates a string at c.i (on its opening quote). complex reports
+// escapes or non-ASCII bytes.
+func (c *chatScan) str() (complex, ok bool) {
+	b, i := c.b, c.i+1
+	for {
+		for i < len(b) && plainByte[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return false, false
+		}
+		switch ch := b[i]; {
+		case ch == '"':
+			c.i = i + 1
+			return complex, true
+		case ch == '\\':
+			complex = true
+			if i+1 >= len(b) {
+				return false, false
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+5 >= len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+					return false, false
+				}
+				i += 6
+			default:
+				return false, false
+			}
+		case ch < 0x20:
+			return false, false
+		default: // >= 0x80: any byte, invalid UTF-8 included, as encoding/json
+			complex = true
+			i++
+		}
+	}
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func (c *chatScan) lit(word string) bool {
+	if len(c.b)-c.i < len(word) || string(c.b[c.i:c.i+len(word)]) != word {
+		return false
+	}
+	c.i += len(word)
+	return true
+}
+
+func (c *chatScan) number() bool {
+	b, i := c.b, c.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return false
+	case b[i] == '0':
+		i++
+	case '1' <= b[i] && b[i] <= '9':
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || !isDigit(b[i]) {
+			return false
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || !isDigit(b[i]) {
+			return false
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	c.i = i
+	return true
+}
+
+// match compares a key with the field names the gateway reads. fold is the
+// index of the field encoding/json would fill (case-insensitive, -1 for
+// none); exact is that index when the key is also spelled exactly and seen
+// for the first time, else -1 with err saying why (as checkKeys does).
+func match(raw, quoted []byte, complex bool, fields []string, seen []bool) (fold, exact int, err *Error) {
+	var name string
+	if complex {
+		var ok bool
+		if name, ok = decodeString(quoted); !ok {
+			return -1, -1, nil
+		}
+	}
+	for i, f := range fields {
+		var eqFold, eq bool
+		if complex {
+			eqFold, eq = strings.EqualFold(name, f), name == f
+		} else {
+			eqFold = asciiEqualFold(raw, f)
+			eq = eqFold && string(raw) == f
+		}
+		if !eqFold {
+			continue
+		}
+		if !eq {
+			if !complex {
+				name = string(raw)
+			}
+			return i, -1, NewError(CodeInvalidRequest, "The request body has the field \""+clip(name, 40)+"\"; field names are case-sensitive: use \""+f+"\".").WithParam(f)
+		}
+		if seen[i] {
+			return i, -1, NewError(CodeInvalidRequest, "The request body has the field \""+f+"\" more than once.").WithParam(f)
+		}
+		seen[i] = true
+		return i, i, nil
+	}
+	return -1, -1, nil
+}
+
+// asciiEqualFold is strings.EqualFold for an ASCII key and field name.
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// top reads the top-level object.
+func (c *chatScan) top() bool {
+	if !c.open() {
+		return false
+	}
+	if c.next('}') {
+		c.depth--
+		return true
+	}
+	for {
+		raw, quoted, complex, ok := c.key()
+		if !ok {
+			return false
+		}
+		_, exact, err := match(raw, quoted, complex, topFields[:], c.seen[:])
+		if err != nil && c.keyErr == nil {
+			c.keyErr = err
+		}
+		var v []byte
+		switch exact {
+		case fStreamOptions:
+			ok = c.streamOptions()
+		case fMessages:
+			v, ok = c.messagesValue()
+		default:
+			v, ok = c.value()
+		}
+		if !ok {
+			return false
+		}
+		switch exact {
+		case fModel:
+			c.model = v
+		case fStream:
+			c.stream = v
+		case fMessages:
+			c.messages = v
+		}
+		more, ok := c.endOf('}')
+		if !ok || !more {
+			return ok
+		}
+	}
+}
+
+// streamOptions reads the value of stream_options as encoding/json would
+// decode it into struct{IncludeUsage bool}, plus checkKeys.
+func (c *chatScan) streamOptions() bool {
+	if c.i >= len(c.b) || c.b[c.i] != '{' {
+		v, ok := c.value()
+		if ok && !isNull(v) {
+			c.soTypeErr = true
+		}
+		return ok
+	}
+	if !c.open() {
+		return false
+	}
+	if c.next('}') {
+		c.depth--
+		return true
+	}
+	var seen [len(optionFields)]bool
+	for {
+		raw, quoted, complex, ok := c.key()
+		if !ok {
+			return false
+		}
+		fold, _, err := match(raw, quoted, complex, optionFields[:], seen[:])
+		if err != nil && c.soKeyErr == nil {
+			c.soKeyErr = err
+		}
+		v, ok := c.value()
+		if !ok {
+			return false
+		}
+		if fold == 0 {
+			switch string(v) {
+			case "true":
+				c.includeUsage = true
+			case "false":
+				c.includeUsage = false
+			case "null":
+			default:
+				c.soTypeErr = true
+			}
+		}
+		more, ok := c.endOf('}')
+		if !ok || !more {
+			return ok
+		}
+	}
+}
+
+// messagesValue reads the value of messages as encoding/json would decode
+// it into []struct{Role string; Content json.RawMessage}, plus checkKeys on
+// the last element.
+func (c *chatScan) messagesValue() ([]byte, bool) {
+	c.msgTypeErr, c.msgCount, c.lastKeyErr, c.lastRole, c.hasImage = false, 0, nil, nil, false
+	start := c.i
+	if c.i >= len(c.b) || c.b[c.i] != '[' {
+		v, ok := c.value()
+		if ok && !isNull(v) {
+			c.msgTypeErr = true
+		}
+		return v, ok
+	}
+	if !c.open() {
+		return nil, false
+	}
+	if c.next(']') {
+		c.depth--
+		return c.b[start:c.i], true
+	}
+	for {
+		c.ws()
+		if c.i >= len(c.b) {
+			return nil, false
+		}
+		c.msgCount++
+		c.lastKeyErr, c.lastRole = nil, nil
+		if c.b[c.i] == '{' {
+			if !c.message() {
+				return nil, false
+			}
+		} else {
+			v, ok := c.value()
+			if !ok {
+				return nil, false
+			}
+			if !isNull(v) {
+				c.msgTypeErr = true
+			}
+		}
+		more, ok := c.endOf(']')
+		if !ok {
+			return nil, false
+		}
+		if !more {
+			return c.b[start:c.i], true
+		}
+	}
+}
+
+func (c *chatScan) message() bool {
+	if !c.open() {
+		return false
+	}
+	if c.next('}') {
+		c.depth--
+		return true
+	}
+	var seen [len(messageFields)]bool
+	var content []byte
+	for {
+		raw, quoted, complex, ok := c.key()
+		if !ok {
+			return false
+		}
+		fold, _, err := match(raw, quoted, complex, messageFields[:], seen[:])
+		if err != nil && c.lastKeyErr == nil {
+			c.lastKeyErr = err
+		}
+		v, ok := c.value()
+		if !ok {
+			return false
+		}
+		switch fold {
+		case 0: // role
+			switch {
+			case v[0] == '"':
+				c.lastRole = v
+			case isNull(v):
+			default:
+				c.msgTypeErr = true
+			}
+		case 1: // content
+			content = v
+		}
+		more, ok := c.endOf('}')
+		if !ok {
+			return false
+		}
+		if !more {
+			break
+		}
+	}
+	if !c.hasImage && len(content) > 0 && content[0] == '[' {
+		c.hasImage = hasImagePart(content)
+	}
+	return true
+}
+
+func isNull(v []byte) bool { return string(v) == "null" }
+
+// jsonString decodes a raw JSON string value; ok is false for any other
+// value.
+func jsonString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	simple := utf8.Valid(inner)
+	for _, ch := range inner {
+		if ch == '\\' {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		return string(inner), true
+	}
+	return decodeString(raw)
+}
+
+// decodeString is json.Unmarshal into a string, kept apart so only the rare
+// escaped strings pay for the heap variable.
+func decodeString(raw []byte) (string, bool) {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}

@@ -1,0 +1,89 @@
+// Command copilot-proxy-bench measures what copilot-proxy costs between a
+// client and the upstream, side by side with calling the upstream directly
+// and with a bare httputil.ReverseProxy (the floor of a Go proxy).
+//
+// In one run it starts the fake upstream (copilottest) in-process, the
+// baseline proxy (this binary re-executed with -baseline-proxy) and
+// copilot-proxy (bin/copilot-proxy serve, every feature on: a real client
+// key, limits with high ceilings, usage accounting, the JSON access log, and
+// metrics when the binary has --metrics) as separate processes, so their CPU
+// time and RSS can be read from /proc. Rounds alternate between the targets
+// so machine drift cancels out. It prints one table and writes the same
+// figures as JSON.
+//
+//	go build -o bin/copilot-proxy-bench ./cmd/copilot-proxy-bench
+//	bin/copilot-proxy-bench -bin bin/copilot-proxy -out bench-results/latest.json
+//
+// Nothing here asserts: it reports.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type options struct {
+	bin        string
+	out        string
+	rounds     int
+	roundDur   time.Duration
+	bodyKiB    int
+	streams    int // concurrent slow streams held for the memory figure
+	streamConc int // concurrent streams in the streaming-latency phase
+	coldRuns   int
+	profile    string
+	tunedBase  bool
+
+	// baseline-proxy mode
+	baseline bool
+	upstream string
+	addr     string
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("copilot-proxy-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.bin, "bin", "bin/copilot-proxy", "copilot-proxy binary to measure")
+	fs.StringVar(&o.out, "out", "bench-results/latest.json", "where to write the JSON results (\"\" = nowhere)")
+	fs.IntVar(&o.rounds, "rounds", 3, "alternating rounds per measurement")
+	fs.DurationVar(&o.roundDur, "round", 1500*time.Millisecond, "length of one round of one target")
+	fs.IntVar(&o.bodyKiB, "body-kib", 4, "size of the chat request body in KiB")
+	fs.IntVar(&o.streams, "streams", 2000, "concurrent slow streams held for the memory figure (0 skips the memory phase)")
+	fs.IntVar(&o.streamConc, "stream-concurrency", 8, "concurrent streams in the streaming-latency phase")
+	fs.IntVar(&o.coldRuns, "cold-runs", 3, "process starts measured for the cold-start figure")
+	fs.BoolVar(&o.tunedBase, "tuned-baseline", false, "give the baseline proxy's transport MaxIdleConnsPerHost 256 (the issue's baseline keeps Go's default of 2)")
+	fs.StringVar(&o.profile, "profile", "", "instead of the bench: capture pprof CPU, heap and allocs profiles of copilot-proxy under load into this folder (-round is the CPU profile length)")
+	fs.BoolVar(&o.baseline, "baseline-proxy", false, "internal: run as the baseline proxy")
+	fs.StringVar(&o.upstream, "upstream", "", "internal: upstream URL for -baseline-proxy")
+	fs.StringVar(&o.addr, "addr", "", "internal: listen address for -baseline-proxy")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if o.baseline {
+		if err := runBaseline(o.upstream, o.addr, os.Getenv("BENCH_GITHUB_TOKEN"), o.tunedBase); err != nil {
+			fmt.Fprintln(stderr, "baseline:", err)
+			return 1
+		}
+		return 0
+	}
+	if o.profile != "" {
+		if err := runProfile(o, o.profile, stdout, stderr); err != nil {
+			fmt.Fprintln(stderr, "profile:", err)
+			return 1
+		}
+		return 0
+	}
+	if err := runBench(o, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	return 0
+}

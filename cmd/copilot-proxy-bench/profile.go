@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/copilot-proxy/copilot-proxy/copilot/copilottest"
+)
+
+// runProfile captures a CPU profile and a heap profile of copilot-proxy
+// (through its --pprof-addr listener) while it serves non-stream chat at
+// concurrency 64 and streams at concurrency 8, and writes them to dir.
+func runProfile(o options, dir string, stdout, stderr io.Writer) error {
+	raiseFileLimit()
+	bin, err := filepath.Abs(o.bin)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "copilot-proxy-profile-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	fake := copilottest.NewServer(copilottest.WithoutRecording())
+	defer fake.Close()
+	e := &env{o: o, fake: fake, dir: tmp, bin: bin, log: stderr}
+	e.body, e.sbody = chatBodies(o.bodyKiB)
+	if e.key, err = e.createKey(); err != nil {
+		return err
+	}
+	e.metrics = hasMetricsFlag(bin)
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	e.extra = []string{"--pprof-addr", pprofAddr}
+	t, _, err := e.start("copilot-proxy")
+	if err != nil {
+		return err
+	}
+	defer t.proc.stop()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	secs := int(o.roundDur.Seconds())
+	if secs < 1 {
+		secs = 1
+	}
+	fake.SetStream(streamEvents, 5*time.Millisecond)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		c := newClient(128)
+		defer c.CloseIdleConnections()
+		e.load(c, t, 64, time.Duration(secs+1)*time.Second)
+	}()
+	go func() {
+		defer wg.Done()
+		c := newClient(16)
+		defer c.CloseIdleConnections()
+		e.streamLoad(c, t, 8, time.Duration(secs+1)*time.Second)
+	}()
+	time.Sleep(300 * time.Millisecond)
+	base := "http://" + pprofAddr + "/debug/pprof/"
+	if err := fetch(base+"profile?seconds="+strconv.Itoa(secs), filepath.Join(dir, "cpu.pprof")); err != nil {
+		return err
+	}
+	if err := fetch(base+"heap", filepath.Join(dir, "heap.pprof")); err != nil {
+		return err
+	}
+	if err := fetch(base+"allocs", filepath.Join(dir, "allocs.pprof")); err != nil {
+		return err
+	}
+	wg.Wait()
+	fmt.Fprintf(stdout, "wrote %s/{cpu,heap,allocs}.pprof; read them with: go tool pprof -top %s %s/cpu.pprof\n", dir, bin, dir)
+	return nil
+}
+
+func fetch(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: status %d", url, resp.StatusCode)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

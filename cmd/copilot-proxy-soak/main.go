@@ -1,0 +1,305 @@
+// Command copilot-proxy-soak is a bounded soak test (make soak, not in CI):
+// it starts the fake upstream (copilottest) with short token lifetimes,
+// runs the built bin/copilot-proxy against it as a separate process, drives
+// mixed stream and non-stream load while injecting random faults, and prints
+// requests, failures by kind and the proxy's RSS at start and end.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/copilot-proxy/copilot-proxy/copilot/copilottest"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
+		os.Exit(1)
+	}
+}
+
+type stats struct {
+	mu       sync.Mutex
+	requests int
+	ok       int
+	failures map[string]int
+}
+
+func (s *stats) add(kind string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests++
+	if kind == "" {
+		s.ok++
+		return
+	}
+	s.failures[kind]++
+}
+
+func run() error {
+	bin := flag.String("bin", "bin/copilot-proxy", "the built proxy binary")
+	duration := flag.Duration("duration", 60*time.Second, "how long to run the load")
+	workers := flag.Int("workers", 16, "concurrent clients")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	fake := copilottest.NewServer(copilottest.WithTokenLifetime(5*time.Second, 4*time.Second))
+	defer fake.Close()
+	fake.SetStream(8, 5*time.Millisecond)
+
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "copilot-proxy-soak-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(*bin, "serve")
+	cmd.Env = append(os.Environ(),
+		"HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
+		"COPILOT_PROXY_ADDR="+addr,
+		"COPILOT_PROXY_GITHUB_TOKEN="+copilottest.GitHubToken,
+		"COPILOT_PROXY_GITHUB_API_URL="+fake.URL(),
+		"COPILOT_PROXY_COPILOT_API_URL="+fake.URL(),
+		"COPILOT_PROXY_DB="+filepath.Join(dir, "soak.db"),
+		"COPILOT_PROXY_NO_AUTH=true",
+		"COPILOT_PROXY_GLOBAL_RPM=0", "COPILOT_PROXY_GLOBAL_CONCURRENCY=0",
+		"COPILOT_PROXY_LOG_FORMAT=json", "COPILOT_PROXY_LOG_LEVEL=warn",
+		"COPILOT_PROXY_UPSTREAM_TIMEOUT=2s", "COPILOT_PROXY_STREAM_IDLE_TIMEOUT=1s", "COPILOT_PROXY_KEEPALIVE=300ms",
+	)
+	logf, err := os.Create(filepath.Join(dir, "proxy.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s (run make build first): %w", *bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	}()
+
+	base := "http://" + addr
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *workers}}
+	if err := waitReady(client, base, 10*time.Second); err != nil {
+		return err
+	}
+	rssStart := rss(cmd.Process.Pid)
+
+	st := &stats{failures: map[string]int{}}
+	loadCtx, cancel := context.WithTimeout(ctx, *duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := range *workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; loadCtx.Err() == nil; i++ {
+				kind := oneRequest(loadCtx, client, base, (w+i)%3 != 0)
+				st.add(kind)
+				if kind != "" {
+					time.Sleep(50 * time.Millisecond) // a client pauses before retrying
+				}
+			}
+		}()
+	}
+	// Random faults, one every 0.5–1.5 s.
+	faults := map[string]int{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for loadCtx.Err() == nil {
+			select {
+			case <-loadCtx.Done():
+				return
+			case <-time.After(time.Duration(500+rand.IntN(1000)) * time.Millisecond):
+			}
+			switch rand.IntN(7) {
+			case 0:
+				fake.SetChatFault(copilottest.Fault{Status: 500, Count: 3})
+				faults["upstream 500"]++
+			case 1:
+				fake.SetChatFault(copilottest.Fault{Status: 429, RetryAfter: "1", Count: 3})
+				faults["upstream 429"]++
+			case 2:
+				fake.SetChatFault(copilottest.Fault{DropAfter: 3, Count: 3})
+				faults["stream dropped"]++
+			case 3:
+				fake.SetChatFault(copilottest.Fault{StallAfter: 2, StallFor: 1500 * time.Millisecond, Count: 2})
+				faults["stream stalled past the idle timeout"]++
+			case 4:
+				fake.RevokeTokens()
+				faults["tokens revoked"]++
+			case 5:
+				fake.FailExchange(502, "", 1)
+				faults["token exchange 502 once"]++
+			case 6:
+				fake.SetChatFault(copilottest.Fault{Hang: true, Count: 1})
+				faults["upstream hangs"]++
+			}
+		}
+	}()
+	wg.Wait()
+	fake.ClearChatFault()
+	fake.ClearExchangeFault()
+	time.Sleep(500 * time.Millisecond)
+	rssEnd := rss(cmd.Process.Pid)
+	inFlight := fake.InFlight()
+
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	var exitErr error
+	select {
+	case exitErr = <-exited:
+	case <-time.After(40 * time.Second):
+		exitErr = errors.New("did not exit within 40 s of SIGTERM")
+	}
+
+	fmt.Printf("soak: %v, %d workers, tokens live 5 s (refresh every ~2 s)\n", *duration, *workers)
+	fmt.Printf("requests   %d (ok %d)\n", st.requests, st.ok)
+	fmt.Printf("exchanges  %d\n", fake.ExchangeCount())
+	fmt.Println("faults injected:")
+	printMap(faults)
+	fmt.Println("client-visible failures by kind:")
+	printMap(st.failures)
+	fmt.Printf("RSS        start %s, end %s\n", mib(rssStart), mib(rssEnd))
+	fmt.Printf("upstream requests still open after the load: %d\n", inFlight)
+	if exitErr != nil {
+		fmt.Printf("exit after SIGTERM: %v\n", exitErr)
+	} else {
+		fmt.Println("exit after SIGTERM: 0")
+	}
+	if panics := countIn(filepath.Join(dir, "proxy.log"), "panic"); panics > 0 {
+		fmt.Printf("log lines mentioning a panic: %d\n", panics)
+	}
+	return exitErr
+}
+
+// oneRequest sends one chat request and classifies the outcome ("" = ok).
+func oneRequest(ctx context.Context, c *http.Client, base string, stream bool) string {
+	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"soak"}]}`
+	if stream {
+		body = `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"soak"}]}`
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "cut by the end of the soak"
+		}
+		return "transport: " + err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return "cut by the end of the soak"
+	case err != nil:
+		return "broken body: " + err.Error()
+	case resp.StatusCode != 200:
+		return fmt.Sprintf("status %d", resp.StatusCode)
+	case stream && strings.Contains(string(b), `data: {"error":`):
+		switch {
+		case strings.Contains(string(b), "idle timeout"):
+			return "stream ended with an error event (idle timeout)"
+		default:
+			return "stream ended with an error event (upstream broke)"
+		}
+	case stream && !strings.Contains(string(b), "data: [DONE]"):
+		return "stream without [DONE] and without an error event"
+	}
+	return ""
+}
+
+func waitReady(c *http.Client, base string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if resp, err := c.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("the proxy did not become ready")
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// rss is the resident set size of pid in bytes (Linux), 0 if unknown.
+func rss(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func printMap(m map[string]int) {
+	if len(m) == 0 {
+		fmt.Println("  none")
+		return
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Printf("  %-55s %d\n", k, m[k])
+	}
+}
+
+func countIn(path, word string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(b), word)
+}

@@ -1,0 +1,407 @@
+package openapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/copilot-proxy/copilot-proxy/copilot"
+	"github.com/copilot-proxy/copilot-proxy/copilot/copilottest"
+	"github.com/copilot-proxy/copilot-proxy/gateway"
+	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
+	"github.com/copilot-proxy/copilot-proxy/metrics"
+	"github.com/copilot-proxy/copilot-proxy/middleware"
+)
+
+const adminToken = "admin-token-0123456789abcdef"
+
+// faultUpstream answers from the fake Copilot (through the real copilot
+// client) unless the request's model names a fault, so every error kind can
+// be produced on demand.
+type faultUpstream struct{ c *copilot.Client }
+
+func (u faultUpstream) Send(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	var body struct {
+		Model string `json:"model"`
+	}
+	_ = json.Unmarshal(call.Body, &body)
+	jsonResp := func(status int, h http.Header, s string) *http.Response {
+		if h == nil {
+			h = http.Header{}
+		}
+		h.Set("Content-Type", "application/json")
+		return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader(s)), ContentLength: int64(len(s))}
+	}
+	switch body.Model {
+	case "fault-unavailable":
+		return nil, gateway.Unavailable(errors.New("GitHub refused the token"))
+	case "fault-timeout":
+		return nil, context.DeadlineExceeded
+	case "fault-unreachable":
+		return nil, errors.New("dial tcp: connection refused")
+	case "fault-panic":
+		panic("a bug")
+	case "fault-500":
+		return jsonResp(500, nil, `{"error":{"message":"boom"}}`), nil
+	case "fault-400":
+		return jsonResp(400, nil, `{"error":{"message":"prompt too long","type":"invalid_request_error","code":"context_length_exceeded","param":"messages"}}`), nil
+	case "fault-404":
+		return jsonResp(404, nil, `{"error":{"message":"no such model"}}`), nil
+	case "fault-422":
+		return jsonResp(422, nil, `{"error":{"message":"unprocessable","code":"bad_thing"}}`), nil
+	case "fault-429":
+		return jsonResp(429, http.Header{"Retry-After": {"7"}}, `{"error":{"message":"slow down","code":"rate_limited"}}`), nil
+	}
+	req := &copilot.Request{Method: call.Method, Path: call.Path, Body: call.Body, Initiator: call.Initiator, Vision: call.Vision, RequestID: call.RequestID}
+	if call.Stream {
+		req.Accept = "text/event-stream"
+	}
+	return u.c.Do(ctx, req)
+}
+
+type env struct {
+	srv    *gateway.Server
+	ts     *httptest.Server
+	store  *keys.Store
+	key    string // unlimited
+	narrow string // rpm 2, tpm limited, models [gpt-4o]
+}
+
+// newEnv runs the gateway with every optional dependency, so every route is
+// registered: keys, limits, admin token, quota, metrics.
+func newEnv(t *testing.T, maxBody int64) *env {
+	t.Helper()
+	fake := copilottest.New(t)
+	hc := fake.Client()
+	auth := copilot.NewAuth(hc, fake.URL(), copilottest.GitHubToken, copilot.DefaultEditor())
+	tokens := copilot.NewTokenManager(copilot.TokenManagerConfig{Exchange: auth.Exchange, Logger: zerolog.Nop()})
+	tokens.Start()
+	t.Cleanup(tokens.Close)
+	client := copilot.NewClient(copilot.ClientConfig{HTTPClient: hc, Tokens: tokens, BaseURL: fake.URL(), Logger: zerolog.Nop()})
+
+	store, err := keys.Open(context.Background(), t.TempDir()+"/keys.db", keys.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	limiter := middleware.NewLimiter(middleware.LimitConfig{})
+	t.Cleanup(limiter.Close)
+
+	e := &env{store: store}
+	e.srv = gateway.NewServer(gateway.Deps{
+		Logger:     zerolog.New(io.Discard),
+		Upstream:   faultUpstream{client},
+		Keys:       store,
+		AuthConfig: middleware.AuthConfig{FailLimit: 3},
+		Limiter:    limiter,
+		AdminToken: adminToken,
+		Quota: func() any {
+			return map[string]any{"headers": nil, "account": nil, "account_error": "not fetched yet"}
+		},
+		Metrics:      metrics.New(metrics.Config{}),
+		ServeMetrics: true,
+		Config:       gateway.Config{MaxBody: maxBody},
+	})
+	e.ts = httptest.NewServer(e.srv)
+	t.Cleanup(e.ts.Close)
+
+	two, tpm := 2, 1000
+	k, err := store.Create(context.Background(), keys.CreateParams{Name: "wide"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.key = k.Secret
+	k, err = store.Create(context.Background(), keys.CreateParams{Name: "narrow", RPM: &two, TPM: &tpm, Models: []string{"gpt-4o"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.narrow = k.Secret
+	return e
+}
+
+// templatePath normalizes a path template: chi's {name} and catch-all *,
+// and OpenAPI's {name}, all become {}.
+var paramRE = regexp.MustCompile(`\{[^}]*\}|\*$`)
+
+func templatePath(p string) string { return paramRE.ReplaceAllString(p, "{}") }
+
+// TestRoutesMatchSpec walks the router: every route it serves is in the
+// document with that method, and every operation in the document is served.
+// Removing a route from either side fails.
+func TestRoutesMatchSpec(t *testing.T) {
+	t.Parallel()
+	doc := loadSpec(t)
+	e := newEnv(t, 0)
+
+	served := map[string]bool{}
+	err := chi.Walk(e.srv.Routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		served[method+" "+templatePath(route)] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented[method+" "+templatePath(path)] = true
+		}
+	}
+	if len(served) < 20 {
+		t.Fatalf("walked only %d routes: %v", len(served), served)
+	}
+	for r := range served {
+		if !documented[r] {
+			t.Errorf("the router serves %s, which openapi.yaml does not document", r)
+		}
+	}
+	for r := range documented {
+		if !served[r] {
+			t.Errorf("openapi.yaml documents %s, which the router does not serve", r)
+		}
+	}
+}
+
+// call is one request of the contract test and what it must produce.
+type call struct {
+	name         string
+	method, path string // path as sent
+	template     string // the document's path
+	auth         string // Authorization value
+	apiKey       string // x-api-key value
+	contentType  string
+	body         string
+	status       int
+	code         string   // error.code, when an error
+	headers      []string // headers that must be present beyond the document's required ones
+}
+
+func TestResponsesMatchSpec(t *testing.T) {
+	t.Parallel()
+	doc := loadSpec(t)
+	e := newEnv(t, 4096)
+	bearer := "Bearer " + e.key
+	narrow := "Bearer " + e.narrow
+	admin := "Bearer " + adminToken
+	chat := func(model string) string {
+		return `{"model":"` + model + `","messages":[{"role":"user","content":"hi"}]}`
+	}
+	const chatPath = "/v1/chat/completions"
+	calls := []call{
+		// Success, every route.
+		{name: "chat json", method: "POST", path: chatPath, auth: bearer, contentType: "application/json", body: chat("gpt-4o"), status: 200},
+		{name: "chat stream", method: "POST", path: chatPath, apiKey: e.key, contentType: "application/json", body: `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}`, status: 200},
+		{name: "chat no prefix", method: "POST", path: "/chat/completions", auth: bearer, body: chat("gpt-4o"), status: 200},
+		{name: "embeddings", method: "POST", path: "/v1/embeddings", auth: bearer, contentType: "application/json", body: `{"model":"text-embedding-3-small","input":"hello"}`, status: 200},
+		{name: "embeddings base64", method: "POST", path: "/embeddings", auth: bearer, contentType: "application/json", body: `{"model":"text-embedding-3-small","input":["a","b"],"encoding_format":"base64"}`, status: 200},
+		{name: "models", method: "GET", path: "/v1/models", auth: bearer, status: 200},
+		{name: "models no prefix", method: "GET", path: "/models", auth: bearer, status: 200},
+		{name: "models of a narrow key", method: "GET", path: "/v1/models", auth: narrow, status: 200, headers: []string{"X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests", "X-Ratelimit-Limit-Tokens"}},
+		{name: "model", method: "GET", path: "/v1/models/gpt-4o", template: "/v1/models/{id}", auth: bearer, status: 200},
+		{name: "model no prefix", method: "GET", path: "/models/gpt-4o", template: "/models/{id}", auth: bearer, status: 200},
+		{name: "quota", method: "GET", path: "/v1/usage/quota", auth: bearer, status: 200},
+		{name: "admin list", method: "GET", path: "/admin/keys", auth: admin, status: 200},
+		{name: "admin create", method: "POST", path: "/admin/keys", auth: admin, contentType: "application/json", body: `{"name":"carol","rpm":5,"models":["gpt-4o"],"expires":"30d"}`, status: 201},
+		{name: "admin rotate", method: "POST", path: "/admin/keys/carol/rotate", template: "/admin/keys/{id}/rotate", auth: admin, body: `{"grace":"0s"}`, status: 200},
+		{name: "admin revoke", method: "POST", path: "/admin/keys/carol/revoke", template: "/admin/keys/{id}/revoke", auth: admin, status: 200},
+		{name: "admin usage", method: "GET", path: "/admin/usage?since=7d", template: "/admin/usage", auth: admin, status: 200},
+		{name: "healthz", method: "GET", path: "/healthz", status: 200},
+		{name: "metrics", method: "GET", path: "/metrics", auth: admin, status: 200},
+		{name: "openapi.yaml", method: "GET", path: "/openapi.yaml", status: 200},
+		{name: "openapi.json", method: "GET", path: "/openapi.json", status: 200},
+		{name: "docs", method: "GET", path: "/docs", status: 200},
+
+		// Every error kind.
+		{name: "invalid_json", method: "POST", path: chatPath, auth: bearer, body: `{"model":`, status: 400, code: "invalid_json"},
+		{name: "missing_required_parameter", method: "POST", path: chatPath, auth: bearer, body: `{"messages":[{"role":"user","content":"x"}]}`, status: 400, code: "missing_required_parameter"},
+		{name: "invalid_request_error", method: "POST", path: "/v1/embeddings", auth: bearer, body: `{"model":"m","input":[]}`, status: 400, code: "invalid_request_error"},
+		{name: "upstream 400 kept", method: "POST", path: chatPath, auth: bearer, body: chat("fault-400"), status: 400, code: "context_length_exceeded"},
+		{name: "admin invalid_json (unknown field)", method: "POST", path: "/admin/keys", auth: admin, body: `{"name":"x","rmp":5}`, status: 400, code: "invalid_json"},
+		{name: "admin invalid grace", method: "POST", path: "/admin/keys/wide/rotate", template: "/admin/keys/{id}/rotate", auth: admin, body: `{"grace":"soon"}`, status: 400, code: "invalid_request_error"},
+		{name: "admin invalid since", method: "GET", path: "/admin/usage?since=never", template: "/admin/usage", auth: admin, status: 400, code: "invalid_request_error"},
+		{name: "invalid_api_key", method: "POST", path: chatPath, body: chat("gpt-4o"), status: 401, code: "invalid_api_key", headers: []string{"X-Should-Retry", "Www-Authenticate"}},
+		{name: "invalid_api_key x-api-key", method: "GET", path: "/v1/models", apiKey: "cpk_nope", status: 401, code: "invalid_api_key"},
+		{name: "admin invalid token", method: "GET", path: "/admin/keys", auth: bearer, status: 401, code: "invalid_api_key"},
+		{name: "metrics without the admin token", method: "GET", path: "/metrics", status: 401, code: "invalid_api_key"},
+		{name: "model_not_allowed", method: "POST", path: chatPath, auth: narrow, body: chat("gpt-4.1"), status: 403, code: "model_not_allowed"},
+		{name: "model_not_found", method: "GET", path: "/v1/models/no-such-model", template: "/v1/models/{id}", auth: bearer, status: 404, code: "model_not_found"},
+		{name: "admin not_found", method: "POST", path: "/admin/keys/nobody/revoke", template: "/admin/keys/{id}/revoke", auth: admin, status: 404, code: "not_found"},
+		{name: "admin usage not_found", method: "GET", path: "/admin/usage?key=nobody", template: "/admin/usage", auth: admin, status: 404, code: "not_found"},
+		{name: "upstream 404 kept", method: "POST", path: chatPath, auth: bearer, body: chat("fault-404"), status: 404, code: "not_found"},
+		{name: "conflict", method: "POST", path: "/admin/keys", auth: admin, body: `{"name":"wide"}`, status: 409, code: "conflict"},
+		{name: "request_too_large", method: "POST", path: chatPath, auth: bearer, body: `{"model":"gpt-4o","messages":[{"role":"user","content":"` + strings.Repeat("x", 5000) + `"}]}`, status: 413, code: "request_too_large"},
+		{name: "admin request_too_large", method: "POST", path: "/admin/keys", auth: admin, body: `{"name":"` + strings.Repeat("x", 70<<10) + `"}`, status: 413, code: "request_too_large"},
+		{name: "unsupported_media_type", method: "POST", path: chatPath, auth: bearer, contentType: "application/x-www-form-urlencoded", body: chat("gpt-4o"), status: 415, code: "unsupported_media_type"},
+		{name: "upstream 422 kept", method: "POST", path: "/v1/embeddings", auth: bearer, body: `{"model":"fault-422","input":"x"}`, status: 422, code: "bad_thing"},
+		{name: "upstream 429 kept", method: "POST", path: chatPath, auth: bearer, body: chat("fault-429"), status: 429, code: "rate_limited", headers: []string{"Retry-After"}},
+		{name: "internal_error", method: "POST", path: chatPath, auth: bearer, body: chat("fault-panic"), status: 500, code: "internal_error"},
+		{name: "upstream_error (5xx)", method: "POST", path: chatPath, auth: bearer, body: chat("fault-500"), status: 502, code: "upstream_error"},
+		{name: "upstream_error (unreachable)", method: "POST", path: "/v1/embeddings", auth: bearer, body: `{"model":"fault-unreachable","input":"x"}`, status: 502, code: "upstream_error"},
+		{name: "copilot_unavailable", method: "POST", path: chatPath, auth: bearer, body: chat("fault-unavailable"), status: 503, code: "copilot_unavailable"},
+		{name: "upstream_timeout", method: "POST", path: chatPath, auth: bearer, body: chat("fault-timeout"), status: 504, code: "upstream_timeout"},
+		// The narrow key's two requests a minute were used above.
+		{name: "rate_limit_exceeded (rpm)", method: "GET", path: "/v1/models", auth: narrow, status: 429, code: "rate_limit_exceeded", headers: []string{"Retry-After", "Retry-After-Ms", "X-Ratelimit-Remaining-Requests"}},
+	}
+	// Two client-key failures above, a third here, reach the per-address
+	// limit (FailLimit 3): the fourth is a 429.
+	calls = append(calls, call{name: "failed attempt", method: "GET", path: "/v1/models", auth: "Bearer cpk_wrong", status: 401, code: "invalid_api_key"})
+	calls = append(calls, call{name: "rate_limit_exceeded (auth failures)", method: "GET", path: "/v1/models", auth: "Bearer cpk_wrong", status: 429, code: "rate_limit_exceeded", headers: []string{"Retry-After", "Retry-After-Ms", "X-Should-Retry"}})
+
+	seenCodes := map[string]bool{}
+	for _, c := range calls {
+		resp, body := send(t, e.ts, c)
+		if resp.StatusCode != c.status {
+			t.Errorf("%s: status %d, want %d (%s)", c.name, resp.StatusCode, c.status, body)
+			continue
+		}
+		if c.code != "" {
+			var env struct {
+				Error struct{ Code string } `json:"error"`
+			}
+			_ = json.Unmarshal(body, &env)
+			if env.Error.Code != c.code {
+				t.Errorf("%s: code %q, want %q", c.name, env.Error.Code, c.code)
+			}
+			seenCodes[env.Error.Code] = true
+		}
+		for _, h := range c.headers {
+			if resp.Header.Get(h) == "" {
+				t.Errorf("%s: no %s header", c.name, h)
+			}
+		}
+		template := c.template
+		if template == "" {
+			template, _, _ = strings.Cut(c.path, "?")
+		}
+		if err := validate(doc, c.method, template, resp, body); err != nil {
+			t.Errorf("%s: %s %s %d does not match openapi.yaml: %v\nbody: %.300s", c.name, c.method, c.path, resp.StatusCode, err, body)
+		}
+	}
+
+	// Routing errors are not operations: check them against their response
+	// components.
+	for _, c := range []call{
+		{name: "not_found", method: "GET", path: "/v1/nothing?key=secret", status: 404, code: "not_found", template: "NotFound"},
+		{name: "method_not_allowed", method: "GET", path: chatPath, auth: bearer, status: 405, code: "method_not_allowed", template: "MethodNotAllowed"},
+	} {
+		resp, body := send(t, e.ts, c)
+		if resp.StatusCode != c.status {
+			t.Errorf("%s: status %d, want %d", c.name, resp.StatusCode, c.status)
+			continue
+		}
+		seenCodes[c.code] = true
+		if err := validateComponent(doc, c.template, resp, body); err != nil {
+			t.Errorf("%s: does not match components/responses/%s: %v", c.name, c.template, err)
+		}
+	}
+
+	// Every code the gateway can send was produced above ("forbidden" is
+	// reserved: no route sends it).
+	for _, v := range doc.Components.Schemas["ErrorCode"].Value.Enum {
+		if code := v.(string); !seenCodes[code] && code != "forbidden" {
+			t.Errorf("no contract case produces error code %q", code)
+		}
+	}
+}
+
+func send(t *testing.T, ts *httptest.Server, c call) (*http.Response, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var rd io.Reader
+	if c.body != "" {
+		rd = strings.NewReader(c.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, c.method, ts.URL+c.path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
+	}
+	if c.apiKey != "" {
+		req.Header.Set("X-Api-Key", c.apiKey)
+	}
+	if c.contentType != "" {
+		req.Header.Set("Content-Type", c.contentType)
+	}
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", c.name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s: %v", c.name, err)
+	}
+	return resp, body
+}
+
+// validate checks a response against the document's operation for method
+// and template, status by status, headers marked required included.
+func validate(doc *openapi3.T, method, template string, resp *http.Response, body []byte) error {
+	item := doc.Paths.Find(template)
+	if item == nil {
+		return errors.New("path not in the document")
+	}
+	op := item.GetOperation(method)
+	if op == nil {
+		return errors.New("method not in the document")
+	}
+	if op.Responses.Status(resp.StatusCode) == nil {
+		return errors.New("status not documented for this operation")
+	}
+	req, _ := http.NewRequest(method, "http://gateway"+template, nil)
+	input := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request: req,
+			Route:   &routers.Route{Spec: doc, Path: template, PathItem: item, Method: method, Operation: op},
+		},
+		Status:  resp.StatusCode,
+		Header:  resp.Header,
+		Body:    io.NopCloser(bytes.NewReader(body)),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	return openapi3filter.ValidateResponse(context.Background(), input)
+}
+
+// validateComponent checks a response against a response component: its
+// required headers and its JSON schema.
+func validateComponent(doc *openapi3.T, name string, resp *http.Response, body []byte) error {
+	r := doc.Components.Responses[name]
+	if r == nil {
+		return errors.New("no such component")
+	}
+	var errs []error
+	for h, ref := range r.Value.Headers {
+		if ref.Value.Required && resp.Header.Get(h) == "" {
+			errs = append(errs, errors.New("missing required header "+h))
+		}
+	}
+	mt := r.Value.Content.Get(resp.Header.Get("Content-Type"))
+	if mt == nil {
+		return errors.Join(append(errs, errors.New("undocumented content type "+resp.Header.Get("Content-Type")))...)
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return err
+	}
+	if err := mt.Schema.Value.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,100 @@
+// Package openapi holds the gateway's contract: openapi.yaml, the
+// hand-written OpenAPI 3.1 document of every route, and serves it as
+// GET /openapi.yaml, GET /openapi.json and a human-readable GET /docs page.
+//
+// openapi.json is generated from openapi.yaml (go generate ./openapi) and
+// embedded next to it, so the gateway never parses YAML; a test fails when
+// the two differ, and the contract tests (contract_test.go) hold the router
+// and the handlers' real responses against the document.
+//
+// It imports the standard library only.
+package openapi
+
+//go:generate go run ./internal/genjson
+
+import (
+	"bytes"
+	_ "embed"
+	"net/http"
+	"strconv"
+)
+
+var (
+	//go:embed openapi.yaml
+	specYAML []byte
+	//go:embed openapi.json
+	specJSON []byte
+)
+
+// The paths this package serves.
+const (
+	PathYAML = "/openapi.yaml"
+	PathJSON = "/openapi.json"
+	PathDocs = "/docs"
+)
+
+// YAML returns the document as written.
+func YAML() []byte { return bytes.Clone(specYAML) }
+
+// JSON returns the same document as JSON.
+func JSON() []byte { return bytes.Clone(specJSON) }
+
+// Router is the part of a router Mount needs (chi.Router has it).
+type Router interface {
+	Get(pattern string, h http.HandlerFunc)
+}
+
+// Docs serves the document and its page. Everything is prepared once, in
+// New; a request only writes bytes.
+type Docs struct {
+	html []byte
+}
+
+// New renders the docs page from the embedded document.
+func New() (*Docs, error) {
+	page, err := renderDocs(specJSON)
+	if err != nil {
+		return nil, err
+	}
+	return &Docs{html: page}, nil
+}
+
+// Mount registers GET /openapi.yaml, /openapi.json and /docs on r. They need
+// no key. It panics if the embedded document cannot be rendered, which the
+// package's tests rule out.
+func Mount(r Router) {
+	d, err := New()
+	if err != nil {
+		panic("openapi: the embedded document cannot be rendered: " + err.Error())
+	}
+	r.Get(PathYAML, d.ServeYAML)
+	r.Get(PathJSON, d.ServeJSON)
+	r.Get(PathDocs, d.ServeDocs)
+}
+
+// ServeYAML serves openapi.yaml.
+func (d *Docs) ServeYAML(w http.ResponseWriter, r *http.Request) {
+	write(w, "application/yaml", specYAML)
+}
+
+// ServeJSON serves openapi.json.
+func (d *Docs) ServeJSON(w http.ResponseWriter, r *http.Request) {
+	write(w, "application/json", specJSON)
+}
+
+// ServeDocs serves the HTML page. Its Content-Security-Policy allows no
+// script and nothing from another origin: the page is self-contained.
+func (d *Docs) ServeDocs(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	write(w, "text/html; charset=utf-8", d.html)
+}
+
+func write(w http.ResponseWriter, contentType string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
