@@ -112,3 +112,25 @@ func TestEncodeEmbeddingsBase64(t *testing.T) {
 		}
 	}
 }
+
+// Field names are read exactly, as Copilot reads them: a case variant or a
+// duplicate of a field the gateway checks is refused, so a key's model
+// allow-list cannot be passed with one spelling and served with another.
+func TestParseEmbeddingsRequestExactKeys(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"model":"forbidden","Model":"allowed","input":"x"}`,
+		`{"MODEL":"allowed","input":"x"}`,
+		`{"model":"forbidden","model":"allowed","input":"x"}`,
+		`{"model":"m","input":"x","Encoding_Format":"base64"}`,
+		`{"model":"m","input":"x","INPUT":["y"]}`,
+	} {
+		if _, e := api.ParseEmbeddingsRequest([]byte(body)); e == nil || e.HTTPStatus() != 400 {
+			t.Errorf("%s: accepted (%v)", body, e)
+		}
+	}
+	r, e := api.ParseEmbeddingsRequest([]byte(`{"model":"m","input":"x","user":"u","dimensions":8,"nested":{"Model":"ok inside"}}`))
+	if e != nil || r.Model != "m" {
+		t.Fatalf("a valid body was refused: %v", e)
+	}
+}

@@ -182,6 +182,43 @@ type QuotaTracker struct {
 	snaps map[string]quotaEntry
 	last  time.Time
 	low   map[string]bool // premium quotas currently reported low
+
+	// parsed caches the last value parsed per header key: every response
+	// carries the headers and they rarely change, while parsing one (a
+	// query string, floats, a time) costs more than the rest of Observe.
+	parsedMu sync.Mutex
+	parsed   map[string]parsedHeader
+}
+
+type parsedHeader struct {
+	raw  string
+	name string
+	snap HeaderSnapshot
+	ok   bool
+}
+
+// maxParsedHeaders bounds the parse cache (there are a handful of quota
+// names; an upstream inventing new ones only empties the cache).
+const maxParsedHeaders = 32
+
+// parse returns the quota name (lower case) and the parsed snapshot of the
+// header key: raw, from the cache when raw is the value seen last time.
+func (t *QuotaTracker) parse(key, raw string) (string, HeaderSnapshot, bool) {
+	t.parsedMu.Lock()
+	p, hit := t.parsed[key]
+	t.parsedMu.Unlock()
+	if hit && p.raw == raw {
+		return p.name, p.snap, p.ok
+	}
+	p = parsedHeader{raw: raw, name: strings.ToLower(key[len(quotaHeaderPrefix):])}
+	p.snap, p.ok = ParseQuotaHeader(raw)
+	t.parsedMu.Lock()
+	if t.parsed == nil || len(t.parsed) >= maxParsedHeaders {
+		t.parsed = make(map[string]parsedHeader)
+	}
+	t.parsed[key] = p
+	t.parsedMu.Unlock()
+	return p.name, p.snap, p.ok
 }
 
 type quotaEntry struct {
@@ -209,8 +246,8 @@ func (t *QuotaTracker) Observe(h http.Header, at time.Time) {
 		if len(k) <= len(quotaHeaderPrefix) || len(vs) == 0 || !strings.EqualFold(k[:len(quotaHeaderPrefix)], quotaHeaderPrefix) {
 			continue
 		}
-		if s, ok := ParseQuotaHeader(vs[0]); ok {
-			found = append(found, seen{strings.ToLower(k[len(quotaHeaderPrefix):]), s})
+		if name, s, ok := t.parse(k, vs[0]); ok {
+			found = append(found, seen{name, s})
 		}
 	}
 	if len(found) == 0 {

@@ -5,8 +5,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
 	"github.com/copilot-proxy/copilot-proxy/middleware"
@@ -104,6 +106,13 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *
 	// buffer on every request.
 	buf := make([]byte, 0, size)
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+	// The request already holds its rate-limit slots: a client trickling its
+	// body must not keep them forever. The deadline covers the body only and
+	// is lifted before the (possibly long) answer.
+	// On failure the deadline stays set: net/http then drops the rest of the
+	// body at once instead of waiting for it after the handler returns.
+	rc := http.NewResponseController(w)
+	deadline := rc.SetReadDeadline(s.now().Add(s.cfg.BodyReadTimeout)) == nil
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)] // grow (no or a wrong Content-Length)
@@ -111,11 +120,17 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *
 		n, err := body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if errors.Is(err, io.EOF) {
+			if deadline {
+				_ = rc.SetReadDeadline(time.Time{}) // the answer may take long
+			}
 			return buf, nil
 		}
 		if err != nil {
 			if middleware.IsBodyTooLarge(err) {
 				return nil, middleware.BodyTooLargeError(s.cfg.MaxBody)
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, api.NewError(api.CodeInvalidRequest, "the request body did not arrive within "+s.cfg.BodyReadTimeout.String())
 			}
 			return nil, api.NewError(api.CodeInvalidRequest, "could not read the request body")
 		}

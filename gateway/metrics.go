@@ -139,6 +139,9 @@ func (s *Server) modelLabel(model string) string {
 	s.models.mu.Lock()
 	snap := s.models.snap
 	s.models.mu.Unlock()
+	if snap == nil || s.now().Sub(snap.fetched) >= s.cfg.ModelsTTL {
+		s.refreshModelsInBackground()
+	}
 	if snap == nil {
 		return metrics.Other
 	}
@@ -147,6 +150,19 @@ func (s *Server) modelLabel(model string) string {
 		return metrics.Other
 	}
 	return snap.models[i].ID // the list's string, not the client's copy
+}
+
+// refreshModelsInBackground keeps the model list the labels are checked
+// against current without making a request wait for it: at most one
+// refresh runs, and at most one starts per modelsRetryDelay, so a failing
+// upstream is not asked again on every request.
+func (s *Server) refreshModelsInBackground() {
+	now := s.now().UnixNano()
+	last := s.modelsTried.Load()
+	if now-last < int64(modelsRetryDelay) || !s.modelsTried.CompareAndSwap(last, now) {
+		return
+	}
+	go func() { _, _ = s.modelSnapshot(context.Background()) }()
 }
 
 // routeLabel is the matched chi route pattern, "unmatched" when none.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -176,5 +177,26 @@ func TestMetricsModelLabelBounded(t *testing.T) {
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if strings.Contains(rec.Body.String(), "unknown-model") || strings.Contains(rec.Body.String(), "ghu_") {
 		t.Error("a client-supplied model name appears in the scrape")
+	}
+}
+
+// The model list behind the labels is fetched in the background when it is
+// missing, so models become known even if no client ever lists them.
+func TestMetricsModelLabelLearnsTheListByItself(t *testing.T) {
+	t.Parallel()
+	m := metrics.New(metrics.Config{})
+	ts := start(t, chatAndModelsUpstream, func(d *gateway.Deps) { d.Metrics = m })
+	deadline := time.Now().Add(waitLimit)
+	for {
+		post(t, ts, "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
+		for _, l := range series(t, m, "copilot_proxy_http_requests_total") {
+			if l["model"] == "gpt-4o" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the model label never became gpt-4o without a /v1/models call")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

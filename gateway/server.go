@@ -21,9 +21,10 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	DefaultMaxBody   int64 = 10 << 20
-	DefaultKeepalive       = 15 * time.Second
-	DefaultModelsTTL       = 5 * time.Minute
+	DefaultMaxBody         int64 = 10 << 20
+	DefaultKeepalive             = 15 * time.Second
+	DefaultModelsTTL             = 5 * time.Minute
+	DefaultBodyReadTimeout       = time.Minute
 )
 
 // Config tunes the server; zero values take the defaults.
@@ -38,6 +39,9 @@ type Config struct {
 	// ModelsTTL is how long the model list is cached; default 5m, <0 means
 	// every request fetches (concurrent ones still share one fetch).
 	ModelsTTL time.Duration
+	// BodyReadTimeout bounds reading a request body once its headers are in;
+	// default 60s.
+	BodyReadTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -49,6 +53,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ModelsTTL == 0 {
 		c.ModelsTTL = DefaultModelsTTL
+	}
+	if c.BodyReadTimeout <= 0 {
+		c.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	return c
 }
@@ -105,6 +112,9 @@ type Server struct {
 	// tails recycles the buffers that keep the end of non-stream bodies.
 	tails  sync.Pool
 	models modelCache
+	// modelsTried is when the metrics labels last started a background
+	// refresh of the model list (unix nanoseconds).
+	modelsTried atomic.Int64
 
 	keys       *keys.Store
 	auth       middleware.Authenticator // nil: no client auth

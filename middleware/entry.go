@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -38,7 +39,19 @@ func EntryFrom(ctx context.Context) *Entry {
 }
 
 // SetModel records the requested model.
-func (e *Entry) SetModel(model string) { e.model = model }
+//
+// The name comes from the client, so it is clipped to maxModelName bytes:
+// a megabyte "model" must not reach every log line and usage row.
+func (e *Entry) SetModel(model string) {
+	if len(model) > maxModelName {
+		model = strings.ToValidUTF8(model[:maxModelName], "")
+	}
+	e.model = model
+}
+
+// maxModelName bounds a model name as logged and accounted; real ids are
+// a few dozen bytes.
+const maxModelName = 200
 
 // SetStream records whether the request asked for a streamed response.
 func (e *Entry) SetStream(stream bool) { e.stream, e.streamSet = stream, true }

@@ -17,6 +17,7 @@ import (
 	_ "embed"
 	"net/http"
 	"strconv"
+	"sync"
 )
 
 var (
@@ -45,9 +46,36 @@ type Router interface {
 }
 
 // Docs serves the document and its page. Everything is prepared once, in
-// New; a request only writes bytes.
+// New (or, for the handlers Mount installs, on the first GET /docs); a
+// request only writes bytes.
 type Docs struct {
 	html []byte
+}
+
+// lazyDocs renders the page on the first GET /docs: parsing the document
+// costs about half a MiB of garbage that a gateway nobody browses should not
+// carry in its resident memory from the start.
+// docsErrorBody is the 500 answer should the page fail to render.
+var docsErrorBody = []byte(`{"error":{"message":"the API document cannot be rendered","type":"server_error","param":null,"code":"internal_error"}}` + "\n")
+
+type lazyDocs struct {
+	once sync.Once
+	d    *Docs
+	err  error
+}
+
+func (l *lazyDocs) serveDocs(w http.ResponseWriter, r *http.Request) {
+	l.once.Do(func() { l.d, l.err = New() })
+	if l.err != nil {
+		// The package's tests rule this out. The body is the OpenAI error
+		// envelope (api.WriteError's shape, pre-encoded: this package imports
+		// nothing of the project).
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write(docsErrorBody)
+		return
+	}
+	l.d.ServeDocs(w, r)
 }
 
 // New renders the docs page from the embedded document.
@@ -60,16 +88,14 @@ func New() (*Docs, error) {
 }
 
 // Mount registers GET /openapi.yaml, /openapi.json and /docs on r. They need
-// no key. It panics if the embedded document cannot be rendered, which the
-// package's tests rule out.
+// no key. The page is rendered on the first GET /docs (a 500 if the embedded
+// document could not be rendered, which the package's tests rule out).
 func Mount(r Router) {
-	d, err := New()
-	if err != nil {
-		panic("openapi: the embedded document cannot be rendered: " + err.Error())
-	}
+	var d Docs // the YAML and JSON handlers need no prepared state
+	l := &lazyDocs{}
 	r.Get(PathYAML, d.ServeYAML)
 	r.Get(PathJSON, d.ServeJSON)
-	r.Get(PathDocs, d.ServeDocs)
+	r.Get(PathDocs, l.serveDocs)
 }
 
 // ServeYAML serves openapi.yaml.

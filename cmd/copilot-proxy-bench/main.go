@@ -39,6 +39,7 @@ type options struct {
 	streamConc int // concurrent streams in the streaming-latency phase
 	coldRuns   int
 	profile    string
+	profConc   int
 	tunedBase  bool
 
 	// baseline-proxy mode
@@ -61,6 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.coldRuns, "cold-runs", 3, "process starts measured for the cold-start figure")
 	fs.BoolVar(&o.tunedBase, "tuned-baseline", false, "give the baseline proxy's transport MaxIdleConnsPerHost 256 (the issue's baseline keeps Go's default of 2)")
 	fs.StringVar(&o.profile, "profile", "", "instead of the bench: capture pprof CPU, heap and allocs profiles of copilot-proxy under load into this folder (-round is the CPU profile length)")
+	fs.IntVar(&o.profConc, "profile-concurrency", 64, "with -profile: non-stream concurrency; 1 profiles the c=1 path alone (no stream load)")
 	fs.BoolVar(&o.baseline, "baseline-proxy", false, "internal: run as the baseline proxy")
 	fs.StringVar(&o.upstream, "upstream", "", "internal: upstream URL for -baseline-proxy")
 	fs.StringVar(&o.addr, "addr", "", "internal: listen address for -baseline-proxy")

@@ -53,16 +53,20 @@ func runProfile(o options, dir string, stdout, stderr io.Writer) error {
 		secs = 1
 	}
 	fake.SetStream(streamEvents, 5*time.Millisecond)
+	conc := max(o.profConc, 1)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		c := newClient(128)
+		c := newClient(2 * conc)
 		defer c.CloseIdleConnections()
-		e.load(c, t, 64, time.Duration(secs+1)*time.Second)
+		e.load(c, t, conc, time.Duration(secs+1)*time.Second)
 	}()
 	go func() {
 		defer wg.Done()
+		if conc == 1 {
+			return // the c=1 path alone
+		}
 		c := newClient(16)
 		defer c.CloseIdleConnections()
 		e.streamLoad(c, t, 8, time.Duration(secs+1)*time.Second)

@@ -123,3 +123,29 @@ func TestIsLoopbackAddr(t *testing.T) {
 		}
 	}
 }
+
+func TestEditorFlagsAndGHEHosts(t *testing.T) {
+	t.Parallel()
+	var cfg serveConfig
+	fs := serveFlags(&cfg, envMap(map[string]string{"HOME": "/home/x"}))
+	if _, err := parseFlags(fs, []string{"--editor-version", "vscode/9.9.9"}, &strings.Builder{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyEnv(fs, envMap(map[string]string{"COPILOT_PROXY_EDITOR_PLUGIN_VERSION": "copilot-chat/9.0.0", "COPILOT_PROXY_EDITOR_VERSION": "ignored/1"})); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Editor.EditorVersion != "vscode/9.9.9" || cfg.Editor.PluginVersion != "copilot-chat/9.0.0" || cfg.Editor.IntegrationID != "vscode-chat" {
+		t.Fatalf("editor settings: %+v", *cfg.Editor)
+	}
+	for in, want := range map[string]string{
+		"https://api.github.com":         "",
+		"https://api.octocorp.ghe.com":   "copilot-api.octocorp.ghe.com",
+		"https://ghe.example.com/api/v3": "",
+		"not a url %%":                   "",
+	} {
+		got := strings.Join(copilotHostsFor(in), ",")
+		if got != want {
+			t.Errorf("copilotHostsFor(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

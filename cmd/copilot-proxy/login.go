@@ -21,12 +21,14 @@ type loginConfig struct {
 	GitHubURL    string
 	GitHubAPIURL string
 	ClientID     string
+	Editor       *copilot.Editor
 }
 
 func loginFlags(cfg *loginConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("login", flag.ContinueOnError)
 	fs.StringVar(&cfg.GitHubURL, "github-url", copilot.DefaultGitHubURL, "GitHub web URL where the code is entered (GitHub Enterprise: https://HOST)")
 	fs.StringVar(&cfg.GitHubAPIURL, "github-api-url", "https://api.github.com", "GitHub API base URL, used to check the new token (GitHub Enterprise: https://HOST/api/v3 or https://api.DOMAIN)")
+	cfg.Editor = editorFlags(fs)
 	fs.StringVar(&cfg.ClientID, "client-id", copilot.DefaultClientID, "OAuth app client id (default: the Copilot editor plugins' app, whose tokens Copilot accepts)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: copilot-proxy login [flags]
@@ -116,7 +118,7 @@ func loginWith(ctx context.Context, args []string, getenv func(string) string, s
 	}
 
 	// Check the token the way serve will use it before keeping it.
-	auth := copilot.NewAuth(hc, cfg.GitHubAPIURL, token, copilot.DefaultEditor())
+	auth := copilot.NewAuth(hc, cfg.GitHubAPIURL, token, *cfg.Editor)
 	ct, exErr := auth.Exchange(ctx)
 	if ctx.Err() != nil {
 		return errLoginCancelled

@@ -453,3 +453,25 @@ func TestRunHelpAndVersion(t *testing.T) {
 		t.Fatal("unknown command accepted")
 	}
 }
+
+// The editor identity is configurable: stale version strings can be fixed
+// without a new build.
+func TestEditorVersionConfigurable(t *testing.T) {
+	fake := copilottest.New(t)
+	g := startGateway(t, fake, map[string]string{"COPILOT_PROXY_EDITOR_VERSION": "vscode/9.9.9", "COPILOT_PROXY_USER_AGENT": "GitHubCopilotChat/9.9.9"})
+	resp, err := g.client.Get(g.URL + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, path := range []string{"/copilot_internal/v2/token", "/models"} {
+		reqs := fake.RequestsTo(path)
+		if len(reqs) == 0 {
+			t.Fatalf("no request to %s", path)
+		}
+		h := reqs[len(reqs)-1].Header
+		if h.Get("Editor-Version") != "vscode/9.9.9" || h.Get("User-Agent") != "GitHubCopilotChat/9.9.9" {
+			t.Fatalf("%s: Editor-Version %q User-Agent %q", path, h.Get("Editor-Version"), h.Get("User-Agent"))
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -35,6 +36,7 @@ type serveConfig struct {
 	Keepalive         time.Duration
 	MaxBody           byteSize
 	ShutdownTimeout   time.Duration
+	Editor            *copilot.Editor
 	ReadHeaderTimeout time.Duration
 
 	DB                string
@@ -68,6 +70,7 @@ func serveFlags(cfg *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.Var(&cfg.MaxBody, "max-body", "request body limit (e.g. 10MiB)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long in-flight requests and streams may take to finish")
 	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send its request headers (slow-loris clients are cut)")
+	cfg.Editor = editorFlags(fs)
 	fs.StringVar(&cfg.DB, "db", keys.DefaultPath(getenv), "key store database file (client keys and usage)")
 	fs.BoolVar(&cfg.NoAuth, "no-auth", false, "serve without client keys (single-user; only on a loopback address)")
 	fs.StringVar(&cfg.AdminTokenFile, "admin-token-file", "", "file holding the admin token that enables /admin/* (or set COPILOT_PROXY_ADMIN_TOKEN)")
@@ -192,7 +195,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	logger := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
+	// Registered first, so it runs last: every component's final line is
+	// written before runServe returns (see logbuf.go).
+	logOut, logBuf := bufferLogs(stderr)
+	defer func() { _ = logBuf.Close() }()
+	logger := newLogger(cfg.LogFormat, cfg.LogLevel, logOut)
 
 	// Without client keys anyone who can reach the port can spend the
 	// account's quota: refuse to listen beyond this machine.
@@ -235,7 +242,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	})
 	defer limiter.Close()
 
-	editor := copilot.DefaultEditor()
+	editor := *cfg.Editor
 	transport := copilot.NewTransport(copilot.TransportConfig{ResponseHeaderTimeout: cfg.UpstreamTimeout})
 	defer transport.CloseIdleConnections()
 	hc := &http.Client{Transport: transport} // no Timeout: streams may run for many minutes
@@ -251,6 +258,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer tokens.Close()
 
 	client := copilot.NewClient(copilot.ClientConfig{
+		AllowedHosts:      copilotHostsFor(cfg.GitHubAPIURL),
 		HTTPClient:        hc,
 		Tokens:            tokens,
 		BaseURL:           cfg.CopilotAPIURL,
@@ -288,14 +296,24 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ServeMetrics: cfg.Metrics && cfg.MetricsAddr == "", // --metrics-addr alone: only there
 	})
 	waitModels := prefetchModels(quotaCtx, srv, mtr)
-	defer waitModels()
+	// Cancel before waiting: a start-up fetch stuck on a slow upstream must
+	// not hold the shutdown.
+	defer func() { stopQuota(); waitModels() }()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
 	}
+	// inflight counts running handlers, so a drain that times out can still
+	// wait for the cut requests to unwind (and record their usage) before
+	// the key store closes.
+	var inflight atomic.Int64
 	httpSrv := &http.Server{
-		Handler: srv,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inflight.Add(1)
+			defer inflight.Add(-1)
+			srv.ServeHTTP(w, r)
+		}),
 		// Slow or stalled clients must not hold a connection before sending
 		// their headers; there is deliberately no WriteTimeout, which would
 		// cut long streams.
@@ -317,6 +335,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer stopPprof()
 	logger.Info().Str("addr", ln.Addr().String()).Str("version", buildVersion()).Msg("listening")
+	_ = logBuf.Flush() // the startup lines, at once
 
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
@@ -332,14 +351,29 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := httpSrv.Shutdown(sctx); err != nil {
-		logger.Warn().Msg("drain timeout reached; closing the remaining connections")
+		logger.Warn().Int64("in_flight", inflight.Load()).Msg("drain timeout reached; closing the remaining connections")
 		_ = httpSrv.Close()
+		// Closing the connections cancels the requests' contexts; give their
+		// handlers a moment to return so their usage is recorded.
+		waitIdle(&inflight, cutGrace)
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Error().Err(err).Msg("server error during shutdown")
 	}
 	logger.Info().Msg("stopped")
 	return nil
+}
+
+// cutGrace bounds the wait for handlers cut at the drain timeout: they
+// only have to notice their cancelled context and return.
+const cutGrace = 5 * time.Second
+
+// waitIdle waits until n is zero or max has passed.
+func waitIdle(n *atomic.Int64, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for n.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // readAdminToken returns the admin token from COPILOT_PROXY_ADMIN_TOKEN or

@@ -25,11 +25,13 @@ type statusConfig struct {
 	GitHubAPIURL    string
 	CopilotAPIURL   string
 	GitHubTokenFile string
+	Editor          *copilot.Editor
 }
 
 func statusFlags(cfg *statusConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of a table")
+	cfg.Editor = editorFlags(fs)
 	fs.StringVar(&cfg.GitHubAPIURL, "github-api-url", "https://api.github.com", "GitHub API base URL (GitHub Enterprise: https://HOST/api/v3 or https://api.DOMAIN)")
 	fs.StringVar(&cfg.CopilotAPIURL, "copilot-api-url", "", "Copilot API base URL (default: endpoints.api of the Copilot token, else https://api.githubcopilot.com)")
 	fs.StringVar(&cfg.GitHubTokenFile, "github-token-file", "", "file holding the GitHub OAuth token")
@@ -141,7 +143,7 @@ func checkStatus(ctx context.Context, cfg statusConfig, getenv func(string) stri
 
 	hc, closeIdle := newGitHubClient()
 	defer closeIdle()
-	auth := copilot.NewAuth(hc, cfg.GitHubAPIURL, ghToken, copilot.DefaultEditor())
+	auth := copilot.NewAuth(hc, cfg.GitHubAPIURL, ghToken, *cfg.Editor)
 	tok, err := auth.Exchange(ctx)
 	if err != nil {
 		return rep, explainGitHubError(ctx, err, src, cfg.GitHubAPIURL, "the Copilot token exchange")
@@ -152,7 +154,7 @@ func checkStatus(ctx context.Context, cfg statusConfig, getenv func(string) stri
 	rep.expiresIn = time.Until(exp).Round(time.Second)
 
 	var problem error
-	client := copilot.NewClient(copilot.ClientConfig{HTTPClient: hc, Tokens: fixedToken{tok}, BaseURL: cfg.CopilotAPIURL, Logger: zerolog.Nop()})
+	client := copilot.NewClient(copilot.ClientConfig{HTTPClient: hc, Tokens: fixedToken{tok}, BaseURL: cfg.CopilotAPIURL, AllowedHosts: copilotHostsFor(cfg.GitHubAPIURL), Editor: *cfg.Editor, Logger: zerolog.Nop()})
 	switch api, err := client.BaseURL(tok); {
 	case err != nil:
 		problem = err // names the host and says how to fix it

@@ -168,19 +168,12 @@ func TestTeamKeysEndToEnd(t *testing.T) {
 		wantAPIError(t, err, 401, "invalid_api_key")
 	})
 	t.Run("expired", func(t *testing.T) {
-		st, err := keys.Open(ctx, db, keys.Options{Now: func() time.Time { return time.Now().Add(-time.Hour) }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		soon := time.Now().Add(-time.Minute) // already past for the server, future for this handle
-		k, err := st.Create(ctx, keys.CreateParams{Name: "dave", ExpiresAt: &soon})
-		if err != nil {
-			t.Fatal(err)
-		}
-		st.Close()
-		// Give the server time to load it; it must stay refused.
-		time.Sleep(600 * time.Millisecond)
-		_, err = g.sdk(k.Secret).CreateChatCompletion(ctx, chatReq("hi"))
+		// A key that expires two seconds from now: first accepted, then
+		// refused once its time has passed, with no change to the database.
+		k := createKey(t, db, "--name", "dave", "--expires", "2s")
+		eventually(t, "dave works", func() bool { return g.chat(t, "Authorization", "Bearer "+k.Key, "gpt-4o").StatusCode == 200 })
+		eventually(t, "dave has expired", func() bool { return g.chat(t, "Authorization", "Bearer "+k.Key, "gpt-4o").StatusCode == 401 })
+		_, err := g.sdk(k.Key).CreateChatCompletion(ctx, chatReq("hi"))
 		wantAPIError(t, err, 401, "invalid_api_key")
 	})
 	t.Run("rotation with and without grace", func(t *testing.T) {
@@ -226,6 +219,26 @@ func TestTeamKeysEndToEnd(t *testing.T) {
 		}
 		if _, err := c.GetModel(ctx, "claude-sonnet-4"); err == nil {
 			t.Fatal("a model outside the allow-list is visible")
+		}
+		_, err = c.CreateEmbeddings(ctx, openai.EmbeddingRequestStrings{Input: []string{"x"}, Model: "text-embedding-3-small"})
+		wantAPIError(t, err, 403, "model_not_allowed")
+		// Another spelling of the field cannot smuggle a model past the list.
+		body := `{"model":"claude-sonnet-4","Model":"gpt-4o","messages":[{"role":"user","content":"x"}]}`
+		for _, path := range []string{"/v1/chat/completions", "/v1/embeddings"} {
+			b := body
+			if path == "/v1/embeddings" {
+				b = `{"model":"text-embedding-3-small","Model":"gpt-4o","input":"x"}`
+			}
+			r, _ := http.NewRequest(http.MethodPost, g.URL+path, strings.NewReader(b))
+			r.Header.Set("Authorization", "Bearer "+k.Key)
+			resp, err := g.client.Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 400 {
+				t.Fatalf("%s with a case-variant model field: %d, want 400", path, resp.StatusCode)
+			}
 		}
 		// Other keys still see everything.
 		all, err := g.sdk(alice.Key).ListModels(ctx)
@@ -528,5 +541,34 @@ func TestKeysCLIHumanOutput(t *testing.T) {
 	}
 	if out := mustCLI(t, db, "keys", "revoke", "gina"); !strings.Contains(out, "Revoked") {
 		t.Fatalf("revoke output %q", out)
+	}
+}
+
+// A stream still running when the drain times out is cut, and its usage is
+// still recorded before the key store closes.
+func TestTeamDrainTimeoutKeepsUsage(t *testing.T) {
+	fake := copilottest.New(t)
+	fake.SetStream(100, 100*time.Millisecond) // a 10 s stream
+	g, db := startTeamGateway(t, fake, map[string]string{"COPILOT_PROXY_SHUTDOWN_TIMEOUT": "300ms"})
+	k := createKey(t, db, "--name", "long")
+	c := g.sdk(k.Key)
+	ctx := context.Background()
+	eventually(t, "key loaded", func() bool { _, err := c.ListModels(ctx); return err == nil })
+	req := chatReq("long")
+	req.Stream = true
+	s, err := c.CreateChatCompletionStream(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	g.stop(t) // run must return nil even though the drain timed out
+	if !strings.Contains(g.Logs.String(), "drain timeout reached") {
+		t.Fatal("the drain did not time out; the test proves nothing")
+	}
+	if req, _, _, _ := sumUsage(usageRows(t, db, "long")); req != 1 {
+		t.Fatalf("the cut stream was not recorded: %d requests", req)
 	}
 }
