@@ -166,7 +166,19 @@ func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, dropU
 					ev = append(ev, '\n')
 				}
 				ev = append(ev, '\n')
-				dispatch()
+				if !dispatch() {
+					return res
+				}
+			}
+			if !res.Done {
+				// Copilot ends every stream with [DONE]; a clean end without
+				// it is a cut (an intermediary closing, an HTTP/2 stream
+				// ended early), and the client must not take it for a
+				// complete answer.
+				res.Err = errNoDone
+				if out.write(api.ErrorEvent(streamError(res.Err))) != nil {
+					res.ClientGone = true
+				}
 			}
 			return res
 		}
@@ -183,6 +195,9 @@ func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, dropU
 		return res
 	}
 }
+
+// errNoDone is the error of a stream that ended cleanly without [DONE].
+var errNoDone = errors.New("the stream ended without data: [DONE]")
 
 // streamError is the final error event for an upstream read error.
 func streamError(err error) *api.Error {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
 )
 
 // flushRecorder records each Write and each Flush, to prove one write and one
@@ -82,11 +84,13 @@ func TestRelayObservesUsage(t *testing.T) {
 		},
 		{
 			name:      "usage without choices, CRLF, no space after data:",
-			stream:    "data:{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\r\n\r\n",
-			wantUsage: true, want: [3]int64{1, 2, 3},
+			stream:    "data:{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\r\n\r\ndata: [DONE]\n\n",
+			wantUsage: true, want: [3]int64{1, 2, 3}, wantDone: true,
 		},
 		{
-			name:   "no usage",
+			name: "no usage",
+			// "[DONE]" inside a chunk's content is not the end of the
+			// stream: the stream ends without [DONE], so with an error event.
 			stream: "data: {\"choices\":[{\"delta\":{\"content\":\"[DONE]\"}}]}\n\n",
 		},
 	}
@@ -94,7 +98,11 @@ func TestRelayObservesUsage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			res, rec := runRelay(t, iotest.HalfReader(strings.NewReader(tt.stream)))
-			if string(rec.written) != tt.stream {
+			want := tt.stream
+			if !tt.wantDone {
+				want += string(api.ErrorEvent(streamError(errNoDone)))
+			}
+			if string(rec.written) != want {
 				t.Errorf("written = %q", rec.written)
 			}
 			if res.HasUsage != tt.wantUsage || res.Done != tt.wantDone {

@@ -572,3 +572,33 @@ func TestTeamDrainTimeoutKeepsUsage(t *testing.T) {
 		t.Fatalf("the cut stream was not recorded: %d requests", req)
 	}
 }
+
+// An upstream stream that ends cleanly but without [DONE] was cut: the
+// client gets a final error event and the request counts as an error.
+func TestStreamEndingWithoutDoneIsAnError(t *testing.T) {
+	fake := copilottest.New(t)
+	fake.SetStreamEvents([]string{
+		`{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"half an"}}]}`,
+		`{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" answer"}}]}`,
+	})
+	g, db := startTeamGateway(t, fake, nil)
+	k := createKey(t, db, "--name", "cut")
+	eventually(t, "key loaded", func() bool { return g.chat(t, "x-api-key", k.Key, "gpt-4o").StatusCode != 401 })
+	req, _ := http.NewRequest(http.MethodPost, g.URL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"x"}]}`))
+	req.Header.Set("x-api-key", k.Key)
+	resp, err := g.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), " answer") || !strings.HasSuffix(string(body), "\"code\":\"upstream_error\"}}\n\n") {
+		t.Fatalf("stream without [DONE] relayed as %q", body)
+	}
+	g.stop(t)
+	// The non-stream probe succeeded; the cut stream is the one error.
+	if req, _, _, errs := sumUsage(usageRows(t, db, "cut")); req != 2 || errs != 1 {
+		t.Fatalf("usage: %d requests, %d errors; want 2 and 1", req, errs)
+	}
+}
