@@ -83,7 +83,7 @@ func serveFlags(cfg *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this separate address only (host:port), instead of --addr")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (host:port), for profiling; off by default")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: copilot-proxy serve [flags]\n\nRuns the gateway. Every flag --some-name can also be set with the environment\nvariable COPILOT_PROXY_SOME_NAME; a flag wins over the environment.\nThe GitHub token is read from COPILOT_PROXY_GITHUB_TOKEN or --github-token-file\n(never a flag), then GH_COPILOT_TOKEN / GITHUB_COPILOT_TOKEN, then the editor\nplugins' ~/.config/github-copilot/{hosts,apps}.json.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage: copilot-proxy serve [flags]\n\nRuns the gateway. Every flag --some-name can also be set with the environment\nvariable COPILOT_PROXY_SOME_NAME; a flag wins over the environment.\nThe GitHub token is read from COPILOT_PROXY_GITHUB_TOKEN or --github-token-file\n(never a flag), then GH_COPILOT_TOKEN / GITHUB_COPILOT_TOKEN, then the file\nthe login command saves (~/.config/copilot-proxy/github-token), then the\neditor plugins' ~/.config/github-copilot/{hosts,apps}.json.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs
