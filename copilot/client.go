@@ -1,7 +1,6 @@
 package copilot
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -225,14 +224,29 @@ func (c *Client) send(ctx context.Context, tok *Token, req *Request, rid string)
 	// The request context is cancelled with an *IdleTimeoutError cause when
 	// the body stays silent too long; see idleBody.
 	rctx, cancel := context.WithCancelCause(ctx)
-	var body io.Reader
-	if req.Body != nil {
-		body = bytes.NewReader(req.Body) // sets ContentLength and GetBody
-	}
-	hreq, err := http.NewRequestWithContext(rctx, method, base+path, body)
+	hreq, err := http.NewRequestWithContext(rctx, method, base+path, nil)
 	if err != nil {
 		cancel(nil)
 		return nil, fmt.Errorf("copilot: building request: %w", err)
+	}
+	// The body is sent from a reader that lets go of the bytes once they are
+	// written, and GetBody (the transport's rewind for a retry on a reused
+	// connection, only ever called before Do returns) lets go of them when
+	// Do returns: the response keeps the request for the whole stream, and
+	// so would keep the request body alive.
+	reqBody := req.Body
+	if reqBody != nil {
+		hreq.ContentLength = int64(len(reqBody))
+		hreq.Body = &onceBody{b: reqBody}
+		hreq.GetBody = func() (io.ReadCloser, error) {
+			if reqBody == nil {
+				return nil, errors.New("copilot: request body already released")
+			}
+			return &onceBody{b: reqBody}, nil
+		}
+		if len(reqBody) == 0 {
+			hreq.Body, hreq.GetBody = http.NoBody, func() (io.ReadCloser, error) { return http.NoBody, nil }
+		}
 	}
 	h := hreq.Header
 	h.Set("Authorization", "Bearer "+tok.Value)
@@ -255,6 +269,7 @@ func (c *Client) send(ctx context.Context, tok *Token, req *Request, rid string)
 
 	start := time.Now()
 	resp, err := c.hc.Do(hreq)
+	reqBody = nil // GetBody is not called after Do returns
 	if err != nil {
 		cancel(nil)
 		c.log.Debug().Str("request_id", rid).Str("method", method).Str("path", path).Err(err).
@@ -266,6 +281,27 @@ func (c *Client) send(ctx context.Context, tok *Token, req *Request, rid string)
 	resp.Body = newIdleBody(rctx, resp.Body, cancel, c.idle)
 	return resp, nil
 }
+
+// onceBody is a request body read once from a byte slice, dropping its
+// reference to the slice when the whole of it has been read.
+type onceBody struct {
+	b []byte
+}
+
+func (o *onceBody) Read(p []byte) (int, error) {
+	if len(o.b) == 0 {
+		o.b = nil
+		return 0, io.EOF
+	}
+	n := copy(p, o.b)
+	o.b = o.b[n:]
+	if len(o.b) == 0 {
+		o.b = nil
+	}
+	return n, nil
+}
+
+func (o *onceBody) Close() error { return nil }
 
 // IdleTimeoutError is returned by a response body's Read when the upstream
 // sent nothing for the configured StreamIdleTimeout; the request was cancelled.

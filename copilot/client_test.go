@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -598,5 +599,26 @@ func TestNewClientWarnsAboutClientTimeout(t *testing.T) {
 	copilot.NewClient(copilot.ClientConfig{HTTPClient: &http.Client{Timeout: time.Second}, Tokens: staticToken(nil), Logger: zerolog.New(&logs)})
 	if len(logs.lines(`"level":"warn"`, "Timeout")) != 1 {
 		t.Fatalf("no warning: %s", logs.String())
+	}
+}
+
+// The response keeps its request for as long as its body is read (a whole
+// stream): the request must not keep the request body's bytes alive, yet the
+// upstream gets the body with its Content-Length, and an empty body is sent
+// as one.
+func TestClientRequestBodyReleased(t *testing.T) {
+	t.Parallel()
+	s := copilottest.New(t)
+	st := newStack(t, s, nil)
+	resp, _ := doRead(t, st.client, &copilot.Request{Path: "/chat/completions", Body: []byte(chatBody)})
+	if resp.Request.ContentLength != int64(len(chatBody)) {
+		t.Fatalf("ContentLength %d, want %d", resp.Request.ContentLength, len(chatBody))
+	}
+	if _, err := resp.Request.GetBody(); err == nil {
+		t.Fatal("GetBody still returns the body after Do returned")
+	}
+	reqs := s.RequestsTo("/chat/completions")
+	if len(reqs) != 1 || string(reqs[0].Body) != chatBody || reqs[0].Header.Get("Content-Length") != strconv.Itoa(len(chatBody)) {
+		t.Fatalf("upstream got %d requests; body %q, Content-Length %q", len(reqs), reqs[0].Body, reqs[0].Header.Get("Content-Length"))
 	}
 }

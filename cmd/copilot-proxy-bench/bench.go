@@ -31,8 +31,9 @@ type target struct {
 	path  string // chat path: /v1/chat/completions, or Copilot's own for direct
 	auth  string // Authorization header value
 	proc  *process
-	conns int // upstream connections opened while it was measured
-	reqs  int // requests it served while measured
+	conns int    // upstream connections opened while it was measured
+	reqs  int    // requests it served while measured
+	pprof string // copilot-proxy's --pprof-addr, when -mem-pprof asked for one
 }
 
 // process is a child process under measurement.
@@ -127,6 +128,9 @@ func runBench(o options, stdout, stderr io.Writer) error {
 		slices.Sort(colds)
 		tr.ColdStartMs = ms(colds[len(colds)/2])
 		fmt.Fprintf(stderr, "%-14s cold start %.1f ms (median of %d)\n", name, tr.ColdStartMs, len(colds))
+	}
+	if o.only == "memory" {
+		return nil
 	}
 
 	// Latency, throughput and streams, on one process each.
@@ -257,6 +261,12 @@ func (e *env) start(name string) (*target, time.Duration, error) {
 			args = append(args, "--metrics")
 		}
 		args = append(args, e.extra...)
+		if e.o.memPprof != "" && len(e.extra) == 0 {
+			if t.pprof, err = freeAddr(); err != nil {
+				return nil, 0, err
+			}
+			args = append(args, "--pprof-addr", t.pprof)
+		}
 		cmd = exec.Command(e.bin, args...)
 		t.auth = "Bearer " + e.key
 	}
@@ -626,6 +636,15 @@ func (e *env) memory(t *target, tr *targetResult) error {
 	started.Wait()
 	time.Sleep(time.Second)
 	held := t.proc.rss()
+	if t.pprof != "" && e.o.memPprof != "" {
+		if err := saveMemProfiles(t.pprof, e.o.memPprof); err != nil {
+			fmt.Fprintf(e.log, "mem-pprof: %v\n", err)
+		}
+	}
+	if e.o.hold > 0 {
+		fmt.Fprintf(e.log, "%-14s pid %d: holding %d streams for %s\n", t.name, t.proc.pid, n-failed, e.o.hold)
+		time.Sleep(e.o.hold)
+	}
 	cancel()
 	finished.Wait()
 	c.CloseIdleConnections()

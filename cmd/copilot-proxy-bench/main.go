@@ -41,6 +41,9 @@ type options struct {
 	profile    string
 	profConc   int
 	tunedBase  bool
+	only       string        // "memory": only cold start and the memory phase
+	hold       time.Duration // memory phase: how long to keep the streams open after measuring (for a debugger)
+	memPprof   string        // with the memory phase: save copilot-proxy's heap and goroutine profiles while streams are held
 
 	// baseline-proxy mode
 	baseline bool
@@ -63,10 +66,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.tunedBase, "tuned-baseline", false, "give the baseline proxy's transport MaxIdleConnsPerHost 256 (the issue's baseline keeps Go's default of 2)")
 	fs.StringVar(&o.profile, "profile", "", "instead of the bench: capture pprof CPU, heap and allocs profiles of copilot-proxy under load into this folder (-round is the CPU profile length)")
 	fs.IntVar(&o.profConc, "profile-concurrency", 64, "with -profile: non-stream concurrency; 1 profiles the c=1 path alone (no stream load)")
+	fs.StringVar(&o.only, "only", "", "\"memory\": run only the cold-start and memory phases (no table figures for the rest, nothing written to -out)")
+	fs.StringVar(&o.memPprof, "mem-pprof", "", "during the memory phase: save copilot-proxy's heap and goroutine profiles (through --pprof-addr) to this folder while the streams are held")
+	fs.DurationVar(&o.hold, "hold", 0, "memory phase: keep the slow streams open this much longer after measuring, e.g. to attach a debugger")
 	fs.BoolVar(&o.baseline, "baseline-proxy", false, "internal: run as the baseline proxy")
 	fs.StringVar(&o.upstream, "upstream", "", "internal: upstream URL for -baseline-proxy")
 	fs.StringVar(&o.addr, "addr", "", "internal: listen address for -baseline-proxy")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if o.only != "" && o.only != "memory" {
+		fmt.Fprintln(stderr, "-only: the only phase is \"memory\"")
 		return 2
 	}
 	if o.baseline {

@@ -106,3 +106,37 @@ func fetch(url, path string) error {
 	}
 	return f.Close()
 }
+
+// saveMemProfiles saves the heap (inuse), goroutine (with stacks) and
+// runtime/metrics-style memory summary of the process serving pprof at addr.
+func saveMemProfiles(addr, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	// In order: the memory statistics as they are, the profiles, then the
+	// statistics again after the garbage collections the heap profiles ran
+	// (a collection may shrink goroutine stacks).
+	for _, f := range [][2]string{
+		{"held-memstats.txt", "/debug/pprof/heap?debug=1"},
+		{"held-goroutine.pprof", "/debug/pprof/goroutine"},
+		{"held-goroutines.txt", "/debug/pprof/goroutine?debug=1"},
+		{"held-heap.pprof", "/debug/pprof/heap?gc=1"},
+		{"held-heap2.pprof", "/debug/pprof/heap?gc=1"},
+		{"held-memstats-after-gc.txt", "/debug/pprof/heap?debug=1"},
+	} {
+		name, path := f[0], f[1]
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
