@@ -18,6 +18,9 @@ type ChatRequest struct {
 	LastRole string
 	// HasImage is true when any message has an image content part.
 	HasImage bool
+	// hasStreamOptions: the body has a top-level "stream_options" key (of
+	// any value), so asking for usage means rewriting it, not inserting it.
+	hasStreamOptions bool
 }
 
 // Initiator is the X-Initiator value for the request: "user" when the last
@@ -62,6 +65,7 @@ func ParseChatRequest(body []byte) (ChatRequest, *Error) {
 	if !c.scan(trimmed) {
 		return out, NewError(CodeInvalidJSON, "The request body is not valid JSON.")
 	}
+	out.hasStreamOptions = c.seen[fStreamOptions]
 	if c.keyErr != nil {
 		return out, c.keyErr
 	}
@@ -138,36 +142,45 @@ func describeJSONError(err error) string {
 
 var includeUsageField = []byte(`"stream_options":{"include_usage":true},`)
 
-// WithIncludeUsage returns a chat body that asks the upstream for the final
-// usage chunk of a stream (stream_options.include_usage), for accounting.
-// The common case (no stream_options) inserts the field after the opening
-// brace so every other byte stays as the client sent it; a body that has
-// stream_options without include_usage is re-encoded at its top level only
-// (the values stay raw bytes). body must have passed ParseChatRequest.
-func WithIncludeUsage(body []byte) ([]byte, error) {
+// WithIncludeUsage returns the chat body c was parsed from, asking the
+// upstream for the final usage chunk of a stream
+// (stream_options.include_usage), for accounting. The common case (no
+// stream_options) inserts the field after the opening brace, with no
+// second pass over the body, so every other byte stays as the client sent
+// it; a body that has stream_options is re-encoded at its top level only
+// (the values stay raw bytes).
+func (c *ChatRequest) WithIncludeUsage(body []byte) ([]byte, error) {
+	if !c.hasStreamOptions {
+		return insertIncludeUsage(body), nil
+	}
+	return rewriteIncludeUsage(body)
+}
+
+// insertIncludeUsage adds the stream_options field after the body's opening
+// brace.
+func insertIncludeUsage(body []byte) []byte {
+	i := bytes.IndexByte(body, '{')
+	rest := bytes.TrimSpace(body[i+1:])
+	out := make([]byte, 0, len(body)+len(includeUsageField))
+	out = append(out, body[:i+1]...)
+	if len(rest) > 0 && rest[0] == '}' { // an empty object: no trailing comma
+		out = append(out, includeUsageField[:len(includeUsageField)-1]...)
+	} else {
+		out = append(out, includeUsageField...)
+	}
+	return append(out, body[i+1:]...)
+}
+
+// rewriteIncludeUsage sets stream_options.include_usage in a body that has
+// stream_options (a null one is replaced).
+func rewriteIncludeUsage(body []byte) ([]byte, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
 		return nil, err
 	}
-	raw, has := top["stream_options"]
-	if !has || string(bytes.TrimSpace(raw)) == "null" {
-		if has {
-			delete(top, "stream_options")
-		} else {
-			i := bytes.IndexByte(body, '{')
-			rest := bytes.TrimSpace(body[i+1:])
-			out := make([]byte, 0, len(body)+len(includeUsageField))
-			out = append(out, body[:i+1]...)
-			if len(rest) > 0 && rest[0] == '}' { // an empty object: no trailing comma
-				out = append(out, includeUsageField[:len(includeUsageField)-1]...)
-			} else {
-				out = append(out, includeUsageField...)
-			}
-			return append(out, body[i+1:]...), nil
-		}
-	}
+	raw := top["stream_options"]
 	opts := map[string]json.RawMessage{}
-	if has && string(bytes.TrimSpace(raw)) != "null" {
+	if len(raw) > 0 && string(bytes.TrimSpace(raw)) != "null" {
 		if err := json.Unmarshal(raw, &opts); err != nil {
 			return nil, err
 		}

@@ -59,6 +59,7 @@ func parseChatRequestRef(body []byte) (ChatRequest, *Error) {
 			return out, NewError(CodeInvalidRequest, "\"stream\" must be a boolean.").WithParam("stream")
 		}
 	}
+	out.hasStreamOptions = len(w.StreamOptions) > 0 // present, null included
 	if len(w.StreamOptions) > 0 && string(w.StreamOptions) != "null" {
 		var so struct {
 			IncludeUsage bool `json:"include_usage"`

@@ -38,7 +38,7 @@ func FuzzParseChatRequest(f *testing.F) {
 		if !req.Stream {
 			return
 		}
-		out, err := api.WithIncludeUsage(body)
+		out, err := req.WithIncludeUsage(body)
 		if err != nil {
 			return // the gateway then forwards the body untouched
 		}

@@ -8,21 +8,32 @@ import (
 
 func TestWithIncludeUsage(t *testing.T) {
 	t.Parallel()
+	const msgs = `"messages":[{"role":"user","content":"x"}]`
 	tests := []struct {
 		name, in string
 		exact    string // when set, the exact expected output
 	}{
 		{name: "insert keeps bytes", in: `{"model":"m","stream":true,"messages":[{"role":"user","content":"x"}],"x_unknown":{"a":1}}`,
 			exact: `{"stream_options":{"include_usage":true},"model":"m","stream":true,"messages":[{"role":"user","content":"x"}],"x_unknown":{"a":1}}`},
-		{name: "leading space", in: ` {"model":"m"}`, exact: ` {"stream_options":{"include_usage":true},"model":"m"}`},
-		{name: "existing false", in: `{"model":"m","stream_options":{"include_usage":false,"other":1}}`},
-		{name: "existing without field", in: `{"model":"m","stream_options":{}}`},
-		{name: "null options", in: `{"model":"m","stream_options":null}`},
+		{name: "leading space", in: ` {"model":"m",` + msgs + `}`, exact: ` {"stream_options":{"include_usage":true},"model":"m",` + msgs + `}`},
+		{name: "existing false", in: `{"model":"m",` + msgs + `,"stream_options":{"include_usage":false,"other":1}}`},
+		{name: "existing without field", in: `{"model":"m",` + msgs + `,"stream_options":{}}`},
+		{name: "null options", in: `{"model":"m",` + msgs + `,"stream_options":null}`},
+		// A key spelled with an escape is still stream_options to a JSON
+		// parser: it must be rewritten, never left beside an inserted one.
+		{name: "escaped key", in: `{"model":"m",` + msgs + `,"stream\u005foptions":{"include_usage":false}}`},
+		// The words inside a string are not a key: the cheap insertion.
+		{name: "key-like text in content", in: `{"model":"m","messages":[{"role":"user","content":"\"stream_options\":{}"}]}`,
+			exact: `{"stream_options":{"include_usage":true},"model":"m","messages":[{"role":"user","content":"\"stream_options\":{}"}]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			out, err := WithIncludeUsage([]byte(tt.in))
+			req, e := ParseChatRequest([]byte(tt.in))
+			if e != nil {
+				t.Fatal(e)
+			}
+			out, err := req.WithIncludeUsage([]byte(tt.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -42,9 +53,12 @@ func TestWithIncludeUsage(t *testing.T) {
 			if strings.Contains(tt.in, `"other":1`) && string(v.StreamOptions["other"]) != "1" {
 				t.Fatalf("other stream option lost: %s", out)
 			}
+			if again, e := ParseChatRequest(out); e != nil || !again.IncludeUsage {
+				t.Fatalf("the rewritten body does not parse as asking for usage: %s (%v)", out, e)
+			}
 		})
 	}
-	if _, err := WithIncludeUsage([]byte(`[1]`)); err == nil {
+	if _, err := rewriteIncludeUsage([]byte(`[1]`)); err == nil {
 		t.Fatal("a non-object body must fail")
 	}
 }

@@ -41,7 +41,7 @@ func handleChat(s *Server) http.HandlerFunc {
 		// does not see it unless it asked for it itself.
 		upBody, dropUsage := body, false
 		if req.Stream && !req.IncludeUsage {
-			if b, err := api.WithIncludeUsage(body); err == nil {
+			if b, err := req.WithIncludeUsage(body); err == nil {
 				upBody, dropUsage = b, true
 			}
 		}
