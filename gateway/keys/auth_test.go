@@ -252,3 +252,34 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("requests = %d, want %d", total, workers*rounds)
 	}
 }
+
+// The cache follows changes to the keys, not every commit: a usage flush
+// (which writes usage rows and last_used each second under traffic) must not
+// make the store reload every key and secret.
+func TestUsageFlushDoesNotReloadTheCache(t *testing.T) {
+	t.Parallel()
+	st := mustOpen(t, "", Options{PollInterval: 10 * time.Millisecond})
+	created := mustCreate(t, st, CreateParams{Name: "flusher"})
+	time.Sleep(100 * time.Millisecond) // let the poller catch up with the create
+	before := st.cache.Load()
+	for i := 0; i < 3; i++ {
+		st.Record(UsageRecord{KeyID: created.ID, Model: "m", PromptTokens: 1, At: time.Now()})
+		if _, ok := st.Authenticate(created.Secret); !ok {
+			t.Fatal("key not valid")
+		}
+		if err := st.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // several poll intervals
+	}
+	if st.cache.Load() != before {
+		t.Fatal("a usage flush reloaded the key cache")
+	}
+	// A change to the keys still does.
+	if _, err := st.Revoke(context.Background(), "flusher"); err != nil {
+		t.Fatal(err)
+	}
+	if st.cache.Load() == before {
+		t.Fatal("revoking did not reload the cache")
+	}
+}

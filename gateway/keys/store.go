@@ -5,9 +5,9 @@
 //
 // Several processes may share the file at once (the server and the CLI): the
 // database runs in WAL mode, writers wait for each other (busy_timeout), and a
-// running Store notices another process's commit by polling
-// PRAGMA data_version, so a key created, revoked or rotated from the CLI takes
-// effect in the server within one poll interval.
+// running Store notices a change to the keys by polling a generation counter
+// that triggers bump (migration 0002), so a key created, revoked or rotated
+// from the CLI takes effect in the server within one poll interval.
 package keys
 
 import (
@@ -44,7 +44,7 @@ const (
 	closeFlushTimeout = 30 * time.Second
 
 	// maxConns caps the connection pool. One connection is held for the
-	// data_version poller; SQLite admits one writer at a time anyway, so more
+	// generation poller; SQLite admits one writer at a time anyway, so more
 	// connections would only add lock waiting.
 	maxConns = 4
 
@@ -96,7 +96,7 @@ type Options struct {
 type Store struct {
 	path       string
 	db         *sql.DB
-	pollConn   *sql.Conn // dedicated: PRAGMA data_version is per connection
+	pollConn   *sql.Conn // dedicated to the generation poller, so it never waits for the pool
 	now        func() time.Time
 	log        zerolog.Logger
 	pollEvery  time.Duration
@@ -207,9 +207,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if s.pollConn, err = db.Conn(ctx); err != nil {
 		return fail(err)
 	}
-	// Read the version before the first load: a commit in between then shows
-	// up as a change at the first poll instead of being missed.
-	version, err := s.dataVersion(ctx)
+	// Read the generation before the first load: a change in between then
+	// shows up at the first poll instead of being missed.
+	version, err := s.generation(ctx)
 	if err != nil {
 		return fail(err)
 	}
@@ -410,9 +410,12 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// pollLoop reloads the cache when the database changed, as seen by
-// PRAGMA data_version on the dedicated connection (it moves when any other
-// connection, in this process or another, commits).
+// pollLoop reloads the cache when the keys changed, as seen by the
+// key_generation counter the schema's triggers bump on every change to keys
+// and secrets, whichever process or connection made it. (PRAGMA
+// data_version would also move on every usage flush, reloading the whole
+// cache each second for nothing.) The generation is read before the reload,
+// so the cache is never older than the generation it is marked with.
 func (s *Store) pollLoop(ctx context.Context, last int64) {
 	defer s.wg.Done()
 	t := time.NewTicker(s.pollEvery)
@@ -424,7 +427,7 @@ func (s *Store) pollLoop(ctx context.Context, last int64) {
 			return
 		case <-t.C:
 		}
-		v, err := s.dataVersion(ctx)
+		v, err := s.generation(ctx)
 		if err == nil && v != last {
 			err = s.reload(ctx)
 		}
@@ -447,9 +450,10 @@ func (s *Store) pollLoop(ctx context.Context, last int64) {
 	}
 }
 
-func (s *Store) dataVersion(ctx context.Context) (int64, error) {
+// generation reads the key_generation counter (see migration 0002).
+func (s *Store) generation(ctx context.Context) (int64, error) {
 	var v int64
-	err := s.pollConn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v)
+	err := s.pollConn.QueryRowContext(ctx, "SELECT n FROM key_generation").Scan(&v)
 	return v, err
 }
 
