@@ -8,7 +8,6 @@ import (
 	"errors"
 	"math"
 	"strconv"
-	"strings"
 )
 
 // EmbeddingsRequest holds the fields of an embeddings body the gateway reads;
@@ -41,7 +40,7 @@ func ParseEmbeddingsRequest(body []byte) (EmbeddingsRequest, *Error) {
 	// encoding/json matches keys regardless of case and keeps the last of
 	// duplicates while Copilot reads them exactly: {"model":"x","Model":"y"}
 	// would pass a key's allow-list as y and be served as x.
-	if e := exactTopKeys(trimmed, "model", "input", "encoding_format"); e != nil {
+	if e := topKeyError(trimmed, "model", "input", "encoding_format"); e != nil {
 		return out, e
 	}
 	var w struct {
@@ -129,38 +128,4 @@ func EncodeEmbeddingsBase64(body []byte) ([]byte, error) {
 	}
 	top["data"] = data
 	return json.Marshal(top)
-}
-
-// exactTopKeys checks that each of fields appears at most once among the
-// top-level keys of obj (a valid JSON object) and only spelled exactly.
-func exactTopKeys(obj []byte, fields ...string) *Error {
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	if _, err := dec.Token(); err != nil { // the opening brace
-		return NewError(CodeInvalidJSON, "The request body is not valid JSON.")
-	}
-	seen := make([]bool, len(fields))
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return NewError(CodeInvalidJSON, "The request body is not valid JSON.")
-		}
-		key, _ := tok.(string)
-		for i, f := range fields {
-			if !strings.EqualFold(key, f) {
-				continue
-			}
-			if key != f {
-				return NewError(CodeInvalidRequest, "Unknown field "+strconv.Quote(key)+": did you mean \""+f+"\"? Field names are case-sensitive.").WithParam(f)
-			}
-			if seen[i] {
-				return NewError(CodeInvalidRequest, "The field \""+f+"\" appears more than once.").WithParam(f)
-			}
-			seen[i] = true
-		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return NewError(CodeInvalidJSON, "The request body is not valid JSON.")
-		}
-	}
-	return nil
 }

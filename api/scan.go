@@ -328,15 +328,53 @@ func match(raw, quoted []byte, complex bool, fields []string, seen []bool) (fold
 			if !complex {
 				name = string(raw)
 			}
-			return i, -1, NewError(CodeInvalidRequest, "The request body has the field \""+clip(name, 40)+"\"; field names are case-sensitive: use \""+f+"\".").WithParam(f)
+			return i, -1, fieldNameError(name, f)
 		}
 		if seen[i] {
-			return i, -1, NewError(CodeInvalidRequest, "The request body has the field \""+f+"\" more than once.").WithParam(f)
+			return i, -1, fieldNameError(f, f)
 		}
 		seen[i] = true
 		return i, i, nil
 	}
 	return -1, -1, nil
+}
+
+// fieldNameError is the 400 for a key that encoding/json would match with
+// field but Copilot would not: name spelled with other capitals, or (name ==
+// field) a repeat of field.
+func fieldNameError(name, field string) *Error {
+	if name != field {
+		return NewError(CodeInvalidRequest, "The request body has the field \""+clip(name, 40)+"\"; field names are case-sensitive: use \""+field+"\".").WithParam(field)
+	}
+	return NewError(CodeInvalidRequest, "The request body has the field \""+field+"\" more than once.").WithParam(field)
+}
+
+// topKeyError walks the top-level keys of obj (a valid JSON object) and
+// returns the first field spelled with other capitals or repeated, as
+// match reports it; nil when every one of fields appears at most once and
+// spelled exactly.
+func topKeyError(obj []byte, fields ...string) *Error {
+	c := chatScan{b: obj}
+	c.ws()
+	if !c.open() || c.next('}') {
+		return nil
+	}
+	seen := make([]bool, len(fields))
+	for {
+		raw, quoted, complex, ok := c.key()
+		if !ok {
+			return nil
+		}
+		if _, _, err := match(raw, quoted, complex, fields, seen); err != nil {
+			return err
+		}
+		if _, ok := c.value(); !ok {
+			return nil
+		}
+		if more, ok := c.endOf('}'); !ok || !more {
+			return nil
+		}
+	}
 }
 
 // asciiEqualFold is strings.EqualFold for an ASCII key and field name.

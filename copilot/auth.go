@@ -197,7 +197,41 @@ type githubError struct {
 
 // Exchange performs one token exchange. Every failure is an *ExchangeError.
 func (a *Auth) Exchange(ctx context.Context) (*Token, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url, nil)
+	body, xe := a.get(ctx, a.url)
+	if xe != nil {
+		return nil, xe
+	}
+
+	var er exchangeResponse
+	if err := json.Unmarshal(body, &er); err != nil {
+		return nil, &ExchangeError{Kind: KindTransient, Status: http.StatusOK, Message: "the body is not JSON"}
+	}
+	switch {
+	case er.Token == "":
+		return nil, &ExchangeError{Kind: KindTransient, Status: http.StatusOK, Message: `"token" is missing`}
+	case er.ExpiresAt == nil || *er.ExpiresAt <= 0 || *er.ExpiresAt > 1e11:
+		return nil, &ExchangeError{Kind: KindTransient, Status: http.StatusOK, Message: `"expires_at" is missing or invalid`}
+	}
+	sec, frac := math.Modf(*er.ExpiresAt)
+	tok := &Token{
+		Value:     er.Token,
+		ExpiresAt: time.Unix(int64(sec), int64(frac*1e9)),
+		APIURL:    strings.TrimSpace(er.Endpoints.API),
+		SKU:       er.SKU,
+	}
+	// A negative or absurd refresh_in counts as absent; TokenManager then uses
+	// the lifetime. Capped at a day so the Duration cannot overflow.
+	if er.RefreshIn != nil && *er.RefreshIn > 0 && *er.RefreshIn < 86400 {
+		tok.RefreshIn = time.Duration(*er.RefreshIn * float64(time.Second))
+	}
+	return tok, nil
+}
+
+// get sends GET url with the GitHub token and the editor headers and returns
+// the body of a 200 answer (at most maxExchangeBody bytes). Any other outcome
+// is an *ExchangeError: a network error or another status, classified by kind.
+func (a *Auth) get(ctx context.Context, url string) ([]byte, *ExchangeError) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		// Only a malformed base URL gets here; the URL holds no secret.
 		return nil, &ExchangeError{Kind: KindTransient, Message: "bad GitHub API URL", Err: a.sanitize(err)}
@@ -215,7 +249,6 @@ func (a *Auth) Exchange(ctx context.Context) (*Token, error) {
 	if err != nil {
 		return nil, &ExchangeError{Kind: KindTransient, Err: a.sanitize(err)}
 	}
-
 	if resp.StatusCode != http.StatusOK {
 		e := &ExchangeError{Kind: KindTransient, Status: resp.StatusCode, Message: a.errorMessage(resp.Header.Get("Content-Type"), body)}
 		switch resp.StatusCode {
@@ -226,30 +259,7 @@ func (a *Auth) Exchange(ctx context.Context) (*Token, error) {
 		}
 		return nil, e
 	}
-
-	var er exchangeResponse
-	if err := json.Unmarshal(body, &er); err != nil {
-		return nil, &ExchangeError{Kind: KindTransient, Status: resp.StatusCode, Message: "the body is not JSON"}
-	}
-	switch {
-	case er.Token == "":
-		return nil, &ExchangeError{Kind: KindTransient, Status: resp.StatusCode, Message: `"token" is missing`}
-	case er.ExpiresAt == nil || *er.ExpiresAt <= 0 || *er.ExpiresAt > 1e11:
-		return nil, &ExchangeError{Kind: KindTransient, Status: resp.StatusCode, Message: `"expires_at" is missing or invalid`}
-	}
-	sec, frac := math.Modf(*er.ExpiresAt)
-	tok := &Token{
-		Value:     er.Token,
-		ExpiresAt: time.Unix(int64(sec), int64(frac*1e9)),
-		APIURL:    strings.TrimSpace(er.Endpoints.API),
-		SKU:       er.SKU,
-	}
-	// A negative or absurd refresh_in counts as absent; TokenManager then uses
-	// the lifetime. Capped at a day so the Duration cannot overflow.
-	if er.RefreshIn != nil && *er.RefreshIn > 0 && *er.RefreshIn < 86400 {
-		tok.RefreshIn = time.Duration(*er.RefreshIn * float64(time.Second))
-	}
-	return tok, nil
+	return body, nil
 }
 
 // errorMessage extracts GitHub's message from an error body: the JSON message
@@ -275,28 +285,14 @@ func (a *Auth) errorMessage(contentType string, body []byte) string {
 	return a.clean(line)
 }
 
-// clean makes a message safe and short for one log line.
-func (a *Auth) clean(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return a.redact(s)
-}
-
-// redact removes the GitHub token from s, should anything ever echo it.
-func (a *Auth) redact(s string) string {
-	if a.githubToken == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, a.githubToken, "[redacted]")
-}
+// clean makes a message safe and short for one log line (see clean).
+func (a *Auth) clean(s string) string { return clean(s, a.githubToken) }
 
 // sanitize keeps err (so errors.Is works for context.Canceled and net errors)
 // unless its text somehow contains the GitHub token.
 func (a *Auth) sanitize(err error) error {
 	if a.githubToken != "" && strings.Contains(err.Error(), a.githubToken) {
-		return errors.New(a.redact(err.Error()))
+		return errors.New(strings.ReplaceAll(err.Error(), a.githubToken, "[redacted]"))
 	}
 	return err
 }

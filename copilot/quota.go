@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -77,37 +76,13 @@ func (a *Auth) userURL() string {
 // User fetches the account's Copilot plan and quotas with the GitHub token.
 // Every failure is a *UserError wrapping an *ExchangeError.
 func (a *Auth) User(ctx context.Context) (*UserInfo, error) {
-	fail := func(e *ExchangeError) (*UserInfo, error) { return nil, &UserError{Exchange: e} }
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.userURL(), nil)
-	if err != nil {
-		return fail(&ExchangeError{Kind: KindTransient, Message: "bad GitHub API URL", Err: a.sanitize(err)})
-	}
-	req.Header.Set("Authorization", "token "+a.githubToken)
-	req.Header.Set("Accept", "application/json")
-	a.ed.setExchangeHeaders(req.Header)
-
-	resp, err := a.hc.Do(req)
-	if err != nil {
-		return fail(&ExchangeError{Kind: KindTransient, Err: a.sanitize(err)})
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxExchangeBody))
-	if err != nil {
-		return fail(&ExchangeError{Kind: KindTransient, Err: a.sanitize(err)})
-	}
-	if resp.StatusCode != http.StatusOK {
-		e := &ExchangeError{Kind: KindTransient, Status: resp.StatusCode, Message: a.errorMessage(resp.Header.Get("Content-Type"), body)}
-		switch resp.StatusCode {
-		case http.StatusUnauthorized:
-			e.Kind = KindBadToken
-		case http.StatusForbidden, http.StatusNotFound:
-			e.Kind = KindNoAccess
-		}
-		return fail(e)
+	body, xe := a.get(ctx, a.userURL())
+	if xe != nil {
+		return nil, &UserError{Exchange: xe}
 	}
 	var u UserInfo
 	if err := json.Unmarshal(body, &u); err != nil {
-		return fail(&ExchangeError{Kind: KindTransient, Status: resp.StatusCode, Message: "the body is not the expected JSON"})
+		return nil, &UserError{Exchange: &ExchangeError{Kind: KindTransient, Status: http.StatusOK, Message: "the body is not the expected JSON"}}
 	}
 	return &u, nil
 }

@@ -13,7 +13,6 @@ package openapi
 //go:generate go run ./internal/genjson
 
 import (
-	"bytes"
 	_ "embed"
 	"net/http"
 	"strconv"
@@ -29,43 +28,42 @@ var (
 
 // The paths this package serves.
 const (
-	PathYAML = "/openapi.yaml"
-	PathJSON = "/openapi.json"
-	PathDocs = "/docs"
+	pathYAML = "/openapi.yaml"
+	pathJSON = "/openapi.json"
+	pathDocs = "/docs"
 )
-
-// YAML returns the document as written.
-func YAML() []byte { return bytes.Clone(specYAML) }
-
-// JSON returns the same document as JSON.
-func JSON() []byte { return bytes.Clone(specJSON) }
 
 // Router is the part of a router Mount needs (chi.Router has it).
 type Router interface {
 	Get(pattern string, h http.HandlerFunc)
 }
 
-// Docs serves the document and its page. Everything is prepared once, in
-// New (or, for the handlers Mount installs, on the first GET /docs); a
-// request only writes bytes.
-type Docs struct {
-	html []byte
+// Mount registers GET /openapi.yaml, /openapi.json and /docs on r. They need
+// no key. The page is rendered on the first GET /docs (a 500 if the embedded
+// document could not be rendered, which the package's tests rule out).
+func Mount(r Router) {
+	r.Get(pathYAML, serveYAML)
+	r.Get(pathJSON, serveJSON)
+	r.Get(pathDocs, (&lazyDocs{}).serve)
 }
 
-// lazyDocs renders the page on the first GET /docs: parsing the document
-// costs about half a MiB of garbage that a gateway nobody browses should not
-// carry in its resident memory from the start.
 // docsErrorBody is the 500 answer should the page fail to render.
 var docsErrorBody = []byte(`{"error":{"message":"the API document cannot be rendered","type":"server_error","param":null,"code":"internal_error"}}` + "\n")
 
+// lazyDocs renders the page on the first GET /docs: parsing the document
+// costs about half a MiB of garbage that a gateway nobody browses should not
+// carry in its resident memory from the start. Afterwards a request only
+// writes bytes.
 type lazyDocs struct {
 	once sync.Once
-	d    *Docs
+	html []byte
 	err  error
 }
 
-func (l *lazyDocs) serveDocs(w http.ResponseWriter, r *http.Request) {
-	l.once.Do(func() { l.d, l.err = New() })
+// serve serves the HTML page. Its Content-Security-Policy allows no script
+// and nothing from another origin: the page is self-contained.
+func (l *lazyDocs) serve(w http.ResponseWriter, r *http.Request) {
+	l.once.Do(func() { l.html, l.err = renderDocs(specJSON) })
 	if l.err != nil {
 		// The package's tests rule this out. The body is the OpenAI error
 		// envelope (api.WriteError's shape, pre-encoded: this package imports
@@ -75,44 +73,18 @@ func (l *lazyDocs) serveDocs(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(docsErrorBody)
 		return
 	}
-	l.d.ServeDocs(w, r)
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	write(w, "text/html; charset=utf-8", l.html)
 }
 
-// New renders the docs page from the embedded document.
-func New() (*Docs, error) {
-	page, err := renderDocs(specJSON)
-	if err != nil {
-		return nil, err
-	}
-	return &Docs{html: page}, nil
-}
-
-// Mount registers GET /openapi.yaml, /openapi.json and /docs on r. They need
-// no key. The page is rendered on the first GET /docs (a 500 if the embedded
-// document could not be rendered, which the package's tests rule out).
-func Mount(r Router) {
-	var d Docs // the YAML and JSON handlers need no prepared state
-	l := &lazyDocs{}
-	r.Get(PathYAML, d.ServeYAML)
-	r.Get(PathJSON, d.ServeJSON)
-	r.Get(PathDocs, l.serveDocs)
-}
-
-// ServeYAML serves openapi.yaml.
-func (d *Docs) ServeYAML(w http.ResponseWriter, r *http.Request) {
+// serveYAML serves openapi.yaml.
+func serveYAML(w http.ResponseWriter, r *http.Request) {
 	write(w, "application/yaml", specYAML)
 }
 
-// ServeJSON serves openapi.json.
-func (d *Docs) ServeJSON(w http.ResponseWriter, r *http.Request) {
+// serveJSON serves openapi.json.
+func serveJSON(w http.ResponseWriter, r *http.Request) {
 	write(w, "application/json", specJSON)
-}
-
-// ServeDocs serves the HTML page. Its Content-Security-Policy allows no
-// script and nothing from another origin: the page is self-contained.
-func (d *Docs) ServeDocs(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-	write(w, "text/html; charset=utf-8", d.html)
 }
 
 func write(w http.ResponseWriter, contentType string, body []byte) {
