@@ -66,7 +66,7 @@ func failed(status int, code string) bool {
 	switch code {
 	case string(api.CodeUpstreamError), string(api.CodeUpstreamTimeout):
 		return true
-	case "client_closed_request":
+	case codeClientClosedRequest:
 		return false
 	}
 	return status >= 400

@@ -3,8 +3,11 @@ package gateway_test
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,5 +56,59 @@ func TestSlowBodyIsCutAndFreesItsSlot(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("next request: %d, want 200 (slot still held?)", resp.StatusCode)
+	}
+}
+
+// slowEvents is an upstream stream body that sends one event per read, each
+// after a pause.
+type slowEvents struct {
+	events []string
+	pause  time.Duration
+}
+
+func (s *slowEvents) Read(p []byte) (int, error) {
+	if len(s.events) == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(s.pause)
+	n := copy(p, s.events[0])
+	s.events[0] = s.events[0][n:]
+	if s.events[0] == "" {
+		s.events = s.events[1:]
+	}
+	return n, nil
+}
+
+func (s *slowEvents) Close() error { return nil }
+
+// The body read deadline covers the body only: a stream answer lasting far
+// longer than BodyReadTimeout is relayed to its end.
+func TestStreamOutlivesBodyReadTimeout(t *testing.T) {
+	t.Parallel()
+	var events []string
+	for i := range 7 {
+		events = append(events, fmt.Sprintf("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%d\"}}]}\n\n", i))
+	}
+	events = append(events, "data: [DONE]\n\n")
+	up := gateway.UpstreamFunc(func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+		return &http.Response{
+			StatusCode: http.StatusOK,
+			Header:     http.Header{"Content-Type": {"text/event-stream"}},
+			Body:       &slowEvents{events: slices.Clone(events), pause: 100 * time.Millisecond}, // 800ms in all
+		}, nil
+	})
+	ts := start(t, up, func(d *gateway.Deps) { d.Config.BodyReadTimeout = 200 * time.Millisecond })
+
+	begin := time.Now()
+	resp, body := do(t, ts, http.MethodPost, "/v1/chat/completions", "application/json",
+		`{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if took := time.Since(begin); took < 700*time.Millisecond {
+		t.Fatalf("the stream took %v, not longer than the body timeout", took)
+	}
+	if want := strings.Join(events, ""); string(body) != want {
+		t.Fatalf("stream cut or altered:\ngot  %q\nwant %q", body, want)
 	}
 }

@@ -69,6 +69,9 @@ func handleChat(s *Server) http.HandlerFunc {
 			if res.HasUsage {
 				entry.SetUsage(int(res.Usage.PromptTokens), int(res.Usage.CompletionTokens))
 			}
+			if code := streamErrorCode(res); code != "" {
+				entry.SetErrorCode(code)
+			}
 			s.logRelay(r, res)
 		default:
 			s.copyResponse(w, r, resp)
@@ -107,12 +110,14 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *
 	buf := make([]byte, 0, size)
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 	// The request already holds its rate-limit slots: a client trickling its
-	// body must not keep them forever. The deadline covers the body only and
-	// is lifted before the (possibly long) answer.
-	// On failure the deadline stays set: net/http then drops the rest of the
-	// body at once instead of waiting for it after the handler returns.
-	rc := http.NewResponseController(w)
-	deadline := rc.SetReadDeadline(s.now().Add(s.cfg.BodyReadTimeout)) == nil
+	// body must not keep them forever. The deadline covers the body only:
+	// once the body hits EOF, net/http's background read (which watches for
+	// the client leaving) clears it itself, so the (possibly long) answer is
+	// not cut. On failure the deadline stays set: net/http then drops the
+	// rest of the body at once instead of waiting for it after the handler
+	// returns.
+	// A socket deadline is wall-clock time, whatever clock the server runs on.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout))
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)] // grow (no or a wrong Content-Length)
@@ -120,9 +125,6 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *
 		n, err := body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if errors.Is(err, io.EOF) {
-			if deadline {
-				_ = rc.SetReadDeadline(time.Time{}) // the answer may take long
-			}
 			return buf, nil
 		}
 		if err != nil {

@@ -22,6 +22,10 @@ const maxErrorBody = 1 << 20
 // be sent (nginx's convention); the client never sees it.
 const statusClientClosed = 499
 
+// codeClientClosedRequest is the Entry's error code when the client left
+// before the answer was complete (the gateway's own code, never sent).
+const codeClientClosedRequest = "client_closed_request"
+
 // allowedMethods is what a 405's Allow header is computed from.
 var allowedMethods = [...]string{
 	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
@@ -51,7 +55,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if clientGone(r) {
 		// Nobody to answer; the status only shows in the access log.
-		middleware.EntryFrom(r.Context()).SetErrorCode("client_closed_request")
+		middleware.EntryFrom(r.Context()).SetErrorCode(codeClientClosedRequest)
 		middleware.LoggerFrom(r.Context()).Debug().Str("error", api.Redact(err.Error())).Msg("client left before the upstream answered")
 		w.WriteHeader(statusClientClosed)
 		return

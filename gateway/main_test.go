@@ -41,6 +41,7 @@ func start(t *testing.T, up gateway.Upstream, mods ...func(*gateway.Deps)) *http
 // serve serves srv over loopback.
 func serve(t *testing.T, srv *gateway.Server) *httptest.Server {
 	t.Helper()
+	t.Cleanup(srv.Close) // after ts.Close: cleanups run last in, first out
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	return ts

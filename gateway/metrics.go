@@ -83,9 +83,6 @@ func (s *Server) recordMetrics(next http.Handler) http.Handler {
 					rq.UpstreamError = c
 				}
 			}
-			if rq.Rejected == "" && status == http.StatusUnauthorized && e.ErrorCode() == string(api.CodeInvalidAPIKey) {
-				rq.Rejected = "auth"
-			}
 			rq.PromptTokens, rq.CompletionTokens = e.Usage()
 			m.ObserveRequest(&rq)
 		}()
@@ -156,13 +153,20 @@ func (s *Server) modelLabel(model string) string {
 // against current without making a request wait for it: at most one
 // refresh runs, and at most one starts per modelsRetryDelay, so a failing
 // upstream is not asked again on every request.
+//
+// The refresh runs under the server's lifetime and Close waits for it.
 func (s *Server) refreshModelsInBackground() {
+	if s.life.Err() != nil {
+		return // closed
+	}
 	now := s.now().UnixNano()
 	last := s.modelsTried.Load()
 	if now-last < int64(modelsRetryDelay) || !s.modelsTried.CompareAndSwap(last, now) {
 		return
 	}
-	go func() { _, _ = s.modelSnapshot(context.Background()) }()
+	// Wait for the fetch itself, not just until Close: Close cancels the
+	// fetch, so it ends promptly, and waiting for it leaves nothing running.
+	s.bg.Go(func() { _, _ = s.modelSnapshot(context.WithoutCancel(s.life)) })
 }
 
 // routeLabel is the matched chi route pattern, "unmatched" when none.

@@ -200,3 +200,57 @@ func TestMetricsModelLabelLearnsTheListByItself(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestMetricsAuthRejections counts a bad client key as an "auth" rejection,
+// and a wrong admin token not: the admin API is not client authentication.
+func TestMetricsAuthRejections(t *testing.T) {
+	t.Parallel()
+	m := metrics.New(metrics.Config{})
+	st := openStore(t)
+	ts := start(t, chatAndModelsUpstream, func(d *gateway.Deps) {
+		d.Metrics, d.Keys, d.AdminToken = m, st, adminToken
+	})
+	authRejections := func() float64 {
+		t.Helper()
+		fams, err := m.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n float64
+		for _, f := range fams {
+			if f.GetName() != "copilot_proxy_limit_rejections_total" {
+				continue
+			}
+			for _, mt := range f.GetMetric() {
+				if labelMap(mt)["reason"] == "auth" {
+					n += mt.GetCounter().GetValue()
+				}
+			}
+		}
+		return n
+	}
+
+	if status, body := adminCall(t, ts.URL, http.MethodGet, "/admin/keys", "wrong-admin-token-0123456789", ""); status != http.StatusUnauthorized {
+		t.Fatalf("wrong admin token: %d %s", status, body)
+	}
+	if n := authRejections(); n != 0 {
+		t.Fatalf("a wrong admin token counted as %v auth rejections, want 0", n)
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer cp-not-a-real-key")
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("bad client key: %d", resp.StatusCode)
+	}
+	if n := authRejections(); n != 1 {
+		t.Fatalf("auth rejections after a bad client key = %v, want 1", n)
+	}
+}

@@ -75,10 +75,12 @@ func (s *Server) modelSnapshot(ctx context.Context) (*modelSnapshot, error) {
 
 	// The fetch is shared, so it must not die with the request that happened
 	// to start it; each caller still stops waiting when its own context ends.
+	// It does end when the server is closed.
 	fetchCtx := context.WithoutCancel(ctx)
 	ch := c.group.DoChan("models", func() (any, error) {
 		ctx, cancel := context.WithTimeout(fetchCtx, modelsFetchTimeout)
 		defer cancel()
+		defer context.AfterFunc(s.life, cancel)()
 		snap, err := s.fetchModels(ctx)
 		if err != nil {
 			s.modelsFetchFailed(ctx, err)
@@ -202,7 +204,7 @@ func (s *Server) writeModelList(w http.ResponseWriter, r *http.Request, snap *mo
 	}
 	allowed := make([]api.Model, 0, len(p.Models))
 	for _, m := range snap.models {
-		if modelAllowed(r, m.ID) {
+		if slices.Contains(p.Models, m.ID) {
 			allowed = append(allowed, m)
 		}
 	}

@@ -31,7 +31,7 @@ const eventBufferSize = 512
 const maxEventSize = 16 << 20
 
 // errEventTooLarge ends a stream whose event exceeds maxEventSize.
-var errEventTooLarge = errors.New("upstream stream broke: an event exceeds 16 MiB")
+var errEventTooLarge = errors.New("an event exceeds 16 MiB")
 
 // pingEvent is the SSE comment sent during long upstream silences.
 var pingEvent = []byte(": ping\n\n")
@@ -55,7 +55,8 @@ type relayResult struct {
 	// context) before the end.
 	ClientGone bool
 	// FirstEvent is when the first event was written to the client (zero
-	// if none was), for the time-to-first-byte metric.
+	// if none was), by the server's clock, for the time-to-first-byte
+	// metric.
 	FirstEvent time.Time
 }
 
@@ -95,15 +96,23 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, resp *http.Respon
 		s.readers.Put(br)
 	}()
 
-	res := relayEvents(ctx, br, out, dropUsage)
+	res := relayEvents(ctx, br, out, dropUsage, s.now)
 	res.Pings = out.pingCount()
 	return res
 }
 
 // relayEvents is the relay loop, separate from the HTTP plumbing so the
-// benchmark can drive it.
-func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, dropUsage bool) relayResult {
+// benchmark can drive it. now is the clock FirstEvent is read from.
+func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, dropUsage bool, now func() time.Time) relayResult {
 	var res relayResult
+	// fail ends the stream with a final error event for err.
+	fail := func(err error) relayResult {
+		res.Err = err
+		if out.write(api.ErrorEvent(streamError(err))) != nil {
+			res.ClientGone = true
+		}
+		return res
+	}
 	ev := make([]byte, 0, eventBufferSize)
 	lineStart := 0    // where the line being read starts in ev
 	hasField := false // ev holds a non-blank line, so a blank line ends an event
@@ -119,7 +128,7 @@ func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, dropU
 			return false
 		}
 		if res.Events == 0 {
-			res.FirstEvent = time.Now()
+			res.FirstEvent = now()
 		}
 		res.Events++
 		if !dropUsage {
@@ -135,11 +144,7 @@ func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, dropU
 		if len(ev) > maxEventSize {
 			// A runaway upstream must not make the gateway buffer without
 			// bound: end the stream like a broken one.
-			res.Err = errEventTooLarge
-			if out.write(api.ErrorEvent(api.NewError(api.CodeUpstreamError, errEventTooLarge.Error()))) != nil {
-				res.ClientGone = true
-			}
-			return res
+			return fail(errEventTooLarge)
 		}
 		if err == nil {
 			if isBlankLine(ev[lineStart:]) {
@@ -175,10 +180,7 @@ func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, dropU
 				// it is a cut (an intermediary closing, an HTTP/2 stream
 				// ended early), and the client must not take it for a
 				// complete answer.
-				res.Err = errNoDone
-				if out.write(api.ErrorEvent(streamError(res.Err))) != nil {
-					res.ClientGone = true
-				}
+				return fail(errNoDone)
 			}
 			return res
 		}
@@ -188,11 +190,7 @@ func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, dropU
 			res.ClientGone = true
 			return res
 		}
-		res.Err = err
-		if out.write(api.ErrorEvent(streamError(err))) != nil {
-			res.ClientGone = true
-		}
-		return res
+		return fail(err)
 	}
 }
 
@@ -370,20 +368,27 @@ func (sw *streamWriter) pingCount() int {
 	return sw.pings
 }
 
-// logRelay records how a stream ended.
-func (s *Server) logRelay(r *http.Request, res relayResult) {
-	ctx := r.Context()
-	log := middleware.LoggerFrom(ctx)
+// streamErrorCode is the error code a stream's end gets on its Entry (for
+// the access log and usage accounting): "" for a clean end.
+func streamErrorCode(res relayResult) string {
 	switch {
 	case res.ClientGone:
-		middleware.EntryFrom(ctx).SetErrorCode("client_closed_request")
+		return codeClientClosedRequest
+	case res.Err == nil:
+		return ""
+	case isTimeout(res.Err):
+		return string(api.CodeUpstreamTimeout)
+	}
+	return string(api.CodeUpstreamError)
+}
+
+// logRelay logs how a stream ended.
+func (s *Server) logRelay(r *http.Request, res relayResult) {
+	log := middleware.LoggerFrom(r.Context())
+	switch {
+	case res.ClientGone:
 		log.Debug().Int("events", res.Events).Msg("client left during the stream")
 	case res.Err != nil:
-		code := api.CodeUpstreamError
-		if isTimeout(res.Err) {
-			code = api.CodeUpstreamTimeout
-		}
-		middleware.EntryFrom(ctx).SetErrorCode(string(code))
 		log.Warn().Int("events", res.Events).Str("error", api.Redact(res.Err.Error())).Msg("upstream stream ended with an error")
 	default:
 		ev := log.Debug().Int("events", res.Events).Int("pings", res.Pings).Bool("done", res.Done)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
 )
@@ -39,7 +40,7 @@ func runRelay(t testing.TB, body io.Reader) (relayResult, *flushRecorder) {
 	out := newStreamWriter(rec, -1)
 	defer out.stop()
 	br := bufio.NewReaderSize(body, relayBufferSize)
-	return relayEvents(context.Background(), br, out, false), rec
+	return relayEvents(context.Background(), br, out, false, time.Now), rec
 }
 
 func TestRelayOneWriteAndFlushPerEvent(t *testing.T) {
@@ -169,7 +170,7 @@ func BenchmarkRelayPerEvent(b *testing.B) {
 	defer out.stop()
 	br := bufio.NewReaderSize(&repeatReader{ev: ev, n: b.N}, relayBufferSize)
 	b.ResetTimer()
-	res := relayEvents(context.Background(), br, out, false)
+	res := relayEvents(context.Background(), br, out, false, time.Now)
 	if res.Events != b.N {
 		b.Fatalf("relayed %d events, want %d", res.Events, b.N)
 	}

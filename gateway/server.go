@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -126,6 +127,13 @@ type Server struct {
 	metrics      *metrics.Metrics
 	serveMetrics bool
 	keysCheck    keysCheck
+
+	// life is the server's lifetime: background work (the metrics' model
+	// list refresh, shared model fetches) runs under it and ends when Close
+	// cancels it. It carries the server's logger. bg tracks that work.
+	life context.Context
+	stop context.CancelFunc
+	bg   sync.WaitGroup
 }
 
 // NewServer builds the server and its routes. d.Upstream is required.
@@ -155,6 +163,7 @@ func NewServer(d Deps) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.life, s.stop = context.WithCancel(middleware.WithLogger(context.Background(), d.Logger))
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, relayBufferSize) }
 	s.tails.New = func() any { return new(tailReader) }
 	s.handler = s.routes()
@@ -171,6 +180,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Routes() chi.Routes {
 	rt, _ := s.handler.(chi.Routes)
 	return rt
+}
+
+// Close stops the server's background work (a model list refresh started
+// for the metrics labels, shared model fetches) and waits for it. Call it
+// once the HTTP server has drained: requests still being served lose their
+// model fetches. It is safe to call more than once.
+func (s *Server) Close() {
+	s.stop()
+	s.bg.Wait()
 }
 
 // SetDraining makes readiness report 503 "shutting down" from now on, so a

@@ -149,6 +149,7 @@ func Auth(a Authenticator, cfg AuthConfig) func(http.Handler) http.Handler {
 				return
 			}
 			entry.SetErrorCode(string(api.CodeInvalidAPIKey))
+			entry.SetLimitReason(ReasonAuth)
 			h.Set("WWW-Authenticate", "Bearer")
 			api.Fail(w, api.CodeInvalidAPIKey, invalidKeyMessage)
 		})

@@ -397,3 +397,30 @@ func BenchmarkAuth(b *testing.B) {
 		h.ServeHTTP(w, req)
 	}
 }
+
+// TestAuthRecordsReason checks the Entry of a refused request: a 401 carries
+// ReasonAuth (metrics count it as an auth rejection), a 429 from the failure
+// limit ReasonAuthFailures, and an accepted key no reason.
+func TestAuthRecordsReason(t *testing.T) {
+	t.Parallel()
+	a := &testAuthenticator{}
+	var reason LimitReason
+	auth := okAuthHandler(a, AuthConfig{FailLimit: 1, FailWindow: time.Hour})
+	h := AccessLog(zerolog.Nop())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth.ServeHTTP(w, r)
+		reason = EntryFrom(r.Context()).LimitReason()
+	}))
+	for _, tt := range []struct {
+		key    string
+		status int
+		want   LimitReason
+	}{
+		{testKey, http.StatusOK, ""},
+		{unknownKey, http.StatusUnauthorized, ReasonAuth},
+		{unknownKey, http.StatusTooManyRequests, ReasonAuthFailures},
+	} {
+		if rec := authReq(h, "198.51.100.9:4000", tt.key); rec.Code != tt.status || reason != tt.want {
+			t.Errorf("key %q: status %d reason %q, want %d %q", tt.key, rec.Code, reason, tt.status, tt.want)
+		}
+	}
+}

@@ -223,18 +223,6 @@ func (l *Limiter) state(keyID string) *counters {
 	return v.(*counters)
 }
 
-// lockKey returns keyID's counters locked and alive.
-func (l *Limiter) lockKey(keyID string) *counters {
-	for {
-		c := l.state(keyID)
-		c.mu.Lock()
-		if !c.dead {
-			return c
-		}
-		c.mu.Unlock()
-	}
-}
-
 // admit decides on one request and, if it passes, takes its reservations.
 // Every check happens under the locks of all the counters involved (global,
 // then key: always in that order, so there is no deadlock), and nothing is
@@ -353,13 +341,6 @@ func (l *Limiter) release(t ticket, tokens int) {
 		l.global.inflight--
 		l.global.mu.Unlock()
 	}
-}
-
-// addTokens records tokens for keyID outside of an admitted request.
-func (l *Limiter) addTokens(keyID string, tokens int) {
-	k := l.lockKey(keyID)
-	k.toks.add(l.elapsed(), int64(tokens))
-	k.mu.Unlock()
 }
 
 // sweep removes the state of keys with nothing in flight and nothing left in

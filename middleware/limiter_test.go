@@ -196,7 +196,7 @@ func TestLimiterSweep(t *testing.T) {
 		return m
 	}
 	expectOK(t, limitChain(l, keyP("old"), okLimited)())
-	l.AddTokens("tokens-only", 5)
+	addTestTokens(l, "tokens-only", 5)
 	clk.Advance(30 * time.Second)
 	expectOK(t, limitChain(l, keyP("recent"), okLimited)())
 	hc := newHoldChain(t, l)

@@ -37,6 +37,9 @@ const (
 	ReasonGlobalConcurrency LimitReason = "global_concurrency"
 	// ReasonAuthFailures is Auth's per-address limit on failed key attempts.
 	ReasonAuthFailures LimitReason = "auth_failures"
+	// ReasonAuth is Auth's 401 for a missing or invalid client key (not a
+	// limit, but a rejection metrics count alongside the limits).
+	ReasonAuth LimitReason = "auth"
 )
 
 // Rate limit response headers, OpenAI style.
@@ -133,17 +136,6 @@ func (l *Limiter) sweeper() {
 			l.sweep()
 		}
 	}
-}
-
-// AddTokens counts tokens (prompt plus completion) into keyID's tokens per
-// minute window. The middleware already does this for every request it
-// admitted, from the usage recorded on the request's Entry; call AddTokens
-// only for usage that does not go through it, or it is counted twice.
-func (l *Limiter) AddTokens(keyID string, tokens int) {
-	if tokens <= 0 {
-		return
-	}
-	l.addTokens(keyID, tokens)
 }
 
 // Middleware enforces the limits. Install it after Auth (and inside

@@ -73,6 +73,25 @@ func limitChain(l *Limiter, p *Principal, h http.HandlerFunc) func() limitResult
 	}
 }
 
+// addTestTokens records tokens in keyID's tokens window outside of any
+// request, as if an earlier request had reported them. Non-positive counts
+// are ignored, as the middleware ignores them.
+func addTestTokens(l *Limiter, keyID string, tokens int) {
+	if tokens <= 0 {
+		return
+	}
+	for {
+		k := l.state(keyID)
+		k.mu.Lock()
+		if !k.dead {
+			k.toks.add(l.elapsed(), int64(tokens))
+			k.mu.Unlock()
+			return
+		}
+		k.mu.Unlock()
+	}
+}
+
 func okLimited(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }
 
 func keyP(id string) *Principal { return &Principal{KeyID: id, KeyName: "name-" + id} }
@@ -252,14 +271,13 @@ func TestLimiterTPM(t *testing.T) {
 	}
 
 	clk.Advance(10 * time.Second)
-	usage.Store(0)
-	res = do() // t=10: 60 < 100, admitted
+	usage.Store(50)
+	res = do() // t=10: 60 < 100, admitted, then records 50: 110 in the window
 	expectOK(t, res)
 	if got := tokHeaders(res); got != "100 40 50s" {
 		t.Errorf("token headers = %q", got)
 	}
 
-	l.AddTokens("t", 50) // t=10: 110 in the window
 	clk.Advance(5 * time.Second)
 	res = do() // t=15: over; the 60 leave at t=60, then 50 < 100
 	expect429(t, res, ReasonTPM, "Rate limit reached for key 'name-t': 100 tokens per minute. Retry after 45s.", 45, 45000)
@@ -276,8 +294,8 @@ func TestLimiterTPM(t *testing.T) {
 		t.Errorf("token headers after the slide = %q", got)
 	}
 
-	// Exactly at the limit is over ("rejected while the sum is >= tpm").
-	l.AddTokens("t", 50)
+	// That request recorded 50 more at t=60: exactly at the limit is over
+	// ("rejected while the sum is >= tpm").
 	expect429(t, do(), ReasonTPM, "", 10, 10000)
 	clk.Advance(time.Minute)
 	expectOK(t, do())
@@ -488,7 +506,7 @@ func TestLimiterZeroIsUnlimited(t *testing.T) {
 					}
 				}
 			}
-			l.AddTokens("k", 1e9)
+			addTestTokens(l, "k", 1e9)
 			expectOK(t, do())
 		})
 	}
@@ -560,9 +578,9 @@ func TestLimiterCloseIdempotent(t *testing.T) {
 	l.Close()
 	l.Close()
 	// Still usable (without sweeping) after Close.
-	l.AddTokens("k", 1)
-	l.AddTokens("k", 0)
-	l.AddTokens("k", -4)
+	addTestTokens(l, "k", 1)
+	addTestTokens(l, "k", 0)
+	addTestTokens(l, "k", -4)
 }
 
 // BenchmarkLimiterAdmit measures admission and release in parallel, for many
