@@ -10,7 +10,7 @@ FUZZTIME      ?= 5s
 SOAK_DURATION ?= 60s
 
 .PHONY: fuzz soak
-.PHONY: build run test test-short lint fmt vet bench bench-harness bench-go profile clean openapi-check openapi
+.PHONY: build run test test-short lint fmt vet bench bench-bin bench-harness bench-go profile clean openapi-check openapi
 
 build: ## build the static binary into bin/
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/copilot-proxy
@@ -36,15 +36,16 @@ fmt:
 
 bench: build bench-harness bench-go ## the load harness (direct vs bare ReverseProxy vs copilot-proxy) then the Go micro-benchmarks
 
-bench-harness: build ## side-by-side table and bench-results/latest.json (about a minute on 2 cores)
+bench-bin:
 	$(GO) build -o bin/copilot-proxy-bench ./cmd/copilot-proxy-bench
+
+bench-harness: build bench-bin ## side-by-side table and bench-results/latest.json (about a minute on 2 cores)
 	./bin/copilot-proxy-bench -bin $(BIN) -out bench-results/latest.json $(BENCH_ARGS)
 
 bench-go: ## Go micro-benchmarks of the hot paths, with allocation counts
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-profile: build ## pprof CPU, heap and allocs profiles of copilot-proxy under load, into bench-results/profile/
-	$(GO) build -o bin/copilot-proxy-bench ./cmd/copilot-proxy-bench
+profile: build bench-bin ## pprof CPU, heap and allocs profiles of copilot-proxy under load, into bench-results/profile/
 	./bin/copilot-proxy-bench -bin $(BIN) -profile bench-results/profile -round 10s
 
 openapi-check: ## validate openapi/openapi.yaml (and that openapi.json is generated from it)

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/copilot-proxy/copilot-proxy/copilot"
 )
 
 // runBaseline is the floor every Go proxy is compared with: exchange the
@@ -58,26 +60,13 @@ func runBaseline(upstream, addr, ghToken string, tuned bool) error {
 	return nil
 }
 
-// exchange gets a Copilot token for the GitHub token, as the editors do.
+// exchange gets a Copilot token for the GitHub token, with the project's
+// own exchange (the baseline differs from copilot-proxy only in how it
+// serves requests, not in how it gets its token).
 func exchange(c *http.Client, base, ghToken string) (string, error) {
-	req, err := http.NewRequest(http.MethodGet, base+"/copilot_internal/v2/token", nil)
+	tok, err := copilot.NewAuth(c, base, ghToken, copilot.DefaultEditor()).Exchange(context.Background())
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Authorization", "token "+ghToken)
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("token exchange: status %d", resp.StatusCode)
-	}
-	var out struct {
-		Token string `json:"token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Token == "" {
-		return "", errors.New("token exchange: no token in the answer")
-	}
-	return out.Token, nil
+	return tok.Value, nil
 }

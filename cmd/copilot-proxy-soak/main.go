@@ -77,7 +77,7 @@ func run() error {
 	defer os.RemoveAll(dir)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(*bin, "serve")
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(cleanEnv(os.Environ()),
 		"HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
 		"COPILOT_PROXY_ADDR="+addr,
 		"COPILOT_PROXY_GITHUB_TOKEN="+copilottest.GitHubToken,
@@ -100,11 +100,9 @@ func run() error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-	}()
+	// On an early return the proxy must not outlive the soak; once it has
+	// exited and been waited for, Kill is a harmless os.ErrProcessDone.
+	defer func() { _ = cmd.Process.Kill() }()
 
 	base := "http://" + addr
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *workers}}
@@ -195,11 +193,38 @@ func run() error {
 	} else {
 		fmt.Println("exit after SIGTERM: 0")
 	}
+	// The soak fails on what no injected fault explains.
+	problems := []error{exitErr}
 	if panics := countIn(filepath.Join(dir, "proxy.log"), "panic"); panics > 0 {
 		fmt.Printf("log lines mentioning a panic: %d\n", panics)
+		problems = append(problems, fmt.Errorf("%d log lines mention a panic", panics))
 	}
-	return exitErr
+	if inFlight > 0 {
+		problems = append(problems, fmt.Errorf("%d upstream requests left open", inFlight))
+	}
+	if n := st.failures[kindUnexplainedEnd]; n > 0 {
+		problems = append(problems, fmt.Errorf("%d streams ended without [DONE] and without an error event", n))
+	}
+	return errors.Join(problems...)
 }
+
+// cleanEnv drops the caller's COPILOT_PROXY_* and token variables, which
+// would change what the soak measures.
+func cleanEnv(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "COPILOT_PROXY_") || k == "GH_COPILOT_TOKEN" || k == "GITHUB_COPILOT_TOKEN" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// kindUnexplainedEnd is the failure no injected fault explains: a stream
+// that just stops.
+const kindUnexplainedEnd = "stream without [DONE] and without an error event"
 
 // oneRequest sends one chat request and classifies the outcome ("" = ok).
 func oneRequest(ctx context.Context, c *http.Client, base string, stream bool) string {
@@ -233,7 +258,7 @@ func oneRequest(ctx context.Context, c *http.Client, base string, stream bool) s
 			return "stream ended with an error event (upstream broke)"
 		}
 	case stream && !strings.Contains(string(b), "data: [DONE]"):
-		return "stream without [DONE] and without an error event"
+		return kindUnexplainedEnd
 	}
 	return ""
 }

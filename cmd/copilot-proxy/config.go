@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -11,20 +12,25 @@ import (
 // --some-name is COPILOT_PROXY_SOME_NAME.
 const envPrefix = "COPILOT_PROXY_"
 
+// defaultGitHubAPIURL is --github-api-url's default in every command.
+const defaultGitHubAPIURL = "https://api.github.com"
+
 // envName returns the environment variable of a flag.
 func envName(flagName string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 // applyEnv fills every flag that was not given on the command line from its
-// environment variable, so a flag always wins over the environment. An
-// invalid value stops startup with an error naming the variable.
-func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+// environment variable, so a flag always wins over the environment. With
+// names, only those flags are filled (the keys commands share --db with
+// serve, but nothing else). An invalid value stops startup with an error
+// naming the variable.
+func applyEnv(fs *flag.FlagSet, getenv func(string) string, names ...string) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || given[f.Name] {
+		if err != nil || given[f.Name] || len(names) > 0 && !slices.Contains(names, f.Name) {
 			return
 		}
 		name := envName(f.Name)

@@ -114,7 +114,7 @@ func runKeysCreate(ctx context.Context, args []string, getenv func(string) strin
 	if done, err := parseFlags(fs, args, stdout); done || err != nil {
 		return err
 	}
-	if err := applyEnvOnly(fs, getenv, "db"); err != nil {
+	if err := applyEnv(fs, getenv, "db"); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*name) == "" {
@@ -143,24 +143,6 @@ func runKeysCreate(ctx context.Context, args []string, getenv func(string) strin
 	fmt.Fprintf(stdout, "Created key %q (%s).\n\n  %s\n\nThis is the only time the key is shown: give it to its user now.\n", created.Name, created.ID, created.Secret)
 	fmt.Fprintf(stdout, "Use it as \"Authorization: Bearer <key>\" (OpenAI SDKs: api_key) or \"x-api-key: <key>\".\n")
 	fmt.Fprintf(stdout, "Limits: %s\n", describeLimits(created.Key))
-	return nil
-}
-
-// applyEnvOnly fills only the named flags from the environment (a keys
-// command shares --db with serve, but nothing else).
-func applyEnvOnly(fs *flag.FlagSet, getenv func(string) string, names ...string) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, n := range names {
-		if given[n] {
-			continue
-		}
-		if v, ok := lookupEnv(getenv, envName(n)); ok {
-			if err := fs.Set(n, v); err != nil {
-				return fmt.Errorf("%w: invalid value %q for %s: %v", errUsage, v, envName(n), err)
-			}
-		}
-	}
 	return nil
 }
 
@@ -204,7 +186,7 @@ func runKeysList(ctx context.Context, args []string, getenv func(string) string,
 	if done, err := parseFlags(fs, args, stdout); done || err != nil {
 		return err
 	}
-	if err := applyEnvOnly(fs, getenv, "db"); err != nil {
+	if err := applyEnv(fs, getenv, "db"); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, *db)
@@ -262,7 +244,7 @@ func runKeysRevoke(ctx context.Context, args []string, getenv func(string) strin
 	if done, err := parseFlags(fs, args, stdout); done || err != nil {
 		return err
 	}
-	if err := applyEnvOnly(fs, getenv, "db"); err != nil {
+	if err := applyEnv(fs, getenv, "db"); err != nil {
 		return err
 	}
 	if target == "" {
@@ -298,7 +280,7 @@ func runKeysRotate(ctx context.Context, args []string, getenv func(string) strin
 	if done, err := parseFlags(fs, args, stdout); done || err != nil {
 		return err
 	}
-	if err := applyEnvOnly(fs, getenv, "db"); err != nil {
+	if err := applyEnv(fs, getenv, "db"); err != nil {
 		return err
 	}
 	if target == "" {

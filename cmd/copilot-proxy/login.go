@@ -27,7 +27,7 @@ type loginConfig struct {
 func loginFlags(cfg *loginConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("login", flag.ContinueOnError)
 	fs.StringVar(&cfg.GitHubURL, "github-url", copilot.DefaultGitHubURL, "GitHub web URL where the code is entered (GitHub Enterprise: https://HOST)")
-	fs.StringVar(&cfg.GitHubAPIURL, "github-api-url", "https://api.github.com", "GitHub API base URL, used to check the new token (GitHub Enterprise: https://HOST/api/v3 or https://api.DOMAIN)")
+	fs.StringVar(&cfg.GitHubAPIURL, "github-api-url", defaultGitHubAPIURL, "GitHub API base URL, used to check the new token (GitHub Enterprise: https://HOST/api/v3 or https://api.DOMAIN)")
 	cfg.Editor = editorFlags(fs)
 	fs.StringVar(&cfg.ClientID, "client-id", copilot.DefaultClientID, "OAuth app client id (default: the Copilot editor plugins' app, whose tokens Copilot accepts)")
 	fs.Usage = func() {

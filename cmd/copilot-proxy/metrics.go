@@ -2,10 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"log"
-	"net"
 	"net/http"
 	"time"
 
@@ -86,35 +82,9 @@ func startMetricsListener(addr string, m *metrics.Metrics, logger zerolog.Logger
 	if addr == "" || m == nil {
 		return func() {}, nil
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("cannot listen on %s (--metrics-addr): %w", addr, err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          log.New(logWriter{logger}, "", 0),
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error().Err(err).Msg("metrics listener stopped")
-		}
-	}()
-	logger.Info().Str("addr", ln.Addr().String()).Msg("metrics listening")
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if srv.Shutdown(ctx) != nil {
-			_ = srv.Close()
-		}
-		<-done
-	}, nil
+	return serveAside(addr, "metrics", "metrics-addr", mux, logger)
 }
 
 // prefetchModels fetches the model list once at start, in the background,

@@ -475,3 +475,27 @@ func TestEditorVersionConfigurable(t *testing.T) {
 		}
 	}
 }
+
+// Settings that guard the gateway are refused at start-up, before anything
+// listens: a guessable admin token, and pprof on a non-loopback address.
+func TestRunRefusesUnsafeSettings(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"short admin token", map[string]string{"COPILOT_PROXY_ADMIN_TOKEN": "short"}, nil, "at least 16"},
+		{"pprof beyond loopback", nil, []string{"--pprof-addr", "0.0.0.0:0"}, "loopback"},
+	} {
+		env := map[string]string{"COPILOT_PROXY_GITHUB_TOKEN": "ghu_x", "HOME": t.TempDir(), "COPILOT_PROXY_ADDR": "127.0.0.1:0"}
+		for k, v := range tt.env {
+			env[k] = v
+		}
+		err := run(context.Background(), append([]string{"serve"}, tt.args...), envMap(env), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: got %v, want an error mentioning %q", tt.name, err, tt.want)
+		}
+	}
+}

@@ -59,7 +59,7 @@ func serveFlags(cfg *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfg.MaxBody = 10 << 20
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address (host:port)")
-	fs.StringVar(&cfg.GitHubAPIURL, "github-api-url", "https://api.github.com", "GitHub API base URL (for GitHub Enterprise: https://HOST/api/v3 or https://api.DOMAIN)")
+	fs.StringVar(&cfg.GitHubAPIURL, "github-api-url", defaultGitHubAPIURL, "GitHub API base URL (for GitHub Enterprise: https://HOST/api/v3 or https://api.DOMAIN)")
 	fs.StringVar(&cfg.CopilotAPIURL, "copilot-api-url", "", "Copilot API base URL (default: endpoints.api of the Copilot token, else https://api.githubcopilot.com)")
 	fs.StringVar(&cfg.GitHubTokenFile, "github-token-file", "", "file holding the GitHub OAuth token (the token itself is only ever read from COPILOT_PROXY_GITHUB_TOKEN or a file)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "", "log format: json or console (default: console when stderr is a terminal, else json)")
@@ -136,6 +136,9 @@ func (c *serveConfig) validate() error {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 			return bad("metrics-addr", "want host:port, e.g. 127.0.0.1:9090")
 		}
+	}
+	if c.PprofAddr != "" && !isLoopbackAddr(c.PprofAddr) {
+		return bad("pprof-addr", "must be a loopback address such as 127.0.0.1:6060 (profiles show internals)")
 	}
 	if c.DB == "" {
 		return bad("db", "no path: set --db, or HOME / XDG_DATA_HOME for the default location")
@@ -357,6 +360,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		// handlers a moment to return so their usage is recorded.
 		waitIdle(&inflight, cutGrace)
 	}
+	srv.Close() // background work of the gateway (model list refreshes) ends with it
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Error().Err(err).Msg("server error during shutdown")
 	}

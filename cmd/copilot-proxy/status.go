@@ -32,7 +32,7 @@ func statusFlags(cfg *statusConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of a table")
 	cfg.Editor = editorFlags(fs)
-	fs.StringVar(&cfg.GitHubAPIURL, "github-api-url", "https://api.github.com", "GitHub API base URL (GitHub Enterprise: https://HOST/api/v3 or https://api.DOMAIN)")
+	fs.StringVar(&cfg.GitHubAPIURL, "github-api-url", defaultGitHubAPIURL, "GitHub API base URL (GitHub Enterprise: https://HOST/api/v3 or https://api.DOMAIN)")
 	fs.StringVar(&cfg.CopilotAPIURL, "copilot-api-url", "", "Copilot API base URL (default: endpoints.api of the Copilot token, else https://api.githubcopilot.com)")
 	fs.StringVar(&cfg.GitHubTokenFile, "github-token-file", "", "file holding the GitHub OAuth token")
 	fs.Usage = func() {
@@ -54,27 +54,25 @@ Flags:
 // statusReport is the JSON shape of `status --json`. Optional parts are
 // left out when unknown, e.g. after a failure.
 type statusReport struct {
-	OK             bool          `json:"ok"`
-	TokenSource    string        `json:"token_source,omitempty"` // env, file or editor
-	TokenEnv       string        `json:"token_env,omitempty"`    // the variable, when env
-	TokenPath      string        `json:"token_path,omitempty"`   // the file, when file or editor
-	Login          string        `json:"login,omitempty"`
-	Plan           string        `json:"plan,omitempty"`
-	SKU            string        `json:"sku,omitempty"`
-	APIURL         string        `json:"api_url,omitempty"`
-	APIURLFrom     string        `json:"api_url_from,omitempty"` // configured, token or default
-	TokenExpiresAt *time.Time    `json:"token_expires_at,omitempty"`
-	Quota          *statusQuota  `json:"quota,omitempty"`
-	Warnings       []string      `json:"warnings,omitempty"`
-	Error          string        `json:"error,omitempty"`
-	expiresIn      time.Duration // for the table
+	OK             bool         `json:"ok"`
+	TokenSource    string       `json:"token_source,omitempty"` // env, file or editor
+	TokenEnv       string       `json:"token_env,omitempty"`    // the variable, when env
+	TokenPath      string       `json:"token_path,omitempty"`   // the file, when file or editor
+	Login          string       `json:"login,omitempty"`
+	Plan           string       `json:"plan,omitempty"`
+	SKU            string       `json:"sku,omitempty"`
+	APIURL         string       `json:"api_url,omitempty"`
+	APIURLFrom     string       `json:"api_url_from,omitempty"` // configured, token or default
+	TokenExpiresAt *time.Time   `json:"token_expires_at,omitempty"`
+	Quota          *statusQuota `json:"quota,omitempty"`
+	Warnings       []string     `json:"warnings,omitempty"`
+	Error          string       `json:"error,omitempty"`
 }
 
+// statusQuota is the account's quota snapshots with their reset date.
 type statusQuota struct {
-	Chat                *copilot.QuotaSnapshot `json:"chat"`
-	Completions         *copilot.QuotaSnapshot `json:"completions"`
-	PremiumInteractions *copilot.QuotaSnapshot `json:"premium_interactions"`
-	ResetDate           string                 `json:"reset_date,omitempty"`
+	copilot.Quotas
+	ResetDate string `json:"reset_date,omitempty"`
 }
 
 // fixedToken hands the one token status obtained to copilot.Client, whose
@@ -151,7 +149,6 @@ func checkStatus(ctx context.Context, cfg statusConfig, getenv func(string) stri
 	rep.SKU = tok.SKU
 	exp := tok.ExpiresAt.UTC()
 	rep.TokenExpiresAt = &exp
-	rep.expiresIn = time.Until(exp).Round(time.Second)
 
 	var problem error
 	client := copilot.NewClient(copilot.ClientConfig{HTTPClient: hc, Tokens: fixedToken{tok}, BaseURL: cfg.CopilotAPIURL, AllowedHosts: copilotHostsFor(cfg.GitHubAPIURL), Editor: *cfg.Editor, Logger: zerolog.Nop()})
@@ -177,12 +174,7 @@ func checkStatus(ctx context.Context, cfg statusConfig, getenv func(string) stri
 	if rep.SKU == "" {
 		rep.SKU = u.SKU
 	}
-	rep.Quota = &statusQuota{
-		Chat:                u.Quotas.Chat,
-		Completions:         u.Quotas.Completions,
-		PremiumInteractions: u.Quotas.PremiumInteractions,
-		ResetDate:           u.ResetDate,
-	}
+	rep.Quota = &statusQuota{Quotas: u.Quotas, ResetDate: u.ResetDate}
 	return rep, problem
 }
 
@@ -245,7 +237,7 @@ func printStatusTable(w io.Writer, r *statusReport) {
 		row("plan", plan)
 	}
 	if r.TokenExpiresAt != nil {
-		row("Copilot token", fmt.Sprintf("exchange works; expires %s (in %s)", r.TokenExpiresAt.Format(time.RFC3339), r.expiresIn))
+		row("Copilot token", fmt.Sprintf("exchange works; expires %s (in %s)", r.TokenExpiresAt.Format(time.RFC3339), time.Until(*r.TokenExpiresAt).Round(time.Second)))
 	}
 	if r.APIURL != "" {
 		from := map[string]string{"configured": "--copilot-api-url", "token": "endpoints.api of the token", "default": "default"}[r.APIURLFrom]

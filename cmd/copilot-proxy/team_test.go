@@ -118,13 +118,7 @@ func wantAPIError(t *testing.T, err error, status int, code string) {
 // eventually polls cond for up to 5 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, 5*time.Second, what, cond)
 }
 
 func TestTeamKeysEndToEnd(t *testing.T) {

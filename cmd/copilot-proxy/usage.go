@@ -24,7 +24,7 @@ func runUsage(ctx context.Context, args []string, getenv func(string) string, st
 	if done, err := parseFlags(fs, args, stdout); done || err != nil {
 		return err
 	}
-	if err := applyEnvOnly(fs, getenv, "db"); err != nil {
+	if err := applyEnv(fs, getenv, "db"); err != nil {
 		return err
 	}
 	q := keys.UsageQuery{Key: *key}
