@@ -33,7 +33,7 @@ func checkKeys(obj []byte, fields ...string) *Error {
 				continue
 			}
 			if key != f {
-				return NewError(CodeInvalidRequest, "The request body has the field \""+clip(key, 40)+"\"; field names are case-sensitive: use \""+f+"\".").WithParam(f)
+				return NewError(CodeInvalidRequest, "The request body has the field \""+Clip(key, 40)+"\"; field names are case-sensitive: use \""+f+"\".").WithParam(f)
 			}
 			if seen[i] {
 				return NewError(CodeInvalidRequest, "The request body has the field \""+f+"\" more than once.").WithParam(f)

@@ -8,7 +8,6 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 )
 
 // Code is a machine-readable error code, sent as error.code in the envelope.
@@ -131,26 +130,14 @@ type Envelope struct {
 	Error *Error `json:"error"`
 }
 
-// WriteError writes e in the OpenAI envelope with its status. Headers already
-// set on w (request id, Retry-After) are kept.
-func WriteError(w http.ResponseWriter, e *Error) {
+// Envelope returns e in the OpenAI envelope, {"error":{...}}, as a
+// response body (with a trailing newline).
+func (e *Error) Envelope() []byte {
 	if e.Type == "" {
 		e.Type = e.Code.Type()
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Del("Content-Length")
 	body, _ := json.Marshal(Envelope{Error: e})
-	body = append(body, '\n')
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(e.HTTPStatus())
-	_, _ = w.Write(body)
-}
-
-// Fail is shorthand for WriteError(w, NewError(code, message)).
-func Fail(w http.ResponseWriter, code Code, message string) {
-	WriteError(w, NewError(code, message))
+	return append(body, '\n')
 }
 
 // ErrorEvent returns the SSE event that ends a stream which failed after its
@@ -165,19 +152,4 @@ func ErrorEvent(e *Error) []byte {
 	out = append(out, body...)
 	out = append(out, "\n\n"...)
 	return out
-}
-
-// WriteJSON writes v as JSON with status.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		Fail(w, CodeInternal, "could not encode the response")
-		return
-	}
-	body = append(body, '\n')
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
 }

@@ -344,7 +344,7 @@ func match(raw, quoted []byte, complex bool, fields []string, seen []bool) (fold
 // field) a repeat of field.
 func fieldNameError(name, field string) *Error {
 	if name != field {
-		return NewError(CodeInvalidRequest, "The request body has the field \""+clip(name, 40)+"\"; field names are case-sensitive: use \""+field+"\".").WithParam(field)
+		return NewError(CodeInvalidRequest, "The request body has the field \""+Clip(name, 40)+"\"; field names are case-sensitive: use \""+field+"\".").WithParam(field)
 	}
 	return NewError(CodeInvalidRequest, "The request body has the field \""+field+"\" more than once.").WithParam(field)
 }
@@ -452,6 +452,27 @@ func (c *chatScan) streamOptions() bool {
 		}
 		return ok
 	}
+	var seen [len(optionFields)]bool
+	return c.members(optionFields[:], seen[:], &c.soKeyErr, func(fold int, v []byte) {
+		if fold != 0 {
+			return
+		}
+		switch string(v) {
+		case "true":
+			c.includeUsage = true
+		case "false":
+			c.includeUsage = false
+		case "null":
+		default:
+			c.soTypeErr = true
+		}
+	})
+}
+
+// members reads the object at c.i: each key is matched against fields
+// (seen catches repeats; the first key error is kept in *keyErr) and use
+// gets the matched field's index (see match) and the member's raw value.
+func (c *chatScan) members(fields []string, seen []bool, keyErr **Error, use func(fold int, v []byte)) bool {
 	if !c.open() {
 		return false
 	}
@@ -459,31 +480,20 @@ func (c *chatScan) streamOptions() bool {
 		c.depth--
 		return true
 	}
-	var seen [len(optionFields)]bool
 	for {
 		raw, quoted, complex, ok := c.key()
 		if !ok {
 			return false
 		}
-		fold, _, err := match(raw, quoted, complex, optionFields[:], seen[:])
-		if err != nil && c.soKeyErr == nil {
-			c.soKeyErr = err
+		fold, _, err := match(raw, quoted, complex, fields, seen)
+		if err != nil && *keyErr == nil {
+			*keyErr = err
 		}
 		v, ok := c.value()
 		if !ok {
 			return false
 		}
-		if fold == 0 {
-			switch string(v) {
-			case "true":
-				c.includeUsage = true
-			case "false":
-				c.includeUsage = false
-			case "null":
-			default:
-				c.soTypeErr = true
-			}
-		}
+		use(fold, v)
 		more, ok := c.endOf('}')
 		if !ok || !more {
 			return ok
@@ -542,28 +552,9 @@ func (c *chatScan) messagesValue() ([]byte, bool) {
 }
 
 func (c *chatScan) message() bool {
-	if !c.open() {
-		return false
-	}
-	if c.next('}') {
-		c.depth--
-		return true
-	}
 	var seen [len(messageFields)]bool
 	var content []byte
-	for {
-		raw, quoted, complex, ok := c.key()
-		if !ok {
-			return false
-		}
-		fold, _, err := match(raw, quoted, complex, messageFields[:], seen[:])
-		if err != nil && c.lastKeyErr == nil {
-			c.lastKeyErr = err
-		}
-		v, ok := c.value()
-		if !ok {
-			return false
-		}
+	ok := c.members(messageFields[:], seen[:], &c.lastKeyErr, func(fold int, v []byte) {
 		switch fold {
 		case 0: // role
 			switch {
@@ -576,18 +567,11 @@ func (c *chatScan) message() bool {
 		case 1: // content
 			content = v
 		}
-		more, ok := c.endOf('}')
-		if !ok {
-			return false
-		}
-		if !more {
-			break
-		}
-	}
-	if !c.hasImage && len(content) > 0 && content[0] == '[' {
+	})
+	if ok && !c.hasImage && len(content) > 0 && content[0] == '[' {
 		c.hasImage = hasImagePart(content)
 	}
-	return true
+	return ok
 }
 
 func isNull(v []byte) bool { return string(v) == "null" }

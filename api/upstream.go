@@ -120,7 +120,7 @@ func parseUpstreamBody(header http.Header, body []byte) (d upstreamDetail, ok bo
 		// Truncated JSON reads as noise, not as a message.
 		return d, false
 	}
-	d.text = Redact(clip(collapseSpace(string(b)), maxUpstreamTextMessage))
+	d.text = Redact(Clip(collapseSpace(string(b)), maxUpstreamTextMessage))
 	return d, false
 }
 
@@ -161,7 +161,7 @@ func parseUpstreamJSON(b []byte) (d upstreamDetail, ok bool) {
 	if msg == "" {
 		return d, false
 	}
-	d.message = Redact(clip(msg, maxUpstreamJSONMessage))
+	d.message = Redact(Clip(msg, maxUpstreamJSONMessage))
 	d.typ = cleanToken(fields.Type)
 	d.code = cleanToken(fields.Code)
 	d.param = cleanToken(fields.Param)
@@ -227,8 +227,10 @@ func collapseSpace(s string) string {
 	return b.String()
 }
 
-// clip bounds s to max bytes on a rune boundary, marking the cut.
-func clip(s string, max int) string {
+// Clip bounds s to max bytes on a rune boundary, marking a cut with "…"
+// (so a clipped text may be up to 3 bytes over max). Text from clients or
+// the upstream is clipped before it reaches a message or a log line.
+func Clip(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}

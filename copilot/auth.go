@@ -158,15 +158,14 @@ type Auth struct {
 
 // NewAuth returns an Auth calling {githubAPIURL}/copilot_internal/v2/token
 // with hc (nil: a client with a 60 s timeout; the exchange never streams, so a
-// whole-request timeout is fine here). githubAPIURL is e.g.
+// whole-request timeout is fine here). Redirects are never followed: a 3xx
+// is a transient *ExchangeError, never a second request with the token.
+// githubAPIURL is e.g.
 // "https://api.github.com"; a trailing slash is ignored. Empty Editor fields
 // take their defaults.
 func NewAuth(hc *http.Client, githubAPIURL string, githubToken string, ed Editor) *Auth {
-	if hc == nil {
-		hc = &http.Client{Timeout: time.Minute}
-	}
 	return &Auth{
-		hc:          hc,
+		hc:          noRedirects(hc, time.Minute),
 		url:         strings.TrimRight(githubAPIURL, "/") + "/copilot_internal/v2/token",
 		githubToken: githubToken,
 		ed:          ed.withDefaults(),
@@ -241,6 +240,9 @@ func (a *Auth) get(ctx context.Context, url string) ([]byte, *ExchangeError) {
 	a.ed.setExchangeHeaders(req.Header)
 
 	resp, err := a.hc.Do(req)
+	if re, ok := redirectOf(err); ok {
+		return nil, &ExchangeError{Kind: KindTransient, Status: re.Status, Message: "GitHub answered with a redirect, which is not followed (check --github-api-url)", Err: re}
+	}
 	if err != nil {
 		return nil, &ExchangeError{Kind: KindTransient, Err: a.sanitize(err)}
 	}

@@ -21,7 +21,7 @@ import (
 // connections are closed at the end of the test (goleak).
 func testHTTPClient(t *testing.T) *http.Client {
 	t.Helper()
-	tr := copilot.NewTransport(copilot.TransportConfig{})
+	tr := copilot.NewBaseTransport(copilot.BaseTransportConfig{})
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
 }

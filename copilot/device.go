@@ -130,11 +130,10 @@ func (e *DeviceError) transient() bool {
 	return e.Code == "" && (e.Status == 0 || e.Status >= 500 || e.Status == http.StatusTooManyRequests)
 }
 
+// client is the HTTP client of the flow; it never follows a redirect (the
+// poll carries the device code, a credential).
 func (d *DeviceFlow) client() *http.Client {
-	if d.HTTPClient != nil {
-		return d.HTTPClient
-	}
-	return &http.Client{Timeout: time.Minute}
+	return noRedirects(d.HTTPClient, time.Minute)
 }
 
 func (d *DeviceFlow) clock() Clock {
@@ -291,6 +290,9 @@ func (d *DeviceFlow) post(ctx context.Context, op, path string, body map[string]
 	req.Header.Set("User-Agent", DefaultUserAgent)
 
 	resp, err := d.client().Do(req)
+	if re, ok := redirectOf(err); ok {
+		return nil, &DeviceError{Op: op, Status: re.Status, Description: "GitHub answered with a redirect, which is not followed (check --github-url)", Err: re}
+	}
 	if err != nil {
 		// The URL and the network error hold no secret: the device code
 		// travels in the body.

@@ -48,11 +48,3 @@ func TestValidityMargin(t *testing.T) {
 		}
 	}
 }
-
-func TestNewUUID(t *testing.T) {
-	t.Parallel()
-	a, b := newUUID(), newUUID()
-	if len(a) != 36 || a[14] != '4' || a == b {
-		t.Fatalf("newUUID = %q, %q", a, b)
-	}
-}

@@ -34,16 +34,21 @@ var ErrClosed = errors.New("token manager closed")
 // ever run the exchange the caller waits for.
 var errNotStarted = errors.New("token manager not started")
 
-// UnavailableError is returned by TokenManager.Token when no valid token can
-// be had now; the gateway answers 503 with its message.
+// UnavailableError means Copilot cannot be called now: TokenManager.Token
+// has no valid token, or the Transport refuses the endpoint (a
+// *HostNotAllowedError cause). The gateway answers 503 with its message. It
+// is the one "unavailable" error of the project.
 type UnavailableError struct {
-	Cause error // the last exchange error (often an *ExchangeError), or ErrClosed
+	Cause error // the last exchange error (often an *ExchangeError), ErrClosed, or a *HostNotAllowedError
 }
 
-// Error says why there is no token, in words a person can act on.
+// Error says why, in words a person can act on.
 func (e *UnavailableError) Error() string {
-	if e.Cause == nil {
+	switch c := e.Cause.(type) {
+	case nil:
 		return "no valid Copilot token"
+	case *HostNotAllowedError:
+		return "no allowed Copilot endpoint: " + c.Error()
 	}
 	return "no valid Copilot token: " + e.Cause.Error()
 }

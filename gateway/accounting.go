@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
@@ -27,19 +28,22 @@ func (a keyAuthenticator) Authenticate(secret string) (middleware.Principal, boo
 // model, the tokens the handler saw in the upstream's usage, and whether it
 // failed. It runs deferred, so a request whose client left mid-stream (or
 // whose stream was aborted) is still counted. Requests refused before the
-// handler (auth, limits) are not usage.
-func (s *Server) accounting(next http.Handler) http.Handler {
-	if s.keys == nil {
-		return next
+// handler (auth, limits) are not usage. Without a key store it does nothing.
+func accounting(store *keys.Store, now func() time.Time) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if store == nil {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			sw := middleware.Wrap(w)
+			defer func() { record(store, r, sw, now()) }()
+			next.ServeHTTP(sw, r)
+		})
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := middleware.Wrap(w)
-		defer s.record(r, sw)
-		next.ServeHTTP(sw, r)
-	})
 }
 
-func (s *Server) record(r *http.Request, sw middleware.StatusWriter) {
+// record stores the usage row of a request that ended at at.
+func record(store *keys.Store, r *http.Request, sw middleware.StatusWriter, at time.Time) {
 	p, ok := middleware.PrincipalFrom(r.Context())
 	if !ok {
 		return
@@ -49,13 +53,13 @@ func (s *Server) record(r *http.Request, sw middleware.StatusWriter) {
 		return // rejected before the body named a model
 	}
 	prompt, completion := e.Usage()
-	s.keys.Record(keys.UsageRecord{
+	store.Record(keys.UsageRecord{
 		KeyID:            p.KeyID,
 		Model:            e.Model(),
 		PromptTokens:     prompt,
 		CompletionTokens: completion,
 		Error:            failed(sw.Status(), e.ErrorCode()),
-		At:               s.now(),
+		At:               at,
 	})
 }
 
@@ -72,26 +76,23 @@ func failed(status int, code string) bool {
 	return status >= 400
 }
 
-// modelAllowed reports whether the caller's key may use model.
+// modelAllowed reports whether the caller's key may use model (any model
+// without a key).
 func modelAllowed(r *http.Request, model string) bool {
 	p, ok := middleware.PrincipalFrom(r.Context())
-	if !ok || len(p.Models) == 0 {
-		return true
-	}
-	for _, m := range p.Models {
-		if m == model {
-			return true
-		}
-	}
-	return false
+	return !ok || p.AllowsModel(model)
 }
 
-// checkModel answers 403 model_not_allowed when the key may not use model.
-func (s *Server) checkModel(w http.ResponseWriter, r *http.Request, model string) bool {
+// admitModel notes the request's model and stream flag on its Entry and
+// answers 403 model_not_allowed when the key may not use the model.
+func admitModel(w http.ResponseWriter, r *http.Request, model string, stream bool) bool {
+	entry := middleware.EntryFrom(r.Context())
+	entry.SetModel(model)
+	entry.SetStream(stream)
 	if modelAllowed(r, model) {
 		return true
 	}
-	s.writeError(w, r, api.NewError(api.CodeModelNotAllowed,
-		"This API key is not allowed to use the model '"+clipPath(model)+"'. Ask the gateway's admin, or list the models this key may use with GET /v1/models.").WithParam("model"))
+	middleware.WriteError(w, r, api.NewError(api.CodeModelNotAllowed,
+		"This API key is not allowed to use the model '"+api.Clip(model, maxPathInMessage)+"'. Ask the gateway's admin, or list the models this key may use with GET /v1/models.").WithParam("model"))
 	return false
 }

@@ -23,18 +23,20 @@ const maxAdminBody = 64 << 10
 // adminAuth admits only requests carrying the admin token as a bearer
 // token. Both sides are hashed first so the comparison is constant-time
 // whatever the lengths; a client key is just another wrong token here.
-func (s *Server) adminAuth(next http.Handler) http.Handler {
-	want := sha256.Sum256([]byte(s.adminToken))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="copilot-proxy admin"`)
-			s.writeError(w, r, api.NewError(api.CodeInvalidAPIKey, "Invalid admin token. Send the admin token as 'Authorization: Bearer <token>'."))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+func adminAuth(token string) func(http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+			got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+			if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="copilot-proxy admin"`)
+				middleware.WriteError(w, r, api.NewError(api.CodeInvalidAPIKey, "Invalid admin token. Send the admin token as 'Authorization: Bearer <token>'."))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // createKeyRequest is the body of POST /admin/keys: the CLI's flags as JSON.
@@ -56,123 +58,123 @@ type rotateKeyRequest struct {
 // defaultGrace is how long a rotated-out secret keeps working, as the CLI.
 const defaultGrace = 24 * time.Hour
 
-func handleAdminListKeys(s *Server) http.HandlerFunc {
+func handleAdminListKeys(store *keys.Store) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		list, err := s.keys.List(r.Context())
+		list, err := store.List(r.Context())
 		if err != nil {
-			s.keyStoreError(w, r, err)
+			keyStoreError(w, r, err)
 			return
 		}
 		if list == nil {
 			list = []keys.KeyWithUsage{}
 		}
-		api.WriteJSON(w, http.StatusOK, list)
+		writeJSON(w, r, http.StatusOK, list)
 	}
 }
 
-func handleAdminCreateKey(s *Server) http.HandlerFunc {
+func handleAdminCreateKey(store *keys.Store, now func() time.Time) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req createKeyRequest
-		if !s.decodeAdminBody(w, r, &req, true) {
+		if !decodeAdminBody(w, r, &req, true) {
 			return
 		}
 		p := keys.CreateParams{Name: req.Name, RPM: req.RPM, TPM: req.TPM, Concurrency: req.Concurrency, Models: req.Models, ExpiresAt: req.ExpiresAt}
 		if req.Expires != "" {
-			at, err := keys.ParseExpiry(req.Expires, s.now())
+			at, err := keys.ParseExpiry(req.Expires, now())
 			if err != nil {
-				s.writeError(w, r, api.NewError(api.CodeInvalidRequest, "invalid expires: "+err.Error()).WithParam("expires"))
+				middleware.WriteError(w, r, api.NewError(api.CodeInvalidRequest, "invalid expires: "+err.Error()).WithParam("expires"))
 				return
 			}
 			p.ExpiresAt = &at
 		}
-		created, err := s.keys.Create(r.Context(), p)
+		created, err := store.Create(r.Context(), p)
 		if err != nil {
-			s.keyStoreError(w, r, err)
+			keyStoreError(w, r, err)
 			return
 		}
-		api.WriteJSON(w, http.StatusCreated, created)
+		writeJSON(w, r, http.StatusCreated, created)
 	}
 }
 
-func handleAdminRevokeKey(s *Server) http.HandlerFunc {
+func handleAdminRevokeKey(store *keys.Store) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		k, err := s.keys.Revoke(r.Context(), chi.URLParam(r, "id"))
+		k, err := store.Revoke(r.Context(), chi.URLParam(r, "id"))
 		if err != nil {
-			s.keyStoreError(w, r, err)
+			keyStoreError(w, r, err)
 			return
 		}
-		api.WriteJSON(w, http.StatusOK, k)
+		writeJSON(w, r, http.StatusOK, k)
 	}
 }
 
-func handleAdminRotateKey(s *Server) http.HandlerFunc {
+func handleAdminRotateKey(store *keys.Store) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req rotateKeyRequest
-		if !s.decodeAdminBody(w, r, &req, false) {
+		if !decodeAdminBody(w, r, &req, false) {
 			return
 		}
 		grace := defaultGrace
 		if req.Grace != nil {
 			d, err := keys.ParseDuration(*req.Grace)
 			if err != nil || d < 0 {
-				s.writeError(w, r, api.NewError(api.CodeInvalidRequest, `invalid grace: want a duration such as "24h" or "0s"`).WithParam("grace"))
+				middleware.WriteError(w, r, api.NewError(api.CodeInvalidRequest, `invalid grace: want a duration such as "24h" or "0s"`).WithParam("grace"))
 				return
 			}
 			grace = d
 		}
-		created, err := s.keys.Rotate(r.Context(), chi.URLParam(r, "id"), grace)
+		created, err := store.Rotate(r.Context(), chi.URLParam(r, "id"), grace)
 		if err != nil {
-			s.keyStoreError(w, r, err)
+			keyStoreError(w, r, err)
 			return
 		}
-		api.WriteJSON(w, http.StatusOK, created)
+		writeJSON(w, r, http.StatusOK, created)
 	}
 }
 
-func handleAdminUsage(s *Server) http.HandlerFunc {
+func handleAdminUsage(store *keys.Store, now func() time.Time) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := keys.UsageQuery{Key: r.URL.Query().Get("key")}
 		if since := r.URL.Query().Get("since"); since != "" {
-			t, err := keys.ParseSince(since, s.now())
+			t, err := keys.ParseSince(since, now())
 			if err != nil {
-				s.writeError(w, r, api.NewError(api.CodeInvalidRequest, "invalid since: "+err.Error()).WithParam("since"))
+				middleware.WriteError(w, r, api.NewError(api.CodeInvalidRequest, "invalid since: "+err.Error()).WithParam("since"))
 				return
 			}
 			q.Since = t
 		}
 		if q.Key != "" {
-			if _, err := s.keys.Get(r.Context(), q.Key); err != nil {
-				s.keyStoreError(w, r, err)
+			if _, err := store.Get(r.Context(), q.Key); err != nil {
+				keyStoreError(w, r, err)
 				return
 			}
 		}
-		rows, err := s.keys.Usage(r.Context(), q)
+		rows, err := store.Usage(r.Context(), q)
 		if err != nil {
-			s.keyStoreError(w, r, err)
+			keyStoreError(w, r, err)
 			return
 		}
 		if rows == nil {
 			rows = []keys.UsageRow{}
 		}
-		api.WriteJSON(w, http.StatusOK, rows)
+		writeJSON(w, r, http.StatusOK, rows)
 	}
 }
 
 // decodeAdminBody reads a small JSON body into v. An empty body is fine
 // unless required.
-func (s *Server) decodeAdminBody(w http.ResponseWriter, r *http.Request, v any, required bool) bool {
+func decodeAdminBody(w http.ResponseWriter, r *http.Request, v any, required bool) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
 	if err != nil {
 		if middleware.IsBodyTooLarge(err) {
-			s.writeError(w, r, middleware.BodyTooLargeError(maxAdminBody))
+			middleware.WriteError(w, r, middleware.BodyTooLargeError(maxAdminBody))
 		} else {
-			s.writeError(w, r, api.NewError(api.CodeInvalidRequest, "could not read the request body"))
+			middleware.WriteError(w, r, api.NewError(api.CodeInvalidRequest, "could not read the request body"))
 		}
 		return false
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		if required {
-			s.writeError(w, r, api.NewError(api.CodeInvalidJSON, "The request body is empty; expected a JSON object."))
+			middleware.WriteError(w, r, api.NewError(api.CodeInvalidJSON, "The request body is empty; expected a JSON object."))
 			return false
 		}
 		return true
@@ -180,23 +182,23 @@ func (s *Server) decodeAdminBody(w http.ResponseWriter, r *http.Request, v any, 
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields() // a typo in a limit's name must not silently drop the limit
 	if err := dec.Decode(v); err != nil {
-		s.writeError(w, r, api.NewError(api.CodeInvalidJSON, "The request body is not a valid JSON object for this call: "+err.Error()))
+		middleware.WriteError(w, r, api.NewError(api.CodeInvalidJSON, "The request body is not a valid JSON object for this call: "+err.Error()))
 		return false
 	}
 	return true
 }
 
 // keyStoreError maps key store errors to honest statuses.
-func (s *Server) keyStoreError(w http.ResponseWriter, r *http.Request, err error) {
+func keyStoreError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, keys.ErrNotFound):
-		s.writeError(w, r, api.NewError(api.CodeNotFound, err.Error()))
+		middleware.WriteError(w, r, api.NewError(api.CodeNotFound, err.Error()))
 	case errors.Is(err, keys.ErrDuplicateName):
-		s.writeError(w, r, api.NewError(api.CodeConflict, err.Error()).WithParam("name"))
+		middleware.WriteError(w, r, api.NewError(api.CodeConflict, err.Error()).WithParam("name"))
 	case errors.Is(err, keys.ErrInvalid):
-		s.writeError(w, r, api.NewError(api.CodeInvalidRequest, err.Error()))
+		middleware.WriteError(w, r, api.NewError(api.CodeInvalidRequest, err.Error()))
 	default:
 		middleware.LoggerFrom(r.Context()).Error().Err(err).Msg("key store error")
-		s.writeError(w, r, api.NewError(api.CodeInternal, "the key store failed; see the gateway log"))
+		middleware.WriteError(w, r, api.NewError(api.CodeInternal, "the key store failed; see the gateway log"))
 	}
 }

@@ -49,7 +49,7 @@ func adminCall(t *testing.T, url, method, path, token, body string) (int, []byte
 func TestAdminAPI(t *testing.T) {
 	t.Parallel()
 	st := openStore(t)
-	up := gateway.UpstreamFunc(func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	up := upstreamFunc(func(ctx context.Context, call *upCall) (*http.Response, error) {
 		return response(200, jsonHeader(), `{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`), nil
 	})
 	ts := start(t, up, func(d *gateway.Deps) { d.Keys = st; d.AdminToken = adminToken })
@@ -134,7 +134,7 @@ func TestAdminAPI(t *testing.T) {
 func TestAdminAPIOffWithoutToken(t *testing.T) {
 	t.Parallel()
 	st := openStore(t)
-	ts := start(t, gateway.UpstreamFunc(nil), func(d *gateway.Deps) { d.Keys = st })
+	ts := start(t, upstreamFunc(nil), func(d *gateway.Deps) { d.Keys = st })
 	if status, _ := adminCall(t, ts.URL, "GET", "/admin/keys", "anything-at-all-here", ""); status != 404 {
 		t.Fatalf("admin API without a configured token: %d, want 404", status)
 	}

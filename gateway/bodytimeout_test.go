@@ -22,7 +22,7 @@ func TestSlowBodyIsCutAndFreesItsSlot(t *testing.T) {
 	t.Parallel()
 	lim := middleware.NewLimiter(middleware.LimitConfig{GlobalConcurrency: 1})
 	t.Cleanup(lim.Close)
-	up := gateway.UpstreamFunc(func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	up := upstreamFunc(func(ctx context.Context, call *upCall) (*http.Response, error) {
 		return response(200, jsonHeader(), `{"choices":[]}`), nil
 	})
 	ts := start(t, up, func(d *gateway.Deps) {
@@ -90,7 +90,7 @@ func TestStreamOutlivesBodyReadTimeout(t *testing.T) {
 		events = append(events, fmt.Sprintf("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%d\"}}]}\n\n", i))
 	}
 	events = append(events, "data: [DONE]\n\n")
-	up := gateway.UpstreamFunc(func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	up := upstreamFunc(func(ctx context.Context, call *upCall) (*http.Response, error) {
 		return &http.Response{
 			StatusCode: http.StatusOK,
 			Header:     http.Header{"Content-Type": {"text/event-stream"}},

@@ -17,23 +17,10 @@ import (
 // handleChat serves POST /v1/chat/completions: the body is read once,
 // checked for the few fields the gateway needs and forwarded untouched; the
 // answer is relayed event by event when it is a stream, copied otherwise.
-func handleChat(s *Server) http.HandlerFunc {
+func handleChat(up *upstream, bodies bodyReader, out *relayer) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, e := s.readJSONBody(w, r)
-		if e != nil {
-			s.writeError(w, r, e)
-			return
-		}
-		req, e := api.ParseChatRequest(body)
-		if e != nil {
-			s.writeError(w, r, e)
-			return
-		}
-		ctx := r.Context()
-		entry := middleware.EntryFrom(ctx)
-		entry.SetModel(req.Model)
-		entry.SetStream(req.Stream)
-		if !s.checkModel(w, r, req.Model) {
+		body, req, ok := readRequest(w, r, bodies, api.ParseChatRequest)
+		if !ok || !admitModel(w, r, req.Model, req.Stream) {
 			return
 		}
 
@@ -45,70 +32,54 @@ func handleChat(s *Server) http.HandlerFunc {
 				upBody, dropUsage = b, true
 			}
 		}
-
-		resp, ok := s.send(w, r, &Call{
-			Method:    http.MethodPost,
-			Path:      "/chat/completions",
-			Body:      upBody,
-			Initiator: req.Initiator(),
-			Vision:    req.HasImage,
-			RequestID: middleware.RequestIDFrom(ctx),
-			Stream:    req.Stream,
+		resp, ok := up.send(w, r, call{
+			method: http.MethodPost, path: "/chat/completions", body: upBody,
+			stream: req.Stream, initiator: req.Initiator(), vision: req.HasImage,
 		})
 		if !ok {
 			return
 		}
 		defer resp.Body.Close()
-		switch {
-		case resp.StatusCode < 200 || resp.StatusCode > 299:
-			s.writeUpstreamError(w, r, resp)
-		case isEventStream(resp.Header):
-			s.streamStarted(r)
-			res := s.relay(w, r, resp, dropUsage)
-			s.streamEnded(r, res)
-			if res.HasUsage {
-				entry.SetUsage(int(res.Usage.PromptTokens), int(res.Usage.CompletionTokens))
-			}
-			if code := streamErrorCode(res); code != "" {
-				entry.SetErrorCode(code)
-			}
-			s.logRelay(r, res)
-		default:
-			s.copyResponse(w, r, resp)
-		}
+		out.answer(w, r, resp, dropUsage)
 	}
 }
 
-// send calls the upstream with the client's context, so a client that leaves
-// cancels the call, and records the upstream status and time to headers.
-// On failure it has answered the client and returns false.
-func (s *Server) send(w http.ResponseWriter, r *http.Request, call *Call) (*http.Response, bool) {
-	start := s.now()
-	resp, err := s.up.Send(r.Context(), call)
-	if err != nil {
-		s.fail(w, r, err)
-		return nil, false
+// readRequest reads the body and parses it with parse, the first step of
+// every inference route. On failure it has answered the client.
+func readRequest[R any](w http.ResponseWriter, r *http.Request, bodies bodyReader, parse func([]byte) (R, *api.Error)) (body []byte, req R, ok bool) {
+	body, e := bodies.read(w, r)
+	if e == nil {
+		req, e = parse(body)
 	}
-	middleware.EntryFrom(r.Context()).SetUpstream(resp.StatusCode, s.now().Sub(start))
-	return resp, true
+	if e != nil {
+		middleware.WriteError(w, r, e)
+		return nil, req, false
+	}
+	return body, req, true
 }
 
-// readJSONBody checks the content type and reads the whole body, bounded by
+// bodyReader reads request bodies: JSON only, bounded in size and time.
+type bodyReader struct {
+	max     int64
+	timeout time.Duration
+}
+
+// read checks the content type and reads the whole body, bounded by
 // MaxBody (BodyLimit already wraps it; the second MaxBytesReader keeps the
 // bound when the handler is mounted without it).
-func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *api.Error) {
+func (b bodyReader) read(w http.ResponseWriter, r *http.Request) ([]byte, *api.Error) {
 	if e := checkJSONContentType(r.Header.Get("Content-Type")); e != nil {
 		return nil, e
 	}
 	size := 512
-	if n := r.ContentLength; n > 0 && n <= s.cfg.MaxBody {
+	if n := r.ContentLength; n > 0 && n <= b.max {
 		size = int(n) + 1 // +1 so ReadFrom sees EOF without growing
 	}
 	// Read into one exactly sized slice: bytes.Buffer.ReadFrom would want
 	// 512 free bytes before each read and so double a Content-Length-sized
 	// buffer on every request.
 	buf := make([]byte, 0, size)
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+	rd := http.MaxBytesReader(w, r.Body, b.max)
 	// The request already holds its rate-limit slots: a client trickling its
 	// body must not keep them forever. The deadline covers the body only:
 	// once the body hits EOF, net/http's background read (which watches for
@@ -116,23 +87,24 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *
 	// not cut. On failure the deadline stays set: net/http then drops the
 	// rest of the body at once instead of waiting for it after the handler
 	// returns.
-	// A socket deadline is wall-clock time, whatever clock the server runs on.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout))
+	// A socket deadline is wall-clock time, whatever clock the server runs
+	// on: it is the one reading of the real clock.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(b.timeout))
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)] // grow (no or a wrong Content-Length)
 		}
-		n, err := body.Read(buf[len(buf):cap(buf)])
+		n, err := rd.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if errors.Is(err, io.EOF) {
 			return buf, nil
 		}
 		if err != nil {
 			if middleware.IsBodyTooLarge(err) {
-				return nil, middleware.BodyTooLargeError(s.cfg.MaxBody)
+				return nil, middleware.BodyTooLargeError(b.max)
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return nil, api.NewError(api.CodeInvalidRequest, "the request body did not arrive within "+s.cfg.BodyReadTimeout.String())
+				return nil, api.NewError(api.CodeInvalidRequest, "the request body did not arrive within "+b.timeout.String())
 			}
 			return nil, api.NewError(api.CodeInvalidRequest, "could not read the request body")
 		}
@@ -150,9 +122,7 @@ func checkJSONContentType(ct string) *api.Error {
 	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
 		return nil
 	}
-	if len(ct) > 100 {
-		ct = ct[:100] + "…"
-	}
+	ct = api.Clip(ct, 100)
 	return api.NewError(api.CodeUnsupportedMediaType,
 		"Content-Type "+strconv.Quote(ct)+" is not supported; send the body as JSON with Content-Type: application/json")
 }
@@ -168,20 +138,20 @@ func isEventStream(h http.Header) bool {
 // Set-Cookie, x-quota-snapshot-*, GitHub internals) stays inside.
 var passHeaders = [...]string{"Content-Type", "Content-Encoding"}
 
-// copyResponse passes a non-stream 2xx answer through: status, the body's
+// copy passes a non-stream 2xx answer through: status, the body's
 // headers and the body bytes, copied as they arrive, never buffered whole.
-func (s *Server) copyResponse(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+func (rl *relayer) copy(w http.ResponseWriter, r *http.Request, resp *http.Response) {
 	h := w.Header()
 	copyHeaders(h, resp.Header, passHeaders[:]...)
 	if resp.ContentLength >= 0 {
 		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 	}
 	w.WriteHeader(resp.StatusCode)
-	tail := s.tails.Get().(*tailReader)
+	tail := rl.tails.Get().(*tailReader)
 	tail.reset(resp.Body)
 	defer func() {
 		tail.reset(nil)
-		s.tails.Put(tail)
+		rl.tails.Put(tail)
 	}()
 	src := &errReader{r: tail}
 	_, err := io.Copy(w, src)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/copilot-proxy/copilot-proxy/copilot"
 	"github.com/copilot-proxy/copilot-proxy/gateway"
 )
 
@@ -23,7 +24,7 @@ func TestChatNonStreamPassthrough(t *testing.T) {
 	respBody := `{"id":"c1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant",` +
 		`"tool_calls":[{"id":"t1","type":"function","function":{"name":"f","arguments":"{\"x\":1}"}}]}}],` +
 		`"copilot_references":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`
-	up := &recorder{fn: func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	up := &recorder{fn: func(ctx context.Context, call *upCall) (*http.Response, error) {
 		h := jsonHeader()
 		h.Set("Set-Cookie", "session=secret")
 		h.Set("X-Quota-Snapshot-Premium_interactions", "ent=300&rem=29.7")
@@ -78,7 +79,7 @@ func TestChatCallFields(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			up := &recorder{fn: func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+			up := &recorder{fn: func(ctx context.Context, call *upCall) (*http.Response, error) {
 				return response(http.StatusOK, jsonHeader(), `{}`), nil
 			}}
 			ts := start(t, up)
@@ -103,7 +104,7 @@ func TestChatCallFields(t *testing.T) {
 
 func TestChatBadRequests(t *testing.T) {
 	t.Parallel()
-	up := &recorder{fn: func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	up := &recorder{fn: func(ctx context.Context, call *upCall) (*http.Response, error) {
 		return response(http.StatusOK, jsonHeader(), `{}`), nil
 	}}
 	ts := start(t, up, withConfig(gateway.Config{MaxBody: 1 << 10}))
@@ -146,7 +147,7 @@ func TestChatBadRequests(t *testing.T) {
 
 func TestChatAcceptsJSONContentTypes(t *testing.T) {
 	t.Parallel()
-	up := &recorder{fn: func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	up := &recorder{fn: func(ctx context.Context, call *upCall) (*http.Response, error) {
 		return response(http.StatusOK, jsonHeader(), `{}`), nil
 	}}
 	ts := start(t, up)
@@ -161,7 +162,7 @@ func TestChatAcceptsJSONContentTypes(t *testing.T) {
 // A chunked body (no Content-Length) over the limit is caught while reading.
 func TestChatChunkedBodyOverLimit(t *testing.T) {
 	t.Parallel()
-	up := &recorder{fn: func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	up := &recorder{fn: func(ctx context.Context, call *upCall) (*http.Response, error) {
 		return response(http.StatusOK, jsonHeader(), `{}`), nil
 	}}
 	ts := start(t, up, withConfig(gateway.Config{MaxBody: 1 << 10}))
@@ -236,14 +237,24 @@ func TestChatUpstreamErrors(t *testing.T) {
 			status: 403, body: "Forbidden",
 			wantStatus: 502, wantCode: "upstream_error", wantMsg: "Copilot returned 403: Forbidden",
 		},
-		"unavailable via Unavailable": {
-			err:        gateway.Unavailable(errors.New("the GitHub token was rejected (401); set COPILOT_PROXY_GITHUB_TOKEN")),
+		"no token": {
+			err:        &copilot.UnavailableError{Cause: errors.New("the GitHub token was rejected (401); set COPILOT_PROXY_GITHUB_TOKEN")},
 			wantStatus: 503, wantCode: "copilot_unavailable",
-			wantMsg: "Copilot is unavailable: the GitHub token was rejected (401); set COPILOT_PROXY_GITHUB_TOKEN",
+			wantMsg: "Copilot is unavailable: no valid Copilot token: the GitHub token was rejected (401); set COPILOT_PROXY_GITHUB_TOKEN",
 		},
-		"unavailable via %w": {
-			err:        fmt.Errorf("%w: no Copilot access for this account", gateway.ErrCopilotUnavailable),
-			wantStatus: 503, wantCode: "copilot_unavailable", wantMsg: "Copilot is unavailable: no Copilot access for this account",
+		"no token, wrapped": {
+			err:        fmt.Errorf("sending: %w", &copilot.UnavailableError{Cause: errors.New("no Copilot access for this account")}),
+			wantStatus: 503, wantCode: "copilot_unavailable", wantMsg: "Copilot is unavailable: no valid Copilot token: no Copilot access for this account",
+		},
+		"endpoint refused": {
+			err:        &copilot.UnavailableError{Cause: &copilot.HostNotAllowedError{URL: "https://evil.example", Reason: "host \"evil.example\" is not in the allow-list"}},
+			wantStatus: 503, wantCode: "copilot_unavailable",
+			wantMsg: `Copilot is unavailable: no allowed Copilot endpoint: refusing to send the Copilot token to "https://evil.example": host "evil.example" is not in the allow-list; set --copilot-api-url to choose the Copilot API explicitly`,
+		},
+		"redirect": {
+			err:        &copilot.RedirectError{Status: http.StatusFound},
+			wantStatus: 502, wantCode: "upstream_error",
+			wantMsg: "could not reach Copilot: the upstream answered 302 Found (a redirect); redirects are not followed",
 		},
 		"timeout error": {
 			err:        &url.Error{Op: "Post", URL: "https://api.githubcopilot.com/chat/completions", Err: timeoutError{}},
@@ -261,7 +272,7 @@ func TestChatUpstreamErrors(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			up := &recorder{fn: func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+			up := &recorder{fn: func(ctx context.Context, call *upCall) (*http.Response, error) {
 				if tt.err != nil {
 					return nil, tt.err
 				}

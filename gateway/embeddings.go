@@ -17,58 +17,35 @@ const maxEmbeddingsResponse = 256 << 20
 // forwarded untouched. When the client asked for encoding_format "base64" and
 // Copilot answers with float arrays, the answer is re-encoded as OpenAI does
 // (little-endian float32, standard base64); otherwise it is copied through.
-func handleEmbeddings(s *Server) http.HandlerFunc {
+func handleEmbeddings(up *upstream, bodies bodyReader, out *relayer) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, e := s.readJSONBody(w, r)
-		if e != nil {
-			s.writeError(w, r, e)
+		body, req, ok := readRequest(w, r, bodies, api.ParseEmbeddingsRequest)
+		if !ok || !admitModel(w, r, req.Model, false) {
 			return
 		}
-		req, e := api.ParseEmbeddingsRequest(body)
-		if e != nil {
-			s.writeError(w, r, e)
-			return
-		}
-		ctx := r.Context()
-		entry := middleware.EntryFrom(ctx)
-		entry.SetModel(req.Model)
-		entry.SetStream(false)
-		if !s.checkModel(w, r, req.Model) {
-			return
-		}
-
-		resp, ok := s.send(w, r, &Call{
-			Method:    http.MethodPost,
-			Path:      "/embeddings",
-			Body:      body,
-			RequestID: middleware.RequestIDFrom(ctx),
-		})
+		resp, ok := up.send(w, r, call{method: http.MethodPost, path: "/embeddings", body: body})
 		if !ok {
 			return
 		}
 		defer resp.Body.Close()
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			s.writeUpstreamError(w, r, resp)
+		if resp.StatusCode < 200 || resp.StatusCode > 299 || !req.WantsBase64() || resp.Header.Get("Content-Encoding") != "" {
+			out.answer(w, r, resp, false)
 			return
 		}
-		if !req.WantsBase64() || resp.Header.Get("Content-Encoding") != "" {
-			s.copyResponse(w, r, resp)
-			return
-		}
-		s.writeBase64Embeddings(w, r, resp)
+		writeBase64Embeddings(w, r, resp)
 	}
 }
 
 // writeBase64Embeddings reads the whole (bounded) answer, re-encodes it and
 // sends it. An answer that cannot be rewritten is sent as it came.
-func (s *Server) writeBase64Embeddings(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+func writeBase64Embeddings(w http.ResponseWriter, r *http.Request, resp *http.Response) {
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxEmbeddingsResponse+1))
 	if err != nil {
-		s.fail(w, r, err)
+		fail(w, r, err)
 		return
 	}
 	if len(raw) > maxEmbeddingsResponse {
-		s.writeError(w, r, api.NewError(api.CodeUpstreamError, "Copilot returned an embeddings response over "+strconv.Itoa(maxEmbeddingsResponse>>20)+" MiB"))
+		middleware.WriteError(w, r, api.NewError(api.CodeUpstreamError, "Copilot returned an embeddings response over "+strconv.Itoa(maxEmbeddingsResponse>>20)+" MiB"))
 		return
 	}
 	if u, ok := api.ChunkUsage(raw); ok {

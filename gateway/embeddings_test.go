@@ -8,8 +8,6 @@ import (
 	"math"
 	"net/http"
 	"testing"
-
-	"github.com/copilot-proxy/copilot-proxy/gateway"
 )
 
 const embeddingsAnswer = `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5,-1.25,3e-3]},` +
@@ -17,7 +15,7 @@ const embeddingsAnswer = `{"object":"list","data":[{"object":"embedding","index"
 
 func TestEmbeddings(t *testing.T) {
 	t.Parallel()
-	up := &recorder{fn: func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	up := &recorder{fn: func(ctx context.Context, call *upCall) (*http.Response, error) {
 		return response(http.StatusOK, jsonHeader(), embeddingsAnswer), nil
 	}}
 	ts := start(t, up)
@@ -84,7 +82,7 @@ func TestEmbeddings(t *testing.T) {
 
 func TestEmbeddingsUpstreamError(t *testing.T) {
 	t.Parallel()
-	ts := start(t, gateway.UpstreamFunc(func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	ts := start(t, upstreamFunc(func(ctx context.Context, call *upCall) (*http.Response, error) {
 		return response(400, jsonHeader(), `{"error":{"message":"input too long","code":"context_length_exceeded","param":"input"}}`), nil
 	}))
 	resp, body := post(t, ts, "/v1/embeddings", `{"model":"m","input":"a","encoding_format":"base64"}`)

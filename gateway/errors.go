@@ -32,63 +32,22 @@ var allowedMethods = [...]string{
 	http.MethodPatch, http.MethodDelete, http.MethodOptions,
 }
 
-// writeError sends e in the OpenAI envelope and records its code for the
-// access log; 5xx errors are also logged with their message, which says why.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *api.Error) {
-	middleware.EntryFrom(r.Context()).SetErrorCode(string(e.Code))
-	if e.HTTPStatus() >= 500 {
-		middleware.LoggerFrom(r.Context()).Warn().
-			Int("status", e.HTTPStatus()).
-			Str("error_code", string(e.Code)).
-			Str("error", e.Message).
-			Msg("request failed")
-	}
-	api.WriteError(w, e)
-}
-
-// fail sends err, an *api.Error or an error from Upstream.Send, to the client
-// with its honest status.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+// fail answers err, an *api.Error or an error from the upstream client (see
+// upstreamError), through the one error writer, middleware.WriteError. A
+// client that already left gets no answer: the status only shows in the
+// access log.
+func fail(w http.ResponseWriter, r *http.Request, err error) {
 	if e, ok := errors.AsType[*api.Error](err); ok {
-		s.writeError(w, r, e)
+		middleware.WriteError(w, r, e)
 		return
 	}
 	if clientGone(r) {
-		// Nobody to answer; the status only shows in the access log.
 		middleware.EntryFrom(r.Context()).SetErrorCode(codeClientClosedRequest)
 		middleware.LoggerFrom(r.Context()).Debug().Str("error", api.Redact(err.Error())).Msg("client left before the upstream answered")
 		w.WriteHeader(statusClientClosed)
 		return
 	}
-	s.writeError(w, r, sendError(err))
-}
-
-// sendError classifies an error from Upstream.Send (see ErrCopilotUnavailable).
-func sendError(err error) *api.Error {
-	switch {
-	case errors.Is(err, ErrCopilotUnavailable):
-		return api.NewError(api.CodeCopilotUnavailable, "Copilot is unavailable: "+unavailableReason(err))
-	case isTimeout(err):
-		return api.NewError(api.CodeUpstreamTimeout, "Copilot did not answer within the upstream timeout")
-	default:
-		return api.NewError(api.CodeUpstreamError, "could not reach Copilot: "+shortReason(err))
-	}
-}
-
-// unavailableReason is the reason text of an ErrCopilotUnavailable error,
-// without the sentinel's own words.
-func unavailableReason(err error) string {
-	if u, ok := errors.AsType[*unavailableError](err); ok {
-		return api.Redact(u.reason.Error())
-	}
-	msg := err.Error()
-	sentinel := ErrCopilotUnavailable.Error()
-	msg = strings.TrimPrefix(msg, sentinel+": ")
-	msg = strings.TrimSuffix(msg, ": "+sentinel)
-	if msg == sentinel || msg == "" {
-		msg = "no valid Copilot token"
-	}
-	return api.Redact(msg)
+	middleware.WriteError(w, r, upstreamError(err))
 }
 
 // isTimeout reports an error that means "took too long".
@@ -103,16 +62,17 @@ func isTimeout(err error) bool {
 	return ok && t.Timeout()
 }
 
-// shortReason drops the method and URL a *url.Error adds and bounds the text.
+// shortReason drops the method and URL that *url.Error adds (the client's
+// and a transport's, when both wrap) and bounds the text.
 func shortReason(err error) string {
-	if ue, ok := errors.AsType[*url.Error](err); ok && ue.Err != nil {
+	for {
+		ue, ok := err.(*url.Error)
+		if !ok || ue.Err == nil {
+			break
+		}
 		err = ue.Err
 	}
-	msg := api.Redact(err.Error())
-	if len(msg) > 300 {
-		msg = msg[:300] + "…"
-	}
-	return msg
+	return api.Clip(api.Redact(err.Error()), 300)
 }
 
 // clientGone reports that the client's request was cancelled (it
@@ -124,17 +84,17 @@ func clientGone(r *http.Request) bool {
 // writeUpstreamError answers an upstream non-2xx response: at most 1 MiB of
 // its body is read and mapped by api.UpstreamError; a 429's Retry-After (and
 // retry-after-ms) is passed on.
-func (s *Server) writeUpstreamError(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+func writeUpstreamError(w http.ResponseWriter, r *http.Request, resp *http.Response) {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	if err != nil && clientGone(r) {
-		s.fail(w, r, err)
+		fail(w, r, err)
 		return
 	}
 	e := api.UpstreamError(resp.StatusCode, resp.Header, body)
 	if e.HTTPStatus() == http.StatusTooManyRequests {
 		copyHeaders(w.Header(), resp.Header, "Retry-After", "Retry-After-Ms")
 	}
-	s.writeError(w, r, e)
+	middleware.WriteError(w, r, e)
 }
 
 // copyHeaders copies the named headers from src to dst when present.
@@ -148,9 +108,9 @@ func copyHeaders(dst, src http.Header, names ...string) {
 
 // handleNotFound answers an unknown route. Only the path is echoed: the query
 // string may hold secrets.
-func handleNotFound(s *Server) http.HandlerFunc {
+func handleNotFound() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, api.NewError(api.CodeNotFound, "Unknown route: "+r.Method+" "+clipPath(r.URL.Path)))
+		middleware.WriteError(w, r, api.NewError(api.CodeNotFound, "Unknown route: "+r.Method+" "+api.Clip(r.URL.Path, maxPathInMessage)))
 	}
 }
 
@@ -158,7 +118,7 @@ func handleNotFound(s *Server) http.HandlerFunc {
 // Allow header chi's own 405 would send (a custom handler does not get chi's
 // list, so it is recomputed from the routes). A method chi does not know on a
 // path no route has is a 404.
-func handleMethodNotAllowed(s *Server, routes chi.Routes) http.HandlerFunc {
+func handleMethodNotAllowed(routes chi.Routes) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.RawPath
 		if path == "" {
@@ -171,18 +131,14 @@ func handleMethodNotAllowed(s *Server, routes chi.Routes) http.HandlerFunc {
 			}
 		}
 		if len(allow) == 0 {
-			handleNotFound(s)(w, r)
+			handleNotFound()(w, r)
 			return
 		}
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		s.writeError(w, r, api.NewError(api.CodeMethodNotAllowed,
-			"Method "+r.Method+" is not allowed on "+clipPath(r.URL.Path)+"; allowed: "+strings.Join(allow, ", ")))
+		middleware.WriteError(w, r, api.NewError(api.CodeMethodNotAllowed,
+			"Method "+r.Method+" is not allowed on "+api.Clip(r.URL.Path, maxPathInMessage)+"; allowed: "+strings.Join(allow, ", ")))
 	}
 }
 
-func clipPath(p string) string {
-	if len(p) > 200 {
-		return p[:200] + "…"
-	}
-	return p
-}
+// maxPathInMessage bounds a path or model name echoed in an error message.
+const maxPathInMessage = 200

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
+	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
 )
 
 // Names of the readiness conditions.
@@ -58,7 +60,7 @@ type probeBody struct {
 func handleHealthz() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		api.WriteJSON(w, http.StatusOK, probeBody{Status: "ok"})
+		writeJSON(w, r, http.StatusOK, probeBody{Status: "ok"})
 	}
 }
 
@@ -66,11 +68,10 @@ func handleHealthz() http.HandlerFunc {
 // condition: those of Deps.Ready (the Copilot token), the key store answering
 // a query (when there is one) and not shutting down. Any failing condition
 // makes it 503.
-func handleReadyz(s *Server) http.HandlerFunc {
+func handleReadyz(rd *readiness) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Type", "application/json")
-		conds := s.readiness(r.Context())
+		conds := rd.conditions(r.Context())
 		body := probeBody{Status: "ready", Conditions: conds}
 		status := http.StatusOK
 		for _, c := range conds {
@@ -79,19 +80,29 @@ func handleReadyz(s *Server) http.HandlerFunc {
 				break
 			}
 		}
-		api.WriteJSON(w, status, body)
+		writeJSON(w, r, status, body)
 	}
 }
 
-// readiness evaluates every condition.
-func (s *Server) readiness(ctx context.Context) []Condition {
+// readiness is what /readyz checks: the conditions of Deps.Ready, the key
+// store (when there is one) and the server's draining flag.
+type readiness struct {
+	ready     func() []Condition
+	keys      *keys.Store
+	draining  *atomic.Bool
+	now       func() time.Time
+	keysCheck keysCheck
+}
+
+// conditions evaluates every condition.
+func (rd *readiness) conditions(ctx context.Context) []Condition {
 	var conds []Condition
-	if s.ready != nil {
-		conds = append(conds, s.ready()...)
+	if rd.ready != nil {
+		conds = append(conds, rd.ready()...)
 	}
-	if s.keys != nil {
+	if rd.keys != nil {
 		c := Condition{Name: CondKeyStore, OK: true}
-		if err := s.keysCheck.check(ctx, s.now, s.keys.Ping); err != nil {
+		if err := rd.keysCheck.check(ctx, rd.now, rd.keys.Ping); err != nil {
 			// The wrapped cause, without the database's path.
 			if u := errors.Unwrap(err); u != nil {
 				err = u
@@ -101,7 +112,7 @@ func (s *Server) readiness(ctx context.Context) []Condition {
 		conds = append(conds, c)
 	}
 	c := Condition{Name: CondShuttingDown, OK: true}
-	if s.draining.Load() {
+	if rd.draining.Load() {
 		c.OK, c.Reason = false, "shutting down"
 	}
 	conds = append(conds, c)

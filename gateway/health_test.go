@@ -12,7 +12,7 @@ import (
 	"github.com/copilot-proxy/copilot-proxy/gateway"
 )
 
-var noUpstream = gateway.UpstreamFunc(func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+var noUpstream = upstreamFunc(func(ctx context.Context, call *upCall) (*http.Response, error) {
 	return nil, errors.New("not used")
 })
 
@@ -66,7 +66,7 @@ func TestReadyz(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv := gateway.NewServer(gateway.Deps{Upstream: noUpstream, Ready: tt.ready})
+			srv := gateway.NewServer(gateway.Deps{Upstream: &http.Client{Transport: noUpstream}, Ready: tt.ready})
 			if tt.drain {
 				srv.SetDraining()
 			}

@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
+	"github.com/copilot-proxy/copilot-proxy/copilot"
 	"github.com/copilot-proxy/copilot-proxy/gateway"
 )
 
@@ -28,10 +28,11 @@ func TestMain(m *testing.M) {
 // never fails them, and still finite, so a bug cannot hang the suite.
 const waitLimit = 5 * time.Second
 
-// start serves a gateway over loopback with up as its upstream.
-func start(t *testing.T, up gateway.Upstream, mods ...func(*gateway.Deps)) *httptest.Server {
+// start serves a gateway over loopback with up as the transport of its
+// upstream client.
+func start(t *testing.T, up http.RoundTripper, mods ...func(*gateway.Deps)) *httptest.Server {
 	t.Helper()
-	d := gateway.Deps{Logger: zerolog.New(io.Discard), Upstream: up}
+	d := gateway.Deps{Logger: zerolog.New(io.Discard), Upstream: &http.Client{Transport: up}}
 	for _, m := range mods {
 		m(&d)
 	}
@@ -68,26 +69,73 @@ func jsonHeader() http.Header {
 	return http.Header{"Content-Type": {"application/json"}}
 }
 
-// recorder is an upstream that records its calls and answers with fn.
+// upCall is one upstream request as these tests look at it.
+type upCall struct {
+	Method, Path string // e.g. POST "/chat/completions"
+	Body         []byte
+	Initiator    string // X-Initiator
+	Vision       bool   // Copilot-Vision-Request: true
+	RequestID    string // X-Request-Id
+	Stream       bool   // Accept: text/event-stream
+	Header       http.Header
+}
+
+// readCall reads req into an upCall.
+func readCall(req *http.Request) (*upCall, error) {
+	c := &upCall{
+		Method:    req.Method,
+		Path:      req.URL.Path,
+		Initiator: req.Header.Get("X-Initiator"),
+		Vision:    req.Header.Get("Copilot-Vision-Request") == "true",
+		RequestID: req.Header.Get("X-Request-Id"),
+		Stream:    req.Header.Get("Accept") == "text/event-stream",
+		Header:    req.Header.Clone(),
+	}
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		req.Body.Close()
+		c.Body = b
+	}
+	return c, nil
+}
+
+// upstreamFunc is an upstream transport answering with a function.
+type upstreamFunc func(ctx context.Context, call *upCall) (*http.Response, error)
+
+func (f upstreamFunc) RoundTrip(req *http.Request) (*http.Response, error) {
+	c, err := readCall(req)
+	if err != nil {
+		return nil, err
+	}
+	return f(req.Context(), c)
+}
+
+// recorder is an upstream transport that records its calls and answers
+// with fn.
 type recorder struct {
 	mu    sync.Mutex
-	calls []gateway.Call
-	fn    func(ctx context.Context, call *gateway.Call) (*http.Response, error)
+	calls []upCall
+	fn    func(ctx context.Context, call *upCall) (*http.Response, error)
 }
 
-func (r *recorder) Send(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	c, err := readCall(req)
+	if err != nil {
+		return nil, err
+	}
 	r.mu.Lock()
-	c := *call
-	c.Body = bytes.Clone(call.Body)
-	r.calls = append(r.calls, c)
+	r.calls = append(r.calls, *c)
 	r.mu.Unlock()
-	return r.fn(ctx, call)
+	return r.fn(req.Context(), c)
 }
 
-func (r *recorder) Calls() []gateway.Call {
+func (r *recorder) Calls() []upCall {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]gateway.Call(nil), r.calls...)
+	return append([]upCall(nil), r.calls...)
 }
 
 // post sends a JSON body and returns the response with its body read.
@@ -189,3 +237,6 @@ func readEvent(br *bufio.Reader) (string, error) {
 		}
 	}
 }
+
+// unavailable is the transport's error when no Copilot token can be had.
+func unavailable(cause error) error { return &copilot.UnavailableError{Cause: cause} }

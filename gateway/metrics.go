@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/copilot-proxy/copilot-proxy/api"
 	"github.com/copilot-proxy/copilot-proxy/metrics"
 	"github.com/copilot-proxy/copilot-proxy/middleware"
@@ -45,69 +43,76 @@ func metricsFrom(ctx context.Context) *metricsCtx {
 // Entry exists and carries what the handlers noted) and before Recover (so a
 // recovered panic is counted with its 500). Installed only when metrics are
 // on.
-func (s *Server) recordMetrics(next http.Handler) http.Handler {
-	m := s.metrics
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mc := &metricsCtx{Context: r.Context(), start: s.now()}
-		sw := middleware.Wrap(w)
-		r = r.WithContext(mc)
-		defer func() {
-			e := middleware.EntryFrom(mc)
-			total := s.now().Sub(mc.start)
-			status := sw.Status()
-			if status == 0 {
-				status = http.StatusOK
-			}
-			rq := metrics.Request{
-				Route:          routeLabel(r),
-				Status:         status,
-				Model:          s.modelLabel(e.Model()),
-				KeyID:          orNone(e.KeyID()),
-				Duration:       total,
-				UpstreamStatus: e.UpstreamStatus(),
-				Upstream:       e.UpstreamDuration(),
-				Overhead:       -1,
-				Rejected:       string(e.LimitReason()),
-			}
-			if rq.UpstreamStatus != 0 {
-				// For a stream the gateway's part ends when the client has
-				// the headers; the rest is the upstream generating.
-				end := total
-				if !mc.headers.IsZero() {
-					end = mc.headers.Sub(mc.start)
-				}
-				rq.Overhead = max(end-rq.Upstream, 0)
-			} else {
-				switch c := e.ErrorCode(); api.Code(c) {
-				case api.CodeUpstreamTimeout, api.CodeUpstreamError, api.CodeCopilotUnavailable:
-					rq.UpstreamError = c
-				}
-			}
-			rq.PromptTokens, rq.CompletionTokens = e.Usage()
-			m.ObserveRequest(&rq)
-		}()
-		next.ServeHTTP(sw, r)
-	})
+func recordMetrics(m *metrics.Metrics, models *modelCache, now func() time.Time) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mc := &metricsCtx{Context: r.Context(), start: now()}
+			sw := middleware.Wrap(w)
+			r = r.WithContext(mc)
+			defer func() {
+				rq := requestMetrics(r, mc, sw, models, now())
+				m.ObserveRequest(&rq)
+			}()
+			next.ServeHTTP(sw, r)
+		})
+	}
+}
+
+// requestMetrics is what the metrics record of a request that ended at end.
+func requestMetrics(r *http.Request, mc *metricsCtx, sw middleware.StatusWriter, models *modelCache, end time.Time) metrics.Request {
+	e := middleware.EntryFrom(mc)
+	total := end.Sub(mc.start)
+	status := sw.Status()
+	if status == 0 {
+		status = http.StatusOK
+	}
+	rq := metrics.Request{
+		Route:          middleware.RoutePattern(r),
+		Status:         status,
+		Model:          modelLabel(models, e.Model()),
+		KeyID:          orNone(e.KeyID()),
+		Duration:       total,
+		UpstreamStatus: e.UpstreamStatus(),
+		Upstream:       e.UpstreamDuration(),
+		Overhead:       -1,
+		Rejected:       string(e.LimitReason()),
+	}
+	if rq.UpstreamStatus != 0 {
+		// For a stream the gateway's part ends when the client has
+		// the headers; the rest is the upstream generating.
+		end := total
+		if !mc.headers.IsZero() {
+			end = mc.headers.Sub(mc.start)
+		}
+		rq.Overhead = max(end-rq.Upstream, 0)
+	} else {
+		switch c := e.ErrorCode(); api.Code(c) {
+		case api.CodeUpstreamTimeout, api.CodeUpstreamError, api.CodeCopilotUnavailable:
+			rq.UpstreamError = c
+		}
+	}
+	rq.PromptTokens, rq.CompletionTokens = e.Usage()
+	return rq
 }
 
 // streamStarted notes that a stream's headers are about to be sent; call
 // streamEnded with the relay's result.
-func (s *Server) streamStarted(r *http.Request) {
-	if s.metrics == nil {
+func (rl *relayer) streamStarted(r *http.Request) {
+	if rl.metrics == nil {
 		return
 	}
 	if mc := metricsFrom(r.Context()); mc != nil {
-		mc.headers = s.now()
+		mc.headers = rl.now()
 	}
-	s.metrics.StreamStarted()
+	rl.metrics.StreamStarted()
 }
 
 // streamEnded records a finished stream.
-func (s *Server) streamEnded(r *http.Request, res relayResult) {
-	if s.metrics == nil {
+func (rl *relayer) streamEnded(r *http.Request, res relayResult) {
+	if rl.metrics == nil {
 		return
 	}
-	start := s.now()
+	start := rl.now()
 	if mc := metricsFrom(r.Context()); mc != nil {
 		start = mc.start
 	}
@@ -122,23 +127,19 @@ func (s *Server) streamEnded(r *http.Request, res relayResult) {
 	case res.Err != nil:
 		reason = metrics.StreamUpstreamError
 	}
-	s.metrics.StreamEnded(ttfb, s.now().Sub(start), res.Events, reason)
+	rl.metrics.StreamEnded(ttfb, rl.now().Sub(start), res.Events, reason)
 }
 
 // modelLabel bounds the model label to the models the upstream lists, read
-// from the cached list (never fetched here, so a request is never held up):
-// "none" without a model, "other" for a model not listed or before any list
-// was fetched.
-func (s *Server) modelLabel(model string) string {
+// from the cached list: it never fetches, so a request is never held up and
+// no label lookup reaches the network. "none" without a model, "other" for
+// a model not listed or before any list was fetched (the cmd fetches the
+// list at start when metrics are on).
+func modelLabel(models *modelCache, model string) string {
 	if model == "" {
 		return metrics.None
 	}
-	s.models.mu.Lock()
-	snap := s.models.snap
-	s.models.mu.Unlock()
-	if snap == nil || s.now().Sub(snap.fetched) >= s.cfg.ModelsTTL {
-		s.refreshModelsInBackground()
-	}
+	snap := models.cached()
 	if snap == nil {
 		return metrics.Other
 	}
@@ -149,44 +150,9 @@ func (s *Server) modelLabel(model string) string {
 	return snap.models[i].ID // the list's string, not the client's copy
 }
 
-// refreshModelsInBackground keeps the model list the labels are checked
-// against current without making a request wait for it: at most one
-// refresh runs, and at most one starts per modelsRetryDelay, so a failing
-// upstream is not asked again on every request.
-//
-// The refresh runs under the server's lifetime and Close waits for it.
-func (s *Server) refreshModelsInBackground() {
-	if s.life.Err() != nil {
-		return // closed
-	}
-	now := s.now().UnixNano()
-	last := s.modelsTried.Load()
-	if now-last < int64(modelsRetryDelay) || !s.modelsTried.CompareAndSwap(last, now) {
-		return
-	}
-	// Wait for the fetch itself, not just until Close: Close cancels the
-	// fetch, so it ends promptly, and waiting for it leaves nothing running.
-	s.bg.Go(func() { _, _ = s.modelSnapshot(context.WithoutCancel(s.life)) })
-}
-
-// routeLabel is the matched chi route pattern, "unmatched" when none.
-func routeLabel(r *http.Request) string {
-	if rctx := chi.RouteContext(r.Context()); rctx != nil {
-		if p := rctx.RoutePattern(); p != "" {
-			return p
-		}
-	}
-	return "unmatched"
-}
-
 func orNone(s string) string {
 	if s == "" {
 		return metrics.None
 	}
 	return s
-}
-
-// handleMetrics serves the Prometheus scrape.
-func handleMetrics(s *Server) http.Handler {
-	return s.metrics.Handler()
 }

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
 
 	"github.com/copilot-proxy/copilot-proxy/gateway"
 	"github.com/copilot-proxy/copilot-proxy/metrics"
@@ -45,7 +45,7 @@ func labelMap(mt *dto.Metric) map[string]string {
 }
 
 // chatAndModelsUpstream answers the model list and non-stream chats.
-var chatAndModelsUpstream = gateway.UpstreamFunc(func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+var chatAndModelsUpstream = upstreamFunc(func(ctx context.Context, call *upCall) (*http.Response, error) {
 	if call.Path == "/models" {
 		return response(http.StatusOK, jsonHeader(), copilotModels), nil
 	}
@@ -182,22 +182,47 @@ func TestMetricsModelLabelBounded(t *testing.T) {
 
 // The model list behind the labels is fetched in the background when it is
 // missing, so models become known even if no client ever lists them.
-func TestMetricsModelLabelLearnsTheListByItself(t *testing.T) {
+// TestMetricsModelLabelNeverFetches: looking up a model label reads the
+// cached list only. Before any list was fetched the label is "other" and
+// no request for the label reaches the upstream; once the list is fetched
+// (the cmd fetches it at start), the label is the model.
+func TestMetricsModelLabelNeverFetches(t *testing.T) {
 	t.Parallel()
 	m := metrics.New(metrics.Config{})
-	ts := start(t, chatAndModelsUpstream, func(d *gateway.Deps) { d.Metrics = m })
-	deadline := time.Now().Add(waitLimit)
-	for {
+	up := &recorder{fn: chatAndModelsUpstream}
+	srv := gateway.NewServer(gateway.Deps{Logger: zerolog.Nop(), Upstream: &http.Client{Transport: up}, Metrics: m})
+	ts := serve(t, srv)
+	label := func() string {
+		t.Helper()
 		post(t, ts, "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
+		var got string
 		for _, l := range series(t, m, "copilot_proxy_http_requests_total") {
-			if l["model"] == "gpt-4o" {
-				return
+			if l["route"] == "/v1/chat/completions" {
+				got = l["model"]
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the model label never became gpt-4o without a /v1/models call")
+		return got
+	}
+	for range 3 {
+		if got := label(); got != "other" {
+			t.Fatalf("label before any model list = %q, want other", got)
 		}
-		time.Sleep(20 * time.Millisecond)
+	}
+	for _, c := range up.Calls() {
+		if c.Path != "/chat/completions" {
+			t.Fatalf("the label lookup reached the upstream: %s %s", c.Method, c.Path)
+		}
+	}
+	if _, err := srv.Models(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	post(t, ts, "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
+	for _, l := range series(t, m, "copilot_proxy_http_requests_total") {
+		found = found || l["model"] == "gpt-4o"
+	}
+	if !found {
+		t.Fatal("the model label is not gpt-4o once the list is cached")
 	}
 }
 

@@ -32,12 +32,23 @@ const (
 	modelsRetryDelay = 15 * time.Second
 )
 
-// modelCache holds the mapped model list.
+// modelCache holds the mapped model list, fetched from the upstream on
+// demand and kept for ttl. Shared fetches run under life, the server's
+// lifetime, and end when it does.
 type modelCache struct {
+	up   *upstream
+	ttl  time.Duration
+	now  func() time.Time
+	life context.Context
+
 	mu      sync.Mutex
 	snap    *modelSnapshot
 	retryAt time.Time // while serving stale after a failure: no refresh before this
 	group   singleflight.Group
+}
+
+func newModelCache(life context.Context, up *upstream, ttl time.Duration, now func() time.Time) *modelCache {
+	return &modelCache{up: up, ttl: ttl, now: now, life: life}
 }
 
 // modelSnapshot is one fetched list, ready to serve. It is never modified.
@@ -48,25 +59,32 @@ type modelSnapshot struct {
 	fetched time.Time
 }
 
-// Models returns the model list in the OpenAI shape (every Copilot field kept
+// list returns the model list in the OpenAI shape (every Copilot field kept
 // in Model.Raw), from the cache while it is fresh. Concurrent misses share one
 // upstream fetch; when a refresh fails and a list was fetched before, the
-// stale list is returned. The error is an *api.Error or an error from
-// Upstream.Send.
-func (s *Server) Models(ctx context.Context) ([]api.Model, error) {
-	snap, err := s.modelSnapshot(ctx)
+// stale list is returned. The error is an *api.Error or an error from the
+// upstream client.
+func (c *modelCache) list(ctx context.Context) ([]api.Model, error) {
+	snap, err := c.snapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return slices.Clone(snap.models), nil
 }
 
-func (s *Server) modelSnapshot(ctx context.Context) (*modelSnapshot, error) {
-	now := s.now()
-	c := &s.models
+// cached returns the list as last fetched, nil before any fetch; it never
+// fetches.
+func (c *modelCache) cached() *modelSnapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.snap
+}
+
+func (c *modelCache) snapshot(ctx context.Context) (*modelSnapshot, error) {
+	now := c.now()
 	c.mu.Lock()
 	snap := c.snap
-	fresh := snap != nil && now.Sub(snap.fetched) < s.cfg.ModelsTTL
+	fresh := snap != nil && now.Sub(snap.fetched) < c.ttl
 	holdStale := snap != nil && now.Before(c.retryAt)
 	c.mu.Unlock()
 	if fresh || holdStale {
@@ -80,10 +98,10 @@ func (s *Server) modelSnapshot(ctx context.Context) (*modelSnapshot, error) {
 	ch := c.group.DoChan("models", func() (any, error) {
 		ctx, cancel := context.WithTimeout(fetchCtx, modelsFetchTimeout)
 		defer cancel()
-		defer context.AfterFunc(s.life, cancel)()
-		snap, err := s.fetchModels(ctx)
+		defer context.AfterFunc(c.life, cancel)()
+		snap, err := c.fetch(ctx)
 		if err != nil {
-			s.modelsFetchFailed(ctx, err)
+			c.fetchFailed(ctx, err)
 			return nil, err
 		}
 		return snap, nil
@@ -105,14 +123,13 @@ func (s *Server) modelSnapshot(ctx context.Context) (*modelSnapshot, error) {
 	}
 }
 
-// modelsFetchFailed notes a failed fetch (once, however many callers shared
+// fetchFailed notes a failed fetch (once, however many callers shared
 // it): with a cached list, that list is served stale for modelsRetryDelay.
-func (s *Server) modelsFetchFailed(ctx context.Context, err error) {
-	c := &s.models
+func (c *modelCache) fetchFailed(ctx context.Context, err error) {
 	c.mu.Lock()
 	stale := c.snap
 	if stale != nil {
-		c.retryAt = s.now().Add(modelsRetryDelay)
+		c.retryAt = c.now().Add(modelsRetryDelay)
 	}
 	c.mu.Unlock()
 	if stale == nil {
@@ -124,13 +141,9 @@ func (s *Server) modelsFetchFailed(ctx context.Context, err error) {
 		Msg("model list refresh failed; serving the cached list")
 }
 
-// fetchModels gets, maps and caches the upstream list.
-func (s *Server) fetchModels(ctx context.Context) (*modelSnapshot, error) {
-	resp, err := s.up.Send(ctx, &Call{
-		Method:    http.MethodGet,
-		Path:      "/models",
-		RequestID: middleware.RequestIDFrom(ctx),
-	})
+// fetch gets, maps and caches the upstream list.
+func (c *modelCache) fetch(ctx context.Context) (*modelSnapshot, error) {
+	resp, err := c.up.do(ctx, call{method: http.MethodGet, path: "/models"})
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +166,7 @@ func (s *Server) fetchModels(ctx context.Context) (*modelSnapshot, error) {
 	snap := &modelSnapshot{
 		models:  models,
 		byID:    make(map[string]int, len(models)),
-		fetched: s.now(),
+		fetched: c.now(),
 	}
 	for i, m := range models {
 		snap.byID[m.ID] = i
@@ -163,7 +176,6 @@ func (s *Server) fetchModels(ctx context.Context) (*modelSnapshot, error) {
 		return nil, err
 	}
 	snap.list = list
-	c := &s.models
 	c.mu.Lock()
 	c.snap, c.retryAt = snap, time.Time{}
 	c.mu.Unlock()
@@ -183,20 +195,20 @@ func modelsUpstreamError(status int, header http.Header, body []byte) *api.Error
 }
 
 // handleModels serves GET /v1/models.
-func handleModels(s *Server) http.HandlerFunc {
+func handleModels(models *modelCache) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		snap, err := s.modelSnapshot(r.Context())
+		snap, err := models.snapshot(r.Context())
 		if err != nil {
-			s.fail(w, r, err)
+			fail(w, r, err)
 			return
 		}
-		s.writeModelList(w, r, snap)
+		writeModelList(w, r, snap)
 	}
 }
 
 // writeModelList sends the model list, only the key's models when its key
 // has an allow-list.
-func (s *Server) writeModelList(w http.ResponseWriter, r *http.Request, snap *modelSnapshot) {
+func writeModelList(w http.ResponseWriter, r *http.Request, snap *modelSnapshot) {
 	p, ok := middleware.PrincipalFrom(r.Context())
 	if !ok || len(p.Models) == 0 {
 		writeRawJSON(w, http.StatusOK, snap.list)
@@ -204,13 +216,13 @@ func (s *Server) writeModelList(w http.ResponseWriter, r *http.Request, snap *mo
 	}
 	allowed := make([]api.Model, 0, len(p.Models))
 	for _, m := range snap.models {
-		if slices.Contains(p.Models, m.ID) {
+		if p.AllowsModel(m.ID) {
 			allowed = append(allowed, m)
 		}
 	}
 	body, err := jsonBody(api.NewModelList(allowed))
 	if err != nil {
-		s.fail(w, r, err)
+		fail(w, r, err)
 		return
 	}
 	writeRawJSON(w, http.StatusOK, body)
@@ -218,25 +230,25 @@ func (s *Server) writeModelList(w http.ResponseWriter, r *http.Request, snap *mo
 
 // handleModel serves GET /v1/models/{id}; the id may contain slashes (raw or
 // %2F-escaped). An empty id (/v1/models/) is the list.
-func handleModel(s *Server) http.HandlerFunc {
+func handleModel(models *modelCache) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := chi.URLParam(r, "*")
 		if unescaped, err := url.PathUnescape(id); err == nil {
 			id = unescaped
 		}
-		snap, err := s.modelSnapshot(r.Context())
+		snap, err := models.snapshot(r.Context())
 		if err != nil {
-			s.fail(w, r, err)
+			fail(w, r, err)
 			return
 		}
 		if id == "" {
-			s.writeModelList(w, r, snap)
+			writeModelList(w, r, snap)
 			return
 		}
 		middleware.EntryFrom(r.Context()).SetModel(id)
 		i, ok := snap.byID[id]
 		if !ok || !modelAllowed(r, id) { // a model the key may not use is hidden
-			s.writeError(w, r, api.NewError(api.CodeModelNotFound, "The model '"+clipPath(id)+"' does not exist").WithParam("model"))
+			middleware.WriteError(w, r, api.NewError(api.CodeModelNotFound, "The model '"+api.Clip(id, maxPathInMessage)+"' does not exist").WithParam("model"))
 			return
 		}
 		writeRawJSON(w, http.StatusOK, snap.models[i].Raw)
@@ -251,6 +263,17 @@ func jsonBody(v any) ([]byte, error) {
 		return nil, errors.New("could not encode the model list")
 	}
 	return append(b, '\n'), nil
+}
+
+// writeJSON writes v as JSON with status; a value that cannot be encoded
+// (a bug) is a 500 through the error writer.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		middleware.WriteError(w, r, api.NewError(api.CodeInternal, "could not encode the response"))
+		return
+	}
+	writeRawJSON(w, status, append(body, '\n'))
 }
 
 // writeRawJSON writes pre-encoded JSON.

@@ -43,10 +43,10 @@ type modelsUpstream struct {
 	gate  chan struct{} // when non-nil, each call waits for it to close
 }
 
-func (m *modelsUpstream) Send(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+func (m *modelsUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	m.calls.Add(1)
-	if call.Method != http.MethodGet || call.Path != "/models" {
-		return nil, errors.New("unexpected call " + call.Method + " " + call.Path)
+	if req.Method != http.MethodGet || req.URL.Path != "/models" {
+		return nil, errors.New("unexpected call " + req.Method + " " + req.URL.Path)
 	}
 	if m.gate != nil {
 		<-m.gate
@@ -174,7 +174,7 @@ func TestModelsCache(t *testing.T) {
 	}
 
 	// The upstream fails: the stale list is served.
-	err := gateway.Unavailable(errors.New("GitHub unreachable"))
+	err := unavailable(errors.New("GitHub unreachable"))
 	up.fail.Store(&err)
 	clk.Add(2 * time.Minute)
 	if s := get("/v1/models"); s != 200 {
@@ -230,23 +230,23 @@ func TestModelsErrorsWithoutCache(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
-		fn     gateway.UpstreamFunc
+		fn     upstreamFunc
 		status int
 		code   string
 	}{
-		{"unavailable", func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
-			return nil, gateway.Unavailable(errors.New("no Copilot access"))
+		{"unavailable", func(ctx context.Context, call *upCall) (*http.Response, error) {
+			return nil, unavailable(errors.New("no Copilot access"))
 		}, 503, "copilot_unavailable"},
-		{"upstream 500", func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+		{"upstream 500", func(ctx context.Context, call *upCall) (*http.Response, error) {
 			return response(500, jsonHeader(), `{"error":{"message":"boom"}}`), nil
 		}, 502, "upstream_error"},
-		{"upstream 404", func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+		{"upstream 404", func(ctx context.Context, call *upCall) (*http.Response, error) {
 			return response(404, nil, `not found`), nil
 		}, 502, "upstream_error"},
-		{"not a list", func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+		{"not a list", func(ctx context.Context, call *upCall) (*http.Response, error) {
 			return response(200, jsonHeader(), `<html>`), nil
 		}, 502, "upstream_error"},
-		{"timeout", func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+		{"timeout", func(ctx context.Context, call *upCall) (*http.Response, error) {
 			return nil, timeoutError{}
 		}, 504, "upstream_timeout"},
 	}
@@ -264,7 +264,7 @@ func TestModelsErrorsWithoutCache(t *testing.T) {
 
 func TestServerModels(t *testing.T) {
 	t.Parallel()
-	srv := gateway.NewServer(gateway.Deps{Upstream: &modelsUpstream{}})
+	srv := gateway.NewServer(gateway.Deps{Upstream: &http.Client{Transport: &modelsUpstream{}}})
 	models, err := srv.Models(context.Background())
 	if err != nil {
 		t.Fatal(err)

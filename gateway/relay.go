@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
+	"github.com/copilot-proxy/copilot-proxy/metrics"
 	"github.com/copilot-proxy/copilot-proxy/middleware"
 )
 
@@ -60,6 +61,54 @@ type relayResult struct {
 	FirstEvent time.Time
 }
 
+// relayer sends upstream answers to clients: errors mapped, streams relayed
+// event by event, bodies copied. It holds the buffers it recycles, the
+// keep-alive interval and the clock; with metrics on it times the streams.
+type relayer struct {
+	keepalive time.Duration
+	now       func() time.Time
+	metrics   *metrics.Metrics // nil: off
+	readers   sync.Pool        // *bufio.Reader of stream relays
+	tails     sync.Pool        // *tailReader of copied bodies
+}
+
+func newRelayer(keepalive time.Duration, now func() time.Time, m *metrics.Metrics) *relayer {
+	rl := &relayer{keepalive: keepalive, now: now, metrics: m}
+	rl.readers.New = func() any { return bufio.NewReaderSize(nil, relayBufferSize) }
+	rl.tails.New = func() any { return new(tailReader) }
+	return rl
+}
+
+// answer sends the upstream's answer: an error status mapped to the
+// client's error, a stream relayed, anything else copied. dropUsage: see
+// stream.
+func (rl *relayer) answer(w http.ResponseWriter, r *http.Request, resp *http.Response, dropUsage bool) {
+	switch {
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		writeUpstreamError(w, r, resp)
+	case isEventStream(resp.Header):
+		rl.stream(w, r, resp, dropUsage)
+	default:
+		rl.copy(w, r, resp)
+	}
+}
+
+// stream relays an SSE answer (see relay) and notes how it went: usage and
+// error code on the Entry, the stream metrics, a log line.
+func (rl *relayer) stream(w http.ResponseWriter, r *http.Request, resp *http.Response, dropUsage bool) {
+	rl.streamStarted(r)
+	res := rl.relay(w, r, resp, dropUsage)
+	rl.streamEnded(r, res)
+	entry := middleware.EntryFrom(r.Context())
+	if res.HasUsage {
+		entry.SetUsage(int(res.Usage.PromptTokens), int(res.Usage.CompletionTokens))
+	}
+	if code := streamErrorCode(res); code != "" {
+		entry.SetErrorCode(code)
+	}
+	logRelay(r, res)
+}
+
 // relay streams an SSE response to the client event by event: each complete
 // event (up to its blank line) is written with its exact bytes and flushed at
 // once; nothing is coalesced, and no line length limit applies. After
@@ -69,7 +118,7 @@ type relayResult struct {
 //
 // When dropUsage is set the gateway asked for the usage chunk on the client's
 // behalf: that chunk is observed for accounting but not sent.
-func (s *Server) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, dropUsage bool) relayResult {
+func (rl *relayer) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, dropUsage bool) relayResult {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -83,20 +132,20 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, resp *http.Respon
 	stopClose := context.AfterFunc(ctx, func() { _ = resp.Body.Close() })
 	defer stopClose()
 
-	out := newStreamWriter(w, s.cfg.Keepalive)
+	out := newStreamWriter(w, rl.keepalive, rl.now)
 	defer out.stop()
 	if out.flush() != nil {
 		return relayResult{ClientGone: true}
 	}
 
-	br := s.readers.Get().(*bufio.Reader)
+	br := rl.readers.Get().(*bufio.Reader)
 	br.Reset(resp.Body)
 	defer func() {
 		br.Reset(nil) // drop the body reference before pooling
-		s.readers.Put(br)
+		rl.readers.Put(br)
 	}()
 
-	res := relayEvents(ctx, br, out, dropUsage, s.now)
+	res := relayEvents(ctx, br, out, dropUsage, rl.now)
 	res.Pings = out.pingCount()
 	return res
 }
@@ -104,94 +153,120 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, resp *http.Respon
 // relayEvents is the relay loop, separate from the HTTP plumbing so the
 // benchmark can drive it. now is the clock FirstEvent is read from.
 func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, dropUsage bool, now func() time.Time) relayResult {
-	var res relayResult
-	// fail ends the stream with a final error event for err.
-	fail := func(err error) relayResult {
-		res.Err = err
-		if out.write(api.ErrorEvent(streamError(err))) != nil {
-			res.ClientGone = true
-		}
-		return res
-	}
-	ev := make([]byte, 0, eventBufferSize)
-	lineStart := 0    // where the line being read starts in ev
-	hasField := false // ev holds a non-blank line, so a blank line ends an event
-	dispatch := func() bool {
-		if dropUsage && observe(ev, &res) && api.IsUsageOnlyChunk(eventData(ev)) {
-			res.Dropped++
-			ev = ev[:0]
-			lineStart, hasField = 0, false
-			return true
-		}
-		if err := out.write(ev); err != nil {
-			res.ClientGone = true
-			return false
-		}
-		if res.Events == 0 {
-			res.FirstEvent = now()
-		}
-		res.Events++
-		if !dropUsage {
-			observe(ev, &res)
-		}
-		ev = ev[:0]
-		lineStart, hasField = 0, false
-		return true
-	}
+	er := eventRelay{out: out, dropUsage: dropUsage, now: now, ev: make([]byte, 0, eventBufferSize)}
 	for {
 		line, err := br.ReadSlice('\n')
-		ev = append(ev, line...)
-		if len(ev) > maxEventSize {
+		er.ev = append(er.ev, line...)
+		switch {
+		case len(er.ev) > maxEventSize:
 			// A runaway upstream must not make the gateway buffer without
 			// bound: end the stream like a broken one.
-			return fail(errEventTooLarge)
-		}
-		if err == nil {
-			if isBlankLine(ev[lineStart:]) {
-				if hasField && !dispatch() {
-					return res
-				}
-				// Blank lines before an event stay in front of it, so the
-				// byte stream is unchanged.
-				lineStart = len(ev)
-				continue
+			return er.fail(errEventTooLarge)
+		case err == nil:
+			if !er.endLine() {
+				return er.res
 			}
-			hasField = true
-			lineStart = len(ev)
-			continue
+		case errors.Is(err, bufio.ErrBufferFull):
+			// The line goes on; keep accumulating it.
+		case errors.Is(err, io.EOF):
+			return er.end()
+		case ctx.Err() != nil || out.failed():
+			// A partial event is dropped: half an event would corrupt the
+			// client's parse of anything that follows.
+			er.res.ClientGone = true
+			return er.res
+		default:
+			return er.fail(err)
 		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue // the line goes on; keep accumulating it
-		}
-		if errors.Is(err, io.EOF) {
-			if hasField || lineStart < len(ev) {
-				// The upstream ended without the blank line: terminate the
-				// last event so the client's parser dispatches it.
-				if ev[len(ev)-1] != '\n' {
-					ev = append(ev, '\n')
-				}
-				ev = append(ev, '\n')
-				if !dispatch() {
-					return res
-				}
-			}
-			if !res.Done {
-				// Copilot ends every stream with [DONE]; a clean end without
-				// it is a cut (an intermediary closing, an HTTP/2 stream
-				// ended early), and the client must not take it for a
-				// complete answer.
-				return fail(errNoDone)
-			}
-			return res
-		}
-		// A read error. A partial event is dropped: half an event would
-		// corrupt the client's parse of the error event that follows.
-		if ctx.Err() != nil || out.failed() {
-			res.ClientGone = true
-			return res
-		}
-		return fail(err)
 	}
+}
+
+// eventRelay is the state of relayEvents: the event being assembled and
+// what was observed so far.
+type eventRelay struct {
+	out       *streamWriter
+	dropUsage bool
+	now       func() time.Time
+	res       relayResult
+	ev        []byte // the event being assembled, exact bytes
+	lineStart int    // where the line being read starts in ev
+	hasField  bool   // ev holds a non-blank line, so a blank line ends an event
+}
+
+// endLine handles a complete line: a blank line after a field dispatches
+// the event. It reports false when the client is gone.
+func (er *eventRelay) endLine() bool {
+	if !isBlankLine(er.ev[er.lineStart:]) {
+		er.hasField = true
+		er.lineStart = len(er.ev)
+		return true
+	}
+	if er.hasField && !er.dispatch() {
+		return false
+	}
+	// Blank lines before an event stay in front of it, so the byte stream
+	// is unchanged.
+	er.lineStart = len(er.ev)
+	return true
+}
+
+// dispatch writes the assembled event (or, when the gateway asked for the
+// usage chunk itself, withholds it) and starts the next one. It reports
+// false when the client is gone.
+func (er *eventRelay) dispatch() bool {
+	defer er.reset()
+	if er.dropUsage && observe(er.ev, &er.res) && api.IsUsageOnlyChunk(eventData(er.ev)) {
+		er.res.Dropped++
+		return true
+	}
+	if err := er.out.write(er.ev); err != nil {
+		er.res.ClientGone = true
+		return false
+	}
+	if er.res.Events == 0 {
+		er.res.FirstEvent = er.now()
+	}
+	er.res.Events++
+	if !er.dropUsage {
+		observe(er.ev, &er.res)
+	}
+	return true
+}
+
+func (er *eventRelay) reset() {
+	er.ev = er.ev[:0]
+	er.lineStart, er.hasField = 0, false
+}
+
+// end handles the upstream's end of body: a last event without its blank
+// line is terminated and sent; a stream without [DONE] is a cut.
+func (er *eventRelay) end() relayResult {
+	if er.hasField || er.lineStart < len(er.ev) {
+		// Terminate the last event so the client's parser dispatches it.
+		if er.ev[len(er.ev)-1] != '\n' {
+			er.ev = append(er.ev, '\n')
+		}
+		er.ev = append(er.ev, '\n')
+		if !er.dispatch() {
+			return er.res
+		}
+	}
+	if !er.res.Done {
+		// Copilot ends every stream with [DONE]; a clean end without it is a
+		// cut (an intermediary closing, an HTTP/2 stream ended early), and
+		// the client must not take it for a complete answer.
+		return er.fail(errNoDone)
+	}
+	return er.res
+}
+
+// fail ends the stream with a final error event for err.
+func (er *eventRelay) fail(err error) relayResult {
+	er.res.Err = err
+	if er.out.write(api.ErrorEvent(streamError(err))) != nil {
+		er.res.ClientGone = true
+	}
+	return er.res
 }
 
 // errNoDone is the error of a stream that ended cleanly without [DONE].
@@ -268,11 +343,13 @@ func isBlankLine(l []byte) bool {
 
 // streamWriter serialises writes to the client between the relay loop and
 // the keep-alive timer. The timer is a time.AfterFunc, so a stream costs no
-// goroutine while it waits.
+// goroutine while it waits; the silence it measures is read from now, the
+// server's clock.
 type streamWriter struct {
 	mu        sync.Mutex
 	w         http.ResponseWriter
 	rc        *http.ResponseController
+	now       func() time.Time
 	keepalive time.Duration
 	timer     *time.Timer
 	last      time.Time // last write, the start of the current silence
@@ -281,8 +358,8 @@ type streamWriter struct {
 	stopped   bool
 }
 
-func newStreamWriter(w http.ResponseWriter, keepalive time.Duration) *streamWriter {
-	sw := &streamWriter{w: w, rc: http.NewResponseController(w), keepalive: keepalive, last: time.Now()}
+func newStreamWriter(w http.ResponseWriter, keepalive time.Duration, now func() time.Time) *streamWriter {
+	sw := &streamWriter{w: w, rc: http.NewResponseController(w), now: now, keepalive: keepalive, last: now()}
 	if keepalive > 0 {
 		sw.mu.Lock()
 		sw.timer = time.AfterFunc(keepalive, sw.ping)
@@ -310,7 +387,7 @@ func (sw *streamWriter) writeLocked(p []byte) error {
 		sw.err = err
 		return err
 	}
-	sw.last = time.Now()
+	sw.last = sw.now()
 	return nil
 }
 
@@ -335,7 +412,7 @@ func (sw *streamWriter) ping() {
 	if sw.stopped || sw.err != nil {
 		return
 	}
-	if wait := sw.keepalive - time.Since(sw.last); wait > 0 {
+	if wait := sw.keepalive - sw.now().Sub(sw.last); wait > 0 {
 		sw.timer.Reset(wait)
 		return
 	}
@@ -383,7 +460,7 @@ func streamErrorCode(res relayResult) string {
 }
 
 // logRelay logs how a stream ended.
-func (s *Server) logRelay(r *http.Request, res relayResult) {
+func logRelay(r *http.Request, res relayResult) {
 	log := middleware.LoggerFrom(r.Context())
 	switch {
 	case res.ClientGone:

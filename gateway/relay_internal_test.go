@@ -37,7 +37,7 @@ func (f *flushRecorder) Flush() { f.ops = append(f.ops, "f") }
 
 func runRelay(t testing.TB, body io.Reader) (relayResult, *flushRecorder) {
 	rec := &flushRecorder{}
-	out := newStreamWriter(rec, -1)
+	out := newStreamWriter(rec, -1, time.Now)
 	defer out.stop()
 	br := bufio.NewReaderSize(body, relayBufferSize)
 	return relayEvents(context.Background(), br, out, false, time.Now), rec
@@ -166,7 +166,7 @@ func BenchmarkRelayPerEvent(b *testing.B) {
 	ev := []byte(`data: {"choices":[{"index":0,"content_filter_offsets":{"check_offset":1,"start_offset":1,"end_offset":2},"delta":{"content":" world"}}],"created":1700000000,"id":"chatcmpl-1","model":"gpt-4o"}` + "\n\n")
 	b.ReportAllocs()
 	b.SetBytes(int64(len(ev)))
-	out := newStreamWriter(&discardFlusher{h: http.Header{}}, -1)
+	out := newStreamWriter(&discardFlusher{h: http.Header{}}, -1, time.Now)
 	defer out.stop()
 	br := bufio.NewReaderSize(&repeatReader{ev: ev, n: b.N}, relayBufferSize)
 	b.ResetTimer()

@@ -31,7 +31,8 @@ func newPipeUpstream() *pipeUpstream {
 	return &pipeUpstream{pr: pr, pw: pw, cancelled: make(chan time.Time, 1)}
 }
 
-func (p *pipeUpstream) Send(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+func (p *pipeUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
 	p.once.Do(func() {
 		go func() {
 			<-ctx.Done()
@@ -164,7 +165,7 @@ func TestStreamBytesUntouched(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			up := gateway.UpstreamFunc(func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+			up := upstreamFunc(func(ctx context.Context, call *upCall) (*http.Response, error) {
 				return &http.Response{
 					StatusCode:    http.StatusOK,
 					Header:        http.Header{"Content-Type": {"text/event-stream; charset=utf-8"}},
@@ -195,7 +196,7 @@ func TestStreamBytesUntouched(t *testing.T) {
 // event delivered, terminated.
 func TestStreamUnterminatedLastEvent(t *testing.T) {
 	t.Parallel()
-	up := gateway.UpstreamFunc(func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	up := upstreamFunc(func(ctx context.Context, call *upCall) (*http.Response, error) {
 		return &http.Response{
 			StatusCode: http.StatusOK,
 			Header:     http.Header{"Content-Type": {"text/event-stream"}},
@@ -318,7 +319,7 @@ func TestStreamClientDisconnectCancelsUpstream(t *testing.T) {
 // A client that asked for a stream but got a JSON answer gets it copied.
 func TestStreamRequestWithJSONAnswer(t *testing.T) {
 	t.Parallel()
-	up := gateway.UpstreamFunc(func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	up := upstreamFunc(func(ctx context.Context, call *upCall) (*http.Response, error) {
 		return response(http.StatusOK, jsonHeader(), `{"id":"x"}`), nil
 	})
 	ts := start(t, up)
@@ -331,7 +332,7 @@ func TestStreamRequestWithJSONAnswer(t *testing.T) {
 // An upstream error before the stream starts is a normal error response.
 func TestStreamUpstreamErrorBeforeStart(t *testing.T) {
 	t.Parallel()
-	up := gateway.UpstreamFunc(func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	up := upstreamFunc(func(ctx context.Context, call *upCall) (*http.Response, error) {
 		return response(http.StatusTooManyRequests, http.Header{"Retry-After": {"3"}}, `{"error":{"message":"slow down"}}`), nil
 	})
 	ts := start(t, up)
@@ -352,7 +353,7 @@ func TestStreamUsageChunkHiddenUnlessAsked(t *testing.T) {
 	usage := "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":9,\"total_tokens\":14}}\n\n"
 	done := "data: [DONE]\n\n"
 	var sent []byte
-	up := gateway.UpstreamFunc(func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	up := upstreamFunc(func(ctx context.Context, call *upCall) (*http.Response, error) {
 		sent = call.Body
 		return &http.Response{
 			StatusCode: http.StatusOK,

@@ -9,8 +9,6 @@ import (
 	"testing"
 
 	openai "github.com/sashabaranov/go-openai"
-
-	"github.com/copilot-proxy/copilot-proxy/gateway"
 )
 
 // sdkClient points the go-openai SDK at the gateway.
@@ -26,7 +24,7 @@ func TestSDKModelsAndChat(t *testing.T) {
 	chatAnswer := `{"id":"c1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"finish_reason":"tool_calls",` +
 		`"message":{"role":"assistant","content":"","tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]}}],` +
 		`"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`
-	up := &recorder{fn: func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	up := &recorder{fn: func(ctx context.Context, call *upCall) (*http.Response, error) {
 		switch call.Path {
 		case "/models":
 			return response(200, jsonHeader(), copilotModels), nil

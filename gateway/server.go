@@ -1,20 +1,20 @@
 // Package gateway serves the OpenAI API on top of Copilot: the routes, the
-// chat handler with its SSE relay, models, embeddings and health probes.
-// It gets the upstream as the small Upstream interface it declares, so it
-// does not depend on the copilot package.
+// chat handler with its SSE relay, models, embeddings, the admin API and
+// health probes. It sends to Copilot through the *http.Client it is given
+// (whose transport, copilot.Transport, adds the token), building plain
+// requests to the API's base URL.
 package gateway
 
 import (
-	"bufio"
 	"context"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/copilot-proxy/copilot-proxy/api"
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
 	"github.com/copilot-proxy/copilot-proxy/metrics"
 	"github.com/copilot-proxy/copilot-proxy/middleware"
@@ -63,14 +63,21 @@ func (c Config) withDefaults() Config {
 
 // Deps are the server's dependencies.
 type Deps struct {
-	Logger   zerolog.Logger
-	Upstream Upstream
+	Logger zerolog.Logger
+	// Upstream sends requests to the Copilot API: a client whose transport
+	// is a copilot.Transport (copilot.NewClient). Required. It must have no
+	// Timeout: a timeout over the whole request would cut long streams.
+	Upstream *http.Client
+	// UpstreamURL is the base URL requests are addressed to; "" means
+	// copilot.DefaultBaseURL, which the transport routes to the API of the
+	// current token.
+	UpstreamURL string
 	// Ready reports the readiness conditions the gateway cannot check itself
 	// (the Copilot token); /readyz adds the key store and shutdown ones. A
 	// nil func adds none.
 	Ready func() []Condition
-	// Now is the clock for the model cache and upstream timings; nil is
-	// time.Now.
+	// Now is the server's clock, for all of its time (model cache, upstream
+	// timings, access log, keep-alives, metrics); nil is time.Now.
 	Now    func() time.Time
 	Config Config
 
@@ -99,41 +106,18 @@ type Deps struct {
 	ServeMetrics bool
 }
 
-// Server is the gateway's http.Handler.
+// Server is the gateway's http.Handler. It holds what outlives a request:
+// the model cache and the draining flag; each handler gets only the parts
+// it uses (see routes.go).
 type Server struct {
-	logger   zerolog.Logger
-	up       Upstream
-	ready    func() []Condition
-	now      func() time.Time
-	cfg      Config
-	draining atomic.Bool
 	handler  http.Handler
-	// readers recycles the bufio.Readers of stream relays.
-	readers sync.Pool
-	// tails recycles the buffers that keep the end of non-stream bodies.
-	tails  sync.Pool
-	models modelCache
-	// modelsTried is when the metrics labels last started a background
-	// refresh of the model list (unix nanoseconds).
-	modelsTried atomic.Int64
+	models   *modelCache
+	draining atomic.Bool
 
-	keys       *keys.Store
-	auth       middleware.Authenticator // nil: no client auth
-	authCfg    middleware.AuthConfig
-	limiter    *middleware.Limiter
-	adminToken string
-	quota      func() any
-
-	metrics      *metrics.Metrics
-	serveMetrics bool
-	keysCheck    keysCheck
-
-	// life is the server's lifetime: background work (the metrics' model
-	// list refresh, shared model fetches) runs under it and ends when Close
-	// cancels it. It carries the server's logger. bg tracks that work.
+	// life is the server's lifetime: shared model fetches run under it and
+	// end when Close cancels it. It carries the server's logger.
 	life context.Context
 	stop context.CancelFunc
-	bg   sync.WaitGroup
 }
 
 // NewServer builds the server and its routes. d.Upstream is required.
@@ -141,32 +125,15 @@ func NewServer(d Deps) *Server {
 	if d.Upstream == nil {
 		panic("gateway: Deps.Upstream is nil")
 	}
-	s := &Server{
-		logger: d.Logger,
-		up:     d.Upstream,
-		ready:  d.Ready,
-		now:    d.Now,
-		cfg:    d.Config.withDefaults(),
-
-		keys:       d.Keys,
-		authCfg:    d.AuthConfig,
-		limiter:    d.Limiter,
-		adminToken: d.AdminToken,
-		quota:      d.Quota,
-
-		metrics:      d.Metrics,
-		serveMetrics: d.ServeMetrics && d.Metrics != nil,
+	if d.Now == nil {
+		d.Now = time.Now
 	}
-	if d.Keys != nil && !d.NoAuth {
-		s.auth = keyAuthenticator{d.Keys}
-	}
-	if s.now == nil {
-		s.now = time.Now
-	}
+	cfg := d.Config.withDefaults()
+	s := &Server{}
 	s.life, s.stop = context.WithCancel(middleware.WithLogger(context.Background(), d.Logger))
-	s.readers.New = func() any { return bufio.NewReaderSize(nil, relayBufferSize) }
-	s.tails.New = func() any { return new(tailReader) }
-	s.handler = s.routes()
+	up := newUpstream(d.Upstream, d.UpstreamURL, d.Now)
+	s.models = newModelCache(s.life, up, cfg.ModelsTTL, d.Now)
+	s.handler = s.routes(d, cfg, up)
 	return s
 }
 
@@ -182,13 +149,16 @@ func (s *Server) Routes() chi.Routes {
 	return rt
 }
 
-// Close stops the server's background work (a model list refresh started
-// for the metrics labels, shared model fetches) and waits for it. Call it
-// once the HTTP server has drained: requests still being served lose their
-// model fetches. It is safe to call more than once.
+// Models returns the model list (see modelCache.list); the cmd fetches it
+// once at start so the metrics' model label knows the models.
+func (s *Server) Models(ctx context.Context) ([]api.Model, error) {
+	return s.models.list(ctx)
+}
+
+// Close cancels the server's background work (shared model fetches). Call
+// it once the HTTP server has drained. It is safe to call more than once.
 func (s *Server) Close() {
 	s.stop()
-	s.bg.Wait()
 }
 
 // SetDraining makes readiness report 503 "shutting down" from now on, so a

@@ -3,61 +3,140 @@ package gateway
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"strings"
+	"time"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
+	"github.com/copilot-proxy/copilot-proxy/copilot"
+	"github.com/copilot-proxy/copilot-proxy/middleware"
 )
 
-// Upstream is what the gateway needs from the Copilot client (cmd adapts
-// copilot.Client to it). Send returns the upstream response for call; the
-// response body is closed by the gateway. ctx is the client's request
-// context, so a client that leaves cancels the upstream call.
-type Upstream interface {
-	Send(ctx context.Context, call *Call) (*http.Response, error)
+// upstream is the Copilot API as the handlers see it: plain HTTP requests to
+// a base URL, sent through an *http.Client whose transport adds the token
+// and the editor identity (copilot.Transport). A new endpoint needs nothing
+// here but its path.
+type upstream struct {
+	hc   *http.Client
+	base string // no trailing slash
+	now  func() time.Time
 }
 
-// Call is one request to the Copilot API.
-type Call struct {
-	Method, Path string // e.g. POST "/chat/completions", GET "/models", POST "/embeddings"
-	Body         []byte // replayable bytes (the client's body, untouched); nil for GET
-	Initiator    string // "user" | "agent" | "" (X-Initiator)
-	Vision       bool   // a message has an image part (Copilot-Vision-Request)
-	RequestID    string // the gateway's request id, for the upstream X-Request-Id or logs
-	Stream       bool   // true when the response will be an SSE stream
-}
-
-// UpstreamFunc adapts a function to Upstream.
-type UpstreamFunc func(ctx context.Context, call *Call) (*http.Response, error)
-
-// Send calls f.
-func (f UpstreamFunc) Send(ctx context.Context, call *Call) (*http.Response, error) {
-	return f(ctx, call)
-}
-
-// ErrCopilotUnavailable classifies a Send error as "no valid Copilot token can
-// be had" (bad GitHub token, no Copilot access, GitHub unreachable): clients
-// get 503 copilot_unavailable with the reason. Wrap it with Unavailable, or
-// with fmt.Errorf("%w: reason", ErrCopilotUnavailable).
-//
-// The other classes: an error with Timeout() true (errors.As) or
-// context.DeadlineExceeded is 504 upstream_timeout; anything else is 502
-// upstream_error; any error after the client left gets no answer. A read error
-// with Timeout() true from a stream body is the stream idle timeout.
-var ErrCopilotUnavailable = errors.New("copilot unavailable")
-
-// Unavailable wraps reason (which must not contain a secret) so that
-// errors.Is(err, ErrCopilotUnavailable) holds and the client message is
-// "Copilot is unavailable: " + reason.Error().
-func Unavailable(reason error) error {
-	if reason == nil {
-		reason = errors.New("no valid Copilot token")
+func newUpstream(hc *http.Client, base string, now func() time.Time) *upstream {
+	if base = strings.TrimRight(base, "/"); base == "" {
+		base = copilot.DefaultBaseURL
 	}
-	return &unavailableError{reason: reason}
+	return &upstream{hc: hc, base: base, now: now}
 }
 
-type unavailableError struct{ reason error }
-
-func (e *unavailableError) Error() string {
-	return ErrCopilotUnavailable.Error() + ": " + e.reason.Error()
+// call is one upstream request of a handler.
+type call struct {
+	method, path string
+	body         []byte // sent as is; nil for a GET
+	stream       bool   // the answer will be an SSE stream
+	initiator    string // X-Initiator: "user", "agent" or "" (left out)
+	vision       bool   // a message has an image part
 }
 
-// Unwrap exposes both the sentinel and the reason to errors.Is/As.
-func (e *unavailableError) Unwrap() []error { return []error{ErrCopilotUnavailable, e.reason} }
+// request builds the HTTP request of c under ctx, with the request id of
+// ctx as X-Request-Id so the upstream call and the access log line match.
+//
+// The body is read from a reader that lets go of the bytes once they are
+// sent, and GetBody (the transport's replay for the retry after a 401, only
+// ever called before Do returns) lets go of them when release is called:
+// the response keeps the request for the whole stream, and would otherwise
+// keep the body alive with it.
+func (u *upstream) request(ctx context.Context, c call) (req *http.Request, release func()) {
+	req, err := http.NewRequestWithContext(ctx, c.method, u.base+c.path, nil)
+	if err != nil {
+		panic("gateway: bad upstream URL " + u.base + c.path) // base is validated by the cmd
+	}
+	release = func() {}
+	if c.body != nil {
+		body := c.body
+		req.ContentLength = int64(len(body))
+		req.Body = &onceBody{b: body}
+		req.GetBody = func() (io.ReadCloser, error) {
+			if body == nil {
+				return nil, errors.New("gateway: request body already released")
+			}
+			return &onceBody{b: body}, nil
+		}
+		release = func() { body = nil }
+		req.Header.Set("Content-Type", "application/json")
+	}
+	h := req.Header
+	if c.stream {
+		h.Set("Accept", "text/event-stream")
+	} else {
+		h.Set("Accept", "application/json")
+	}
+	if id := middleware.RequestIDFrom(ctx); id != "" {
+		h.Set(copilot.HeaderRequestID, id)
+	}
+	if c.initiator != "" {
+		h.Set(copilot.HeaderInitiator, c.initiator)
+	}
+	if c.vision {
+		h.Set(copilot.HeaderVision, "true")
+	}
+	return req, release
+}
+
+// do sends c; the caller closes the response body.
+func (u *upstream) do(ctx context.Context, c call) (*http.Response, error) {
+	req, release := u.request(ctx, c)
+	resp, err := u.hc.Do(req)
+	release()
+	return resp, err
+}
+
+// send sends c with the client's context, so a client that leaves cancels
+// the call, and notes the upstream status and time to headers on the
+// request's Entry. On failure it has answered the client and returns false.
+func (u *upstream) send(w http.ResponseWriter, r *http.Request, c call) (*http.Response, bool) {
+	start := u.now()
+	resp, err := u.do(r.Context(), c)
+	if err != nil {
+		fail(w, r, err)
+		return nil, false
+	}
+	middleware.EntryFrom(r.Context()).SetUpstream(resp.StatusCode, u.now().Sub(start))
+	return resp, true
+}
+
+// onceBody is a request body read once from a byte slice, dropping its
+// reference to the slice when the whole of it has been read.
+type onceBody struct {
+	b []byte
+}
+
+func (o *onceBody) Read(p []byte) (int, error) {
+	if len(o.b) == 0 {
+		o.b = nil
+		return 0, io.EOF
+	}
+	n := copy(p, o.b)
+	o.b = o.b[n:]
+	if len(o.b) == 0 {
+		o.b = nil
+	}
+	return n, nil
+}
+
+func (o *onceBody) Close() error { return nil }
+
+// upstreamError maps an error from the upstream client (see copilot.Transport)
+// to the client's error: no Copilot token or no allowed endpoint is 503
+// copilot_unavailable with the reason; a timeout is 504; anything else, a
+// redirect included, is 502.
+func upstreamError(err error) *api.Error {
+	if ue, ok := errors.AsType[*copilot.UnavailableError](err); ok {
+		return api.NewError(api.CodeCopilotUnavailable, "Copilot is unavailable: "+api.Redact(ue.Error()))
+	}
+	if isTimeout(err) {
+		return api.NewError(api.CodeUpstreamTimeout, "Copilot did not answer within the upstream timeout")
+	}
+	return api.NewError(api.CodeUpstreamError, "could not reach Copilot: "+shortReason(err))
+}

@@ -21,32 +21,38 @@ type loggerKey struct{}
 // never logged: they may carry secrets.
 //
 // It also puts in the context a request-scoped logger (logger with
-// request_id, see LoggerFrom), the request's Entry (see EntryFrom) and a
-// StatusWriter (see Wrap) that inner middlewares share.
+// request_id, see LoggerFrom) and a StatusWriter (see Wrap) that inner
+// middlewares share. The fields the handlers note come from the request's
+// Entry, which Entries installs before it.
 //
-// Install it with chi's Router.Use (after RequestID): the route pattern is read
-// from chi's routing context after next returns, which only exists inside the
-// router.
-func AccessLog(logger zerolog.Logger) func(http.Handler) http.Handler {
+// Install it with chi's Router.Use (after Entries and RequestID): the route
+// pattern is read from chi's routing context after next returns, which only
+// exists inside the router. now is the clock of the durations (nil:
+// time.Now).
+func AccessLog(logger zerolog.Logger, now func() time.Time) func(http.Handler) http.Handler {
+	if now == nil {
+		now = time.Now
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
+			start := now()
 			ctx := r.Context()
 			id := RequestIDFrom(ctx)
 
 			// All per-request state in one allocation: it is the context
-			// value holder, the response writer wrapper, the entry and the
-			// lazily built request logger.
+			// value holder, the response writer wrapper and the lazily
+			// built request logger.
 			st := &accessState{
 				Context: ctx,
 				sw:      statusWriter{w: w},
 				log:     lazyLogger{base: logger, id: id},
+				entry:   EntryFrom(ctx),
 			}
 			completed := false
 			defer func() {
 				// Runs on panic too (then completed is false), so an aborted
 				// request is still logged; the panic keeps unwinding.
-				st.write(logger, r, id, start, completed)
+				st.write(logger, r, id, now().Sub(start), completed)
 			}()
 			next.ServeHTTP(&st.sw, r.WithContext(st))
 			completed = true
@@ -94,28 +100,25 @@ func (h *lazyLogger) get() *zerolog.Logger {
 }
 
 // accessState is the access log's per-request state. It is itself the
-// request context: Value answers the entry and logger keys and defers to the
-// parent for everything else, which saves a context.WithValue per key.
+// request context: Value answers the logger key and defers to the parent for
+// everything else, which saves a context.WithValue.
 // Done/Err/Deadline come from the embedded parent, so cancellation is
 // unchanged and derived contexts still attach to the parent's cancelCtx.
 type accessState struct {
 	context.Context
 	sw    statusWriter
-	entry Entry
+	entry *Entry
 	log   lazyLogger
 }
 
 func (s *accessState) Value(key any) any {
-	switch key.(type) {
-	case entryKey:
-		return &s.entry
-	case loggerKey:
+	if _, ok := key.(loggerKey); ok {
 		return &s.log
 	}
 	return s.Context.Value(key)
 }
 
-func (s *accessState) write(logger zerolog.Logger, r *http.Request, id string, start time.Time, completed bool) {
+func (s *accessState) write(logger zerolog.Logger, r *http.Request, id string, took time.Duration, completed bool) {
 	status := s.sw.status
 	if status == 0 && completed {
 		status = http.StatusOK // net/http sends an implicit 200
@@ -132,14 +135,14 @@ func (s *accessState) write(logger zerolog.Logger, r *http.Request, id string, s
 		ev.Str("request_id", id)
 	}
 	ev.Str("method", r.Method).
-		Str("route", routePattern(r)).
+		Str("route", RoutePattern(r)).
 		Int("status", status).
-		Float64("duration_ms", float64(time.Since(start))/float64(time.Millisecond)).
+		Float64("duration_ms", float64(took)/float64(time.Millisecond)).
 		Int64("bytes", s.sw.bytes)
 	if !completed {
 		ev.Bool("aborted", true)
 	}
-	e := &s.entry
+	e := s.entry
 	if e.model != "" {
 		ev.Str("model", e.model)
 	}
@@ -162,9 +165,10 @@ func (s *accessState) write(logger zerolog.Logger, r *http.Request, id string, s
 	ev.Send()
 }
 
-// routePattern is the matched chi pattern, never the raw path (which may hold
-// ids or secrets).
-func routePattern(r *http.Request) string {
+// RoutePattern is the matched chi route pattern, "unmatched" when none:
+// what logs and metrics name a request by, never the raw path (which may
+// hold ids or secrets).
+func RoutePattern(r *http.Request) string {
 	if rctx := chi.RouteContext(r.Context()); rctx != nil {
 		if p := rctx.RoutePattern(); p != "" {
 			return p

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
 	"github.com/go-chi/chi/v5"
@@ -34,7 +35,7 @@ func TestAccessLogFields(t *testing.T) {
 		})
 	})
 
-	req := httptest.NewRequest(http.MethodPost, "/v1/items/"+pathSecret+"?api_key="+querySecret, strings.NewReader("body-secret"))
+	req := newRequest(http.MethodPost, "/v1/items/"+pathSecret+"?api_key="+querySecret, strings.NewReader("body-secret"))
 	req.Header.Set("Authorization", "Bearer "+bearer)
 	req.Header.Set("X-Request-Id", "rid-1")
 	req.RemoteAddr = "203.0.113.9:54321"
@@ -105,8 +106,10 @@ func TestAccessLogStatusAndLevel(t *testing.T) {
 	r := newRouter(zerolog.New(&buf), func(r chi.Router) {
 		r.Get("/empty", func(http.ResponseWriter, *http.Request) {})
 		r.Get("/write", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-		r.Get("/fail400", func(w http.ResponseWriter, _ *http.Request) { api.Fail(w, api.CodeInvalidJSON, "x") })
-		r.Get("/fail503", func(w http.ResponseWriter, _ *http.Request) { api.Fail(w, api.CodeCopilotUnavailable, "x") })
+		r.Get("/fail400", func(w http.ResponseWriter, r *http.Request) { WriteError(w, r, api.NewError(api.CodeInvalidJSON, "x")) })
+		r.Get("/fail503", func(w http.ResponseWriter, r *http.Request) {
+			WriteError(w, r, api.NewError(api.CodeCopilotUnavailable, "x"))
+		})
 		r.Get("/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
 		r.Route("/v1/sub", func(r chi.Router) {
 			r.Get("/{n}", func(http.ResponseWriter, *http.Request) {})
@@ -115,7 +118,7 @@ func TestAccessLogStatusAndLevel(t *testing.T) {
 	for _, tt := range tests {
 		// Sequential on one buffer so each line maps to its case.
 		before := len(buf.lines(t))
-		req := httptest.NewRequest(tt.method, tt.path, nil)
+		req := newRequest(tt.method, tt.path, nil)
 		req.Header.Set("X-Request-Id", "rid-"+strings.ReplaceAll(tt.name, " ", "_"))
 		r.ServeHTTP(httptest.NewRecorder(), req)
 		ls := accessLines(buf.lines(t)[before:])
@@ -147,7 +150,7 @@ func TestAccessLogStatusAndLevel(t *testing.T) {
 func TestAccessLogAbortedIsLogged(t *testing.T) {
 	t.Parallel()
 	var buf syncBuffer
-	h := RequestID(AccessLog(zerolog.New(&buf))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := RequestID(accessLog(zerolog.New(&buf))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("partial"))
 		panic(http.ErrAbortHandler)
 	})))
@@ -157,7 +160,7 @@ func TestAccessLogAbortedIsLogged(t *testing.T) {
 				t.Errorf("recovered %v, want http.ErrAbortHandler to keep unwinding", rec)
 			}
 		}()
-		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+		h.ServeHTTP(httptest.NewRecorder(), newRequest(http.MethodGet, "/", nil))
 	}()
 	ls := accessLines(buf.lines(t))
 	if len(ls) != 1 {
@@ -174,14 +177,14 @@ func TestLoggerFrom(t *testing.T) {
 	t.Run("request scoped", func(t *testing.T) {
 		t.Parallel()
 		var buf syncBuffer
-		h := RequestID(AccessLog(zerolog.New(&buf))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := RequestID(accessLog(zerolog.New(&buf))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			l := LoggerFrom(r.Context())
 			if LoggerFrom(r.Context()) != l {
 				t.Error("LoggerFrom should return the same request logger each time")
 			}
 			l.Info().Msg("inside")
 		})))
-		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req := newRequest(http.MethodGet, "/", nil)
 		req.Header.Set("X-Request-Id", "rid-inner")
 		h.ServeHTTP(httptest.NewRecorder(), req)
 		ls := buf.lines(t)
@@ -211,12 +214,27 @@ func TestLoggerFrom(t *testing.T) {
 	})
 }
 
-func TestEntryFromWithoutAccessLog(t *testing.T) {
+// TestEntryFromWithoutEntries: a request that did not go through Entries is
+// a wiring bug that must show at once, not annotate a throwaway Entry.
+func TestEntryFromWithoutEntries(t *testing.T) {
 	t.Parallel()
-	a, b := EntryFrom(context.Background()), EntryFrom(context.Background())
-	if a == nil || b == nil || a == b {
-		t.Fatal("EntryFrom without access log must return fresh non-nil entries")
-	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("EntryFrom without Entries did not panic")
+		}
+	}()
+	EntryFrom(context.Background())
+}
+
+func TestEntryGettersAndSetters(t *testing.T) {
+	t.Parallel()
+	var a *Entry
+	Entries(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a = EntryFrom(r.Context())
+		if EntryFrom(r.Context()) != a {
+			t.Error("EntryFrom returns a different Entry within one request")
+		}
+	})).ServeHTTP(httptest.NewRecorder(), newRequest(http.MethodGet, "/", nil))
 	a.SetModel("m")
 	a.SetStream(true)
 	a.SetKeyID("k")
@@ -226,6 +244,11 @@ func TestEntryFromWithoutAccessLog(t *testing.T) {
 		a.UpstreamDuration() != time.Second || a.ErrorCode() != "upstream_error" {
 		t.Fatalf("getters do not return what was set: %+v", a)
 	}
+	long := strings.Repeat("é", 300)
+	a.SetModel(long)
+	if m := a.Model(); len(m) > maxModelName+len("…") || !utf8.ValidString(m) {
+		t.Fatalf("a long model name is kept as %d bytes (valid UTF-8: %v)", len(m), utf8.ValidString(m))
+	}
 }
 
 func TestAccessStateContext(t *testing.T) {
@@ -233,10 +256,10 @@ func TestAccessStateContext(t *testing.T) {
 	// The custom context must keep cancellation and other values working.
 	parent, cancel := context.WithCancel(WithRequestID(context.Background(), "rid"))
 	var inner context.Context
-	h := AccessLog(zerolog.Nop())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := accessLog(zerolog.Nop())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		inner = r.Context()
 	}))
-	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil).WithContext(parent))
+	h.ServeHTTP(httptest.NewRecorder(), newRequest(http.MethodGet, "/", nil).WithContext(parent))
 	if RequestIDFrom(inner) != "rid" {
 		t.Fatal("parent values lost")
 	}

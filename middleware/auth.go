@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,18 +21,18 @@ type Principal struct {
 	Models []string
 }
 
+// AllowsModel reports whether the caller may use model: every model when
+// its allow-list is empty.
+func (p Principal) AllowsModel(model string) bool {
+	return len(p.Models) == 0 || slices.Contains(p.Models, model)
+}
+
 // Authenticator looks up a client key. It reports false for an unknown,
 // revoked or expired key, and must be safe for concurrent use (and fast: it
 // runs on every request).
 type Authenticator interface {
 	Authenticate(secret string) (Principal, bool)
 }
-
-// AuthenticatorFunc adapts a function to Authenticator.
-type AuthenticatorFunc func(secret string) (Principal, bool)
-
-// Authenticate calls f(secret).
-func (f AuthenticatorFunc) Authenticate(secret string) (Principal, bool) { return f(secret) }
 
 // Defaults for AuthConfig.
 const (
@@ -145,13 +146,12 @@ func Auth(a Authenticator, cfg AuthConfig) func(http.Handler) http.Handler {
 				// httprate's sliding counter cannot say exactly when the
 				// address drops under the limit; a full window is a safe
 				// upper bound for a client that stops failing.
-				writeRateLimited(w, blockedFor, "Too many failed API key attempts from this address.")
+				writeRateLimited(w, r, blockedFor, "Too many failed API key attempts from this address.")
 				return
 			}
-			entry.SetErrorCode(string(api.CodeInvalidAPIKey))
 			entry.SetLimitReason(ReasonAuth)
 			h.Set("WWW-Authenticate", "Bearer")
-			api.Fail(w, api.CodeInvalidAPIKey, invalidKeyMessage)
+			WriteError(w, r, api.NewError(api.CodeInvalidAPIKey, invalidKeyMessage))
 		})
 	}
 }

@@ -96,7 +96,7 @@ func TestAuth(t *testing.T) {
 					_, _ = w.Write([]byte("ok"))
 				})
 			})
-			req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
+			req := newRequest(http.MethodGet, "/v1/models", nil)
 			for k, v := range tt.header {
 				req.Header[k] = v
 			}
@@ -162,7 +162,7 @@ func TestAuth(t *testing.T) {
 
 // authReq sends one request from addr with the given key ("" = none).
 func authReq(h http.Handler, addr, key string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req := newRequest(http.MethodGet, "/", nil)
 	req.RemoteAddr = addr
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
@@ -237,7 +237,7 @@ func TestAuthFailureLimitOptions(t *testing.T) {
 		t.Parallel()
 		h := okAuthHandler(&testAuthenticator{}, AuthConfig{FailLimit: 1, FailWindow: time.Hour})
 		send := func(xff string) int {
-			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req := newRequest(http.MethodGet, "/", nil)
 			req.RemoteAddr = "192.0.2.1:1"
 			req.Header.Set("X-Forwarded-For", xff)
 			rec := httptest.NewRecorder()
@@ -256,7 +256,7 @@ func TestAuthFailureLimitOptions(t *testing.T) {
 		h := okAuthHandler(&testAuthenticator{}, AuthConfig{FailLimit: 1, FailWindow: time.Hour,
 			ClientIP: func(r *http.Request) string { return r.Header.Get("X-Client") }})
 		send := func(client string) int {
-			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req := newRequest(http.MethodGet, "/", nil)
 			req.Header.Set("X-Client", client)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
@@ -386,7 +386,7 @@ func BenchmarkAuth(b *testing.B) {
 	}
 	a := AuthenticatorFunc(func(s string) (Principal, bool) { p, ok := keys[s]; return p, ok })
 	h := okAuthHandler(a, AuthConfig{})
-	req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
+	req := newRequest(http.MethodGet, "/v1/models", nil)
 	w := &benchWriter{h: http.Header{}}
 	hv := []string{"Bearer cpk_bench_42"}
 	b.ReportAllocs()
@@ -406,7 +406,7 @@ func TestAuthRecordsReason(t *testing.T) {
 	a := &testAuthenticator{}
 	var reason LimitReason
 	auth := okAuthHandler(a, AuthConfig{FailLimit: 1, FailWindow: time.Hour})
-	h := AccessLog(zerolog.Nop())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := accessLog(zerolog.Nop())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		auth.ServeHTTP(w, r)
 		reason = EntryFrom(r.Context()).LimitReason()
 	}))

@@ -3,7 +3,6 @@ package middleware
 import (
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
@@ -24,7 +23,7 @@ var okBody = []byte("ok")
 func okHandler(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(okBody) }
 
 func runBench(b *testing.B, h http.Handler, clientID bool) {
-	req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
+	req := newRequest(http.MethodGet, "/v1/models", nil)
 	if clientID {
 		req.Header.Set("X-Request-Id", "client-request-1")
 	}
@@ -41,12 +40,12 @@ func runBench(b *testing.B, h http.Handler, clientID bool) {
 // trivial handler, with the access line encoded to io.Discard.
 func BenchmarkMiddlewareChain(b *testing.B) {
 	logger := zerolog.New(io.Discard)
-	chain := RequestID(AccessLog(logger)(Recover(http.HandlerFunc(okHandler))))
+	chain := RequestID(accessLog(logger)(Recover(http.HandlerFunc(okHandler))))
 	b.Run("generated id", func(b *testing.B) { runBench(b, chain, false) })
 	b.Run("client id", func(b *testing.B) { runBench(b, chain, true) })
 	b.Run("chi router", func(b *testing.B) {
 		r := chi.NewRouter()
-		r.Use(RequestID, AccessLog(logger), Recover)
+		r.Use(RequestID, accessLog(logger), Recover)
 		r.Get("/v1/models", okHandler)
 		runBench(b, r, false)
 	})

@@ -3,9 +3,9 @@ package middleware
 import (
 	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
+	"github.com/copilot-proxy/copilot-proxy/bytesize"
 )
 
 // BodyLimit rejects a request whose Content-Length exceeds max with a 413
@@ -17,8 +17,7 @@ func BodyLimit(max int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > max {
-				EntryFrom(r.Context()).SetErrorCode(string(api.CodeBodyTooLarge))
-				api.WriteError(w, BodyTooLargeError(max))
+				WriteError(w, r, BodyTooLargeError(max))
 				return
 			}
 			if r.Body != nil && r.Body != http.NoBody {
@@ -43,24 +42,7 @@ func IsBodyTooLarge(err error) bool {
 // BodyTooLargeError is the 413 error BodyLimit sends, for handlers that hit
 // the limit while reading.
 func BodyTooLargeError(max int64) *api.Error {
-	return api.NewError(api.CodeBodyTooLarge, "request body is larger than the "+humanBytes(max)+" limit")
-}
-
-// humanBytes formats n in the largest binary unit that divides it exactly,
-// e.g. "10 MiB", "512 KiB", "1000 bytes".
-func humanBytes(n int64) string {
-	switch {
-	case n > 0 && n%(1<<30) == 0:
-		return strconv.FormatInt(n>>30, 10) + " GiB"
-	case n > 0 && n%(1<<20) == 0:
-		return strconv.FormatInt(n>>20, 10) + " MiB"
-	case n > 0 && n%(1<<10) == 0:
-		return strconv.FormatInt(n>>10, 10) + " KiB"
-	case n == 1:
-		return "1 byte"
-	default:
-		return strconv.FormatInt(n, 10) + " bytes"
-	}
+	return api.NewError(api.CodeBodyTooLarge, "request body is larger than the "+bytesize.Size(max).Human()+" limit")
 }
 
 // innermost follows Unwrap to the writer net/http created.

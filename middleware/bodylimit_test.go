@@ -23,10 +23,10 @@ func TestBodyLimit(t *testing.T) {
 			body, err := io.ReadAll(r.Body) // bounded by BodyLimit
 			if err != nil {
 				if IsBodyTooLarge(err) {
-					api.WriteError(w, BodyTooLargeError(limit))
+					WriteError(w, r, BodyTooLargeError(limit))
 					return
 				}
-				api.Fail(w, api.CodeInvalidRequest, "read failed")
+				WriteError(w, r, api.NewError(api.CodeInvalidRequest, "read failed"))
 				return
 			}
 			_, _ = fmt.Fprintf(w, "%d", len(body))

@@ -2,8 +2,10 @@ package middleware
 
 import (
 	"context"
-	"strings"
+	"net/http"
 	"time"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
 )
 
 type entryKey struct{}
@@ -28,14 +30,36 @@ type Entry struct {
 	upstreamSet      bool
 }
 
-// EntryFrom returns the request's Entry. It is never nil: without an access
-// log in the chain it returns a fresh throwaway Entry, so handlers can always
-// annotate.
+// Entries installs the request's Entry. It is the outermost middleware:
+// every other one, and every handler, may annotate the Entry, and the access
+// log and the metrics read it once the request is done.
+func Entries(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(&entryCtx{Context: r.Context()}))
+	})
+}
+
+// entryCtx carries the Entry in the same allocation as the context.
+type entryCtx struct {
+	context.Context
+	entry Entry
+}
+
+func (c *entryCtx) Value(key any) any {
+	if _, ok := key.(entryKey); ok {
+		return &c.entry
+	}
+	return c.Context.Value(key)
+}
+
+// EntryFrom returns the request's Entry. A request without one (Entries not
+// installed) is a wiring bug: it panics, so a test finds it at once instead
+// of a handler annotating a throwaway.
 func EntryFrom(ctx context.Context) *Entry {
 	if e, ok := ctx.Value(entryKey{}).(*Entry); ok {
 		return e
 	}
-	return new(Entry)
+	panic("middleware: no Entry in the request context; install middleware.Entries first")
 }
 
 // SetModel records the requested model.
@@ -43,10 +67,7 @@ func EntryFrom(ctx context.Context) *Entry {
 // The name comes from the client, so it is clipped to maxModelName bytes:
 // a megabyte "model" must not reach every log line and usage row.
 func (e *Entry) SetModel(model string) {
-	if len(model) > maxModelName {
-		model = strings.ToValidUTF8(model[:maxModelName], "")
-	}
-	e.model = model
+	e.model = api.Clip(model, maxModelName)
 }
 
 // maxModelName bounds a model name as logged and accounted; real ids are
@@ -71,9 +92,6 @@ func (e *Entry) SetErrorCode(code string) { e.errorCode = code }
 
 // Model returns the recorded model.
 func (e *Entry) Model() string { return e.model }
-
-// Stream returns the recorded stream flag.
-func (e *Entry) Stream() bool { return e.stream }
 
 // UpstreamStatus returns the recorded upstream status (0 if none).
 func (e *Entry) UpstreamStatus() int { return e.upstreamStatus }

@@ -38,7 +38,7 @@ func FuzzAuthHeader(f *testing.F) {
 			}
 			w.WriteHeader(http.StatusOK)
 		}))
-		r := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
+		r := newRequest(http.MethodGet, "/v1/models", nil)
 		if authz != "" {
 			r.Header["Authorization"] = []string{authz}
 		}

@@ -172,7 +172,7 @@ type counters struct {
 	reqs     reqWindow
 	toks     tokWindow // unused for the global counters
 	inflight int
-	// dead is set (under mu) when the sweeper removed this state from the
+	// dead is set (under mu) when a sweep removed this state from the
 	// map; a request that finds it must look the key up again, or its
 	// counts would go to an orphan.
 	dead bool
@@ -180,8 +180,7 @@ type counters struct {
 
 // idle reports, after pruning, whether the state holds nothing worth keeping.
 func (c *counters) idle(now int64) bool {
-	c.reqs.prune(now)
-	c.toks.prune(now)
+	c.prune(now)
 	return c.inflight == 0 && c.reqs.count() == 0 && c.toks.q.len() == 0
 }
 
@@ -224,108 +223,161 @@ func (l *Limiter) state(keyID string) *counters {
 }
 
 // admit decides on one request and, if it passes, takes its reservations.
-// Every check happens under the locks of all the counters involved (global,
-// then key: always in that order, so there is no deadlock), and nothing is
-// reserved until every check has passed. So a burst is counted exactly, and a
-// request refused by a later check never holds, even briefly, a slot of an
-// earlier one: there is nothing to roll back.
+// Every check happens under the locks of all the counters involved, and
+// nothing is reserved until every check has passed. So a burst is counted
+// exactly, and a request refused by a later check never holds, even briefly,
+// a slot of an earlier one: there is nothing to roll back.
+//
+// The steps: lock the counters, check the global limits, then the key's,
+// commit the reservations if all passed, and read the key's windows for the
+// headers; then, outside the locks, sweep idle keys if one is due.
 //
 // keyID is used only when useKey is set (a principal with at least one
 // limited dimension).
 func (l *Limiter) admit(keyID string, useKey bool, lim keyLimits) (ticket, snapshot, *rejection) {
-	gc, grpm := l.cfg.GlobalConcurrency, l.cfg.GlobalRPM
-	useGlobal := gc > 0 || grpm > 0
-	var k *counters
+	g, k := l.lockCounters(keyID, useKey)
+	// Read the clock under the locks so timestamps enter each window in order.
+	now := l.elapsed()
+	rej := l.checkGlobal(g, now)
+	if k != nil {
+		// Pruned even after a global refusal: the snapshot reports the key.
+		k.prune(now)
+		if rej == nil {
+			rej = k.checkKey(lim, now)
+		}
+	}
+	var t ticket
+	if rej == nil {
+		t = l.commit(g, k, lim, now)
+	}
+	snap := keySnapshot(k, lim, now)
+	unlockCounters(g, k)
+	// Only once the locks are released: a sweep takes each key's lock.
+	l.sweepIfDue(now)
+	return t, snap, rej
+}
+
+// lockCounters locks the counters a request is decided by: the global ones
+// when a global limit is set, then keyID's when useKey (always in that
+// order, so there is no deadlock). It returns nil for counters not involved.
+func (l *Limiter) lockCounters(keyID string, useKey bool) (g, k *counters) {
+	if l.cfg.GlobalConcurrency > 0 || l.cfg.GlobalRPM > 0 {
+		g = &l.global
+	}
 	for {
 		if useKey {
 			k = l.state(keyID)
 		}
-		if useGlobal {
-			l.global.mu.Lock()
+		if g != nil {
+			g.mu.Lock()
 		}
 		if k == nil {
-			break
+			return g, nil
 		}
 		k.mu.Lock()
 		if !k.dead {
-			break
+			return g, k
 		}
-		k.mu.Unlock()
-		if useGlobal {
-			l.global.mu.Unlock()
-		}
+		// A sweep removed this state after the lookup: counting on it
+		// would lose the request, so look the key up again.
+		unlockCounters(g, k)
 	}
-	// Read the clock under the locks so timestamps enter each window in order.
-	now := l.elapsed()
+}
 
-	var rej *rejection
-	g := &l.global
-	if useGlobal {
-		g.reqs.prune(now)
-		switch {
-		case gc > 0 && g.inflight >= gc:
-			rej = &rejection{reason: ReasonGlobalConcurrency, limit: gc, wait: concurrencyRetry}
-		case grpm > 0 && g.reqs.count() >= grpm:
-			rej = &rejection{reason: ReasonGlobalRPM, limit: grpm, wait: g.reqs.wait(grpm, now)}
-		}
-	}
+// unlockCounters releases what lockCounters locked, in reverse order.
+func unlockCounters(g, k *counters) {
 	if k != nil {
-		k.reqs.prune(now)
-		k.toks.prune(now)
-		if rej == nil {
-			switch {
-			case lim.conc > 0 && k.inflight >= lim.conc:
-				rej = &rejection{reason: ReasonConcurrency, limit: lim.conc, wait: concurrencyRetry}
-			case lim.rpm > 0 && k.reqs.count() >= lim.rpm:
-				rej = &rejection{reason: ReasonRPM, limit: lim.rpm, wait: k.reqs.wait(lim.rpm, now)}
-			case lim.tpm > 0 && k.toks.sum >= int64(lim.tpm):
-				rej = &rejection{reason: ReasonTPM, limit: lim.tpm, wait: k.toks.wait(lim.tpm, now)}
-			}
-		}
-	}
-
-	var t ticket
-	if rej == nil {
-		if useGlobal {
-			if gc > 0 {
-				g.inflight++
-				t.global = true
-			}
-			if grpm > 0 {
-				g.reqs.add(now)
-			}
-		}
-		if k != nil {
-			k.inflight++
-			t.key = k
-			if lim.rpm > 0 {
-				k.reqs.add(now)
-			}
-		}
-	}
-
-	var snap snapshot
-	if k != nil {
-		if lim.rpm > 0 {
-			snap.rpm = lim.rpm
-			snap.reqRemaining = max(0, lim.rpm-k.reqs.count())
-			snap.reqReset = k.reqs.reset(now)
-		}
-		if lim.tpm > 0 {
-			snap.tpm = lim.tpm
-			snap.tokRemaining = int(max(0, int64(lim.tpm)-k.toks.sum))
-			snap.tokReset = k.toks.reset(lim.tpm, now)
-		}
 		k.mu.Unlock()
 	}
-	if useGlobal {
+	if g != nil {
 		g.mu.Unlock()
 	}
-	return t, snap, rej
+}
+
+// checkGlobal applies the gateway-wide limits, concurrency first; g is nil
+// when none is set.
+func (l *Limiter) checkGlobal(g *counters, now int64) *rejection {
+	if g == nil {
+		return nil
+	}
+	g.reqs.prune(now)
+	gc, grpm := l.cfg.GlobalConcurrency, l.cfg.GlobalRPM
+	switch {
+	case gc > 0 && g.inflight >= gc:
+		return &rejection{reason: ReasonGlobalConcurrency, limit: gc, wait: concurrencyRetry}
+	case grpm > 0 && g.reqs.count() >= grpm:
+		return &rejection{reason: ReasonGlobalRPM, limit: grpm, wait: g.reqs.wait(grpm, now)}
+	}
+	return nil
+}
+
+// prune drops what has left the key's windows by now.
+func (c *counters) prune(now int64) {
+	c.reqs.prune(now)
+	c.toks.prune(now)
+}
+
+// checkKey applies a key's own limits, in the order concurrency, requests,
+// tokens. Call after prune.
+func (c *counters) checkKey(lim keyLimits, now int64) *rejection {
+	switch {
+	case lim.conc > 0 && c.inflight >= lim.conc:
+		return &rejection{reason: ReasonConcurrency, limit: lim.conc, wait: concurrencyRetry}
+	case lim.rpm > 0 && c.reqs.count() >= lim.rpm:
+		return &rejection{reason: ReasonRPM, limit: lim.rpm, wait: c.reqs.wait(lim.rpm, now)}
+	case lim.tpm > 0 && c.toks.sum >= int64(lim.tpm):
+		return &rejection{reason: ReasonTPM, limit: lim.tpm, wait: c.toks.wait(lim.tpm, now)}
+	}
+	return nil
+}
+
+// commit takes an admitted request's reservations: an in-flight slot and a
+// window entry for each limit that counts them. The key's in-flight count is
+// taken even without a concurrency limit, so no sweep drops its state
+// while the request runs (release records its tokens there).
+func (l *Limiter) commit(g, k *counters, lim keyLimits, now int64) ticket {
+	var t ticket
+	if g != nil {
+		if l.cfg.GlobalConcurrency > 0 {
+			g.inflight++
+			t.global = true
+		}
+		if l.cfg.GlobalRPM > 0 {
+			g.reqs.add(now)
+		}
+	}
+	if k != nil {
+		k.inflight++
+		t.key = k
+		if lim.rpm > 0 {
+			k.reqs.add(now)
+		}
+	}
+	return t
+}
+
+// keySnapshot reads the key's windows for the x-ratelimit-* headers, after
+// the request's own admission; zero when no key state is tracked.
+func keySnapshot(k *counters, lim keyLimits, now int64) snapshot {
+	var s snapshot
+	if k == nil {
+		return s
+	}
+	if lim.rpm > 0 {
+		s.rpm = lim.rpm
+		s.reqRemaining = max(0, lim.rpm-k.reqs.count())
+		s.reqReset = k.reqs.reset(now)
+	}
+	if lim.tpm > 0 {
+		s.tpm = lim.tpm
+		s.tokRemaining = int(max(0, int64(lim.tpm)-k.toks.sum))
+		s.tokReset = k.toks.reset(lim.tpm, now)
+	}
+	return s
 }
 
 // release gives back an admitted request's slots, first recording tokens
-// (done here, while the key is still in flight, so the sweeper cannot have
+// (done here, while the key is still in flight, so no sweep can have
 // removed its state).
 func (l *Limiter) release(t ticket, tokens int) {
 	if k := t.key; k != nil {
@@ -341,6 +393,19 @@ func (l *Limiter) release(t ticket, tokens int) {
 		l.global.inflight--
 		l.global.mu.Unlock()
 	}
+}
+
+// sweepIfDue sweeps when the limiter's clock (now, from elapsed) says
+// sweepInterval has passed since the last sweep. It runs on the admission
+// path instead of on a timer so that the injected clock is the limiter's only
+// clock; the one caller that wins the CompareAndSwap does the pass and the
+// others go on at once, so the cost is one pass over the keys per interval.
+func (l *Limiter) sweepIfDue(now int64) {
+	due := l.sweepAt.Load()
+	if now < due || !l.sweepAt.CompareAndSwap(due, now+int64(sweepInterval)) {
+		return
+	}
+	l.sweep()
 }
 
 // sweep removes the state of keys with nothing in flight and nothing left in

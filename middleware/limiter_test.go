@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"maps"
 	"strconv"
 	"sync"
 	"testing"
@@ -269,6 +270,49 @@ func TestLimiterSweepRace(t *testing.T) {
 	for id, n := range admitted {
 		if n != 50 {
 			t.Errorf("key %s admitted %d, want exactly 50", id, n)
+		}
+	}
+}
+
+// limiterKeys is the set of key ids the limiter holds state for.
+func limiterKeys(l *Limiter) map[string]bool {
+	m := map[string]bool{}
+	l.keys.Range(func(k, _ any) bool { m[k.(string)] = true; return true })
+	return m
+}
+
+func TestLimiterSweepsLazilyOnItsClock(t *testing.T) {
+	t.Parallel()
+	// Sweeping runs on the admission path, timed by the injected clock only:
+	// the fake clock moves and no test step sleeps. A sweep is due
+	// sweepInterval (60s) after the limiter's start, then 60s after the last.
+	l, clk := newTestLimiter(t, LimitConfig{KeyRPM: 5})
+	steps := []struct {
+		name  string
+		at    time.Duration // on the fake clock, since the limiter started
+		admit string        // key to send one request for; "" = none
+		want  []string      // keys with state afterwards
+	}{
+		{"first key", 0, "a", []string{"a"}},
+		{"second key", 30 * time.Second, "c", []string{"a", "c"}},
+		{"a idle, but no request runs a sweep", 61 * time.Second, "", []string{"a", "c"}},
+		{"a request after the interval sweeps a", 61 * time.Second, "b", []string{"b", "c"}},
+		{"c idle since 90s, next sweep not due until 121s", 100 * time.Second, "d", []string{"b", "c", "d"}},
+		{"sweep at 121s: b and c have left their windows", 121 * time.Second, "d", []string{"d"}},
+	}
+	start := clk.Now()
+	for _, s := range steps {
+		clk.Advance(start.Add(s.at).Sub(clk.Now()))
+		if s.admit != "" {
+			expectOK(t, limitChain(l, keyP(s.admit), okLimited)())
+		}
+		got := limiterKeys(l)
+		want := map[string]bool{}
+		for _, k := range s.want {
+			want[k] = true
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("%s: keys %v, want %v", s.name, got, want)
 		}
 	}
 }

@@ -88,7 +88,7 @@ func accessLines(ls []map[string]any) []map[string]any {
 // lets the test add routes.
 func newRouter(logger zerolog.Logger, routes func(chi.Router)) *chi.Mux {
 	r := chi.NewRouter()
-	r.Use(RequestID, AccessLog(logger), Recover)
+	r.Use(RequestID, accessLog(logger), Recover)
 	routes(r)
 	return r
 }
@@ -118,4 +118,17 @@ func decodeEnvelope(t *testing.T, body []byte) (code, typ, message string) {
 		t.Fatalf("body is not an error envelope: %q: %v", body, err)
 	}
 	return env.Error.Code, env.Error.Type, env.Error.Message
+}
+
+// accessLog is AccessLog on the real clock behind Entries, which installs
+// the Entry it reads.
+func accessLog(l zerolog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler { return Entries(AccessLog(l, nil)(next)) }
+}
+
+// newRequest is httptest.NewRequest with an Entry in its context, as
+// Entries gives every request the router serves.
+func newRequest(method, target string, body io.Reader) *http.Request {
+	r := httptest.NewRequest(method, target, body)
+	return r.WithContext(WithEntry(r.Context()))
 }

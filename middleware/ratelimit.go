@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
@@ -55,7 +56,8 @@ const (
 )
 
 const (
-	// sweepInterval is how often idle keys' state is dropped.
+	// sweepInterval is how often idle keys' state is dropped (at most once
+	// per interval, on the next admission after it).
 	sweepInterval = rateWindow
 	// concurrencyRetry is the Retry-After for a concurrency refusal: when a
 	// slot frees cannot be known, and a second is a polite first backoff.
@@ -78,7 +80,11 @@ type LimitConfig struct {
 // per minute and concurrent requests. Windows are exact sliding windows of
 // one minute (each admission and each token record is timestamped), not the
 // approximating fixed or weighted windows: at these limits exactness matters
-// more than memory. Create it with NewLimiter and stop it with Close.
+// more than memory. Create it with NewLimiter.
+//
+// All its time comes from one clock, LimitConfig.Now: it has no timer or
+// goroutine of its own. Idle keys' state is swept from the admission path
+// once the clock says sweepInterval has passed.
 type Limiter struct {
 	cfg    LimitConfig
 	now    func() time.Time
@@ -88,14 +94,12 @@ type Limiter struct {
 	// is small and stable, so lookups are read-only and lock-free; each
 	// key's windows are then guarded by that key's own mutex.
 	keys sync.Map
-
-	stop      chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
+	// sweepAt is when (on the elapsed clock) the next sweep is due.
+	sweepAt atomic.Int64
 }
 
-// NewLimiter returns a Limiter for cfg and starts its background sweeper,
-// which drops idle keys' state once a minute. Call Close to stop it.
+// NewLimiter returns a Limiter for cfg. It drops idle keys' state about once
+// a minute, as requests arrive, and starts nothing in the background.
 func NewLimiter(cfg LimitConfig) *Limiter {
 	cfg.KeyRPM = max(cfg.KeyRPM, 0)
 	cfg.KeyTPM = max(cfg.KeyTPM, 0)
@@ -106,37 +110,16 @@ func NewLimiter(cfg LimitConfig) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	l := &Limiter{
-		cfg:   cfg,
-		now:   now,
-		epoch: now(),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
-	}
-	go l.sweeper()
+	l := &Limiter{cfg: cfg, now: now, epoch: now()}
+	l.sweepAt.Store(int64(sweepInterval))
 	return l
 }
 
-// Close stops the sweeper and waits for it. It is safe to call more than
-// once. The Limiter keeps working after Close, without sweeping.
-func (l *Limiter) Close() {
-	l.closeOnce.Do(func() { close(l.stop) })
-	<-l.done
-}
-
-func (l *Limiter) sweeper() {
-	defer close(l.done)
-	t := time.NewTicker(sweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-			l.sweep()
-		}
-	}
-}
+// Close releases the Limiter's resources. It has none left to release (it
+// no longer runs a background sweeper), so Close does nothing; it stays so
+// callers can keep treating the Limiter as closable. It is safe to call more
+// than once, and the Limiter keeps working, sweeping included, after it.
+func (l *Limiter) Close() {}
 
 // Middleware enforces the limits. Install it after Auth (and inside
 // AccessLog, whose Entry carries the usage it counts): the key and its own
@@ -173,11 +156,7 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 		p, hasP := PrincipalFrom(ctx)
 		var lim keyLimits
 		if hasP {
-			lim = keyLimits{
-				rpm:  resolveLimit(p.RPM, l.cfg.KeyRPM),
-				tpm:  resolveLimit(p.TPM, l.cfg.KeyTPM),
-				conc: resolveLimit(p.Concurrency, l.cfg.KeyConcurrency),
-			}
+			lim = l.resolveLimits(p)
 		}
 		useKey := lim.any()
 		if !useKey && l.cfg.GlobalRPM == 0 && l.cfg.GlobalConcurrency == 0 {
@@ -193,7 +172,7 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 		if rej != nil {
 			entry.SetErrorCode(string(api.CodeRateLimitExceeded))
 			entry.SetLimitReason(rej.reason)
-			writeRateLimited(w, rej.wait, limitMessage(rej, p))
+			writeRateLimited(w, r, rej.wait, limitMessage(rej, p))
 			return
 		}
 		defer func() {
@@ -206,6 +185,16 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// resolveLimits is the limits that apply to p's key: its own where set, else
+// the server defaults.
+func (l *Limiter) resolveLimits(p Principal) keyLimits {
+	return keyLimits{
+		rpm:  resolveLimit(p.RPM, l.cfg.KeyRPM),
+		tpm:  resolveLimit(p.TPM, l.cfg.KeyTPM),
+		conc: resolveLimit(p.Concurrency, l.cfg.KeyConcurrency),
+	}
 }
 
 // resolveLimit is the key's own limit when set (0 = unlimited), else the
@@ -255,12 +244,12 @@ func retryAfter(d time.Duration) (secs, ms int64) {
 
 // writeRateLimited sends a 429 rate_limit_exceeded envelope with the retry
 // headers; msg gets the retry advice appended.
-func writeRateLimited(w http.ResponseWriter, wait time.Duration, msg string) {
+func writeRateLimited(w http.ResponseWriter, r *http.Request, wait time.Duration, msg string) {
 	secs, ms := retryAfter(wait)
 	h := w.Header()
 	h.Set(headerRetryAfter, strconv.FormatInt(secs, 10))
 	h.Set(headerRetryAfterMs, strconv.FormatInt(ms, 10))
-	api.Fail(w, api.CodeRateLimitExceeded, msg+" Retry after "+strconv.FormatInt(secs, 10)+"s.")
+	WriteError(w, r, api.NewError(api.CodeRateLimitExceeded, msg+" Retry after "+strconv.FormatInt(secs, 10)+"s."))
 }
 
 // limitMessage names the limit that refused the request. The key is named by

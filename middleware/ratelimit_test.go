@@ -59,7 +59,7 @@ func limitChain(l *Limiter, p *Principal, h http.HandlerFunc) func() limitResult
 	return func() limitResult {
 		var res limitResult
 		inner := Recover(l.Middleware(h))
-		chain := AccessLog(zerolog.Nop())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chain := accessLog(zerolog.Nop())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if p != nil {
 				r = r.WithContext(WithPrincipal(r.Context(), *p))
 			}
@@ -68,7 +68,7 @@ func limitChain(l *Limiter, p *Principal, h http.HandlerFunc) func() limitResult
 			res.reason, res.code = e.LimitReason(), e.ErrorCode()
 		}))
 		res.rec = httptest.NewRecorder()
-		chain.ServeHTTP(res.rec, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil))
+		chain.ServeHTTP(res.rec, newRequest(http.MethodPost, "/v1/chat/completions", nil))
 		return res
 	}
 }
@@ -145,7 +145,7 @@ func burst(n int, h http.Handler, principal func(i int) *Principal) (ok, limited
 	for i := range n {
 		go func() {
 			defer done.Done()
-			req := httptest.NewRequest(http.MethodPost, "/", nil)
+			req := newRequest(http.MethodPost, "/", nil)
 			if p := principal(i); p != nil {
 				req = req.WithContext(WithPrincipal(req.Context(), *p))
 			}
@@ -542,7 +542,7 @@ func TestLimiterSuccessHeadersBeforeBody(t *testing.T) {
 	// headers must already be there.
 	l := NewLimiter(LimitConfig{KeyRPM: 60, KeyTPM: 1000})
 	defer l.Close()
-	h := AccessLog(zerolog.Nop())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := accessLog(zerolog.Nop())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(WithPrincipal(r.Context(), Principal{KeyID: "s"}))
 		l.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/event-stream")
@@ -574,13 +574,28 @@ func TestLimiterSuccessHeadersBeforeBody(t *testing.T) {
 
 func TestLimiterCloseIdempotent(t *testing.T) {
 	t.Parallel()
-	l := NewLimiter(LimitConfig{})
-	l.Close()
-	l.Close()
-	// Still usable (without sweeping) after Close.
-	addTestTokens(l, "k", 1)
-	addTestTokens(l, "k", 0)
-	addTestTokens(l, "k", -4)
+	// Close has nothing to stop: calling it twice returns at once, and the
+	// limiter still limits and sweeps afterwards.
+	l, clk := newTestLimiter(t, LimitConfig{KeyRPM: 1})
+	closed := make(chan struct{})
+	go func() {
+		l.Close()
+		l.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close blocked")
+	}
+	do := limitChain(l, keyP("a"), okLimited)
+	expectOK(t, do())
+	expect429(t, do(), ReasonRPM, "", 60, 60000)
+	clk.Advance(sweepInterval + time.Second)
+	expectOK(t, limitChain(l, keyP("b"), okLimited)())
+	if got := limiterKeys(l); len(got) != 1 || !got["b"] {
+		t.Fatalf("keys after Close and a sweep interval = %v, want only b", got)
+	}
 }
 
 // BenchmarkLimiterAdmit measures admission and release in parallel, for many
@@ -638,7 +653,7 @@ func BenchmarkLimiterAdmit(b *testing.B) {
 			Now: func() time.Time { return time.Unix(0, 0).Add(time.Duration(tick.Add(1)) * 100 * time.Microsecond) }})
 		defer l.Close()
 		h := l.Middleware(http.HandlerFunc(okHandler))
-		req := httptest.NewRequest(http.MethodPost, "/", nil)
+		req := newRequest(http.MethodPost, "/", nil)
 		req = req.WithContext(WithPrincipal(req.Context(), Principal{KeyID: "k"}))
 		w := &benchWriter{h: http.Header{}}
 		b.ReportAllocs()

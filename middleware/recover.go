@@ -37,7 +37,7 @@ func Recover(next http.Handler) http.Handler {
 			if sw.Started() {
 				panic(http.ErrAbortHandler)
 			}
-			api.Fail(sw, api.CodeInternal, "internal error")
+			WriteError(sw, r, api.NewError(api.CodeInternal, "internal error"))
 		}()
 		next.ServeHTTP(sw, r)
 	})

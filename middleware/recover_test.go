@@ -149,7 +149,7 @@ func TestRecoverPassesAbortHandlerThrough(t *testing.T) {
 			t.Parallel()
 			var buf syncBuffer
 			rec := httptest.NewRecorder()
-			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req := newRequest(http.MethodGet, "/", nil)
 			req = req.WithContext(WithLogger(req.Context(), zerolog.New(&buf)))
 			func() {
 				defer func() {
@@ -176,7 +176,7 @@ func TestRecoverStandalone(t *testing.T) {
 	Recover(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		var m map[string]int
 		m["x"] = 1 // runtime panic: assignment to nil map
-	})).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	})).ServeHTTP(rec, newRequest(http.MethodGet, "/", nil))
 	if rec.Code != http.StatusInternalServerError {
 		t.Fatalf("status = %d, want 500", rec.Code)
 	}

@@ -2,8 +2,9 @@ package middleware
 
 import (
 	"context"
-	"crypto/rand"
 	"net/http"
+
+	"github.com/google/uuid"
 )
 
 // HeaderRequestID is the request and response header carrying the request id.
@@ -38,12 +39,6 @@ func RequestIDFrom(ctx context.Context) string {
 		return c.id
 	}
 	return ""
-}
-
-// WithRequestID returns ctx carrying id as the request id, for tests and for
-// entry points that do not go through RequestID.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return newIDCtx(ctx, id)
 }
 
 // idCtx carries the request id. It replaces context.WithValue, which would
@@ -84,26 +79,6 @@ func validRequestID(id string) bool {
 	return true
 }
 
-const hexDigits = "0123456789abcdef"
-
-// newRequestID returns a random UUIDv4 in its canonical text form. It costs
-// one 16-byte read from crypto/rand and one string allocation.
-func newRequestID() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:])  // crypto/rand.Read never fails (it crashes the program instead)
-	u[6] = u[6]&0x0f | 0x40 // version 4
-	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
-
-	var out [36]byte
-	j := 0
-	for i, b := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out[j] = '-'
-			j++
-		}
-		out[j] = hexDigits[b>>4]
-		out[j+1] = hexDigits[b&0x0f]
-		j += 2
-	}
-	return string(out[:])
-}
+// newRequestID returns a random UUIDv4 in its canonical text form (the
+// same generator the copilot transport uses for X-Request-Id).
+func newRequestID() string { return uuid.NewString() }

@@ -46,7 +46,7 @@ func TestRequestID(t *testing.T) {
 					t.Errorf("response header before next = %q, context id = %q", got, seen)
 				}
 			}))
-			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req := newRequest(http.MethodGet, "/", nil)
 			if tt.in != nil {
 				req.Header["X-Request-Id"] = tt.in
 			}
@@ -94,7 +94,7 @@ func TestRequestIDOnErrorResponses(t *testing.T) {
 		status  int
 	}{
 		{"envelope", func(w http.ResponseWriter, r *http.Request) {
-			api.Fail(w, api.CodeInvalidJSON, "bad json")
+			WriteError(w, r, api.NewError(api.CodeInvalidJSON, "bad json"))
 		}, http.StatusBadRequest},
 		{"http.Error", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "nope", http.StatusBadGateway)
@@ -107,7 +107,7 @@ func TestRequestIDOnErrorResponses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			h := RequestID(Recover(tt.handler))
-			req := httptest.NewRequest(http.MethodPost, "/", nil)
+			req := newRequest(http.MethodPost, "/", nil)
 			req.Header.Set("X-Request-Id", "req-42")
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)

@@ -15,8 +15,6 @@ type StatusWriter interface {
 	// Status returns the status code sent, or 0 while the response has not
 	// started. A Write or Flush without WriteHeader counts as 200.
 	Status() int
-	// BytesWritten returns the number of body bytes written so far.
-	BytesWritten() int64
 	// Started reports whether the response headers have been sent, i.e.
 	// whether an error envelope can still replace the response.
 	Started() bool
@@ -101,8 +99,7 @@ func (s *statusWriter) FlushError() error {
 // Unwrap returns the wrapped writer for http.ResponseController.
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.w }
 
-func (s *statusWriter) Status() int         { return s.status }
-func (s *statusWriter) BytesWritten() int64 { return s.bytes }
-func (s *statusWriter) Started() bool       { return s.status != 0 }
+func (s *statusWriter) Status() int   { return s.status }
+func (s *statusWriter) Started() bool { return s.status != 0 }
 
 type writerOnly struct{ io.Writer }

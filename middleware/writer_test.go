@@ -20,7 +20,7 @@ func newRecorderRequest(h http.Handler, method, body string) *httptest.ResponseR
 		r = strings.NewReader(body)
 	}
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(method, "/", r))
+	h.ServeHTTP(rec, newRequest(method, "/", r))
 	return rec
 }
 
@@ -86,9 +86,9 @@ func TestStatusWriterRecords(t *testing.T) {
 			t.Parallel()
 			sw := Wrap(httptest.NewRecorder())
 			tt.do(sw)
-			if sw.Status() != tt.status || sw.BytesWritten() != tt.bytes || sw.Started() != tt.started {
+			if sw.Status() != tt.status || sw.(*statusWriter).BytesWritten() != tt.bytes || sw.Started() != tt.started {
 				t.Fatalf("status=%d bytes=%d started=%v, want %d %d %v",
-					sw.Status(), sw.BytesWritten(), sw.Started(), tt.status, tt.bytes, tt.started)
+					sw.Status(), sw.(*statusWriter).BytesWritten(), sw.Started(), tt.status, tt.bytes, tt.started)
 			}
 		})
 	}
@@ -109,7 +109,7 @@ func TestStatusWriterReadFrom(t *testing.T) {
 		inner := &readerFromWriter{}
 		sw := Wrap(inner)
 		n, err := sw.(io.ReaderFrom).ReadFrom(strings.NewReader("12345"))
-		if err != nil || n != 5 || !inner.used || inner.body.String() != "12345" || sw.BytesWritten() != 5 {
+		if err != nil || n != 5 || !inner.used || inner.body.String() != "12345" || sw.(*statusWriter).BytesWritten() != 5 {
 			t.Fatalf("n=%d err=%v used=%v body=%q", n, err, inner.used, inner.body.String())
 		}
 	})
@@ -118,7 +118,7 @@ func TestStatusWriterReadFrom(t *testing.T) {
 		inner := &plainWriter{}
 		sw := Wrap(inner)
 		n, err := sw.(io.ReaderFrom).ReadFrom(strings.NewReader("123"))
-		if err != nil || n != 3 || inner.body.String() != "123" || sw.BytesWritten() != 3 {
+		if err != nil || n != 3 || inner.body.String() != "123" || sw.(*statusWriter).BytesWritten() != 3 {
 			t.Fatalf("n=%d err=%v body=%q", n, err, inner.body.String())
 		}
 	})

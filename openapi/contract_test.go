@@ -30,15 +30,22 @@ import (
 const adminToken = "admin-token-0123456789abcdef"
 
 // faultUpstream answers from the fake Copilot (through the real copilot
-// client) unless the request's model names a fault, so every error kind can
-// be produced on demand.
-type faultUpstream struct{ c *copilot.Client }
+// transport) unless the request's model names a fault, so every error kind
+// can be produced on demand.
+type faultUpstream struct{ t *copilot.Transport }
 
-func (u faultUpstream) Send(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+func (u faultUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body struct {
 		Model string `json:"model"`
 	}
-	_ = json.Unmarshal(call.Body, &body)
+	if req.GetBody != nil {
+		rc, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		b, _ := io.ReadAll(rc)
+		_ = json.Unmarshal(b, &body)
+	}
 	jsonResp := func(status int, h http.Header, s string) *http.Response {
 		if h == nil {
 			h = http.Header{}
@@ -48,7 +55,7 @@ func (u faultUpstream) Send(ctx context.Context, call *gateway.Call) (*http.Resp
 	}
 	switch body.Model {
 	case "fault-unavailable":
-		return nil, gateway.Unavailable(errors.New("GitHub refused the token"))
+		return nil, unavailable(errors.New("GitHub refused the token"))
 	case "fault-timeout":
 		return nil, context.DeadlineExceeded
 	case "fault-unreachable":
@@ -66,12 +73,11 @@ func (u faultUpstream) Send(ctx context.Context, call *gateway.Call) (*http.Resp
 	case "fault-429":
 		return jsonResp(429, http.Header{"Retry-After": {"7"}}, `{"error":{"message":"slow down","code":"rate_limited"}}`), nil
 	}
-	req := &copilot.Request{Method: call.Method, Path: call.Path, Body: call.Body, Initiator: call.Initiator, Vision: call.Vision, RequestID: call.RequestID}
-	if call.Stream {
-		req.Accept = "text/event-stream"
-	}
-	return u.c.Do(ctx, req)
+	return u.t.RoundTrip(req)
 }
+
+// unavailable is the transport's error when no Copilot token can be had.
+func unavailable(cause error) error { return &copilot.UnavailableError{Cause: cause} }
 
 type env struct {
 	srv    *gateway.Server
@@ -91,7 +97,7 @@ func newEnv(t *testing.T, maxBody int64) *env {
 	tokens := copilot.NewTokenManager(copilot.TokenManagerConfig{Exchange: auth.Exchange, Logger: zerolog.Nop()})
 	tokens.Start()
 	t.Cleanup(tokens.Close)
-	client := copilot.NewClient(copilot.ClientConfig{HTTPClient: hc, Tokens: tokens, BaseURL: fake.URL(), Logger: zerolog.Nop()})
+	tr := &copilot.Transport{Source: tokens, Base: hc.Transport, Endpoint: copilot.Endpoint{BaseURL: fake.URL()}}
 
 	store, err := keys.Open(context.Background(), t.TempDir()+"/keys.db", keys.Options{})
 	if err != nil {
@@ -103,12 +109,13 @@ func newEnv(t *testing.T, maxBody int64) *env {
 
 	e := &env{store: store}
 	e.srv = gateway.NewServer(gateway.Deps{
-		Logger:     zerolog.New(io.Discard),
-		Upstream:   faultUpstream{client},
-		Keys:       store,
-		AuthConfig: middleware.AuthConfig{FailLimit: 3},
-		Limiter:    limiter,
-		AdminToken: adminToken,
+		Logger:      zerolog.New(io.Discard),
+		Upstream:    copilot.NewClient(&copilot.Transport{Source: tokens, Base: faultUpstream{tr}, Endpoint: copilot.Endpoint{BaseURL: fake.URL()}}),
+		UpstreamURL: fake.URL(),
+		Keys:        store,
+		AuthConfig:  middleware.AuthConfig{FailLimit: 3},
+		Limiter:     limiter,
+		AdminToken:  adminToken,
 		Quota: func() any {
 			return map[string]any{"headers": nil, "account": nil, "account_error": "not fetched yet"}
 		},

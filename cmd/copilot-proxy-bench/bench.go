@@ -65,92 +65,144 @@ func hasMetricsFlag(bin string) bool {
 	return bytes.Contains(help, []byte("-metrics"))
 }
 
+// runBench runs the whole bench: cold starts and memory on fresh processes,
+// then latency, throughput and streams on one process of each proxy, and
+// prints (and writes) the results.
 func runBench(o options, stdout, stderr io.Writer) error {
 	start := time.Now()
 	raiseFileLimit()
-	bin, err := filepath.Abs(o.bin)
+	e, err := newBenchEnv(o, stderr)
 	if err != nil {
 		return err
 	}
+	defer e.close()
+	res := e.newResults()
+	for _, name := range []string{"baseline", "copilot-proxy"} {
+		if err := e.coldStart(name, res.Targets[name]); err != nil {
+			return err
+		}
+	}
+	if o.only == "memory" {
+		return nil
+	}
+	targets, stop, err := e.startTargets()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if err := e.measureLoad(targets, res); err != nil {
+		return err
+	}
+	res.ElapsedSeconds = time.Since(start).Seconds()
+	res.ratios()
+	printTable(stdout, res)
+	return writeResults(o.out, res, stdout)
+}
+
+// newBenchEnv prepares what every phase shares: the scratch folder, the fake
+// upstream, the chat bodies and a client key. Call close when done.
+func newBenchEnv(o options, stderr io.Writer) (*env, error) {
+	bin, err := filepath.Abs(o.bin)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("%s not found: run make build first", o.bin)
+		return nil, fmt.Errorf("%s not found: run make build first", o.bin)
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "copilot-proxy-bench-")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer os.RemoveAll(dir)
-
 	fake := copilottest.NewServer(copilottest.WithoutRecording())
-	defer fake.Close()
-
 	e := &env{o: o, fake: fake, dir: dir, self: self, bin: bin, log: stderr}
 	e.body, e.sbody = chatBodies(o.bodyKiB)
 	if e.key, err = e.createKey(); err != nil {
-		return err
+		e.close()
+		return nil, err
 	}
 	e.metrics = hasMetricsFlag(bin)
+	return e, nil
+}
 
+// close stops the fake upstream and removes the scratch folder.
+func (e *env) close() {
+	e.fake.Close()
+	_ = os.RemoveAll(e.dir)
+}
+
+// newResults starts the results with what describes the run and an empty
+// entry per target.
+func (e *env) newResults() *results {
+	o := e.o
 	res := &results{
 		When: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		Rounds: o.rounds, Round: o.roundDur.String(), BodyBytes: len(e.body), Metrics: e.metrics,
 		TunedBaseline: o.tunedBase, Targets: map[string]*targetResult{},
 	}
-	if v, err := exec.Command(bin, "version").Output(); err == nil {
+	if v, err := exec.Command(e.bin, "version").Output(); err == nil {
 		res.Version = strings.TrimSpace(string(v))
 	}
-	for _, n := range []string{"direct", "baseline", "copilot-proxy"} {
+	for _, n := range targetOrder {
 		res.Targets[n] = &targetResult{}
 	}
+	return res
+}
 
-	// Cold start and memory, on fresh processes.
-	for _, name := range []string{"baseline", "copilot-proxy"} {
-		tr := res.Targets[name]
-		var colds []time.Duration
-		for i := range o.coldRuns {
-			t, cold, err := e.start(name)
-			if err != nil {
+// coldStart measures name's cold start on e.o.coldRuns fresh processes (the
+// median goes into tr) and, on the last one, its memory.
+func (e *env) coldStart(name string, tr *targetResult) error {
+	var colds []time.Duration
+	for i := range e.o.coldRuns {
+		t, cold, err := e.start(name)
+		if err != nil {
+			return err
+		}
+		colds = append(colds, cold)
+		if i == e.o.coldRuns-1 && e.o.streams > 0 {
+			if err := e.memory(t, tr); err != nil {
+				t.proc.stop()
 				return err
 			}
-			colds = append(colds, cold)
-			if i == o.coldRuns-1 && o.streams > 0 {
-				if err := e.memory(t, tr); err != nil {
-					t.proc.stop()
-					return err
-				}
-			}
-			t.proc.stop()
 		}
-		slices.Sort(colds)
-		tr.ColdStartMs = ms(colds[len(colds)/2])
-		fmt.Fprintf(stderr, "%-14s cold start %.1f ms (median of %d)\n", name, tr.ColdStartMs, len(colds))
+		t.proc.stop()
 	}
-	if o.only == "memory" {
-		return nil
-	}
+	slices.Sort(colds)
+	tr.ColdStartMs = ms(colds[len(colds)/2])
+	fmt.Fprintf(e.log, "%-14s cold start %.1f ms (median of %d)\n", name, tr.ColdStartMs, len(colds))
+	return nil
+}
 
-	// Latency, throughput and streams, on one process each.
-	tok, err := exchange(fake.Client(), fake.URL(), copilottest.GitHubToken)
+// startTargets returns the targets of the load phases: the upstream called
+// directly, and a running baseline and copilot-proxy, which stop ends.
+func (e *env) startTargets() (targets []*target, stop func(), err error) {
+	tok, err := exchange(e.fake.Client(), e.fake.URL(), copilottest.GitHubToken)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	direct := &target{name: "direct", url: fake.URL(), path: "/chat/completions", auth: "Bearer " + tok}
+	direct := &target{name: "direct", url: e.fake.URL(), path: "/chat/completions", auth: "Bearer " + tok}
 	base, _, err := e.start("baseline")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer base.proc.stop()
 	proxy, _, err := e.start("copilot-proxy")
 	if err != nil {
-		return err
+		base.proc.stop()
+		return nil, nil, err
 	}
-	defer proxy.proc.stop()
-	targets := []*target{direct, base, proxy}
+	stop = func() {
+		proxy.proc.stop()
+		base.proc.stop()
+	}
+	return []*target{direct, base, proxy}, stop, nil
+}
 
+// measureLoad runs the non-stream phases (c=1, c=64) and the streaming
+// phase over targets into res.
+func (e *env) measureLoad(targets []*target, res *results) error {
 	for _, c := range []int{1, 64} {
 		if err := e.nonStream(targets, c, res); err != nil {
 			return err
@@ -159,22 +211,22 @@ func runBench(o options, stdout, stderr io.Writer) error {
 	for _, t := range targets {
 		res.Targets[t.name].UpstreamConnsPer1000 = 1000 * float64(t.conns) / float64(max(t.reqs, 1))
 	}
-	if err := e.streaming(targets, res); err != nil {
+	return e.streaming(targets, res)
+}
+
+// writeResults writes res as indented JSON to path ("" = nowhere).
+func writeResults(path string, res *results, stdout io.Writer) error {
+	if path == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	res.ElapsedSeconds = time.Since(start).Seconds()
-	res.ratios()
-	printTable(stdout, res)
-	if o.out != "" {
-		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
-			return err
-		}
-		b, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(o.out, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "\nwrote %s (%.0f s)\n", o.out, res.ElapsedSeconds)
+	b, _ := json.MarshalIndent(res, "", "  ")
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return err
 	}
+	fmt.Fprintf(stdout, "\nwrote %s (%.0f s)\n", path, res.ElapsedSeconds)
 	return nil
 }
 

@@ -53,12 +53,26 @@ func (s *stats) add(kind string) {
 	s.failures[kind]++
 }
 
-func run() error {
-	bin := flag.String("bin", "bin/copilot-proxy", "the built proxy binary")
-	duration := flag.Duration("duration", 60*time.Second, "how long to run the load")
-	workers := flag.Int("workers", 16, "concurrent clients")
-	flag.Parse()
+// options are the soak's command-line settings.
+type options struct {
+	bin      string
+	duration time.Duration
+	workers  int
+}
 
+func parseFlags() options {
+	var o options
+	flag.StringVar(&o.bin, "bin", "bin/copilot-proxy", "the built proxy binary")
+	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long to run the load")
+	flag.IntVar(&o.workers, "workers", 16, "concurrent clients")
+	flag.Parse()
+	return o
+}
+
+// run starts the fake upstream and the proxy, drives the load with faults,
+// stops the proxy and reports; it fails on what no injected fault explains.
+func run() error {
+	o := parseFlags()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -66,23 +80,58 @@ func run() error {
 	defer fake.Close()
 	fake.SetStream(8, 5*time.Millisecond)
 
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
 	dir, err := os.MkdirTemp("", "copilot-proxy-soak-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	p, err := startProxy(o.bin, dir, fake.URL())
+	if err != nil {
+		return err
+	}
+	defer p.close()
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.workers}}
+	if err := waitReady(client, p.base, 10*time.Second); err != nil {
+		return err
+	}
+	sum := summary{opts: o, rssStart: rss(p.cmd.Process.Pid)}
+	sum.st, sum.faults = drive(ctx, o, client, p.base, fake)
+	fake.ClearChatFault()
+	fake.ClearExchangeFault()
+	time.Sleep(500 * time.Millisecond) // let the last requests settle
+	sum.rssEnd = rss(p.cmd.Process.Pid)
+	sum.inFlight = fake.InFlight()
+	sum.exitErr = p.terminate()
+	sum.exchanges = fake.ExchangeCount()
+	sum.panics = countIn(filepath.Join(dir, "proxy.log"), "panic")
+	sum.print()
+	return sum.problems()
+}
+
+// proxy is the copilot-proxy process under soak.
+type proxy struct {
+	cmd    *exec.Cmd
+	base   string // "http://" + its listen address
+	log    *os.File
+	exited chan error // receives cmd.Wait's result
+}
+
+// startProxy runs bin serve against the fake upstream, with short timeouts
+// so that the injected stalls and hangs resolve within the soak.
+func startProxy(bin, dir, upstream string) (*proxy, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(*bin, "serve")
+	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(cleanEnv(os.Environ()),
 		"HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
 		"COPILOT_PROXY_ADDR="+addr,
 		"COPILOT_PROXY_GITHUB_TOKEN="+copilottest.GitHubToken,
-		"COPILOT_PROXY_GITHUB_API_URL="+fake.URL(),
-		"COPILOT_PROXY_COPILOT_API_URL="+fake.URL(),
+		"COPILOT_PROXY_GITHUB_API_URL="+upstream,
+		"COPILOT_PROXY_COPILOT_API_URL="+upstream,
 		"COPILOT_PROXY_DB="+filepath.Join(dir, "soak.db"),
 		"COPILOT_PROXY_NO_AUTH=true",
 		"COPILOT_PROXY_GLOBAL_RPM=0", "COPILOT_PROXY_GLOBAL_CONCURRENCY=0",
@@ -91,31 +140,48 @@ func run() error {
 	)
 	logf, err := os.Create(filepath.Join(dir, "proxy.log"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer logf.Close()
 	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s (run make build first): %w", *bin, err)
+		_ = logf.Close()
+		return nil, fmt.Errorf("starting %s (run make build first): %w", bin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	// On an early return the proxy must not outlive the soak; once it has
-	// exited and been waited for, Kill is a harmless os.ErrProcessDone.
-	defer func() { _ = cmd.Process.Kill() }()
+	p := &proxy{cmd: cmd, base: "http://" + addr, log: logf, exited: make(chan error, 1)}
+	go func() { p.exited <- cmd.Wait() }()
+	return p, nil
+}
 
-	base := "http://" + addr
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *workers}}
-	if err := waitReady(client, base, 10*time.Second); err != nil {
+// close makes sure the proxy does not outlive the soak on an early return;
+// once it has exited and been waited for, Kill is a harmless
+// os.ErrProcessDone.
+func (p *proxy) close() {
+	_ = p.cmd.Process.Kill()
+	_ = p.log.Close()
+}
+
+// terminate asks the proxy to shut down and returns its exit error, or an
+// error when it is still running 40 s later.
+func (p *proxy) terminate() error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.exited:
 		return err
+	case <-time.After(40 * time.Second):
+		return errors.New("did not exit within 40 s of SIGTERM")
 	}
-	rssStart := rss(cmd.Process.Pid)
+}
 
-	st := &stats{failures: map[string]int{}}
-	loadCtx, cancel := context.WithTimeout(ctx, *duration)
+// drive runs o.workers clients and the fault injector until o.duration has
+// passed (or ctx ends), and returns what the clients saw and the faults
+// injected, by kind.
+func drive(ctx context.Context, o options, client *http.Client, base string, fake *copilottest.Server) (*stats, map[string]int) {
+	loadCtx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
+	st := &stats{failures: map[string]int{}}
+	faults := map[string]int{}
 	var wg sync.WaitGroup
-	for w := range *workers {
+	for w := range o.workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -128,81 +194,90 @@ func run() error {
 			}
 		}()
 	}
-	// Random faults, one every 0.5–1.5 s.
-	faults := map[string]int{}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for loadCtx.Err() == nil {
-			select {
-			case <-loadCtx.Done():
-				return
-			case <-time.After(time.Duration(500+rand.IntN(1000)) * time.Millisecond):
-			}
-			switch rand.IntN(7) {
-			case 0:
-				fake.SetChatFault(copilottest.Fault{Status: 500, Count: 3})
-				faults["upstream 500"]++
-			case 1:
-				fake.SetChatFault(copilottest.Fault{Status: 429, RetryAfter: "1", Count: 3})
-				faults["upstream 429"]++
-			case 2:
-				fake.SetChatFault(copilottest.Fault{DropAfter: 3, Count: 3})
-				faults["stream dropped"]++
-			case 3:
-				fake.SetChatFault(copilottest.Fault{StallAfter: 2, StallFor: 1500 * time.Millisecond, Count: 2})
-				faults["stream stalled past the idle timeout"]++
-			case 4:
-				fake.RevokeTokens()
-				faults["tokens revoked"]++
-			case 5:
-				fake.FailExchange(502, "", 1)
-				faults["token exchange 502 once"]++
-			case 6:
-				fake.SetChatFault(copilottest.Fault{Hang: true, Count: 1})
-				faults["upstream hangs"]++
-			}
-		}
+		injectFaults(loadCtx, fake, faults)
 	}()
 	wg.Wait()
-	fake.ClearChatFault()
-	fake.ClearExchangeFault()
-	time.Sleep(500 * time.Millisecond)
-	rssEnd := rss(cmd.Process.Pid)
-	inFlight := fake.InFlight()
+	return st, faults
+}
 
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	var exitErr error
-	select {
-	case exitErr = <-exited:
-	case <-time.After(40 * time.Second):
-		exitErr = errors.New("did not exit within 40 s of SIGTERM")
+// faultKinds are the faults the soak injects, by the name it reports.
+var faultKinds = []struct {
+	name   string
+	inject func(*copilottest.Server)
+}{
+	{"upstream 500", func(f *copilottest.Server) { f.SetChatFault(copilottest.Fault{Status: 500, Count: 3}) }},
+	{"upstream 429", func(f *copilottest.Server) {
+		f.SetChatFault(copilottest.Fault{Status: 429, RetryAfter: "1", Count: 3})
+	}},
+	{"stream dropped", func(f *copilottest.Server) { f.SetChatFault(copilottest.Fault{DropAfter: 3, Count: 3}) }},
+	{"stream stalled past the idle timeout", func(f *copilottest.Server) {
+		f.SetChatFault(copilottest.Fault{StallAfter: 2, StallFor: 1500 * time.Millisecond, Count: 2})
+	}},
+	{"tokens revoked", func(f *copilottest.Server) { f.RevokeTokens() }},
+	{"token exchange 502 once", func(f *copilottest.Server) { f.FailExchange(502, "", 1) }},
+	{"upstream hangs", func(f *copilottest.Server) { f.SetChatFault(copilottest.Fault{Hang: true, Count: 1}) }},
+}
+
+// injectFaults injects a random fault every 0.5–1.5 s until ctx ends,
+// counting each kind in faults.
+func injectFaults(ctx context.Context, fake *copilottest.Server, faults map[string]int) {
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Duration(500+rand.IntN(1000)) * time.Millisecond):
+		}
+		f := faultKinds[rand.IntN(len(faultKinds))]
+		f.inject(fake)
+		faults[f.name]++
 	}
+}
 
-	fmt.Printf("soak: %v, %d workers, tokens live 5 s (refresh every ~2 s)\n", *duration, *workers)
-	fmt.Printf("requests   %d (ok %d)\n", st.requests, st.ok)
-	fmt.Printf("exchanges  %d\n", fake.ExchangeCount())
+// summary is what one soak run observed.
+type summary struct {
+	opts             options
+	st               *stats
+	faults           map[string]int
+	exchanges        int
+	rssStart, rssEnd int64
+	inFlight         int // upstream requests still open after the load
+	exitErr          error
+	panics           int // proxy log lines mentioning a panic
+}
+
+func (s summary) print() {
+	fmt.Printf("soak: %v, %d workers, tokens live 5 s (refresh every ~2 s)\n", s.opts.duration, s.opts.workers)
+	fmt.Printf("requests   %d (ok %d)\n", s.st.requests, s.st.ok)
+	fmt.Printf("exchanges  %d\n", s.exchanges)
 	fmt.Println("faults injected:")
-	printMap(faults)
+	printMap(s.faults)
 	fmt.Println("client-visible failures by kind:")
-	printMap(st.failures)
-	fmt.Printf("RSS        start %s, end %s\n", mib(rssStart), mib(rssEnd))
-	fmt.Printf("upstream requests still open after the load: %d\n", inFlight)
-	if exitErr != nil {
-		fmt.Printf("exit after SIGTERM: %v\n", exitErr)
+	printMap(s.st.failures)
+	fmt.Printf("RSS        start %s, end %s\n", mib(s.rssStart), mib(s.rssEnd))
+	fmt.Printf("upstream requests still open after the load: %d\n", s.inFlight)
+	if s.exitErr != nil {
+		fmt.Printf("exit after SIGTERM: %v\n", s.exitErr)
 	} else {
 		fmt.Println("exit after SIGTERM: 0")
 	}
-	// The soak fails on what no injected fault explains.
-	problems := []error{exitErr}
-	if panics := countIn(filepath.Join(dir, "proxy.log"), "panic"); panics > 0 {
-		fmt.Printf("log lines mentioning a panic: %d\n", panics)
-		problems = append(problems, fmt.Errorf("%d log lines mention a panic", panics))
+	if s.panics > 0 {
+		fmt.Printf("log lines mentioning a panic: %d\n", s.panics)
 	}
-	if inFlight > 0 {
-		problems = append(problems, fmt.Errorf("%d upstream requests left open", inFlight))
+}
+
+// problems is what no injected fault explains, joined; nil for a clean soak.
+func (s summary) problems() error {
+	problems := []error{s.exitErr}
+	if s.panics > 0 {
+		problems = append(problems, fmt.Errorf("%d log lines mention a panic", s.panics))
 	}
-	if n := st.failures[kindUnexplainedEnd]; n > 0 {
+	if s.inFlight > 0 {
+		problems = append(problems, fmt.Errorf("%d upstream requests left open", s.inFlight))
+	}
+	if n := s.st.failures[kindUnexplainedEnd]; n > 0 {
 		problems = append(problems, fmt.Errorf("%d streams ended without [DONE] and without an error event", n))
 	}
 	return errors.Join(problems...)

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/copilot-proxy/copilot-proxy/logging"
 	"github.com/rs/zerolog"
 )
 
@@ -26,7 +26,7 @@ func serveAside(addr, what, flagName string, h http.Handler, logger zerolog.Logg
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          log.New(logWriter{logger}, "", 0),
+		ErrorLog:          logging.HTTPErrorLog(logger),
 	}
 	done := make(chan struct{})
 	go func() {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/copilot-proxy/copilot-proxy/copilot"
 )
 
 func envMap(m map[string]string) func(string) string {
@@ -92,26 +94,6 @@ func TestServeConfigFlagsAndEnv(t *testing.T) {
 	}
 }
 
-func TestByteSize(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]int64{"10MiB": 10 << 20, "512KiB": 512 << 10, "1MB": 1000000, "2048": 2048, "1g": 1 << 30, " 3 mib ": 3 << 20} {
-		var b byteSize
-		if err := b.Set(in); err != nil || int64(b) != want {
-			t.Errorf("Set(%q) = %d, %v; want %d", in, b, err, want)
-		}
-	}
-	for _, in := range []string{"", "-1", "ten", "1.5MiB", "99999999999999999999"} {
-		var b byteSize
-		if err := b.Set(in); err == nil {
-			t.Errorf("Set(%q) accepted", in)
-		}
-	}
-	b := byteSize(10 << 20)
-	if b.String() != "10MiB" {
-		t.Errorf("String() = %s", b.String())
-	}
-}
-
 func TestIsLoopbackAddr(t *testing.T) {
 	t.Parallel()
 	for addr, want := range map[string]bool{
@@ -143,9 +125,9 @@ func TestEditorFlagsAndGHEHosts(t *testing.T) {
 		"https://ghe.example.com/api/v3": "",
 		"not a url %%":                   "",
 	} {
-		got := strings.Join(copilotHostsFor(in), ",")
+		got := strings.Join(copilot.EndpointFor(in, "").AllowedHosts, ",")
 		if got != want {
-			t.Errorf("copilotHostsFor(%q) = %q, want %q", in, got, want)
+			t.Errorf("EndpointFor(%q).AllowedHosts = %q, want %q", in, got, want)
 		}
 	}
 }

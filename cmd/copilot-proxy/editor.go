@@ -2,8 +2,6 @@ package main
 
 import (
 	"flag"
-	"net/url"
-	"strings"
 
 	"github.com/copilot-proxy/copilot-proxy/copilot"
 )
@@ -23,16 +21,3 @@ func editorFlags(fs *flag.FlagSet) *copilot.Editor {
 
 // copilotHostsFor returns the Copilot API hosts to allow besides
 // *.githubcopilot.com for a GitHub API URL: GitHub Enterprise Cloud with
-// data residency (api.DOMAIN) serves Copilot at copilot-api.DOMAIN.
-func copilotHostsFor(githubAPIURL string) []string {
-	u, err := url.Parse(githubAPIURL)
-	if err != nil {
-		return nil
-	}
-	host := strings.ToLower(u.Hostname())
-	domain, ok := strings.CutPrefix(host, "api.")
-	if !ok || domain == "github.com" || !strings.Contains(domain, ".") {
-		return nil
-	}
-	return []string{"copilot-api." + domain}
-}

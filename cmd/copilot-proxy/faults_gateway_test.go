@@ -41,7 +41,9 @@ func TestFaultHandlerPanic(t *testing.T) {
 	t.Parallel()
 	logs := &syncBuffer{}
 	var calls atomic.Int32
-	up := gateway.UpstreamFunc(func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	up := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		ctx := req.Context()
+		_ = ctx
 		if calls.Add(1) == 1 {
 			var m map[string]int
 			m["boom"]++ // a nil-map write: a real runtime panic
@@ -49,7 +51,7 @@ func TestFaultHandlerPanic(t *testing.T) {
 		return &http.Response{StatusCode: 200, ContentLength: -1, Header: http.Header{"Content-Type": {"application/json"}},
 			Body: io.NopCloser(strings.NewReader(`{"id":"x","object":"chat.completion","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`))}, nil
 	})
-	srv := gateway.NewServer(gateway.Deps{Logger: zerolog.New(logs), Upstream: up})
+	srv := gateway.NewServer(gateway.Deps{Logger: zerolog.New(logs), Upstream: &http.Client{Transport: up}})
 	url, _ := loopbackGateway(t, srv)
 	c := &http.Client{Transport: &http.Transport{}}
 	defer c.CloseIdleConnections()
@@ -86,7 +88,9 @@ func TestFaultHandlerPanic(t *testing.T) {
 func TestFaultDrainingReadiness(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
-	up := gateway.UpstreamFunc(func(ctx context.Context, call *gateway.Call) (*http.Response, error) {
+	up := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		ctx := req.Context()
+		_ = ctx
 		pr, pw := io.Pipe()
 		go func() {
 			_, _ = io.WriteString(pw, "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n")
@@ -100,7 +104,7 @@ func TestFaultDrainingReadiness(t *testing.T) {
 		}()
 		return &http.Response{StatusCode: 200, ContentLength: -1, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: pr}, nil
 	})
-	srv := gateway.NewServer(gateway.Deps{Logger: zerolog.Nop(), Upstream: up})
+	srv := gateway.NewServer(gateway.Deps{Logger: zerolog.Nop(), Upstream: &http.Client{Transport: up}})
 	url, hs := loopbackGateway(t, srv)
 	c := &http.Client{Transport: &http.Transport{}}
 	defer c.CloseIdleConnections()
@@ -182,3 +186,8 @@ func TestFaultDrainingReadiness(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
+
+// roundTripFunc is an upstream transport answering with a function.
+type roundTripFunc func(req *http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }

@@ -6,11 +6,14 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,4 +216,37 @@ func TestSecurityFileModes(t *testing.T) {
 	assertMode(t, dir, 0o700)
 	g.stop(t)
 	assertMode(t, db, 0o600)
+}
+
+// TestSecurityUpstreamRedirectNotFollowed: a Copilot API that answers with a
+// redirect (to the same host on another port, or to another host) gets a
+// 502 that says so; the redirect's target never sees a request, so neither
+// the Copilot token nor the prompt goes anywhere nobody configured.
+func TestSecurityUpstreamRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
+	for _, target := range []string{"127.0.0.1", "localhost"} { // same host other port; another host name
+		t.Run(target, func(t *testing.T) {
+			t.Parallel()
+			var hits atomic.Int32
+			elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+			}))
+			defer elsewhere.Close()
+			_, port, _ := net.SplitHostPort(elsewhere.Listener.Addr().String())
+			redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, "http://"+target+":"+port+r.URL.Path, http.StatusTemporaryRedirect)
+			}))
+			defer redirector.Close()
+			fake := copilottest.New(t)
+			g := startGateway(t, fake, map[string]string{"COPILOT_PROXY_COPILOT_API_URL": redirector.URL})
+			resp, body := g.do(t, http.MethodPost, "/v1/chat/completions", chatBody)
+			msg := wantError(t, resp, body, http.StatusBadGateway, "upstream_error")
+			if !strings.Contains(msg, "redirect") || strings.Contains(msg, port) {
+				t.Errorf("message %q does not say a redirect was refused, or names its target", msg)
+			}
+			if n := hits.Load(); n != 0 {
+				t.Fatalf("the redirect target got %d requests", n)
+			}
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -8,12 +9,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/copilot"
+	"github.com/copilot-proxy/copilot-proxy/githubtoken"
 )
 
 // loginConfig is every setting of the login command.
@@ -57,35 +57,51 @@ func runLogin(ctx context.Context, args []string, getenv func(string) string, st
 func loginWith(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, clock copilot.Clock) error {
 	var cfg loginConfig
 	fs := loginFlags(&cfg)
-	if done, err := parseFlags(fs, args, stdout); done || err != nil {
+	if done, err := parseCommand(fs, args, getenv, stdout, "github-url", "github-api-url"); done || err != nil {
 		return err
-	}
-	if err := applyEnv(fs, getenv); err != nil {
-		return err
-	}
-	for _, f := range []struct{ name, value string }{{"github-url", cfg.GitHubURL}, {"github-api-url", cfg.GitHubAPIURL}} {
-		if err := validateGitHubURL(f.name, f.value); err != nil {
-			return err
-		}
 	}
 	if strings.TrimSpace(cfg.ClientID) == "" {
 		return fmt.Errorf("%w: --client-id (%s) must not be empty", errUsage, envName("client-id"))
 	}
-	path := savedTokenPath(getenv)
+	path := githubtoken.SavedPath(getenv)
 	if path == "" {
 		return errors.New("cannot tell where to save the token: set XDG_CONFIG_HOME or HOME")
 	}
 
-	hc, closeIdle := newGitHubClient()
-	defer closeIdle()
+	hc := newGitHubClient()
+	defer hc.CloseIdleConnections()
 	flow := &copilot.DeviceFlow{HTTPClient: hc, GitHubURL: cfg.GitHubURL, ClientID: cfg.ClientID, Clock: clock}
+	token, err := signIn(ctx, flow, stdout, stderr)
+	if err != nil {
+		return loginError(ctx, err, cfg.GitHubAPIURL)
+	}
+	// Check the token the way serve will use it before keeping it; after a
+	// Ctrl-C meanwhile nothing is kept.
+	v, err := copilot.VerifyToken(ctx, copilot.NewAuth(hc, cfg.GitHubAPIURL, token, *cfg.Editor))
+	if err != nil || ctx.Err() != nil {
+		return loginError(ctx, err, cfg.GitHubAPIURL)
+	}
+	if err := githubtoken.Save(path, token); err != nil {
+		return err
+	}
+	printVerification(stdout, stderr, v)
+	fmt.Fprintf(stdout, "Saved the GitHub token to %s (readable only by you).\n", path)
 
+	// Tell the user when serve would still pick another token first.
+	if tok, _, err := findGitHubToken(getenv, getenv(envName("github-token-file"))); err == nil && tok.Source != (githubtoken.Source{Kind: githubtoken.KindFile, Name: path}) {
+		fmt.Fprintf(stdout, "Note: serve takes the token from %s first; unset it to use the saved one.\n", tok.Source)
+	} else {
+		fmt.Fprintln(stdout, "Next: copilot-proxy serve")
+	}
+	return nil
+}
+
+// signIn runs the device flow: it shows the code to enter, prints a dot
+// per poll and returns the new GitHub token.
+func signIn(ctx context.Context, flow *copilot.DeviceFlow, stdout, stderr io.Writer) (string, error) {
 	dc, err := flow.Start(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return errLoginCancelled
-		}
-		return fmt.Errorf("login failed: %w", err)
+		return "", err
 	}
 	fmt.Fprintf(stdout, "To sign in, open %s in a browser on any device and enter the code:\n\n    %s\n\n",
 		printable(dc.VerificationURI), printable(dc.UserCode))
@@ -95,7 +111,7 @@ func loginWith(ctx context.Context, args []string, getenv func(string) string, s
 	// SSH and in a log file.
 	fmt.Fprint(stderr, "Waiting for the code to be entered")
 	current := dc.Interval
-	token, err := flow.Poll(ctx, dc, func(attempt int, interval time.Duration) {
+	token, err := flow.Poll(ctx, dc, func(_ int, interval time.Duration) {
 		if interval != current {
 			current = interval
 			fmt.Fprintf(stderr, " (GitHub asked to slow down: checking every %s)", interval)
@@ -103,6 +119,16 @@ func loginWith(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprint(stderr, ".")
 	})
 	fmt.Fprintln(stderr)
+	if err == nil && (token == "" || strings.ContainsAny(token, " \t\r\n")) {
+		err = errors.New("GitHub returned a malformed token; nothing was saved")
+	}
+	return token, err
+}
+
+// loginError says what to do after login failed with err: in the device
+// flow, or in the check of the new token (a hard *copilot.ExchangeError).
+func loginError(ctx context.Context, err error, githubAPIURL string) error {
+	var ee *copilot.ExchangeError
 	switch {
 	case ctx.Err() != nil:
 		return errLoginCancelled
@@ -110,122 +136,65 @@ func loginWith(ctx context.Context, args []string, getenv func(string) string, s
 		return errors.New("login failed: the code expired before it was entered; run `copilot-proxy login` again")
 	case errors.Is(err, copilot.ErrAccessDenied):
 		return errors.New("login failed: authorization was denied in the browser; run `copilot-proxy login` again to retry")
-	case err != nil:
+	case !errors.As(err, &ee):
 		return fmt.Errorf("login failed: %w", err)
+	case ee.Kind == copilot.KindBadToken:
+		return fmt.Errorf("signed in, but the Copilot token exchange at %s rejected the new token (%d); "+
+			"check that --github-api-url belongs to the same GitHub as --github-url; nothing was saved", githubAPIURL, ee.Status)
 	}
-	if token == "" || strings.ContainsAny(token, " \t\r\n") {
-		return errors.New("login failed: GitHub returned a malformed token; nothing was saved")
-	}
+	return fmt.Errorf("signed in, but this GitHub account cannot use Copilot: %v; nothing was saved", err)
+}
 
-	// Check the token the way serve will use it before keeping it.
-	auth := copilot.NewAuth(hc, cfg.GitHubAPIURL, token, *cfg.Editor)
-	ct, exErr := auth.Exchange(ctx)
-	if ctx.Err() != nil {
-		return errLoginCancelled
+// printVerification says what the check of the saved token found.
+func printVerification(stdout, stderr io.Writer, v *copilot.Verification) {
+	if v.Unchecked != nil {
+		// GitHub down or slow: the token is likely fine, and was kept rather
+		// than make the user enter a code again.
+		fmt.Fprintf(stderr, "warning: could not check the token with a Copilot token exchange: %v; run `copilot-proxy status` later\n", v.Unchecked)
+		return
 	}
-	var ee *copilot.ExchangeError
-	if errors.As(exErr, &ee) && ee.Hard() {
-		if ee.Kind == copilot.KindBadToken {
-			return fmt.Errorf("signed in, but the Copilot token exchange at %s rejected the new token (%d); "+
-				"check that --github-api-url belongs to the same GitHub as --github-url; nothing was saved", cfg.GitHubAPIURL, ee.Status)
-		}
-		return fmt.Errorf("signed in, but this GitHub account cannot use Copilot: %v; nothing was saved", ee)
-	}
-
-	if err := saveGitHubToken(path, token); err != nil {
-		return err
-	}
-
-	if exErr != nil {
-		// GitHub down or slow: the token is likely fine, keep it rather than
-		// make the user enter a code again.
-		fmt.Fprintf(stderr, "warning: could not check the token with a Copilot token exchange: %v; run `copilot-proxy status` later\n", exErr)
+	plan := "sku " + cmp.Or(v.SKU, "unknown")
+	if v.Login == "" {
+		fmt.Fprintln(stdout, "Signed in to GitHub.")
 	} else {
-		plan := "sku " + orUnknown(ct.SKU)
-		if u, err := auth.User(ctx); err == nil && u.Login != "" {
-			fmt.Fprintf(stdout, "Signed in to GitHub as %s.\n", printable(u.Login))
-			if u.Plan != "" {
-				plan = u.Plan + " (" + plan + ")"
-			}
-		} else {
-			fmt.Fprintln(stdout, "Signed in to GitHub.")
+		fmt.Fprintf(stdout, "Signed in to GitHub as %s.\n", printable(v.Login))
+		if v.Plan != "" {
+			plan = v.Plan + " (" + plan + ")"
 		}
-		fmt.Fprintf(stdout, "Copilot works for this account; plan: %s.\n", printable(plan))
 	}
-	fmt.Fprintf(stdout, "Saved the GitHub token to %s (readable only by you).\n", path)
-
-	// Tell the user when serve would still pick another token first.
-	if _, src, _, err := findGitHubToken(getenv, getenv(envName("github-token-file"))); err == nil && (src.Kind != "file" || src.Name != path) {
-		fmt.Fprintf(stdout, "Note: serve takes the token from %s first; unset it to use the saved one.\n", src)
-	} else {
-		fmt.Fprintln(stdout, "Next: copilot-proxy serve")
-	}
-	return nil
+	fmt.Fprintf(stdout, "Copilot works for this account; plan: %s.\n", printable(plan))
 }
 
 // errLoginCancelled is returned when the user interrupts login (Ctrl-C).
 var errLoginCancelled = errors.New("login cancelled; nothing was saved")
 
-// newGitHubClient returns the HTTP client of login and status, and a func
-// releasing its connections. None of their calls streams, so a whole-request
-// timeout is fine here.
-func newGitHubClient() (*http.Client, func()) {
-	tr := copilot.NewTransport(copilot.TransportConfig{ResponseHeaderTimeout: 30 * time.Second})
-	return &http.Client{Transport: tr, Timeout: time.Minute}, tr.CloseIdleConnections
+// newGitHubClient returns the HTTP client of login and status. None of their
+// calls streams, so a whole-request timeout is fine here.
+func newGitHubClient() *http.Client {
+	tr := copilot.NewBaseTransport(copilot.BaseTransportConfig{ResponseHeaderTimeout: 30 * time.Second})
+	return &http.Client{Transport: tr, Timeout: time.Minute}
 }
 
-// validateGitHubURL checks a base URL flag.
-func validateGitHubURL(flagName, u string) error {
-	pu, err := url.Parse(u)
-	if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
-		return fmt.Errorf("%w: invalid --%s (%s): want an absolute http(s) URL", errUsage, flagName, envName(flagName))
+// parseCommand parses args, fills the flags not given from the environment,
+// and checks that the named flags hold absolute http(s) URLs; a URL flag
+// without a default may be left empty.
+func parseCommand(fs *flag.FlagSet, args []string, getenv func(string) string, stdout io.Writer, urlFlags ...string) (done bool, err error) {
+	if done, err := parseFlags(fs, args, stdout); done || err != nil {
+		return done, err
 	}
-	return nil
-}
-
-// saveGitHubToken writes the token to path so that no other user can read
-// it at any moment and a crash never leaves a half-written file: the folder
-// is 0700, the file is written to a 0600 temporary file next to it, then
-// renamed over the old one.
-func saveGitHubToken(path, token string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("cannot create %s: %s", dir, ioReason(err))
+	if err := applyEnv(fs, getenv); err != nil {
+		return false, err
 	}
-	// MkdirAll leaves an existing folder's mode alone (and the umask may
-	// have widened a new one): this folder is ours, tighten it.
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("cannot restrict %s to mode 0700: %s", dir, ioReason(err))
-	}
-	f, err := os.CreateTemp(dir, ".github-token-*")
-	if err != nil {
-		return fmt.Errorf("cannot write to %s: %s", dir, ioReason(err))
-	}
-	tmp := f.Name()
-	renamed := false
-	defer func() {
-		if !renamed {
-			_ = f.Close()
-			_ = os.Remove(tmp)
+	for _, name := range urlFlags {
+		f := fs.Lookup(name)
+		if f.Value.String() == "" && f.DefValue == "" {
+			continue
 		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("cannot restrict %s to mode 0600: %s", tmp, ioReason(err))
+		if u, err := url.Parse(f.Value.String()); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return false, fmt.Errorf("%w: invalid --%s (%s): want an absolute http(s) URL", errUsage, name, envName(name))
+		}
 	}
-	if _, err := f.WriteString(token + "\n"); err != nil {
-		return fmt.Errorf("cannot write %s: %s", tmp, ioReason(err))
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("cannot write %s: %s", tmp, ioReason(err))
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("cannot write %s: %s", tmp, ioReason(err))
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("cannot save the token to %s: %s", path, ioReason(err))
-	}
-	renamed = true
-	return nil
+	return false, nil
 }
 
 // printable drops control characters from text GitHub sent before it goes
@@ -237,20 +206,4 @@ func printable(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// ioReason is the cause of a file-system error without the operation and
-// path, which the caller's message already names.
-func ioReason(err error) string {
-	if u := errors.Unwrap(err); u != nil {
-		return u.Error()
-	}
-	return err.Error()
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
 }

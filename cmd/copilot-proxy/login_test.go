@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/copilot/copilottest"
+	"github.com/copilot-proxy/copilot-proxy/githubtoken"
 )
 
 // driveClock is a manual clock that announces every wait, so the test can
@@ -163,9 +164,9 @@ func TestLoginSuccess(t *testing.T) {
 	}
 
 	// findGitHubToken now picks the saved token.
-	tok, src, warns, err := findGitHubToken(envMap(env), "")
-	if err != nil || tok != copilottest.GitHubToken || src.String() != "file "+path || len(warns) != 0 {
-		t.Fatalf("findGitHubToken after login: source %q, %d warnings, %v", src, len(warns), err)
+	tok, warns, err := findGitHubToken(envMap(env), "")
+	if err != nil || tok.Value != copilottest.GitHubToken || tok.Source.String() != "file "+path || len(warns) != 0 {
+		t.Fatalf("findGitHubToken after login: source %q, %d warnings, %v", tok.Source, len(warns), err)
 	}
 
 	// logout removes it, and says so; a second logout finds none.
@@ -186,7 +187,7 @@ func TestLoginSuccess(t *testing.T) {
 	if !strings.Contains(out.String(), "No saved GitHub token at "+path) {
 		t.Errorf("second logout said %q", out.String())
 	}
-	if _, _, _, err := findGitHubToken(envMap(env), ""); err != errNoGitHubToken {
+	if _, _, err := findGitHubToken(envMap(env), ""); !errors.Is(err, githubtoken.ErrNotFound) {
 		t.Errorf("after logout: %v", err)
 	}
 }
@@ -403,5 +404,19 @@ func TestLoginCommandsHelp(t *testing.T) {
 		if !strings.Contains(out.String(), "copilot-proxy "+cmd) {
 			t.Errorf("usage does not list %s:\n%s", cmd, out.String())
 		}
+	}
+}
+
+// writeFile writes content to path with mode, creating its folder.
+func writeFile(t *testing.T, path, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
+
+	"github.com/copilot-proxy/copilot-proxy/githubtoken"
 )
 
 // runLogout is the logout command: it removes the token login saved and
@@ -27,29 +27,24 @@ files stay, and the token stays valid at GitHub until you revoke it there
 	if done, err := parseFlags(fset, args, stdout); done || err != nil {
 		return err
 	}
-	path := savedTokenPath(getenv)
+	path := githubtoken.SavedPath(getenv)
 	if path == "" {
 		return errors.New("cannot tell where the saved token is: set XDG_CONFIG_HOME or HOME")
 	}
 
-	st, err := os.Lstat(path)
+	removed, err := githubtoken.Remove(path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		fmt.Fprintf(stdout, "No saved GitHub token at %s; nothing to remove.\n", path)
 	case err != nil:
-		return fmt.Errorf("cannot check the saved GitHub token %s: %s", path, ioReason(err))
-	case st.IsDir():
-		return fmt.Errorf("%s is a directory, not a saved token; remove it by hand if it is not needed", path)
-	default:
-		if err := os.Remove(path); err != nil {
-			return fmt.Errorf("cannot remove the saved GitHub token %s: %s", path, ioReason(err))
-		}
+		return err
+	case removed:
 		fmt.Fprintf(stdout, "Removed the saved GitHub token %s.\n", path)
+	default:
+		fmt.Fprintf(stdout, "No saved GitHub token at %s; nothing to remove.\n", path)
 	}
 
 	// serve would still start with another source: say which, never the token.
-	if _, src, _, err := findGitHubToken(getenv, getenv(envName("github-token-file"))); err == nil {
-		fmt.Fprintf(stdout, "Note: serve will still find a GitHub token in %s.\n", src)
+	if tok, _, err := findGitHubToken(getenv, getenv(envName("github-token-file"))); err == nil {
+		fmt.Fprintf(stdout, "Note: serve will still find a GitHub token in %s.\n", tok.Source)
 	}
 	return nil
 }

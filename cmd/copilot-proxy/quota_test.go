@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/copilot-proxy/copilot-proxy/copilot"
 	"github.com/copilot-proxy/copilot-proxy/copilot/copilottest"
 )
 
@@ -16,7 +17,7 @@ func TestQuotaEndpointReflectsUpstreamHeaders(t *testing.T) {
 	g, db := startTeamGateway(t, fake, nil)
 	k := createKey(t, db, "--name", "quota")
 
-	getQuota := func(key string) (int, quotaReport) {
+	getQuota := func(key string) (int, copilot.QuotaReport) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, g.URL+"/v1/usage/quota", nil)
 		if key != "" {
@@ -28,7 +29,7 @@ func TestQuotaEndpointReflectsUpstreamHeaders(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		var r quotaReport
+		var r copilot.QuotaReport
 		if resp.StatusCode == 200 {
 			if err := json.Unmarshal(b, &r); err != nil {
 				t.Fatalf("quota body %s: %v", b, err)

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -75,27 +75,19 @@ func startGateway(t *testing.T, fake *copilottest.Server, extraEnv map[string]st
 	}
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan net.Addr, 1)
+	ctx = context.WithValue(ctx, listenHookKey{}, func(a net.Addr) { listening <- a })
 	g := &testGateway{Logs: logs, cancel: cancel, done: make(chan error, 1), DB: env["COPILOT_PROXY_DB"], env: env}
 	go func() { g.done <- run(ctx, append([]string{"serve"}, args...), envMap(env), io.Discard, logs) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for g.URL == "" {
-		select {
-		case err := <-g.done:
-			t.Fatalf("run exited early: %v\nlogs:\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("gateway did not start; logs:\n%s", logs.String())
-		}
-		sc := bufio.NewScanner(strings.NewReader(logs.String()))
-		for sc.Scan() {
-			var line struct{ Message, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "listening" {
-				g.URL = "http://" + line.Addr
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
+	select {
+	case a := <-listening:
+		g.URL = "http://" + a.String()
+	case err := <-g.done:
+		cancel()
+		t.Fatalf("run exited early: %v\nlogs:\n%s", err, logs.String())
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatalf("gateway did not start; logs:\n%s", logs.String())
 	}
 	g.client = &http.Client{Transport: &http.Transport{}}
 	t.Cleanup(func() { g.stop(t) })

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -12,19 +11,10 @@ import (
 )
 
 func runUsage(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("usage", flag.ContinueOnError)
-	db := dbFlag(fs, getenv)
+	fs := newStoreCmd("usage", "Usage: copilot-proxy usage [--key ID|NAME] [--since 7d] [--json]\n\nRequests, prompt and completion tokens and errors by key, model and day (UTC).", getenv)
 	key := fs.String("key", "", "only this key (ID or NAME)")
 	since := fs.String("since", "", "only days since: a duration such as 7d, 24h, or a date 2026-11-01 (default: all)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: copilot-proxy usage [--key ID|NAME] [--since 7d] [--json]\n\nRequests, prompt and completion tokens and errors by key, model and day (UTC).")
-		fs.PrintDefaults()
-	}
-	if done, err := parseFlags(fs, args, stdout); done || err != nil {
-		return err
-	}
-	if err := applyEnv(fs, getenv, "db"); err != nil {
+	if done, err := fs.parse(args, getenv, stdout); done || err != nil {
 		return err
 	}
 	q := keys.UsageQuery{Key: *key}
@@ -35,7 +25,7 @@ func runUsage(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		q.Since = t
 	}
-	st, err := openStore(ctx, *db)
+	st, err := fs.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -49,11 +39,8 @@ func runUsage(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		if rows == nil {
-			rows = []keys.UsageRow{}
-		}
-		return writeJSON(stdout, rows)
+	if *fs.asJSON {
+		return writeJSON(stdout, append([]keys.UsageRow{}, rows...))
 	}
 	if len(rows) == 0 {
 		fmt.Fprintln(stdout, "No usage recorded for that selection.")

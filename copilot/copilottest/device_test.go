@@ -52,7 +52,7 @@ func TestDeviceFlowScript(t *testing.T) {
 			s := New(t)
 			s.SetDeviceFlow(tc.cfg)
 			st, code := devicePost(t, s, "/login/device/code", map[string]string{"client_id": "Iv1.test", "scope": "read:user"})
-			if st != 200 || code["device_code"] == "" || code["verification_uri"] != s.URL()+"/login/device" {
+			if dc, _ := code["device_code"].(string); st != 200 || dc == "" || code["verification_uri"] != s.URL()+"/login/device" {
 				t.Fatalf("start: %d %v", st, code)
 			}
 			wantUser := tc.cfg.UserCode
@@ -123,10 +123,20 @@ func TestDeviceFlowRejectsBadPolls(t *testing.T) {
 	if st, ans := devicePost(t, s, "/login/device/code", map[string]string{}); st != http.StatusBadRequest || ans["error"] != "unauthorized_client" {
 		t.Errorf("start without client_id: %d %v", st, ans)
 	}
-	// Reset restores the default script.
+	// Reset restores the default script: the default user code, and an
+	// immediate token for a new device code.
 	s.Reset()
 	if s.DevicePolls() != 0 {
 		t.Error("Reset kept the poll count")
+	}
+	_, code = devicePost(t, s, "/login/device/code", map[string]string{"client_id": "x"})
+	if code["user_code"] != DefaultUserCode || code["interval"] != float64(DefaultDeviceInterval) {
+		t.Errorf("start answer after Reset: %v", code)
+	}
+	dc, _ = code["device_code"].(string)
+	_, ans := devicePost(t, s, "/login/oauth/access_token", map[string]string{"client_id": "x", "device_code": dc, "grant_type": deviceGrantType})
+	if ans["access_token"] != GitHubToken {
+		t.Errorf("first poll after Reset: %v, want the default token", ans)
 	}
 }
 

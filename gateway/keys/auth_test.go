@@ -219,7 +219,11 @@ func TestConcurrentUse(t *testing.T) {
 					t.Error("valid key rejected during concurrent use")
 					return
 				}
-				_ = k.AllowsModel("gpt-4o")
+				// Reads the cached Key's Models while reloads replace the cache.
+				if !k.AllowsModel("gpt-4o") {
+					t.Error("a key without an allow-list refused a model")
+					return
+				}
 				s.Record(UsageRecord{KeyID: k.ID, Model: fmt.Sprintf("m%d", w%2), PromptTokens: 1})
 			}
 		}()

@@ -57,19 +57,6 @@ type Key struct {
 	LastUsed    *time.Time `json:"last_used"`
 }
 
-// AllowsModel reports whether the key may use model.
-func (k Key) AllowsModel(model string) bool {
-	if len(k.Models) == 0 {
-		return true
-	}
-	for _, m := range k.Models {
-		if m == model {
-			return true
-		}
-	}
-	return false
-}
-
 // KeyWithUsage is a key with its all-time usage totals, as `keys list` shows.
 type KeyWithUsage struct {
 	Key

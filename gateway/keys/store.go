@@ -380,9 +380,6 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Path is the absolute path of the database file.
-func (s *Store) Path() string { return s.path }
-
 // Close stops the background work, flushes pending usage and closes the
 // database. Usage recorded after Close is dropped, so stop serving first.
 // Close is idempotent; later calls return the first call's result.

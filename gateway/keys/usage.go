@@ -87,82 +87,121 @@ func (s *Store) Record(r UsageRecord) {
 func (s *Store) Flush(ctx context.Context) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
-
-	s.usageMu.Lock()
-	var batch map[usageKey]usageCounts
-	if len(s.pending) > 0 {
-		batch = s.pending
-		s.pending = make(map[usageKey]usageCounts, len(batch))
-	}
-	s.usageMu.Unlock()
-
-	type mark struct {
-		u  *keyUse
-		id string
-		at int64
-	}
-	var marks []mark
-	s.usesMu.Lock()
-	for id, u := range s.uses {
-		if at := u.last.Load(); at > u.flushed {
-			marks = append(marks, mark{u, id, at})
-		}
-	}
-	s.usesMu.Unlock()
-
+	batch := s.takePending()
+	marks := s.dueMarks()
 	if len(batch) == 0 && len(marks) == 0 {
 		return nil
 	}
 	var dropped []string
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		dropped = dropped[:0]
-		// The EXISTS guard drops a row for an unknown key instead of failing
-		// the foreign key and, with it, every other row of the batch forever.
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO usage
-			(key_id, model, day, requests, prompt_tokens, completion_tokens, errors)
-			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM keys WHERE id = ?1)
-			ON CONFLICT (key_id, model, day) DO UPDATE SET
-				requests = requests + excluded.requests,
-				prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-				completion_tokens = completion_tokens + excluded.completion_tokens,
-				errors = errors + excluded.errors`)
-		if err != nil {
+		var err error
+		if dropped, err = writeUsage(ctx, tx, batch); err != nil {
 			return err
 		}
-		defer ins.Close()
-		for k, c := range batch {
-			res, err := ins.ExecContext(ctx, k.keyID, k.model, dayString(k.day),
-				c.requests, c.prompt, c.completion, c.errors)
-			if err != nil {
-				return err
-			}
-			if n, err := res.RowsAffected(); err == nil && n == 0 {
-				dropped = append(dropped, k.keyID)
-			}
-		}
-		for _, m := range marks {
-			if _, err := tx.ExecContext(ctx, `UPDATE keys SET last_used = max(coalesce(last_used, 0), ?)
-				WHERE id = ?`, m.at, m.id); err != nil {
-				return err
-			}
-		}
-		return nil
+		return writeMarks(ctx, tx, marks)
 	})
 	if err != nil {
-		s.usageMu.Lock()
-		for k, c := range batch {
-			p := s.pending[k]
-			p.add(c)
-			s.pending[k] = p
-		}
-		s.usageMu.Unlock()
+		s.putBack(batch)
 		return fmt.Errorf("flush usage: %w", err)
 	}
+	// Only now that they are committed: a failed flush retries the marks.
 	for _, m := range marks {
 		m.u.flushed = m.at
 	}
 	for _, id := range dropped {
 		s.log.Warn().Str("key_id", id).Msg("key store: usage for an unknown key id dropped")
+	}
+	return nil
+}
+
+// takePending hands the pending counts over to a flush, leaving an empty
+// batch for Record; nil when there is nothing pending.
+func (s *Store) takePending() map[usageKey]usageCounts {
+	s.usageMu.Lock()
+	defer s.usageMu.Unlock()
+	if len(s.pending) == 0 {
+		return nil
+	}
+	batch := s.pending
+	s.pending = make(map[usageKey]usageCounts, len(batch))
+	return batch
+}
+
+// putBack merges a batch that failed to flush into the pending counts, so
+// the next flush writes it along with what was recorded meanwhile.
+func (s *Store) putBack(batch map[usageKey]usageCounts) {
+	s.usageMu.Lock()
+	defer s.usageMu.Unlock()
+	for k, c := range batch {
+		p := s.pending[k]
+		p.add(c)
+		s.pending[k] = p
+	}
+}
+
+// lastUsedMark is a key's last-used time not yet written to the database.
+type lastUsedMark struct {
+	u  *keyUse
+	id string
+	at int64 // Unix ms
+}
+
+// dueMarks lists the keys used since their mark was last flushed. Call with
+// flushMu held (it guards keyUse.flushed).
+func (s *Store) dueMarks() []lastUsedMark {
+	s.usesMu.Lock()
+	defer s.usesMu.Unlock()
+	var marks []lastUsedMark
+	for id, u := range s.uses {
+		if at := u.last.Load(); at > u.flushed {
+			marks = append(marks, lastUsedMark{u, id, at})
+		}
+	}
+	return marks
+}
+
+// writeUsage adds batch to the usage table and returns the key ids whose
+// rows were dropped because the key does not exist.
+func writeUsage(ctx context.Context, tx *sql.Tx, batch map[usageKey]usageCounts) ([]string, error) {
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	// The EXISTS guard drops a row for an unknown key instead of failing
+	// the foreign key and, with it, every other row of the batch forever.
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO usage
+		(key_id, model, day, requests, prompt_tokens, completion_tokens, errors)
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM keys WHERE id = ?1)
+		ON CONFLICT (key_id, model, day) DO UPDATE SET
+			requests = requests + excluded.requests,
+			prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+			completion_tokens = completion_tokens + excluded.completion_tokens,
+			errors = errors + excluded.errors`)
+	if err != nil {
+		return nil, err
+	}
+	defer ins.Close()
+	var dropped []string
+	for k, c := range batch {
+		res, err := ins.ExecContext(ctx, k.keyID, k.model, dayString(k.day),
+			c.requests, c.prompt, c.completion, c.errors)
+		if err != nil {
+			return nil, err
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			dropped = append(dropped, k.keyID)
+		}
+	}
+	return dropped, nil
+}
+
+// writeMarks raises each key's stored last_used to its mark (never lowers
+// it: another process may have written a later one).
+func writeMarks(ctx context.Context, tx *sql.Tx, marks []lastUsedMark) error {
+	for _, m := range marks {
+		if _, err := tx.ExecContext(ctx, `UPDATE keys SET last_used = max(coalesce(last_used, 0), ?)
+			WHERE id = ?`, m.at, m.id); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -202,19 +202,40 @@ func TestUnknownKeyUsageDropped(t *testing.T) {
 	}
 }
 
-// TestRecordAfterClose is dropped, not a panic or a leak.
+// TestRecordAfterClose: a record after Close is dropped with a warning: no
+// panic, nothing kept in memory, no row in the file.
 func TestRecordAfterClose(t *testing.T) {
 	t.Parallel()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "k.db"), Options{})
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "k.db")
+	var logs syncBuffer
+	s, err := Open(ctx, path, Options{Logger: zerolog.New(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := s.Create(ctx, CreateParams{Name: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s.Record(UsageRecord{KeyID: "key_x", Model: "m"})
-	if _, err := s.Usage(context.Background(), UsageQuery{}); err == nil {
+	s.Record(UsageRecord{KeyID: ck.ID, Model: "m"})
+	if !strings.Contains(logs.String(), "usage recorded after Close is dropped") {
+		t.Errorf("the drop was not logged: %s", logs.String())
+	}
+	s.usageMu.Lock()
+	pending := len(s.pending)
+	s.usageMu.Unlock()
+	if pending != 0 {
+		t.Errorf("%d usage counts kept after Close", pending)
+	}
+	if _, err := s.Usage(ctx, UsageQuery{}); err == nil {
 		t.Error("Usage after Close succeeded")
+	}
+	rows, err := mustOpen(t, path, Options{}).Usage(ctx, UsageQuery{})
+	if err != nil || len(rows) != 0 {
+		t.Errorf("usage after reopening = %+v, %v; want none", rows, err)
 	}
 }
 

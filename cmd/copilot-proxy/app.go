@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/copilot-proxy/copilot-proxy/copilot"
+	"github.com/copilot-proxy/copilot-proxy/gateway"
+	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
+	"github.com/copilot-proxy/copilot-proxy/logging"
+	"github.com/copilot-proxy/copilot-proxy/metrics"
+	"github.com/copilot-proxy/copilot-proxy/middleware"
+)
+
+// app is the running gateway: every component serve starts. newApp builds
+// them in dependency order; Close stops them in the order written there,
+// not in the order of a stack of defers.
+type app struct {
+	cfg    serveConfig
+	log    zerolog.Logger
+	logBuf *logging.Buffer // nil when the log is not buffered
+
+	store   *keys.Store
+	limiter *middleware.Limiter
+	base    *http.Transport
+	tokens  *copilot.TokenManager
+	quota   *copilot.QuotaWatch
+	metrics *metrics.Metrics // nil when off
+	gw      *gateway.Server
+
+	ln    net.Listener // nil once Run has served (and closed) it
+	aside []func()     // stops the metrics and pprof listeners
+
+	bgStop context.CancelFunc // ends the quota watch and the model prefetch
+	bg     sync.WaitGroup
+}
+
+// newApp builds every component and listens on cfg.Addr. On error, what
+// was built is closed again.
+func newApp(ctx context.Context, cfg serveConfig, getenv func(string) string, stderr io.Writer) (a *app, err error) {
+	a = &app{cfg: cfg}
+	var logOut io.Writer
+	logOut, a.logBuf = logging.Buffered(stderr)
+	a.log = logging.New(cfg.LogFormat, cfg.LogLevel, logOut)
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if err := a.openStore(ctx); err != nil {
+		return a, err
+	}
+	adminToken, err := gateway.LoadAdminToken(getenv, cfg.AdminTokenFile)
+	if err != nil {
+		return a, err
+	}
+	hc, err := a.startUpstream(getenv)
+	if err != nil {
+		return a, err
+	}
+	a.gw = gateway.NewServer(a.gatewayDeps(hc, adminToken))
+	a.startBackground()
+	return a, a.listen()
+}
+
+// openStore opens the key store and the limiter.
+func (a *app) openStore(ctx context.Context) error {
+	store, err := keys.Open(ctx, a.cfg.DB, keys.Options{Logger: a.component("keys")})
+	if err != nil {
+		return err
+	}
+	a.store = store
+	if a.cfg.NoAuth {
+		a.log.Warn().Msg("client keys are off (--no-auth): anyone who can reach this loopback address can use the gateway")
+	} else if n, err := store.CountKeys(ctx); err == nil && n == 0 {
+		a.log.Warn().Str("db", a.cfg.DB).Msg("no client keys yet; every request gets 401 until you create one: copilot-proxy keys create --name NAME")
+	}
+	a.limiter = middleware.NewLimiter(middleware.LimitConfig{
+		KeyRPM: a.cfg.KeyRPM, KeyTPM: a.cfg.KeyTPM, KeyConcurrency: a.cfg.KeyConcurrency,
+		GlobalRPM: a.cfg.GlobalRPM, GlobalConcurrency: a.cfg.GlobalConcurrency,
+	})
+	return nil
+}
+
+// startUpstream finds the GitHub token and starts the token manager; it
+// returns the client the gateway sends to Copilot with.
+func (a *app) startUpstream(getenv func(string) string) (*http.Client, error) {
+	ghToken, warns, err := findGitHubToken(getenv, a.cfg.GitHubTokenFile)
+	if err != nil {
+		return nil, err
+	}
+	a.log.Info().Str("source", ghToken.Source.String()).Msg("using GitHub token")
+	for _, w := range warns {
+		a.log.Warn().Msg(string(w))
+	}
+	a.base = copilot.NewBaseTransport(copilot.BaseTransportConfig{ResponseHeaderTimeout: a.cfg.UpstreamTimeout})
+	auth := copilot.NewAuth(&http.Client{Transport: a.base, Timeout: time.Minute}, a.cfg.GitHubAPIURL, ghToken.Value, *a.cfg.Editor)
+	a.metrics = newMetrics(&a.cfg)
+	a.tokens = copilot.NewTokenManager(copilot.TokenManagerConfig{
+		Exchange:   auth.Exchange,
+		Logger:     a.component("token"),
+		OnExchange: exchangeHook(a.metrics),
+	})
+	a.tokens.Start()
+	a.quota = copilot.NewQuotaWatch(auth.User, nil, a.component("quota"))
+	watchMetrics(a.metrics, a.tokens, a.quota)
+	return copilot.NewClient(&copilot.Transport{
+		Source:      a.tokens,
+		Base:        a.base,
+		Endpoint:    copilot.EndpointFor(a.cfg.GitHubAPIURL, a.cfg.CopilotAPIURL),
+		Editor:      *a.cfg.Editor,
+		Quota:       &a.quota.Tracker,
+		IdleTimeout: a.cfg.StreamIdleTimeout,
+		Logger:      a.component("upstream"),
+	}), nil
+}
+
+func (a *app) gatewayDeps(hc *http.Client, adminToken string) gateway.Deps {
+	keepalive := a.cfg.Keepalive
+	if keepalive == 0 {
+		keepalive = -1 // the gateway reads a negative interval as "off"
+	}
+	return gateway.Deps{
+		Logger:       a.log,
+		Upstream:     hc,
+		UpstreamURL:  copilot.DefaultBaseURL, // routed by the transport
+		Quota:        func() any { return a.quota.Report() },
+		Ready:        readiness(a.tokens),
+		Config:       gateway.Config{MaxBody: int64(a.cfg.MaxBody), Keepalive: keepalive},
+		Keys:         a.store,
+		NoAuth:       a.cfg.NoAuth,
+		Limiter:      a.limiter,
+		AdminToken:   adminToken,
+		Metrics:      a.metrics,
+		ServeMetrics: a.cfg.Metrics && a.cfg.MetricsAddr == "", // --metrics-addr alone: only there
+	}
+}
+
+// startBackground runs the quota watch, and with metrics on fetches the
+// model list once so the model label knows the models from the first
+// request (the gateway never fetches for a label).
+func (a *app) startBackground() {
+	ctx, stop := context.WithCancel(context.Background())
+	a.bgStop = stop
+	a.bg.Go(func() { a.quota.Run(ctx) })
+	if a.metrics != nil {
+		a.bg.Go(func() { _, _ = a.gw.Models(ctx) })
+	}
+}
+
+// listen opens the API listener and the aside listeners (metrics, pprof).
+func (a *app) listen() error {
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", a.cfg.Addr, err)
+	}
+	a.ln = ln
+	stopMetrics, err := startMetricsListener(a.cfg.MetricsAddr, a.metrics, a.log)
+	if err != nil {
+		return err
+	}
+	a.aside = append(a.aside, stopMetrics)
+	stopPprof, err := startPprof(a.cfg.PprofAddr, a.log)
+	if err != nil {
+		return err
+	}
+	a.aside = append(a.aside, stopPprof)
+	a.log.Info().Str("addr", ln.Addr().String()).Str("version", buildVersion()).Msg("listening")
+	_ = a.logBuf.Flush() // the startup lines, at once
+	return nil
+}
+
+// Addr is the address the API listens on.
+func (a *app) Addr() net.Addr { return a.ln.Addr() }
+
+// Run serves until ctx ends, then drains (see gateway.Server.Serve).
+func (a *app) Run(ctx context.Context) error {
+	err := a.gw.Serve(ctx, a.ln, gateway.ServeConfig{
+		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
+		ShutdownTimeout:   a.cfg.ShutdownTimeout,
+		ErrorLog:          logging.HTTPErrorLog(a.log),
+		Logger:            a.log,
+	})
+	a.ln = nil // closed by Serve
+	return err
+}
+
+// Close stops every component, in this order: the API listener (if Run did
+// not run), the gateway's background fetches, the quota watch and the model
+// prefetch, the aside listeners, the token manager, the limiter, the
+// upstream connections, then the key store, which flushes the usage of every
+// request served, and last the log, so every line above is written. Each
+// step tolerates a component that was never built.
+func (a *app) Close() {
+	served := a.ln == nil
+	if a.ln != nil {
+		_ = a.ln.Close()
+	}
+	if a.gw != nil {
+		a.gw.Close()
+	}
+	if a.bgStop != nil {
+		a.bgStop()
+		a.bg.Wait()
+	}
+	for _, stop := range a.aside {
+		stop()
+	}
+	if a.tokens != nil {
+		a.tokens.Close()
+	}
+	if a.limiter != nil {
+		a.limiter.Close()
+	}
+	if a.base != nil {
+		a.base.CloseIdleConnections()
+	}
+	a.closeStore()
+	if served {
+		a.log.Info().Msg("stopped")
+	}
+	_ = a.logBuf.Close()
+}
+
+func (a *app) closeStore() {
+	if a.store == nil {
+		return
+	}
+	if err := a.store.Close(); err != nil {
+		a.log.Error().Err(err).Msg("closing the key store")
+	}
+}
+
+// component is the logger of one component.
+func (a *app) component(name string) zerolog.Logger {
+	return a.log.With().Str("component", name).Logger()
+}

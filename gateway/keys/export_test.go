@@ -1,0 +1,15 @@
+package keys
+
+import "slices"
+
+// Helpers only the tests use; the server decides model access on
+// middleware.Principal and knows the path it opened.
+
+// Path is the absolute path of the database file.
+func (s *Store) Path() string { return s.path }
+
+// AllowsModel reports whether the key may use model: every model when its
+// allow-list is empty.
+func (k Key) AllowsModel(model string) bool {
+	return len(k.Models) == 0 || slices.Contains(k.Models, model)
+}
