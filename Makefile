@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       ?= bin/copilot-proxy
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
-LDFLAGS   := -s -w -X main.version=$(VERSION)
+LDFLAGS   := -s -w -X github.com/copilot-proxy/copilot-proxy/version.stamp=$(VERSION)
 # CGO off: the binary is fully static (the SQLite driver is pure Go).
 export CGO_ENABLED ?= 0
 

@@ -19,7 +19,31 @@ type Model struct {
 	OwnedBy string
 	// Type is capabilities.type ("chat", "embeddings", ...), "" when absent.
 	Type string
-	Raw  json.RawMessage
+	// Endpoints is supported_endpoints ("/chat/completions", "/responses",
+	// "/v1/messages"); nil when the entry lists none, which means chat only.
+	Endpoints []string
+	Raw       json.RawMessage
+}
+
+// Paths of the Copilot endpoints a model may support.
+const (
+	EndpointChat      = "/chat/completions"
+	EndpointResponses = "/responses"
+	EndpointMessages  = "/v1/messages"
+)
+
+// Supports reports whether the model is served at endpoint: a model that
+// lists no endpoints is served at EndpointChat only.
+func (m Model) Supports(endpoint string) bool {
+	if len(m.Endpoints) == 0 {
+		return endpoint == EndpointChat
+	}
+	for _, e := range m.Endpoints {
+		if e == endpoint {
+			return true
+		}
+	}
+	return false
 }
 
 // MarshalJSON writes Raw, so a []Model marshals as the client sees it.
@@ -92,6 +116,7 @@ func MapModels(body []byte) ([]Model, error) {
 			fields["owned_by"] = b
 		}
 		m.OwnedBy = owner
+		_ = json.Unmarshal(fields["supported_endpoints"], &m.Endpoints) // absent or malformed: chat only
 		if raw, ok := fields["capabilities"]; ok && bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
 			var caps struct {
 				Type string `json:"type"`

@@ -92,3 +92,33 @@ func TestMapModelsErrors(t *testing.T) {
 		t.Errorf("empty list marshals as %s", out)
 	}
 }
+
+func TestModelEndpoints(t *testing.T) {
+	t.Parallel()
+	models, err := api.MapModels([]byte(`{"data":[
+		{"id":"gpt-4o"},
+		{"id":"gpt-5-codex","supported_endpoints":["/responses"]},
+		{"id":"claude-sonnet-4.5","supported_endpoints":["/chat/completions","/v1/messages"]},
+		{"id":"odd","supported_endpoints":"not a list"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		model, endpoint string
+		want            bool
+	}{
+		{"gpt-4o", api.EndpointChat, true}, {"gpt-4o", api.EndpointResponses, false},
+		{"gpt-5-codex", api.EndpointChat, false}, {"gpt-5-codex", api.EndpointResponses, true},
+		{"claude-sonnet-4.5", api.EndpointMessages, true}, {"claude-sonnet-4.5", api.EndpointResponses, false},
+		{"odd", api.EndpointChat, true}, {"odd", api.EndpointResponses, false},
+	}
+	byID := map[string]api.Model{}
+	for _, m := range models {
+		byID[m.ID] = m
+	}
+	for _, tt := range tests {
+		if got := byID[tt.model].Supports(tt.endpoint); got != tt.want {
+			t.Errorf("%s supports %s = %v, want %v", tt.model, tt.endpoint, got, tt.want)
+		}
+	}
+}

@@ -90,30 +90,67 @@ func (e Endpoint) APIBase(tok *Token) (string, error) {
 
 // Route returns the URL a request addressed to u goes to with tok. A URL
 // under DefaultBaseURL (or the configured BaseURL) is moved under the base
-// of the token (see APIBase), keeping its path and query; any URL must then
+// of the token (see APIBase), keeping its path and query; any other URL must
 // pass the policy: the configured BaseURL's scheme, host and port, or https
 // on port 443 to an allowed host, and no user info. A refusal is an
 // *UnavailableError with a *HostNotAllowedError cause.
 func (e Endpoint) Route(u *url.URL, tok *Token) (*url.URL, error) {
-	base, err := e.APIBase(tok)
-	if err != nil {
-		return nil, &UnavailableError{Cause: err}
+	return e.router(tok).route(u)
+}
+
+// router is the Endpoint compiled for one token's endpoints.api, so that
+// routing a request parses nothing; the Transport keeps the last one.
+type router struct {
+	e       Endpoint
+	apiURL  string     // the token's endpoints.api it was built for
+	base    *url.URL   // where requests for the Copilot API go
+	err     error      // why there is no base (an *UnavailableError)
+	logical []*url.URL // the addresses that mean "the Copilot API"
+}
+
+func (e Endpoint) router(tok *Token) *router {
+	r := &router{e: e}
+	if tok != nil {
+		r.apiURL = tok.APIURL
 	}
-	s := u.String()
-	for _, logical := range []string{trimBase(e.BaseURL), DefaultBaseURL} {
-		if logical != "" && (s == logical || strings.HasPrefix(s, logical+"/") || strings.HasPrefix(s, logical+"?")) {
-			s = base + s[len(logical):]
-			break
+	base, err := e.APIBase(tok)
+	if err == nil {
+		r.base, err = url.Parse(base)
+	}
+	if err == nil {
+		if herr := e.check(r.base); herr != nil {
+			err = herr
 		}
 	}
-	out, err := url.Parse(s)
 	if err != nil {
-		return nil, &UnavailableError{Cause: &HostNotAllowedError{URL: "a malformed URL", Reason: "it cannot be parsed"}}
+		r.err = &UnavailableError{Cause: err}
+		return r
 	}
-	if err := e.check(out); err != nil {
+	for _, l := range []string{trimBase(e.BaseURL), DefaultBaseURL} {
+		if lu, err := url.Parse(l); l != "" && err == nil {
+			r.logical = append(r.logical, lu)
+		}
+	}
+	return r
+}
+
+func (r *router) route(u *url.URL) (*url.URL, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	for _, l := range r.logical {
+		if strings.EqualFold(u.Scheme, l.Scheme) && strings.EqualFold(u.Host, l.Host) && u.User == nil &&
+			(u.Path == l.Path || strings.HasPrefix(u.Path, l.Path+"/")) {
+			out := *r.base // checked when the router was built
+			out.Path = r.base.Path + u.Path[len(l.Path):]
+			out.RawPath, out.RawQuery, out.Fragment = "", u.RawQuery, ""
+			return &out, nil
+		}
+	}
+	if err := r.e.check(u); err != nil {
 		return nil, &UnavailableError{Cause: err}
 	}
-	return out, nil
+	return u, nil
 }
 
 // check applies the policy to an absolute URL.
@@ -151,16 +188,27 @@ func (e Endpoint) patterns() []string {
 
 // hostAllowed matches host against the allow-list patterns.
 func (e Endpoint) hostAllowed(host string) bool {
-	for _, p := range e.patterns() {
-		if suffix, ok := strings.CutPrefix(p, "*."); ok {
-			if strings.HasSuffix(host, "."+suffix) {
-				return true
-			}
-		} else if host == p {
+	if matchHost(DefaultAllowedHost, host) {
+		return true
+	}
+	for _, p := range e.AllowedHosts {
+		if matchHost(strings.ToLower(strings.TrimSpace(p)), host) {
 			return true
 		}
 	}
 	return false
+}
+
+// matchHost matches host against an exact host or a "*.domain" pattern
+// (any subdomain, not the domain itself).
+func matchHost(pattern, host string) bool {
+	if pattern == "" {
+		return false
+	}
+	if suffix, ok := strings.CutPrefix(pattern, "*."); ok {
+		return len(host) > len(suffix)+1 && strings.HasSuffix(host, suffix) && host[len(host)-len(suffix)-1] == '.'
+	}
+	return host == pattern
 }
 
 // sameOrigin compares scheme, host and effective port.

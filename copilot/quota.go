@@ -23,6 +23,23 @@ type QuotaSnapshot struct {
 	OveragePermitted bool    `json:"overage_permitted"` // whether paid overage is enabled
 }
 
+// Describe renders the snapshot for people: "120 of 300 left (40.0%)",
+// with overage noted, or "unlimited".
+func (q *QuotaSnapshot) Describe() string {
+	if q.Unlimited {
+		return "unlimited"
+	}
+	num := func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+	s := fmt.Sprintf("%s of %s left (%s%%)", num(q.Remaining), num(q.Entitlement), strconv.FormatFloat(q.PercentRemaining, 'f', 1, 64))
+	if q.OverageCount > 0 {
+		s += ", " + num(q.OverageCount) + " over the entitlement"
+	}
+	if q.OveragePermitted {
+		s += ", paid overage allowed"
+	}
+	return s
+}
+
 // Quotas are the snapshots of copilot_internal/user; nil when GitHub sent none.
 type Quotas struct {
 	Chat                *QuotaSnapshot `json:"chat"`

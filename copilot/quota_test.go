@@ -274,3 +274,21 @@ func BenchmarkQuotaTrackerObserveNoHeader(b *testing.B) {
 		tr.Observe(h, now)
 	}
 }
+
+func TestQuotaSnapshotDescribe(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		q    copilot.QuotaSnapshot
+		want string
+	}{
+		{copilot.QuotaSnapshot{Unlimited: true, Entitlement: -1}, "unlimited"},
+		{copilot.QuotaSnapshot{Entitlement: 300, Remaining: 120, PercentRemaining: 40}, "120 of 300 left (40.0%)"},
+		{copilot.QuotaSnapshot{Entitlement: 300, Remaining: 0, PercentRemaining: 0, OverageCount: 12.5, OveragePermitted: true},
+			"0 of 300 left (0.0%), 12.5 over the entitlement, paid overage allowed"},
+	}
+	for _, tt := range tests {
+		if got := tt.q.Describe(); got != tt.want {
+			t.Errorf("Describe(%+v) = %q, want %q", tt.q, got, tt.want)
+		}
+	}
+}

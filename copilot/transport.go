@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -66,6 +67,9 @@ type Transport struct {
 	Logger zerolog.Logger
 	// Now is the transport's clock; nil means time.Now.
 	Now func() time.Time
+
+	routes atomic.Pointer[router] // see router
+	ed     atomic.Pointer[Editor] // see editor
 }
 
 // DefaultStreamIdleTimeout is the default silence allowed between two reads
@@ -134,7 +138,7 @@ func (t *Transport) retry(req *http.Request, old *Token, resp *http.Response, ri
 // send performs one exchange of a clone of req carrying body, with tok and
 // the request id rid.
 func (t *Transport) send(req *http.Request, tok *Token, body io.ReadCloser, rid string) (*http.Response, error) {
-	target, err := t.Endpoint.Route(req.URL, tok)
+	target, err := t.router(tok).route(req.URL)
 	if err != nil {
 		if body != nil {
 			body.Close()
@@ -142,9 +146,15 @@ func (t *Transport) send(req *http.Request, tok *Token, body io.ReadCloser, rid 
 		return nil, err
 	}
 	// The clone's context is cancelled with an *IdleTimeoutError cause when
-	// the body stays silent too long; see idleBody.
+	// the body stays silent too long; see idleBody. Its header map is new
+	// (sized for what setHeaders adds); the caller's values are shared, and
+	// only ever replaced, never appended to.
 	ctx, cancel := context.WithCancelCause(req.Context())
-	out := req.Clone(ctx)
+	out := req.WithContext(ctx)
+	out.Header = make(http.Header, len(req.Header)+8)
+	for k, v := range req.Header {
+		out.Header[k] = v
+	}
 	out.URL, out.Host, out.Body = target, "", body
 	t.setHeaders(out.Header, tok, rid)
 
@@ -175,11 +185,36 @@ func (t *Transport) send(req *http.Request, tok *Token, body io.ReadCloser, rid 
 // credentials can reach Copilot.
 func (t *Transport) setHeaders(h http.Header, tok *Token, rid string) {
 	h.Set("Authorization", "Bearer "+tok.Value)
-	t.Editor.withDefaults().setAPIHeaders(h)
+	t.editor().setAPIHeaders(h)
 	if h.Get("Accept") == "" {
 		h.Set("Accept", "application/json")
 	}
 	h.Set(HeaderRequestID, rid)
+}
+
+// router returns the routing of requests for tok, compiled once per
+// endpoints.api (tokens, and so their endpoints, change every half hour).
+func (t *Transport) router(tok *Token) *router {
+	api := ""
+	if tok != nil {
+		api = tok.APIURL
+	}
+	if r := t.routes.Load(); r != nil && r.apiURL == api {
+		return r
+	}
+	r := t.Endpoint.router(tok)
+	t.routes.Store(r)
+	return r
+}
+
+// editor is the identity with defaults filled in, computed once.
+func (t *Transport) editor() *Editor {
+	if e := t.ed.Load(); e != nil {
+		return e
+	}
+	e := t.Editor.withDefaults()
+	t.ed.Store(&e)
+	return &e
 }
 
 func (t *Transport) base() http.RoundTripper {

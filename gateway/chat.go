@@ -40,7 +40,7 @@ func handleChat(up *upstream, bodies bodyReader, out *relayer) http.HandlerFunc 
 			return
 		}
 		defer resp.Body.Close()
-		out.answer(w, r, resp, dropUsage)
+		out.answer(w, r, resp, chatDialect(dropUsage))
 	}
 }
 

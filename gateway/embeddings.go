@@ -29,7 +29,7 @@ func handleEmbeddings(up *upstream, bodies bodyReader, out *relayer) http.Handle
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode < 200 || resp.StatusCode > 299 || !req.WantsBase64() || resp.Header.Get("Content-Encoding") != "" {
-			out.answer(w, r, resp, false)
+			out.answer(w, r, resp, chatDialect(false))
 			return
 		}
 		writeBase64Embeddings(w, r, resp)

@@ -93,9 +93,9 @@ func (w *writeRecorder) Write(p []byte) (int, error) {
 // accumulation path, and returns the result and the events written.
 func relayWrites(body []byte, dropUsage bool) (relayResult, [][]byte) {
 	rec := &writeRecorder{ResponseRecorder: httptest.NewRecorder()}
-	out := newStreamWriter(rec, -1, time.Now)
+	out := newStreamWriter(rec, -1, time.Now, commentPing)
 	br := bufio.NewReaderSize(bytes.NewReader(body), 16)
-	res := relayEvents(context.Background(), br, out, dropUsage, time.Now)
+	res := relayEvents(context.Background(), br, out, ptr(chatDialect(dropUsage)), time.Now)
 	out.stop()
 	return res, rec.writes
 }
@@ -106,8 +106,8 @@ func TestRelayBoundsAnEvent(t *testing.T) {
 	t.Parallel()
 	body := append([]byte("data: {\"a\":1}\n\ndata: \""), bytes.Repeat([]byte("x"), maxEventSize+10)...)
 	rec := httptest.NewRecorder()
-	out := newStreamWriter(rec, -1, time.Now)
-	res := relayEvents(context.Background(), bufio.NewReader(bytes.NewReader(body)), out, false, time.Now)
+	out := newStreamWriter(rec, -1, time.Now, commentPing)
+	res := relayEvents(context.Background(), bufio.NewReader(bytes.NewReader(body)), out, ptr(chatDialect(false)), time.Now)
 	out.stop()
 	if res.Err == nil || res.Events != 1 {
 		t.Fatalf("result %+v", res)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
+	"github.com/copilot-proxy/copilot-proxy/copilot"
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
 )
 
@@ -38,6 +39,21 @@ type Condition struct {
 	Reason string `json:"reason,omitempty"`
 	// ExpiresAt is the Copilot token's expiry, when one is held.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// TokenCondition is the CondCopilotToken condition for the token manager's
+// status: held (with its expiry), or why not.
+func TokenCondition(st copilot.TokenStatus) Condition {
+	c := Condition{Name: CondCopilotToken, OK: st.Valid}
+	switch {
+	case st.Valid:
+		c.ExpiresAt = st.ExpiresAt.UTC()
+	case st.LastError != nil:
+		c.Reason = "no valid Copilot token: " + st.LastError.Error()
+	default:
+		c.Reason = "no valid Copilot token yet: the first token exchange is in progress"
+	}
+	return c
 }
 
 // probeBody is the JSON of the health probes. It is deliberately not the

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/copilot-proxy/copilot-proxy/copilot"
 	"github.com/copilot-proxy/copilot-proxy/gateway"
 )
 
@@ -128,5 +129,27 @@ func TestReadyzKeyStore(t *testing.T) {
 	}
 	if strings.Contains(got.Reason, "keys.db") {
 		t.Errorf("the reason names the database path: %q", got.Reason)
+	}
+}
+
+func TestTokenCondition(t *testing.T) {
+	t.Parallel()
+	exp := time.Date(2026, 12, 5, 12, 30, 0, 0, time.FixedZone("x", 3600))
+	tests := []struct {
+		name string
+		st   copilot.TokenStatus
+		want gateway.Condition
+	}{
+		{"held", copilot.TokenStatus{Valid: true, ExpiresAt: exp},
+			gateway.Condition{Name: gateway.CondCopilotToken, OK: true, ExpiresAt: exp.UTC()}},
+		{"failed", copilot.TokenStatus{LastError: errors.New("GitHub answered 401")},
+			gateway.Condition{Name: gateway.CondCopilotToken, Reason: "no valid Copilot token: GitHub answered 401"}},
+		{"starting", copilot.TokenStatus{},
+			gateway.Condition{Name: gateway.CondCopilotToken, Reason: "no valid Copilot token yet: the first token exchange is in progress"}},
+	}
+	for _, tt := range tests {
+		if got := gateway.TokenCondition(tt.st); got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
 	}
 }

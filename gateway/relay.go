@@ -34,9 +34,6 @@ const maxEventSize = 16 << 20
 // errEventTooLarge ends a stream whose event exceeds maxEventSize.
 var errEventTooLarge = errors.New("an event exceeds 16 MiB")
 
-// pingEvent is the SSE comment sent during long upstream silences.
-var pingEvent = []byte(": ping\n\n")
-
 // relayResult is what a stream relay observed, for logging and accounting.
 type relayResult struct {
 	Events int // events written to the client, [DONE] included
@@ -80,14 +77,13 @@ func newRelayer(keepalive time.Duration, now func() time.Time, m *metrics.Metric
 }
 
 // answer sends the upstream's answer: an error status mapped to the
-// client's error, a stream relayed, anything else copied. dropUsage: see
-// stream.
-func (rl *relayer) answer(w http.ResponseWriter, r *http.Request, resp *http.Response, dropUsage bool) {
+// client's error, a stream relayed in d's dialect, anything else copied.
+func (rl *relayer) answer(w http.ResponseWriter, r *http.Request, resp *http.Response, d dialect) {
 	switch {
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		writeUpstreamError(w, r, resp)
 	case isEventStream(resp.Header):
-		rl.stream(w, r, resp, dropUsage)
+		rl.stream(w, r, resp, d)
 	default:
 		rl.copy(w, r, resp)
 	}
@@ -95,9 +91,9 @@ func (rl *relayer) answer(w http.ResponseWriter, r *http.Request, resp *http.Res
 
 // stream relays an SSE answer (see relay) and notes how it went: usage and
 // error code on the Entry, the stream metrics, a log line.
-func (rl *relayer) stream(w http.ResponseWriter, r *http.Request, resp *http.Response, dropUsage bool) {
+func (rl *relayer) stream(w http.ResponseWriter, r *http.Request, resp *http.Response, d dialect) {
 	rl.streamStarted(r)
-	res := rl.relay(w, r, resp, dropUsage)
+	res := rl.relay(w, r, resp, d)
 	rl.streamEnded(r, res)
 	entry := middleware.EntryFrom(r.Context())
 	if res.HasUsage {
@@ -112,13 +108,11 @@ func (rl *relayer) stream(w http.ResponseWriter, r *http.Request, resp *http.Res
 // relay streams an SSE response to the client event by event: each complete
 // event (up to its blank line) is written with its exact bytes and flushed at
 // once; nothing is coalesced, and no line length limit applies. After
-// Keepalive of upstream silence a ": ping" comment is sent. An upstream read
-// error ends the stream with a final `data: {"error":...}` event; a client
-// that leaves stops the relay at once and, through its context, the upstream.
-//
-// When dropUsage is set the gateway asked for the usage chunk on the client's
-// behalf: that chunk is observed for accounting but not sent.
-func (rl *relayer) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, dropUsage bool) relayResult {
+// Keepalive of upstream silence the dialect's ping is sent. An upstream read
+// error, or an end without the dialect's last event, ends the stream with a
+// final error event in the dialect's shape; a client that leaves stops the
+// relay at once and, through its context, the upstream.
+func (rl *relayer) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, d dialect) relayResult {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -132,7 +126,7 @@ func (rl *relayer) relay(w http.ResponseWriter, r *http.Request, resp *http.Resp
 	stopClose := context.AfterFunc(ctx, func() { _ = resp.Body.Close() })
 	defer stopClose()
 
-	out := newStreamWriter(w, rl.keepalive, rl.now)
+	out := newStreamWriter(w, rl.keepalive, rl.now, d.ping)
 	defer out.stop()
 	if out.flush() != nil {
 		return relayResult{ClientGone: true}
@@ -145,15 +139,15 @@ func (rl *relayer) relay(w http.ResponseWriter, r *http.Request, resp *http.Resp
 		rl.readers.Put(br)
 	}()
 
-	res := relayEvents(ctx, br, out, dropUsage, rl.now)
+	res := relayEvents(ctx, br, out, &d, rl.now)
 	res.Pings = out.pingCount()
 	return res
 }
 
 // relayEvents is the relay loop, separate from the HTTP plumbing so the
 // benchmark can drive it. now is the clock FirstEvent is read from.
-func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, dropUsage bool, now func() time.Time) relayResult {
-	er := eventRelay{out: out, dropUsage: dropUsage, now: now, ev: make([]byte, 0, eventBufferSize)}
+func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, d *dialect, now func() time.Time) relayResult {
+	er := eventRelay{out: out, d: d, now: now, ev: make([]byte, 0, eventBufferSize)}
 	for {
 		line, err := br.ReadSlice('\n')
 		er.ev = append(er.ev, line...)
@@ -185,7 +179,7 @@ func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, dropU
 // what was observed so far.
 type eventRelay struct {
 	out       *streamWriter
-	dropUsage bool
+	d         *dialect
 	now       func() time.Time
 	res       relayResult
 	ev        []byte // the event being assembled, exact bytes
@@ -215,7 +209,7 @@ func (er *eventRelay) endLine() bool {
 // false when the client is gone.
 func (er *eventRelay) dispatch() bool {
 	defer er.reset()
-	if er.dropUsage && observe(er.ev, &er.res) && api.IsUsageOnlyChunk(eventData(er.ev)) {
+	if er.d.dropUsage && er.d.observe(er.ev, &er.res) && api.IsUsageOnlyChunk(eventData(er.ev)) {
 		er.res.Dropped++
 		return true
 	}
@@ -227,8 +221,8 @@ func (er *eventRelay) dispatch() bool {
 		er.res.FirstEvent = er.now()
 	}
 	er.res.Events++
-	if !er.dropUsage {
-		observe(er.ev, &er.res)
+	if !er.d.dropUsage {
+		er.d.observe(er.ev, &er.res)
 	}
 	return true
 }
@@ -239,7 +233,8 @@ func (er *eventRelay) reset() {
 }
 
 // end handles the upstream's end of body: a last event without its blank
-// line is terminated and sent; a stream without [DONE] is a cut.
+// line is terminated and sent; a stream without the dialect's last event
+// ([DONE] for chat) is a cut.
 func (er *eventRelay) end() relayResult {
 	if er.hasField || er.lineStart < len(er.ev) {
 		// Terminate the last event so the client's parser dispatches it.
@@ -252,10 +247,10 @@ func (er *eventRelay) end() relayResult {
 		}
 	}
 	if !er.res.Done {
-		// Copilot ends every stream with [DONE]; a clean end without it is a
-		// cut (an intermediary closing, an HTTP/2 stream ended early), and
-		// the client must not take it for a complete answer.
-		return er.fail(errNoDone)
+		// Copilot ends every stream with its last event; a clean end without
+		// it is a cut (an intermediary closing, an HTTP/2 stream ended
+		// early), and the client must not take it for a complete answer.
+		return er.fail(er.d.cut)
 	}
 	return er.res
 }
@@ -263,14 +258,11 @@ func (er *eventRelay) end() relayResult {
 // fail ends the stream with a final error event for err.
 func (er *eventRelay) fail(err error) relayResult {
 	er.res.Err = err
-	if er.out.write(api.ErrorEvent(streamError(err))) != nil {
+	if er.out.write(er.d.failEvent(streamError(err))) != nil {
 		er.res.ClientGone = true
 	}
 	return er.res
 }
-
-// errNoDone is the error of a stream that ended cleanly without [DONE].
-var errNoDone = errors.New("the stream ended without data: [DONE]")
 
 // streamError is the final error event for an upstream read error.
 func streamError(err error) *api.Error {
@@ -285,10 +277,10 @@ var (
 	doneMarker  = []byte("[DONE]")
 )
 
-// observe reads an event for accounting: [DONE] and usage. The cheap byte
-// checks keep ordinary chunks from being decoded. It reports whether the
-// event carried usage.
-func observe(ev []byte, res *relayResult) bool {
+// observeChat reads a chat event for accounting: [DONE] and usage. The
+// cheap byte checks keep ordinary chunks from being decoded. It reports
+// whether the event carried usage.
+func observeChat(ev []byte, res *relayResult) bool {
 	hasUsage := bytes.Contains(ev, usageMarker)
 	hasDone := bytes.Contains(ev, doneMarker)
 	if !hasUsage && !hasDone {
@@ -350,6 +342,7 @@ type streamWriter struct {
 	w         http.ResponseWriter
 	rc        *http.ResponseController
 	now       func() time.Time
+	pingEvent []byte // the dialect's keep-alive
 	keepalive time.Duration
 	timer     *time.Timer
 	last      time.Time // last write, the start of the current silence
@@ -358,8 +351,8 @@ type streamWriter struct {
 	stopped   bool
 }
 
-func newStreamWriter(w http.ResponseWriter, keepalive time.Duration, now func() time.Time) *streamWriter {
-	sw := &streamWriter{w: w, rc: http.NewResponseController(w), now: now, keepalive: keepalive, last: now()}
+func newStreamWriter(w http.ResponseWriter, keepalive time.Duration, now func() time.Time, ping []byte) *streamWriter {
+	sw := &streamWriter{w: w, rc: http.NewResponseController(w), now: now, pingEvent: ping, keepalive: keepalive, last: now()}
 	if keepalive > 0 {
 		sw.mu.Lock()
 		sw.timer = time.AfterFunc(keepalive, sw.ping)
@@ -416,7 +409,7 @@ func (sw *streamWriter) ping() {
 		sw.timer.Reset(wait)
 		return
 	}
-	if sw.writeLocked(pingEvent) == nil {
+	if sw.writeLocked(sw.pingEvent) == nil {
 		sw.pings++
 	}
 	sw.timer.Reset(sw.keepalive)

@@ -37,10 +37,10 @@ func (f *flushRecorder) Flush() { f.ops = append(f.ops, "f") }
 
 func runRelay(t testing.TB, body io.Reader) (relayResult, *flushRecorder) {
 	rec := &flushRecorder{}
-	out := newStreamWriter(rec, -1, time.Now)
+	out := newStreamWriter(rec, -1, time.Now, commentPing)
 	defer out.stop()
 	br := bufio.NewReaderSize(body, relayBufferSize)
-	return relayEvents(context.Background(), br, out, false, time.Now), rec
+	return relayEvents(context.Background(), br, out, ptr(chatDialect(false)), time.Now), rec
 }
 
 func TestRelayOneWriteAndFlushPerEvent(t *testing.T) {
@@ -166,12 +166,14 @@ func BenchmarkRelayPerEvent(b *testing.B) {
 	ev := []byte(`data: {"choices":[{"index":0,"content_filter_offsets":{"check_offset":1,"start_offset":1,"end_offset":2},"delta":{"content":" world"}}],"created":1700000000,"id":"chatcmpl-1","model":"gpt-4o"}` + "\n\n")
 	b.ReportAllocs()
 	b.SetBytes(int64(len(ev)))
-	out := newStreamWriter(&discardFlusher{h: http.Header{}}, -1, time.Now)
+	out := newStreamWriter(&discardFlusher{h: http.Header{}}, -1, time.Now, commentPing)
 	defer out.stop()
 	br := bufio.NewReaderSize(&repeatReader{ev: ev, n: b.N}, relayBufferSize)
 	b.ResetTimer()
-	res := relayEvents(context.Background(), br, out, false, time.Now)
+	res := relayEvents(context.Background(), br, out, ptr(chatDialect(false)), time.Now)
 	if res.Events != b.N {
 		b.Fatalf("relayed %d events, want %d", res.Events, b.N)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

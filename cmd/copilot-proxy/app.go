@@ -17,6 +17,7 @@ import (
 	"github.com/copilot-proxy/copilot-proxy/logging"
 	"github.com/copilot-proxy/copilot-proxy/metrics"
 	"github.com/copilot-proxy/copilot-proxy/middleware"
+	"github.com/copilot-proxy/copilot-proxy/version"
 )
 
 // app is the running gateway: every component serve starts. newApp builds
@@ -132,7 +133,7 @@ func (a *app) gatewayDeps(hc *http.Client, adminToken string) gateway.Deps {
 		Upstream:     hc,
 		UpstreamURL:  copilot.DefaultBaseURL, // routed by the transport
 		Quota:        func() any { return a.quota.Report() },
-		Ready:        readiness(a.tokens),
+		Ready:        func() []gateway.Condition { return []gateway.Condition{gateway.TokenCondition(a.tokens.Status())} },
 		Config:       gateway.Config{MaxBody: int64(a.cfg.MaxBody), Keepalive: keepalive},
 		Keys:         a.store,
 		NoAuth:       a.cfg.NoAuth,
@@ -162,17 +163,14 @@ func (a *app) listen() error {
 		return fmt.Errorf("cannot listen on %s: %w", a.cfg.Addr, err)
 	}
 	a.ln = ln
-	stopMetrics, err := startMetricsListener(a.cfg.MetricsAddr, a.metrics, a.log)
-	if err != nil {
-		return err
+	for _, side := range []gateway.Aside{gateway.MetricsAside(a.cfg.MetricsAddr, a.metrics), gateway.PprofAside(a.cfg.PprofAddr)} {
+		stop, err := gateway.ServeAside(side, a.log)
+		if err != nil {
+			return err
+		}
+		a.aside = append(a.aside, stop)
 	}
-	a.aside = append(a.aside, stopMetrics)
-	stopPprof, err := startPprof(a.cfg.PprofAddr, a.log)
-	if err != nil {
-		return err
-	}
-	a.aside = append(a.aside, stopPprof)
-	a.log.Info().Str("addr", ln.Addr().String()).Str("version", buildVersion()).Msg("listening")
+	a.log.Info().Str("addr", ln.Addr().String()).Str("version", version.String()).Msg("listening")
 	_ = a.logBuf.Flush() // the startup lines, at once
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -49,4 +50,10 @@ func applyEnv(fs *flag.FlagSet, getenv func(string) string, names ...string) err
 func lookupEnv(getenv func(string) string, name string) (string, bool) {
 	v := getenv(name)
 	return v, v != ""
+}
+
+// isHTTPURL reports an absolute http(s) URL, as every base URL flag wants.
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -190,7 +189,7 @@ func parseCommand(fs *flag.FlagSet, args []string, getenv func(string) string, s
 		if f.Value.String() == "" && f.DefValue == "" {
 			continue
 		}
-		if u, err := url.Parse(f.Value.String()); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		if !isHTTPURL(f.Value.String()) {
 			return false, fmt.Errorf("%w: invalid --%s (%s): want an absolute http(s) URL", errUsage, name, envName(name))
 		}
 	}

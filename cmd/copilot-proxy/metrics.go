@@ -1,10 +1,7 @@
 package main
 
 import (
-	"net/http"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/copilot-proxy/copilot-proxy/copilot"
 	"github.com/copilot-proxy/copilot-proxy/metrics"
@@ -44,15 +41,4 @@ func watchMetrics(m *metrics.Metrics, tokens *copilot.TokenManager, quota *copil
 		}
 		return out
 	})
-}
-
-// startMetricsListener serves /metrics alone on addr (--metrics-addr); the
-// returned stop shuts it down. With no addr it does nothing.
-func startMetricsListener(addr string, m *metrics.Metrics, logger zerolog.Logger) (stop func(), err error) {
-	if addr == "" || m == nil {
-		return func() {}, nil
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
-	return serveAside(addr, "metrics", "metrics-addr", mux, logger)
 }

@@ -258,6 +258,12 @@ func TestMetricsAbsentUnlessEnabled(t *testing.T) {
 		if s := getStatus(t, g.client, g.URL+"/metrics"); s != 404 {
 			t.Errorf("GET /metrics on the main port with --metrics-addr = %d", s)
 		}
+		// The model label is read from the cached model list and never
+		// fetches it: make sure it is cached (the start-up fetch may still
+		// be under way on a busy machine).
+		if s := getStatus(t, g.client, g.URL+"/v1/models"); s != 200 {
+			t.Fatalf("GET /v1/models = %d", s)
+		}
 		if s := g.chat(t, "", "", "gpt-4o").StatusCode; s != 200 {
 			t.Fatalf("chat: %d", s)
 		}

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/bytesize"
 	"github.com/copilot-proxy/copilot-proxy/copilot"
-	"github.com/copilot-proxy/copilot-proxy/gateway"
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
 	"github.com/copilot-proxy/copilot-proxy/githubtoken"
 	"github.com/copilot-proxy/copilot-proxy/logging"
@@ -86,63 +84,43 @@ func serveFlags(cfg *serveConfig, getenv func(string) string) *flag.FlagSet {
 
 // validate checks settings that the flag types cannot.
 func (c *serveConfig) validate() error {
-	bad := func(flagName, msg string) error {
-		return fmt.Errorf("%w: invalid --%s (%s): %s", errUsage, flagName, envName(flagName), msg)
-	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		return bad("addr", "want host:port, e.g. 127.0.0.1:8080")
-	}
-	for name, u := range map[string]string{"github-api-url": c.GitHubAPIURL, "copilot-api-url": c.CopilotAPIURL} {
-		if u == "" && name == "copilot-api-url" {
-			continue
-		}
-		pu, err := url.Parse(u)
-		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
-			return bad(name, "want an absolute http(s) URL")
-		}
-	}
-	if !logging.ValidFormat(c.LogFormat) {
-		return bad("log-format", "want json or console")
-	}
-	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
-		return bad("log-level", "want debug, info, warn or error")
-	}
-	if c.UpstreamTimeout <= 0 {
-		return bad("upstream-timeout", "must be positive")
-	}
-	if c.StreamIdleTimeout <= 0 {
-		return bad("stream-idle-timeout", "must be positive")
-	}
-	if c.Keepalive < 0 {
-		return bad("keepalive", "must not be negative (0 disables)")
-	}
-	if c.MaxBody <= 0 {
-		return bad("max-body", "must be positive")
-	}
-	if c.ReadHeaderTimeout <= 0 {
-		return bad("read-header-timeout", "must be positive")
-	}
-	if c.ShutdownTimeout < 0 {
-		return bad("shutdown-timeout", "must not be negative")
-	}
-	if c.MetricsAddr != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-			return bad("metrics-addr", "want host:port, e.g. 127.0.0.1:9090")
-		}
-	}
-	if c.PprofAddr != "" && !isLoopbackAddr(c.PprofAddr) {
-		return bad("pprof-addr", "must be a loopback address such as 127.0.0.1:6060 (profiles show internals)")
-	}
-	if c.DB == "" {
-		return bad("db", "no path: set --db, or HOME / XDG_DATA_HOME for the default location")
-	}
-	for name, v := range map[string]int{"key-rpm": c.KeyRPM, "key-tpm": c.KeyTPM, "key-concurrency": c.KeyConcurrency,
-		"global-rpm": c.GlobalRPM, "global-concurrency": c.GlobalConcurrency} {
-		if v < 0 {
-			return bad(name, "must not be negative (0 = unlimited)")
+	_, levelErr := logging.ParseLevel(c.LogLevel)
+	const negative, positive = "must not be negative (0 = unlimited)", "must be positive"
+	for _, ch := range []struct {
+		flag string
+		bad  bool
+		msg  string
+	}{
+		{"addr", !isHostPort(c.Addr), "want host:port, e.g. 127.0.0.1:8080"},
+		{"github-api-url", !isHTTPURL(c.GitHubAPIURL), "want an absolute http(s) URL"},
+		{"copilot-api-url", c.CopilotAPIURL != "" && !isHTTPURL(c.CopilotAPIURL), "want an absolute http(s) URL"},
+		{"log-format", !logging.ValidFormat(c.LogFormat), "want json or console"},
+		{"log-level", levelErr != nil, "want debug, info, warn or error"},
+		{"upstream-timeout", c.UpstreamTimeout <= 0, positive},
+		{"stream-idle-timeout", c.StreamIdleTimeout <= 0, positive},
+		{"keepalive", c.Keepalive < 0, "must not be negative (0 disables)"},
+		{"max-body", c.MaxBody <= 0, positive},
+		{"read-header-timeout", c.ReadHeaderTimeout <= 0, positive},
+		{"shutdown-timeout", c.ShutdownTimeout < 0, "must not be negative"},
+		{"metrics-addr", c.MetricsAddr != "" && !isHostPort(c.MetricsAddr), "want host:port, e.g. 127.0.0.1:9090"},
+		{"pprof-addr", c.PprofAddr != "" && !isLoopbackAddr(c.PprofAddr), "must be a loopback address such as 127.0.0.1:6060 (profiles show internals)"},
+		{"db", c.DB == "", "no path: set --db, or HOME / XDG_DATA_HOME for the default location"},
+		{"key-rpm", c.KeyRPM < 0, negative},
+		{"key-tpm", c.KeyTPM < 0, negative},
+		{"key-concurrency", c.KeyConcurrency < 0, negative},
+		{"global-rpm", c.GlobalRPM < 0, negative},
+		{"global-concurrency", c.GlobalConcurrency < 0, negative},
+	} {
+		if ch.bad {
+			return fmt.Errorf("%w: invalid --%s (%s): %s", errUsage, ch.flag, envName(ch.flag), ch.msg)
 		}
 	}
 	return nil
+}
+
+func isHostPort(addr string) bool {
+	_, _, err := net.SplitHostPort(addr)
+	return err == nil
 }
 
 // isLoopbackAddr reports whether a listen address only accepts local
@@ -195,24 +173,6 @@ type listenHookKey struct{}
 func listenHookFrom(ctx context.Context) func(net.Addr) {
 	f, _ := ctx.Value(listenHookKey{}).(func(net.Addr))
 	return f
-}
-
-// readiness reports whether a valid Copilot token is held (with its
-// expiry), and why not.
-func readiness(tokens *copilot.TokenManager) func() []gateway.Condition {
-	return func() []gateway.Condition {
-		st := tokens.Status()
-		c := gateway.Condition{Name: gateway.CondCopilotToken, OK: st.Valid}
-		switch {
-		case st.Valid:
-			c.ExpiresAt = st.ExpiresAt.UTC()
-		case st.LastError != nil:
-			c.Reason = fmt.Sprintf("no valid Copilot token: %v", st.LastError)
-		default:
-			c.Reason = "no valid Copilot token yet: the first token exchange is in progress"
-		}
-		return []gateway.Condition{c}
-	}
 }
 
 // findGitHubToken looks for the GitHub token where serve, status, login and

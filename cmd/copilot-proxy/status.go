@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -148,7 +147,7 @@ func printStatusTable(w io.Writer, r *statusReport) {
 			snap *copilot.QuotaSnapshot
 		}{{"premium requests", q.PremiumInteractions}, {"chat", q.Chat}, {"completions", q.Completions}} {
 			if s.snap != nil {
-				row(s.name, describeQuota(s.snap))
+				row(s.name, s.snap.Describe())
 			}
 		}
 		if q.ResetDate != "" {
@@ -156,20 +155,4 @@ func printStatusTable(w io.Writer, r *statusReport) {
 		}
 	}
 	_ = tw.Flush()
-}
-
-// describeQuota renders a snapshot as "120 of 300 left (40%)".
-func describeQuota(q *copilot.QuotaSnapshot) string {
-	if q.Unlimited {
-		return "unlimited"
-	}
-	num := func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
-	s := fmt.Sprintf("%s of %s left (%s%%)", num(q.Remaining), num(q.Entitlement), strconv.FormatFloat(q.PercentRemaining, 'f', 1, 64))
-	if q.OverageCount > 0 {
-		s += ", " + num(q.OverageCount) + " over the entitlement"
-	}
-	if q.OveragePermitted {
-		s += ", paid overage allowed"
-	}
-	return s
 }
