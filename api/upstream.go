@@ -234,11 +234,7 @@ func Clip(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return strings.ToValidUTF8(s[:max], "") + "…" // a split last rune is dropped
 }
 
 func isPrintableASCII(s string) bool {

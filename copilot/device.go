@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Device flow defaults: the OAuth app of the Copilot editor plugins, whose
@@ -358,11 +357,7 @@ func clean(s, secret string) string {
 		s = strings.ReplaceAll(s, secret, "[redacted]")
 	}
 	if len(s) > 300 {
-		cut := 300
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut-- // never split a multi-byte character
-		}
-		s = s[:cut] + "…"
+		s = strings.ToValidUTF8(s[:300], "") + "…" // a split last rune is dropped
 	}
 	return s
 }
