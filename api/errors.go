@@ -140,6 +140,74 @@ func (e *Error) Envelope() []byte {
 	return append(body, '\n')
 }
 
+// Shape is the error body format of a route: the OpenAI envelope, or the
+// Anthropic Messages API's error object.
+type Shape uint8
+
+// Error shapes.
+const (
+	ShapeOpenAI Shape = iota
+	ShapeAnthropic
+)
+
+// Body returns e as a response body in shape s.
+func (e *Error) Body(s Shape) []byte {
+	if s == ShapeAnthropic {
+		return e.AnthropicBody()
+	}
+	return e.Envelope()
+}
+
+// AnthropicType is the Anthropic error type for an HTTP status, as the
+// Anthropic SDKs map them to typed errors.
+func AnthropicType(status int) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return "authentication_error"
+	case status == http.StatusForbidden:
+		return "permission_error"
+	case status == http.StatusNotFound:
+		return "not_found_error"
+	case status == http.StatusRequestEntityTooLarge:
+		return "request_too_large"
+	case status == http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case status == http.StatusServiceUnavailable || status == 529:
+		return "overloaded_error"
+	case status >= 500:
+		return "api_error"
+	}
+	return "invalid_request_error"
+}
+
+// AnthropicBody returns e as the Anthropic error object,
+// {"type":"error","error":{"type":...,"message":...}}, with a trailing
+// newline.
+func (e *Error) AnthropicBody() []byte {
+	body, _ := json.Marshal(anthropicError{Type: "error", Error: anthropicDetail{Type: AnthropicType(e.HTTPStatus()), Message: e.Message}})
+	return append(body, '\n')
+}
+
+type anthropicError struct {
+	Type  string          `json:"type"`
+	Error anthropicDetail `json:"error"`
+}
+
+type anthropicDetail struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+// AnthropicErrorEvent is the `error` event that ends an Anthropic stream
+// which failed after its headers were sent.
+func AnthropicErrorEvent(e *Error) []byte {
+	body := e.AnthropicBody()
+	out := make([]byte, 0, len(body)+16)
+	out = append(out, "event: error\ndata: "...)
+	out = append(out, body[:len(body)-1]...)
+	return append(out, "\n\n"...)
+}
+
 // ErrorEvent returns the SSE event that ends a stream which failed after its
 // headers were sent: `data: {"error":{...}}` followed by a blank line.
 func ErrorEvent(e *Error) []byte {

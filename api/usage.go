@@ -5,11 +5,31 @@ import (
 	"encoding/json"
 )
 
-// Usage is the token count of a completion, as OpenAI reports it.
+// Usage is the token count of a completion, as OpenAI's chat completions
+// report it. It also decodes the usage of the Responses and Anthropic
+// Messages APIs (input_tokens, output_tokens), so one reader accounts all
+// three.
 type Usage struct {
 	PromptTokens     int64 `json:"prompt_tokens"`
 	CompletionTokens int64 `json:"completion_tokens"`
 	TotalTokens      int64 `json:"total_tokens"`
+}
+
+// UnmarshalJSON reads either naming: prompt_tokens/completion_tokens or
+// input_tokens/output_tokens (an answer has one of the two).
+func (u *Usage) UnmarshalJSON(b []byte) error {
+	var w struct {
+		PromptTokens     int64 `json:"prompt_tokens"`
+		CompletionTokens int64 `json:"completion_tokens"`
+		TotalTokens      int64 `json:"total_tokens"`
+		InputTokens      int64 `json:"input_tokens"`
+		OutputTokens     int64 `json:"output_tokens"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*u = Usage{PromptTokens: w.PromptTokens + w.InputTokens, CompletionTokens: w.CompletionTokens + w.OutputTokens, TotalTokens: w.TotalTokens}
+	return nil
 }
 
 var usageKey = []byte(`"usage"`)

@@ -54,3 +54,25 @@ func BenchmarkChunkUsage(b *testing.B) {
 		}
 	})
 }
+
+// TestUsageOtherNamings: the Responses and Anthropic APIs name the counts
+// input_tokens and output_tokens; one reader accounts all three APIs.
+func TestUsageOtherNamings(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		data string
+		want api.Usage
+	}{
+		{`{"usage":{"input_tokens":12,"output_tokens":5,"total_tokens":17}}`, api.Usage{PromptTokens: 12, CompletionTokens: 5, TotalTokens: 17}},
+		{`{"type":"message","usage":{"input_tokens":3,"output_tokens":9,"cache_read_input_tokens":0}}`, api.Usage{PromptTokens: 3, CompletionTokens: 9}},
+		{`{"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}`, api.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}},
+	} {
+		got, ok := api.ChunkUsage([]byte(tt.data))
+		if !ok || got != tt.want {
+			t.Errorf("ChunkUsage(%s) = %+v, %v; want %+v", tt.data, got, ok, tt.want)
+		}
+		if got, ok := api.TailUsage([]byte(tt.data)); !ok || got != tt.want {
+			t.Errorf("TailUsage(%s) = %+v, %v; want %+v", tt.data, got, ok, tt.want)
+		}
+	}
+}

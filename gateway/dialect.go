@@ -111,3 +111,60 @@ func responsesFailEvent(e *api.Error) []byte {
 	out = append(out, body...)
 	return append(out, "\n\n"...)
 }
+
+// messagesDialect is the Anthropic Messages API: typed events, message_stop
+// last (or an error event); keep-alives are ping events, as Anthropic sends
+// them; a broken stream ends with an error event.
+var messagesDialect = dialect{ping: []byte("event: ping\ndata: {\"type\": \"ping\"}\n\n"), observe: observeMessages,
+	failEvent: api.AnthropicErrorEvent, cut: errNoMessageStop}
+
+// errNoMessageStop is the error of a Messages stream that ended cleanly
+// without message_stop.
+var errNoMessageStop = errors.New("the stream ended without message_stop")
+
+var (
+	messageStart = []byte(`"message_start"`)
+	messageDelta = []byte(`"message_delta"`)
+	messageStop  = []byte(`"message_stop"`)
+)
+
+// observeMessages notes the usage of a Messages stream (input tokens in
+// message_start, output tokens in message_delta) and its last event.
+func observeMessages(ev []byte, res *relayResult) bool {
+	switch {
+	case bytes.Contains(ev, messageStop):
+		res.Done = true
+		return false
+	case bytes.HasPrefix(ev, []byte("event: error")):
+		res.Done = true // the upstream ended the stream with its own error
+		return false
+	case !bytes.Contains(ev, messageStart) && !bytes.Contains(ev, messageDelta):
+		return false
+	}
+	var e struct {
+		Type    string `json:"type"`
+		Message struct {
+			Usage *api.Usage `json:"usage"`
+		} `json:"message"`
+		Usage *api.Usage `json:"usage"`
+	}
+	if json.Unmarshal(eventData(ev), &e) != nil {
+		return false
+	}
+	u := e.Usage
+	if e.Type == "message_start" {
+		u = e.Message.Usage
+	}
+	if u == nil {
+		return false
+	}
+	if u.PromptTokens > 0 {
+		res.Usage.PromptTokens = u.PromptTokens
+	}
+	if u.CompletionTokens > 0 {
+		res.Usage.CompletionTokens = u.CompletionTokens
+	}
+	res.Usage.TotalTokens = res.Usage.PromptTokens + res.Usage.CompletionTokens
+	res.HasUsage = true
+	return true
+}

@@ -113,11 +113,7 @@ func (rl *relayer) stream(w http.ResponseWriter, r *http.Request, resp *http.Res
 // final error event in the dialect's shape; a client that leaves stops the
 // relay at once and, through its context, the upstream.
 func (rl *relayer) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, d dialect) relayResult {
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx would otherwise buffer the stream
-	h.Del("Content-Length")
+	setStreamHeaders(w.Header())
 	w.WriteHeader(resp.StatusCode)
 
 	ctx := r.Context()

@@ -33,10 +33,11 @@ func newUpstream(hc *http.Client, base string, now func() time.Time) *upstream {
 // call is one upstream request of a handler.
 type call struct {
 	method, path string
-	body         []byte // sent as is; nil for a GET
-	stream       bool   // the answer will be an SSE stream
-	initiator    string // X-Initiator: "user", "agent" or "" (left out)
-	vision       bool   // a message has an image part
+	body         []byte      // sent as is; nil for a GET
+	stream       bool        // the answer will be an SSE stream
+	initiator    string      // X-Initiator: "user", "agent" or "" (left out)
+	vision       bool        // a message has an image part
+	header       http.Header // more request headers (anthropic-version, anthropic-beta)
 }
 
 // request builds the HTTP request of c under ctx, with the request id of
@@ -80,6 +81,9 @@ func (u *upstream) request(ctx context.Context, c call) (req *http.Request, rele
 	}
 	if c.vision {
 		h.Set(copilot.HeaderVision, "true")
+	}
+	for k, v := range c.header {
+		h[k] = v
 	}
 	return req, release
 }

@@ -20,6 +20,7 @@ type Entry struct {
 	model            string
 	keyID            string
 	errorCode        string
+	errorShape       api.Shape
 	upstreamStatus   int
 	upstreamDur      time.Duration
 	limitReason      LimitReason
@@ -85,6 +86,13 @@ func (e *Entry) SetUpstream(status int, d time.Duration) {
 
 // SetKeyID records the id (never the secret) of the client API key used.
 func (e *Entry) SetKeyID(id string) { e.keyID = id }
+
+// SetErrorShape sets the format WriteError answers this request's errors
+// in (see ErrorShape).
+func (e *Entry) SetErrorShape(s api.Shape) { e.errorShape = s }
+
+// ErrorShape returns the request's error format (ShapeOpenAI unless set).
+func (e *Entry) ErrorShape() api.Shape { return e.errorShape }
 
 // SetErrorCode records the machine error code the request failed with, e.g.
 // "upstream_timeout"; the access log prints it as error_code.
