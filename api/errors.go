@@ -32,6 +32,7 @@ const (
 	CodeInternal             Code = "internal_error"
 	CodeForbidden            Code = "forbidden"
 	CodeConflict             Code = "conflict"
+	CodeNotSupported         Code = "not_supported"
 )
 
 // OpenAI error types used in the envelope's "type" field.
@@ -64,6 +65,7 @@ var codes = map[Code]codeInfo{
 	CodeModelNotAllowed:      {http.StatusForbidden, TypePermission},
 	CodeForbidden:            {http.StatusForbidden, TypePermission},
 	CodeConflict:             {http.StatusConflict, TypeInvalidRequest},
+	CodeNotSupported:         {http.StatusNotFound, TypeInvalidRequest},
 	CodeRateLimitExceeded:    {http.StatusTooManyRequests, TypeRateLimit},
 	CodeUpstreamError:        {http.StatusBadGateway, TypeAPI},
 	CodeCopilotUnavailable:   {http.StatusServiceUnavailable, TypeServer},

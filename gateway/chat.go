@@ -17,10 +17,17 @@ import (
 // handleChat serves POST /v1/chat/completions: the body is read once,
 // checked for the few fields the gateway needs and forwarded untouched; the
 // answer is relayed event by event when it is a stream, copied otherwise.
-func handleChat(up *upstream, bodies bodyReader, out *relayer) http.HandlerFunc {
+// A model Copilot serves only at /responses is reached by translation
+// (chatViaResponses), chosen from the model list or learned from an
+// unsupported_api_for_model answer.
+func handleChat(up *upstream, rt *router, bodies bodyReader, out *relayer) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, req, ok := readRequest(w, r, bodies, api.ParseChatRequest)
 		if !ok || !admitModel(w, r, req.Model, req.Stream) {
+			return
+		}
+		if rt.endpoint(req.Model, api.EndpointChat, api.EndpointResponses) != api.EndpointChat {
+			chatViaResponses(w, r, up, out, body, req)
 			return
 		}
 
@@ -40,6 +47,16 @@ func handleChat(up *upstream, bodies bodyReader, out *relayer) http.HandlerFunc 
 			return
 		}
 		defer resp.Body.Close()
+		e, refused, answered := unsupportedAPI(w, r, resp)
+		switch {
+		case answered:
+			return
+		case refused:
+			rt.learn(req.Model, api.EndpointResponses)
+			logFallback(r, req.Model, api.EndpointChat, api.EndpointResponses, e)
+			chatViaResponses(w, r, up, out, body, req)
+			return
+		}
 		out.answer(w, r, resp, chatDialect(dropUsage))
 	}
 }

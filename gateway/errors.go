@@ -85,16 +85,23 @@ func clientGone(r *http.Request) bool {
 // its body is read and mapped by api.UpstreamError; a 429's Retry-After (and
 // retry-after-ms) is passed on.
 func writeUpstreamError(w http.ResponseWriter, r *http.Request, resp *http.Response) {
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	e, err := readUpstreamError(resp)
 	if err != nil && clientGone(r) {
 		fail(w, r, err)
 		return
 	}
-	e := api.UpstreamError(resp.StatusCode, resp.Header, body)
 	if e.HTTPStatus() == http.StatusTooManyRequests {
 		copyHeaders(w.Header(), resp.Header, "Retry-After", "Retry-After-Ms")
 	}
 	middleware.WriteError(w, r, e)
+}
+
+// readUpstreamError reads at most maxErrorBody of an error answer and maps
+// it (api.UpstreamError). A read error is returned with what was read
+// mapped.
+func readUpstreamError(resp *http.Response) (*api.Error, error) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	return api.UpstreamError(resp.StatusCode, resp.Header, body), err
 }
 
 // copyHeaders copies the named headers from src to dst when present.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/copilot-proxy/copilot-proxy/api"
 	"github.com/copilot-proxy/copilot-proxy/middleware"
 	"github.com/copilot-proxy/copilot-proxy/openapi"
 )
@@ -28,45 +29,28 @@ func (s *Server) routes(d Deps, cfg Config, up *upstream) http.Handler {
 	r.NotFound(handleNotFound())
 	r.MethodNotAllowed(handleMethodNotAllowed(r))
 
-	bodies := bodyReader{max: cfg.MaxBody, timeout: cfg.BodyReadTimeout}
-	out := newRelayer(cfg.Keepalive, d.Now, d.Metrics)
-	limit := middleware.BodyLimit(cfg.MaxBody)
+	h := handlers{up: up, rt: newRouter(s.models), models: s.models,
+		bodies: bodyReader{max: cfg.MaxBody, timeout: cfg.BodyReadTimeout},
+		out:    newRelayer(cfg.Keepalive, d.Now, d.Metrics), limit: middleware.BodyLimit(cfg.MaxBody)}
 
-	// The OpenAI API: client key (unless single-user mode), then limits.
-	// Inference routes also record usage per key.
+	// The OpenAI API, then the Anthropic Messages API: client key (unless
+	// single-user mode), then limits; inference routes also record usage
+	// per key. The Messages routes answer errors in the Anthropic shape
+	// (ErrorShape comes before auth, so a bad key is an
+	// authentication_error there).
+	guard := keysAndLimits(d) // one instance: failed key attempts count once per address
 	r.Group(func(r chi.Router) {
-		if d.Keys != nil && !d.NoAuth {
-			r.Use(middleware.Auth(keyAuthenticator{d.Keys}, d.AuthConfig))
-		}
-		if d.Limiter != nil {
-			r.Use(d.Limiter.Middleware)
-		}
-		infer := r.With(accounting(d.Keys, d.Now), limit)
-		chat := handleChat(up, bodies, out)
-		infer.Post("/v1/chat/completions", chat)
-		infer.Post("/chat/completions", chat)
-		embeddings := handleEmbeddings(up, bodies, out)
-		infer.Post("/v1/embeddings", embeddings)
-		infer.Post("/embeddings", embeddings)
-		r.Get("/v1/models", handleModels(s.models))
-		r.Get("/models", handleModels(s.models))
-		r.Get("/v1/models/*", handleModel(s.models))
-		r.Get("/models/*", handleModel(s.models))
-		if d.Quota != nil {
-			r.Get("/v1/usage/quota", handleQuota(d.Quota))
-		}
+		r.Use(guard...)
+		h.openAI(r, d)
 	})
-
-	// The admin API exists only when an admin token is configured.
+	r.Group(func(r chi.Router) {
+		r.Use(middleware.ErrorShape(api.ShapeAnthropic))
+		r.Use(guard...)
+		r.With(accounting(d.Keys, d.Now), h.limit).Post("/v1/messages", handleMessages(h.up, h.rt, h.models, h.bodies, h.out))
+		r.With(h.limit).Post("/v1/messages/count_tokens", handleCountTokens(h.bodies))
+	})
 	if d.AdminToken != "" && d.Keys != nil {
-		r.Route("/admin", func(r chi.Router) {
-			r.Use(adminAuth(d.AdminToken))
-			r.Get("/keys", handleAdminListKeys(d.Keys))
-			r.Post("/keys", handleAdminCreateKey(d.Keys, d.Now))
-			r.Post("/keys/{id}/revoke", handleAdminRevokeKey(d.Keys))
-			r.Post("/keys/{id}/rotate", handleAdminRotateKey(d.Keys))
-			r.Get("/usage", handleAdminUsage(d.Keys, d.Now))
-		})
+		r.Route("/admin", func(r chi.Router) { adminRoutes(r, d) })
 	}
 
 	// Probes for orchestrators (see health.go for the response shapes).
@@ -86,4 +70,60 @@ func (s *Server) routes(d Deps, cfg Config, up *upstream) http.Handler {
 		}
 	}
 	return r
+}
+
+// handlers are the parts the API handlers are made from.
+type handlers struct {
+	up     *upstream
+	rt     *router
+	models *modelCache
+	bodies bodyReader
+	out    *relayer
+	limit  func(http.Handler) http.Handler
+}
+
+// openAI mounts the OpenAI routes.
+func (h handlers) openAI(r chi.Router, d Deps) {
+	infer := r.With(accounting(d.Keys, d.Now), h.limit)
+	chat := handleChat(h.up, h.rt, h.bodies, h.out)
+	infer.Post("/v1/chat/completions", chat)
+	infer.Post("/chat/completions", chat)
+	resp := handleResponses(h.up, h.rt, h.bodies, h.out)
+	infer.Post("/v1/responses", resp)
+	infer.Post("/responses", resp)
+	r.Get("/v1/responses/{id}", handleStoredResponse())
+	r.Delete("/v1/responses/{id}", handleStoredResponse())
+	embeddings := handleEmbeddings(h.up, h.bodies, h.out)
+	infer.Post("/v1/embeddings", embeddings)
+	infer.Post("/embeddings", embeddings)
+	r.Get("/v1/models", handleModels(h.models))
+	r.Get("/models", handleModels(h.models))
+	r.Get("/v1/models/*", handleModel(h.models))
+	r.Get("/models/*", handleModel(h.models))
+	if d.Quota != nil {
+		r.Get("/v1/usage/quota", handleQuota(d.Quota))
+	}
+}
+
+// keysAndLimits is client-key auth (unless single-user mode), then the
+// limits.
+func keysAndLimits(d Deps) []func(http.Handler) http.Handler {
+	var mw []func(http.Handler) http.Handler
+	if d.Keys != nil && !d.NoAuth {
+		mw = append(mw, middleware.Auth(keyAuthenticator{d.Keys}, d.AuthConfig))
+	}
+	if d.Limiter != nil {
+		mw = append(mw, d.Limiter.Middleware)
+	}
+	return mw
+}
+
+// adminRoutes mounts the admin API (only with an admin token).
+func adminRoutes(r chi.Router, d Deps) {
+	r.Use(adminAuth(d.AdminToken))
+	r.Get("/keys", handleAdminListKeys(d.Keys))
+	r.Post("/keys", handleAdminCreateKey(d.Keys, d.Now))
+	r.Post("/keys/{id}/revoke", handleAdminRevokeKey(d.Keys))
+	r.Post("/keys/{id}/rotate", handleAdminRotateKey(d.Keys))
+	r.Get("/usage", handleAdminUsage(d.Keys, d.Now))
 }

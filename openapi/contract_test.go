@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -80,6 +81,7 @@ func (u faultUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 func unavailable(cause error) error { return &copilot.UnavailableError{Cause: cause} }
 
 type env struct {
+	fake   *copilottest.Server
 	srv    *gateway.Server
 	ts     *httptest.Server
 	store  *keys.Store
@@ -107,7 +109,7 @@ func newEnv(t *testing.T, maxBody int64) *env {
 	limiter := middleware.NewLimiter(middleware.LimitConfig{})
 	t.Cleanup(limiter.Close)
 
-	e := &env{store: store}
+	e := &env{fake: fake, store: store}
 	e.srv = gateway.NewServer(gateway.Deps{
 		Logger:      zerolog.New(io.Discard),
 		Upstream:    copilot.NewClient(&copilot.Transport{Source: tokens, Base: faultUpstream{tr}, Endpoint: copilot.Endpoint{BaseURL: fake.URL()}}),
@@ -195,6 +197,14 @@ type call struct {
 	status       int
 	code         string   // error.code, when an error
 	headers      []string // headers that must be present beyond the document's required ones
+	// events names the schema component each event of a stream answer
+	// must match (ResponseStreamEvent, ChatCompletionChunk); "" leaves the
+	// stream a plain string.
+	events string
+	// last is the type of the stream's last event, when set.
+	last string
+	// setup runs just before the request (e.g. to set a fault in the fake).
+	setup func()
 }
 
 func TestResponsesMatchSpec(t *testing.T) {
@@ -208,11 +218,55 @@ func TestResponsesMatchSpec(t *testing.T) {
 		return `{"model":"` + model + `","messages":[{"role":"user","content":"hi"}]}`
 	}
 	const chatPath = "/v1/chat/completions"
+	const respPath = "/v1/responses"
+	responses := func(model string) string {
+		return `{"model":"` + model + `","input":"hi"}`
+	}
+	// A key whose allow-list lacks gpt-5-codex, with no request limit (the
+	// narrow key's two requests a minute are counted below).
+	k, err := e.store.Create(context.Background(), keys.CreateParams{Name: "gpt-4o-only", Models: []string{"gpt-4o"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	only4o := "Bearer " + k.Secret
+	// A Responses request in the item form with a function tool, the
+	// fields a Codex turn sends.
+	const codexTurn = `{"model":"%s","instructions":"Be brief.","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}],` +
+		`"tools":[{"type":"function","name":"get_weather","description":"Weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}},"strict":false}],` +
+		`"tool_choice":"auto","parallel_tool_calls":false,"reasoning":{"effort":"low","summary":"auto"},"include":["reasoning.encrypted_content"],` +
+		`"store":false,"stream":%t,"prompt_cache_key":"k1","text":{"verbosity":"low"},"metadata":{"a":"b"},"truncation":"auto"}`
+	// The same turn when the user asks for the tool (the fake's convention).
+	toolTurn := func(model string, stream bool) string {
+		return strings.Replace(fmt.Sprintf(codexTurn, model, stream), `"text":"hi"`, `"text":"`+copilottest.ToolTrigger+` get_weather"`, 1)
+	}
 	calls := []call{
 		// Success, every route.
 		{name: "chat json", method: "POST", path: chatPath, auth: bearer, contentType: "application/json", body: chat("gpt-4o"), status: 200},
-		{name: "chat stream", method: "POST", path: chatPath, apiKey: e.key, contentType: "application/json", body: `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}`, status: 200},
+		{name: "chat stream", method: "POST", path: chatPath, apiKey: e.key, contentType: "application/json", body: `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}`, status: 200, events: "ChatCompletionChunk"},
 		{name: "chat no prefix", method: "POST", path: "/chat/completions", auth: bearer, body: chat("gpt-4o"), status: 200},
+		// The Responses API: passthrough (gpt-5-codex is served at
+		// /responses only) and translated through chat (gpt-4o is served at
+		// /chat/completions only), as JSON and as streams; and chat
+		// completions translated through /responses. No model list is
+		// cached yet, so the first translated request of each kind goes
+		// through the unsupported_api_for_model fallback.
+		{name: "responses passthrough", method: "POST", path: respPath, auth: bearer, contentType: "application/json", body: responses("gpt-5-codex"), status: 200},
+		{name: "responses passthrough items", method: "POST", path: respPath, auth: bearer, body: fmt.Sprintf(codexTurn, "gpt-5-codex", false), status: 200},
+		{name: "responses passthrough tool call", method: "POST", path: respPath, auth: bearer, body: toolTurn("gpt-5-codex", false), status: 200},
+		{name: "responses translated", method: "POST", path: respPath, auth: bearer, contentType: "application/json", body: responses("gpt-4o"), status: 200},
+		{name: "responses translated items", method: "POST", path: respPath, auth: bearer, body: fmt.Sprintf(codexTurn, "gpt-4o", false), status: 200},
+		{name: "responses translated tool call", method: "POST", path: respPath, auth: bearer, body: toolTurn("gpt-4o", false), status: 200},
+		{name: "responses no prefix", method: "POST", path: "/responses", auth: bearer, body: responses("gpt-5-codex"), status: 200},
+		{name: "responses passthrough stream", method: "POST", path: respPath, auth: bearer, body: fmt.Sprintf(codexTurn, "gpt-5-codex", true), status: 200, events: "ResponseStreamEvent", last: "response.completed"},
+		{name: "responses passthrough stream tool call", method: "POST", path: respPath, auth: bearer, body: toolTurn("gpt-5-codex", true), status: 200, events: "ResponseStreamEvent", last: "response.completed"},
+		{name: "responses translated stream", method: "POST", path: "/responses", auth: bearer, body: fmt.Sprintf(codexTurn, "gpt-4o", true), status: 200, events: "ResponseStreamEvent", last: "response.completed"},
+		{name: "responses translated stream tool call", method: "POST", path: respPath, auth: bearer, body: toolTurn("gpt-4o", true), status: 200, events: "ResponseStreamEvent", last: "response.completed"},
+		{name: "responses passthrough stream broken", method: "POST", path: respPath, auth: bearer, body: `{"model":"gpt-5-codex","input":"hi","stream":true}`, status: 200, events: "ResponseStreamEvent", last: "response.failed",
+			setup: func() { e.fake.SetResponsesFault(copilottest.Fault{DropAfter: 3, Count: 1}) }},
+		{name: "responses translated stream broken", method: "POST", path: respPath, auth: bearer, body: `{"model":"gpt-4o","input":"hi","stream":true}`, status: 200, events: "ResponseStreamEvent", last: "response.failed",
+			setup: func() { e.fake.SetChatFault(copilottest.Fault{DropAfter: 2, Count: 1}) }},
+		{name: "chat translated", method: "POST", path: chatPath, auth: bearer, body: chat("gpt-5-codex"), status: 200},
+		{name: "chat translated stream", method: "POST", path: chatPath, auth: bearer, body: `{"model":"gpt-5-codex","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`, status: 200, events: "ChatCompletionChunk"},
 		{name: "embeddings", method: "POST", path: "/v1/embeddings", auth: bearer, contentType: "application/json", body: `{"model":"text-embedding-3-small","input":"hello"}`, status: 200},
 		{name: "embeddings base64", method: "POST", path: "/embeddings", auth: bearer, contentType: "application/json", body: `{"model":"text-embedding-3-small","input":["a","b"],"encoding_format":"base64"}`, status: 200},
 		{name: "models", method: "GET", path: "/v1/models", auth: bearer, status: 200},
@@ -236,6 +290,13 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "invalid_json", method: "POST", path: chatPath, auth: bearer, body: `{"model":`, status: 400, code: "invalid_json"},
 		{name: "missing_required_parameter", method: "POST", path: chatPath, auth: bearer, body: `{"messages":[{"role":"user","content":"x"}]}`, status: 400, code: "missing_required_parameter"},
 		{name: "invalid_request_error", method: "POST", path: "/v1/embeddings", auth: bearer, body: `{"model":"m","input":[]}`, status: 400, code: "invalid_request_error"},
+		{name: "responses invalid_json", method: "POST", path: respPath, auth: bearer, body: `{"model":`, status: 400, code: "invalid_json"},
+		{name: "responses no input", method: "POST", path: respPath, auth: bearer, body: `{"model":"gpt-5-codex"}`, status: 400, code: "missing_required_parameter"},
+		{name: "responses no model", method: "POST", path: "/responses", auth: bearer, body: `{"input":"hi"}`, status: 400, code: "missing_required_parameter"},
+		{name: "responses input of the wrong shape", method: "POST", path: respPath, auth: bearer, body: `{"model":"gpt-4o","input":42}`, status: 400, code: "invalid_request_error"},
+		{name: "responses case variant", method: "POST", path: respPath, auth: bearer, body: `{"model":"gpt-5-codex","input":"hi","Stream":true}`, status: 400, code: "invalid_request_error"},
+		{name: "responses untranslatable", method: "POST", path: respPath, auth: bearer, body: `{"model":"gpt-4o","input":[{"type":"message","role":"narrator","content":"hi"}]}`, status: 400, code: "invalid_request_error"},
+		{name: "responses upstream 400 kept", method: "POST", path: respPath, auth: bearer, body: responses("fault-400"), status: 400, code: "context_length_exceeded"},
 		{name: "upstream 400 kept", method: "POST", path: chatPath, auth: bearer, body: chat("fault-400"), status: 400, code: "context_length_exceeded"},
 		{name: "admin invalid_json (unknown field)", method: "POST", path: "/admin/keys", auth: admin, body: `{"name":"x","rmp":5}`, status: 400, code: "invalid_json"},
 		{name: "admin invalid grace", method: "POST", path: "/admin/keys/wide/rotate", template: "/admin/keys/{id}/rotate", auth: admin, body: `{"grace":"soon"}`, status: 400, code: "invalid_request_error"},
@@ -245,16 +306,28 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "admin invalid token", method: "GET", path: "/admin/keys", auth: bearer, status: 401, code: "invalid_api_key"},
 		{name: "metrics without the admin token", method: "GET", path: "/metrics", status: 401, code: "invalid_api_key"},
 		{name: "model_not_allowed", method: "POST", path: chatPath, auth: narrow, body: chat("gpt-4.1"), status: 403, code: "model_not_allowed"},
+		{name: "responses model_not_allowed", method: "POST", path: respPath, auth: only4o, body: responses("gpt-5-codex"), status: 403, code: "model_not_allowed"},
 		{name: "model_not_found", method: "GET", path: "/v1/models/no-such-model", template: "/v1/models/{id}", auth: bearer, status: 404, code: "model_not_found"},
 		{name: "admin not_found", method: "POST", path: "/admin/keys/nobody/revoke", template: "/admin/keys/{id}/revoke", auth: admin, status: 404, code: "not_found"},
 		{name: "admin usage not_found", method: "GET", path: "/admin/usage?key=nobody", template: "/admin/usage", auth: admin, status: 404, code: "not_found"},
 		{name: "upstream 404 kept", method: "POST", path: chatPath, auth: bearer, body: chat("fault-404"), status: 404, code: "not_found"},
+		{name: "not_supported (GET)", method: "GET", path: respPath + "/resp_0123", template: "/v1/responses/{id}", auth: bearer, status: 404, code: "not_supported"},
+		{name: "not_supported (DELETE)", method: "DELETE", path: respPath + "/resp_0123", template: "/v1/responses/{id}", auth: bearer, status: 404, code: "not_supported"},
+		{name: "responses upstream 404 kept", method: "POST", path: respPath, auth: bearer, body: responses("fault-404"), status: 404, code: "not_found"},
 		{name: "conflict", method: "POST", path: "/admin/keys", auth: admin, body: `{"name":"wide"}`, status: 409, code: "conflict"},
 		{name: "request_too_large", method: "POST", path: chatPath, auth: bearer, body: `{"model":"gpt-4o","messages":[{"role":"user","content":"` + strings.Repeat("x", 5000) + `"}]}`, status: 413, code: "request_too_large"},
 		{name: "admin request_too_large", method: "POST", path: "/admin/keys", auth: admin, body: `{"name":"` + strings.Repeat("x", 70<<10) + `"}`, status: 413, code: "request_too_large"},
+		{name: "responses request_too_large", method: "POST", path: respPath, auth: bearer, body: `{"model":"gpt-4o","input":"` + strings.Repeat("x", 5000) + `"}`, status: 413, code: "request_too_large"},
+		{name: "responses unsupported_media_type", method: "POST", path: "/responses", auth: bearer, contentType: "text/plain", body: responses("gpt-4o"), status: 415, code: "unsupported_media_type"},
 		{name: "unsupported_media_type", method: "POST", path: chatPath, auth: bearer, contentType: "application/x-www-form-urlencoded", body: chat("gpt-4o"), status: 415, code: "unsupported_media_type"},
 		{name: "upstream 422 kept", method: "POST", path: "/v1/embeddings", auth: bearer, body: `{"model":"fault-422","input":"x"}`, status: 422, code: "bad_thing"},
 		{name: "upstream 429 kept", method: "POST", path: chatPath, auth: bearer, body: chat("fault-429"), status: 429, code: "rate_limited", headers: []string{"Retry-After"}},
+		{name: "responses upstream 429 kept", method: "POST", path: respPath, auth: bearer, body: responses("fault-429"), status: 429, code: "rate_limited", headers: []string{"Retry-After"}},
+		{name: "responses upstream 422 kept", method: "POST", path: respPath, auth: bearer, body: responses("fault-422"), status: 422, code: "bad_thing"},
+		{name: "responses internal_error", method: "POST", path: respPath, auth: bearer, body: responses("fault-panic"), status: 500, code: "internal_error"},
+		{name: "responses upstream_error", method: "POST", path: respPath, auth: bearer, body: responses("fault-500"), status: 502, code: "upstream_error"},
+		{name: "responses copilot_unavailable", method: "POST", path: "/responses", auth: bearer, body: responses("fault-unavailable"), status: 503, code: "copilot_unavailable"},
+		{name: "responses upstream_timeout", method: "POST", path: respPath, auth: bearer, body: responses("fault-timeout"), status: 504, code: "upstream_timeout"},
 		{name: "internal_error", method: "POST", path: chatPath, auth: bearer, body: chat("fault-panic"), status: 500, code: "internal_error"},
 		{name: "upstream_error (5xx)", method: "POST", path: chatPath, auth: bearer, body: chat("fault-500"), status: 502, code: "upstream_error"},
 		{name: "upstream_error (unreachable)", method: "POST", path: "/v1/embeddings", auth: bearer, body: `{"model":"fault-unreachable","input":"x"}`, status: 502, code: "upstream_error"},
@@ -270,6 +343,9 @@ func TestResponsesMatchSpec(t *testing.T) {
 
 	seenCodes := map[string]bool{}
 	for _, c := range calls {
+		if c.setup != nil {
+			c.setup()
+		}
 		resp, body := send(t, e.ts, c)
 		if resp.StatusCode != c.status {
 			t.Errorf("%s: status %d, want %d (%s)", c.name, resp.StatusCode, c.status, body)
@@ -296,6 +372,15 @@ func TestResponsesMatchSpec(t *testing.T) {
 		}
 		if err := validate(doc, c.method, template, resp, body); err != nil {
 			t.Errorf("%s: %s %s %d does not match openapi.yaml: %v\nbody: %.300s", c.name, c.method, c.path, resp.StatusCode, err, body)
+		}
+		if c.events != "" {
+			last, err := validateEvents(doc, c.events, resp, body)
+			if err != nil {
+				t.Errorf("%s: the stream does not match components/schemas/%s: %v\nbody: %.600s", c.name, c.events, err, body)
+			}
+			if c.last != "" && last != c.last {
+				t.Errorf("%s: the stream's last event is %q, want %q", c.name, last, c.last)
+			}
 		}
 	}
 
@@ -411,4 +496,60 @@ func validateComponent(doc *openapi3.T, name string, resp *http.Response, body [
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// validateEvents checks a server-sent event stream event by event: the
+// data of each event (but chat's final [DONE]) against the schema named
+// schema, and, for an event with a name, that its data's type repeats it.
+// Comments (the keep-alive) are skipped. It returns the type of the last
+// event.
+func validateEvents(doc *openapi3.T, schema string, resp *http.Response, body []byte) (last string, err error) {
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		return "", errors.New("Content-Type " + ct + ", not text/event-stream")
+	}
+	ref := doc.Components.Schemas[schema]
+	if ref == nil {
+		return "", errors.New("no such schema")
+	}
+	var errs []error
+	n := 0
+	for i, ev := range strings.Split(strings.TrimSpace(string(body)), "\n\n") {
+		var name string
+		var data []string
+		for _, line := range strings.Split(ev, "\n") {
+			field, value, _ := strings.Cut(line, ":")
+			value = strings.TrimPrefix(value, " ")
+			switch field {
+			case "event":
+				name = value
+			case "data":
+				data = append(data, value)
+			}
+		}
+		if len(data) == 0 {
+			continue
+		}
+		raw := strings.Join(data, "\n")
+		if raw == "[DONE]" {
+			continue
+		}
+		n++
+		var v any
+		if err := json.Unmarshal([]byte(raw), &v); err != nil {
+			errs = append(errs, fmt.Errorf("event %d: %w", i, err))
+			continue
+		}
+		if err := ref.Value.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
+			errs = append(errs, fmt.Errorf("event %d (%s): %w", i, name, err))
+		}
+		typ, _ := v.(map[string]any)["type"].(string)
+		if name != "" && typ != name {
+			errs = append(errs, fmt.Errorf("event %d: named %q, its type is %q", i, name, typ))
+		}
+		last = typ
+	}
+	if n == 0 {
+		errs = append(errs, errors.New("no event"))
+	}
+	return last, errors.Join(errs...)
 }

@@ -144,16 +144,14 @@ func (a *app) gatewayDeps(hc *http.Client, adminToken string) gateway.Deps {
 	}
 }
 
-// startBackground runs the quota watch, and with metrics on fetches the
-// model list once so the model label knows the models from the first
-// request (the gateway never fetches for a label).
+// startBackground runs the quota watch and fetches the model list once, so
+// routing (which endpoint serves a model) and the metrics' model label know
+// the models from the first requests: neither ever waits for a fetch.
 func (a *app) startBackground() {
 	ctx, stop := context.WithCancel(context.Background())
 	a.bgStop = stop
 	a.bg.Go(func() { a.quota.Run(ctx) })
-	if a.metrics != nil {
-		a.bg.Go(func() { _, _ = a.gw.Models(ctx) })
-	}
+	a.bg.Go(func() { _, _ = a.gw.Models(ctx) })
 }
 
 // listen opens the API listener and the aside listeners (metrics, pprof).

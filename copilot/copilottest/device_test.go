@@ -28,6 +28,23 @@ func devicePost(t *testing.T, s *Server, path string, body map[string]string) (i
 	return resp.StatusCode, out
 }
 
+// deviceStart starts the device flow and checks the answer (userCode ""
+// → DefaultUserCode).
+func deviceStart(t *testing.T, s *Server, userCode string) map[string]any {
+	t.Helper()
+	st, code := devicePost(t, s, "/login/device/code", map[string]string{"client_id": "Iv1.test", "scope": "read:user"})
+	if dc, _ := code["device_code"].(string); st != 200 || dc == "" || code["verification_uri"] != s.URL()+"/login/device" {
+		t.Fatalf("start: %d %v", st, code)
+	}
+	if userCode == "" {
+		userCode = DefaultUserCode
+	}
+	if code["user_code"] != userCode || code["interval"] != float64(DefaultDeviceInterval) || code["expires_in"] != float64(DefaultDeviceExpiresIn) {
+		t.Fatalf("start answer: %v", code)
+	}
+	return code
+}
+
 func TestDeviceFlowScript(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -51,17 +68,7 @@ func TestDeviceFlowScript(t *testing.T) {
 			t.Parallel()
 			s := New(t)
 			s.SetDeviceFlow(tc.cfg)
-			st, code := devicePost(t, s, "/login/device/code", map[string]string{"client_id": "Iv1.test", "scope": "read:user"})
-			if dc, _ := code["device_code"].(string); st != 200 || dc == "" || code["verification_uri"] != s.URL()+"/login/device" {
-				t.Fatalf("start: %d %v", st, code)
-			}
-			wantUser := tc.cfg.UserCode
-			if wantUser == "" {
-				wantUser = DefaultUserCode
-			}
-			if code["user_code"] != wantUser || code["interval"] != float64(DefaultDeviceInterval) || code["expires_in"] != float64(DefaultDeviceExpiresIn) {
-				t.Fatalf("start answer: %v", code)
-			}
+			code := deviceStart(t, s, tc.cfg.UserCode)
 			interval := float64(DefaultDeviceInterval)
 			for i, want := range tc.want {
 				_, ans := devicePost(t, s, "/login/oauth/access_token", map[string]string{

@@ -218,74 +218,10 @@ func defaultAPIError(status int) string {
 	return string(b)
 }
 
-type chatRequest struct {
-	Model         string `json:"model"`
-	Stream        bool   `json:"stream"`
-	StreamOptions *struct {
-		IncludeUsage bool `json:"include_usage"`
-	} `json:"stream_options"`
-}
-
-func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) outcome {
-	s.mu.Lock()
-	f, _ := takeFault(&s.set.chatFault)
-	chunks, spacing := s.set.chunks, s.set.spacing
-	events := s.set.streamEvents
-	override := s.set.chatResponse
-	s.mu.Unlock()
-
-	s.quotaHeaders(w)
-	if o, done := s.applyFault(w, r, f); done {
-		return o
-	}
-	var req chatRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		return writeBody(w, http.StatusBadRequest, "application/json",
-			`{"error":{"message":"invalid request body","type":"invalid_request_error","code":"invalid_request_body"}}`)
-	}
-	id := "chatcmpl-fake" + strconv.FormatInt(s.seq.Add(1), 10)
-	created := time.Now().Unix()
-	model, _ := json.Marshal(req.Model)
-
-	if !req.Stream {
-		body := override
-		if body == "" {
-			body = fmt.Sprintf(`{"id":%q,"object":"chat.completion","created":%d,"model":%s,"choices":[{"index":0,"message":{"role":"assistant","content":%q},"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}`,
-				id, created, model, DefaultChatContent)
-		}
-		return writeBody(w, http.StatusOK, "application/json", body)
-	}
-
-	if events == nil {
-		includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-		events = generateStream(id, created, string(model), chunks, includeUsage)
-	}
-	return s.writeStream(w, r, events, spacing, f)
-}
-
-// generateStream builds a Copilot-shaped stream: a prompt-filter event with
-// empty choices, the content chunks, a finish chunk, optionally a usage
-// chunk, and [DONE]. model is JSON-encoded.
-func generateStream(id string, created int64, model string, chunks int, includeUsage bool) []string {
-	events := []string{
-		`{"choices":[],"created":0,"id":"","prompt_filter_results":[{"content_filter_results":{"hate":{"filtered":false,"severity":"safe"},"self_harm":{"filtered":false,"severity":"safe"},"sexual":{"filtered":false,"severity":"safe"},"violence":{"filtered":false,"severity":"safe"}},"prompt_index":0}]}`,
-	}
-	for i := range chunks {
-		events = append(events, fmt.Sprintf(`{"id":%q,"object":"chat.completion.chunk","created":%d,"model":%s,"choices":[{"index":0,"delta":{"content":"chunk %d "},"finish_reason":null}]}`,
-			id, created, model, i))
-	}
-	events = append(events, fmt.Sprintf(`{"id":%q,"object":"chat.completion.chunk","created":%d,"model":%s,"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`,
-		id, created, model))
-	if includeUsage {
-		events = append(events, fmt.Sprintf(`{"id":%q,"object":"chat.completion.chunk","created":%d,"model":%s,"choices":[],"usage":{"prompt_tokens":11,"completion_tokens":%d,"total_tokens":%d}}`,
-			id, created, model, chunks, 11+chunks))
-	}
-	return append(events, "[DONE]")
-}
-
 // writeStream writes events one at a time, flushing each, honouring the
-// spacing and the stream parts of f.
-func (s *Server) writeStream(w http.ResponseWriter, r *http.Request, events []string, spacing time.Duration, f Fault) outcome {
+// spacing and the stream parts of f; failEvent(i) is the API's in-stream
+// error event, sent in place of event i for f.FailAfter.
+func (s *Server) writeStream(w http.ResponseWriter, r *http.Request, events []string, spacing time.Duration, f Fault, failEvent func(i int) string) outcome {
 	ctx := r.Context()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -309,16 +245,29 @@ func (s *Server) writeStream(w http.ResponseWriter, r *http.Request, events []st
 		if f.DropAfter > 0 && i == f.DropAfter {
 			return abortConnection(rc)
 		}
-		frame := ev + "\n\n"
-		if !strings.HasPrefix(ev, "data:") && !strings.HasPrefix(ev, ":") {
-			frame = "data: " + frame
+		last := f.FailAfter > 0 && i == f.FailAfter
+		if last {
+			ev = failEvent(i)
 		}
-		if _, err := io.WriteString(w, frame); err != nil {
-			return s.writeFailed()
+		if o := s.writeFrame(w, rc, ev); o != finished || last {
+			return o
 		}
-		if err := rc.Flush(); err != nil {
-			return s.writeFailed()
-		}
+	}
+	return finished
+}
+
+// writeFrame writes and flushes one event: "data: " is prepended unless it
+// already starts with "data:", "event:" or ":".
+func (s *Server) writeFrame(w io.Writer, rc *http.ResponseController, ev string) outcome {
+	frame := ev + "\n\n"
+	if !strings.HasPrefix(ev, "data:") && !strings.HasPrefix(ev, "event:") && !strings.HasPrefix(ev, ":") {
+		frame = "data: " + frame
+	}
+	if _, err := io.WriteString(w, frame); err != nil {
+		return s.writeFailed()
+	}
+	if err := rc.Flush(); err != nil {
+		return s.writeFailed()
 	}
 	return finished
 }
@@ -348,7 +297,7 @@ func (s *Server) writeFailed() outcome {
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) outcome {
 	s.mu.Lock()
-	f, _ := takeFault(&s.set.modelsFault)
+	f := s.takeFault(PathModels)
 	body := s.set.modelsJSON
 	s.mu.Unlock()
 	if o, done := s.applyFault(w, r, f); done {
@@ -378,7 +327,7 @@ const EmbeddingDims = 8
 
 func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) outcome {
 	s.mu.Lock()
-	f, _ := takeFault(&s.set.embeddingsFault)
+	f := s.takeFault(PathEmbeddings)
 	s.mu.Unlock()
 	s.quotaHeaders(w)
 	if o, done := s.applyFault(w, r, f); done {

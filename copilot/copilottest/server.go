@@ -1,9 +1,16 @@
 // Package copilottest is a fake GitHub + Copilot upstream for tests: the
 // token exchange, the user/quota endpoint, the GitHub device flow
-// (device.go) and the Copilot API (chat completions with SSE streaming,
-// models, embeddings) on one loopback httptest server, with controls for
-// token lifetime, latency, stream shape and faults, and a record of every
-// request it received. It also provides a manually driven Clock.
+// (device.go) and the Copilot API (chat completions, the Responses API
+// (responses.go) and the Anthropic Messages API (messages.go), each with
+// SSE streaming; models; embeddings) on one loopback httptest server, with
+// controls for token lifetime, latency, stream shape and faults, and a
+// record of every request it received. It also provides a manually driven
+// Clock.
+//
+// Tool calls: when a request declares tools and its last item is a user
+// message whose text contains ToolTrigger, the model answers with a call
+// to one of them (see ToolTrigger). Tool results at the end of the input
+// are answered with ToolResultReply.
 //
 // It imports nothing of the project so every package's tests can use it.
 package copilottest
@@ -20,6 +27,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+)
+
+// The Copilot API paths the fake serves.
+const (
+	PathChat       = "/chat/completions"
+	PathResponses  = "/responses"
+	PathMessages   = "/v1/messages"
+	PathModels     = "/models"
+	PathEmbeddings = "/embeddings"
 )
 
 // Defaults of the fake's settings.
@@ -42,6 +58,7 @@ type config struct {
 	endpointsAPI string // "" means the server's own URL
 	githubToken  string
 	noRecording  bool
+	modelsJSON   string // "" means DefaultModelsJSON
 }
 
 // WithTokenLifetime sets the lifetime of issued Copilot tokens (expires_at =
@@ -61,6 +78,13 @@ func WithEndpointsAPI(url string) Option {
 // accept. Default GitHubToken.
 func WithGitHubToken(tok string) Option {
 	return func(c *config) { c.githubToken = tok }
+}
+
+// WithModelsJSON sets the body of GET /models given at construction (Reset
+// restores it; "" → DefaultModelsJSON). The list also decides which
+// endpoints accept which model (see SetModelsJSON).
+func WithModelsJSON(body string) Option {
+	return func(c *config) { c.modelsJSON = body }
 }
 
 // WithoutRecording turns off the record of requests (Requests and
@@ -103,7 +127,12 @@ type Fault struct {
 	DropAfter   int           // stream only: after this many events (>0), abort the connection
 	StallAfter  int           // stream only: after this many events (>0), stay silent for StallFor, then continue
 	StallFor    time.Duration // see StallAfter
-	Count       int           // how many requests it applies to; <= 0: all until cleared
+	// FailAfter, stream only: after this many events (>0), send the API's
+	// in-stream error event (chat: a data: {"error":...} line; /responses:
+	// response.failed; /v1/messages: event: error) and end the stream
+	// cleanly, without [DONE] or a completion event.
+	FailAfter int
+	Count     int // how many requests it applies to; <= 0: all until cleared
 }
 
 type exchangeFault struct {
@@ -120,18 +149,20 @@ type settings struct {
 	githubToken          string
 	exchangeFault        *exchangeFault
 	exchangeLatency      time.Duration
-	chatFault            *Fault
-	modelsFault          *Fault
-	embeddingsFault      *Fault
+	faults               map[string]*Fault   // by Copilot API path
+	bodies               map[string]string   // non-stream body overrides, by path
+	streams              map[string][]string // raw stream overrides, by path
 	latency              time.Duration
 	chunks               int
 	spacing              time.Duration
-	streamEvents         []string
-	chatResponse         string
 	userJSON             string
 	modelsJSON           string
+	catalog              catalog // parsed from modelsJSON
 	quota                map[string]string
 	requireEditorVersion bool
+	strictModels         bool
+	verifyReasoning      bool
+	cachedTokens         int
 }
 
 type tokenInfo struct {
@@ -158,7 +189,8 @@ type Server struct {
 	exchangeTimes []time.Time
 	issued        []string
 	tokens        map[string]tokenInfo
-	revokedUpTo   int // tokens with seq <= revokedUpTo are revoked
+	revokedUpTo   int             // tokens with seq <= revokedUpTo are revoked
+	reasoning     map[string]bool // encrypted_content and signatures issued
 
 	device deviceState // the GitHub device flow (device.go)
 }
@@ -184,19 +216,22 @@ func NewServer(opts ...Option) *Server {
 		o(&cfg)
 	}
 	s := &Server{
-		initial:  cfg,
-		done:     make(chan struct{}),
-		canceled: make(chan CancelInfo, 1024),
-		tokens:   make(map[string]tokenInfo),
+		initial:   cfg,
+		done:      make(chan struct{}),
+		canceled:  make(chan CancelInfo, 1024),
+		tokens:    make(map[string]tokenInfo),
+		reasoning: make(map[string]bool),
 	}
 	s.set = s.defaultSettings()
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /copilot_internal/v2/token", s.handleExchange)
 	mux.HandleFunc("GET /copilot_internal/user", s.handleUser)
-	mux.HandleFunc("POST /chat/completions", s.copilotAPI(s.handleChat))
-	mux.HandleFunc("GET /models", s.copilotAPI(s.handleModels))
-	mux.HandleFunc("POST /embeddings", s.copilotAPI(s.handleEmbeddings))
+	mux.HandleFunc("POST "+PathChat, s.copilotAPI(s.handleChat))
+	mux.HandleFunc("POST "+PathResponses, s.copilotAPI(s.handleResponses))
+	mux.HandleFunc("POST "+PathMessages, s.copilotAPI(s.handleMessages))
+	mux.HandleFunc("GET "+PathModels, s.copilotAPI(s.handleModels))
+	mux.HandleFunc("POST "+PathEmbeddings, s.copilotAPI(s.handleEmbeddings))
 	s.deviceRoutes(mux)
 	var h http.Handler = mux
 	if !cfg.noRecording {
@@ -213,14 +248,22 @@ func NewServer(opts ...Option) *Server {
 }
 
 func (s *Server) defaultSettings() settings {
+	models := s.initial.modelsJSON
+	if models == "" {
+		models = DefaultModelsJSON
+	}
 	return settings{
 		expiresIn:    s.initial.expiresIn,
 		refreshIn:    s.initial.refreshIn,
 		endpointsAPI: s.initial.endpointsAPI,
 		githubToken:  s.initial.githubToken,
+		faults:       map[string]*Fault{},
+		bodies:       map[string]string{},
+		streams:      map[string][]string{},
 		chunks:       DefaultChunks,
 		userJSON:     DefaultUserJSON,
-		modelsJSON:   DefaultModelsJSON,
+		modelsJSON:   models,
+		catalog:      parseCatalog(models),
 		quota: map[string]string{
 			"premium_interactions": DefaultPremiumQuotaHeader,
 			"chat":                 DefaultChatQuotaHeader,
@@ -348,47 +391,54 @@ func (s *Server) RevokeTokens() {
 	s.revokedUpTo = len(s.issued)
 }
 
-// SetChatFault sets a fault for POST /chat/completions.
-func (s *Server) SetChatFault(f Fault) {
+// SetFault sets a fault for the Copilot API route at path (one of the
+// Path* constants), replacing any fault set for it before.
+func (s *Server) SetFault(path string, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.set.chatFault = &f
+	s.set.faults[path] = &f
 }
+
+// ClearFault removes the fault of path.
+func (s *Server) ClearFault(path string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.set.faults, path)
+}
+
+// SetChatFault sets a fault for POST /chat/completions.
+func (s *Server) SetChatFault(f Fault) { s.SetFault(PathChat, f) }
 
 // ClearChatFault removes the chat fault.
-func (s *Server) ClearChatFault() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.set.chatFault = nil
-}
+func (s *Server) ClearChatFault() { s.ClearFault(PathChat) }
+
+// SetResponsesFault sets a fault for POST /responses.
+func (s *Server) SetResponsesFault(f Fault) { s.SetFault(PathResponses, f) }
+
+// ClearResponsesFault removes the /responses fault.
+func (s *Server) ClearResponsesFault() { s.ClearFault(PathResponses) }
+
+// SetMessagesFault sets a fault for POST /v1/messages, e.g.
+// Fault{Status: 503, Count: n} for the n upstream 503s that make a gateway
+// fall back to the translated chat path. The default body is Copilot's
+// OpenAI-shaped error, as on every route; give Body:
+// AnthropicErrorBody(status) for Anthropic's shape.
+func (s *Server) SetMessagesFault(f Fault) { s.SetFault(PathMessages, f) }
+
+// ClearMessagesFault removes the /v1/messages fault.
+func (s *Server) ClearMessagesFault() { s.ClearFault(PathMessages) }
 
 // SetModelsFault sets a fault for GET /models.
-func (s *Server) SetModelsFault(f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.set.modelsFault = &f
-}
+func (s *Server) SetModelsFault(f Fault) { s.SetFault(PathModels, f) }
 
 // ClearModelsFault removes the models fault.
-func (s *Server) ClearModelsFault() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.set.modelsFault = nil
-}
+func (s *Server) ClearModelsFault() { s.ClearFault(PathModels) }
 
 // SetEmbeddingsFault sets a fault for POST /embeddings.
-func (s *Server) SetEmbeddingsFault(f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.set.embeddingsFault = &f
-}
+func (s *Server) SetEmbeddingsFault(f Fault) { s.SetFault(PathEmbeddings, f) }
 
 // ClearEmbeddingsFault removes the embeddings fault.
-func (s *Server) ClearEmbeddingsFault() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.set.embeddingsFault = nil
-}
+func (s *Server) ClearEmbeddingsFault() { s.ClearFault(PathEmbeddings) }
 
 // SetLatency delays response headers on the Copilot API routes by d.
 func (s *Server) SetLatency(d time.Duration) {
@@ -398,28 +448,48 @@ func (s *Server) SetLatency(d time.Duration) {
 }
 
 // SetStream sets the number of generated content chunks and the delay
-// between consecutive stream events.
+// between consecutive stream events, on every streaming route: chat
+// content chunks, /responses output_text deltas and /v1/messages
+// text_delta events; a tool call's arguments come in at most that many
+// pieces (at least one).
 func (s *Server) SetStream(chunks int, spacing time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.set.chunks, s.set.spacing = chunks, spacing
 }
 
-// SetStreamEvents replaces the generated stream with raw events. Each is
-// written as "data: <e>\n\n", unless it already starts with "data:" or ":"
-// (then as is + "\n\n"). The list is the whole stream: include "[DONE]" if
-// it should be sent. nil → generated events.
-func (s *Server) SetStreamEvents(events []string) {
+// SetStreamEvents replaces the generated chat stream with raw events. Each
+// is written as "data: <e>\n\n", unless it already starts with "data:",
+// "event:" or ":" (then as is + "\n\n"). The list is the whole stream:
+// include "[DONE]" if it should be sent. nil → generated events.
+func (s *Server) SetStreamEvents(events []string) { s.SetEndpointStream(PathChat, events) }
+
+// SetEndpointStream is SetStreamEvents for the route at path (PathChat,
+// PathResponses or PathMessages). For /responses and /v1/messages give
+// each event whole, e.g. "event: message_stop\ndata: {...}".
+func (s *Server) SetEndpointStream(path string, events []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.set.streamEvents = slices.Clone(events)
+	if events == nil {
+		delete(s.set.streams, path)
+		return
+	}
+	s.set.streams[path] = slices.Clone(events)
 }
 
 // SetChatResponse overrides the non-stream chat body ("" → generated).
-func (s *Server) SetChatResponse(body string) {
+func (s *Server) SetChatResponse(body string) { s.SetEndpointResponse(PathChat, body) }
+
+// SetEndpointResponse overrides the non-stream 200 body of the route at
+// path (PathChat, PathResponses or PathMessages); "" → generated.
+func (s *Server) SetEndpointResponse(path, body string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.set.chatResponse = body
+	if body == "" {
+		delete(s.set.bodies, path)
+		return
+	}
+	s.set.bodies[path] = body
 }
 
 // SetUserJSON overrides the body of GET /copilot_internal/user ("" → default).
@@ -432,14 +502,22 @@ func (s *Server) SetUserJSON(body string) {
 	s.set.userJSON = body
 }
 
-// SetModelsJSON overrides the body of GET /models ("" → default).
+// SetModelsJSON overrides the body of GET /models ("" → default). The list
+// also decides which endpoints serve which model: a request for a listed
+// model whose supported_endpoints (default ["/chat/completions"]) lacks
+// the route answers 400 unsupported_api_for_model. Models not listed are
+// served everywhere unless SetStrictModels is on; a body that does not
+// parse turns the check off.
 func (s *Server) SetModelsJSON(body string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if body == "" {
+		body = s.initial.modelsJSON
+	}
+	if body == "" {
 		body = DefaultModelsJSON
 	}
-	s.set.modelsJSON = body
+	s.set.modelsJSON, s.set.catalog = body, parseCatalog(body)
 }
 
 // SetQuotaHeader sets the x-quota-snapshot-<name> header sent on inference
@@ -461,6 +539,37 @@ func (s *Server) SetRequireEditorVersion(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.set.requireEditorVersion = on
+}
+
+// SetStrictModels makes chat, /responses and /v1/messages answer 400
+// model_not_supported for a model the model list does not have, as
+// Copilot does (so a test sees an id the gateway failed to map). Off by
+// default: any model id is served.
+func (s *Server) SetStrictModels(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.set.strictModels = on
+}
+
+// SetVerifyReasoning makes /responses refuse (400 invalid_encrypted_content)
+// a reasoning input item whose encrypted_content, and /v1/messages refuse
+// (400 invalid_request_error) a thinking block whose signature, this fake
+// did not issue: a gateway must send them back unchanged. Off by default.
+func (s *Server) SetVerifyReasoning(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.set.verifyReasoning = on
+}
+
+// SetCachedTokens makes generated usage report n cached prompt tokens on
+// top of the DefaultPromptTokens uncached ones: chat prompt_tokens and
+// /responses input_tokens grow by n and carry cached_tokens n;
+// /v1/messages reports cache_read_input_tokens n (its input_tokens stay
+// uncached). 0 (default) adds no chat prompt_tokens_details.
+func (s *Server) SetCachedTokens(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.set.cachedTokens = max(0, n)
 }
 
 // Requests is every request received (all routes), in order.
@@ -499,7 +608,8 @@ func (s *Server) InFlight() int { return int(s.inFlight.Load()) }
 
 // Reset clears faults and recorded requests (including exchange attempts
 // and pending Canceled values) and restores the settings given at
-// construction. Issued tokens and their revocation state are kept.
+// construction. Issued tokens and their revocation state are kept, and so
+// are issued reasoning encrypted_content values and thinking signatures.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	s.set = s.defaultSettings()
@@ -554,21 +664,21 @@ func (s *Server) hang(ctx context.Context) outcome {
 	}
 }
 
-// takeFault returns the current fault of *slot, consuming one use of it.
+// takeFault returns the current fault of path, consuming one use of it.
 // Caller holds s.mu.
-func takeFault(slot **Fault) (Fault, bool) {
-	f := *slot
+func (s *Server) takeFault(path string) Fault {
+	f := s.set.faults[path]
 	if f == nil {
-		return Fault{}, false
+		return Fault{}
 	}
 	out := *f
 	if f.Count > 0 {
 		f.Count--
 		if f.Count == 0 {
-			*slot = nil
+			delete(s.set.faults, path)
 		}
 	}
-	return out, true
+	return out
 }
 
 func (s *Server) reportCancel(path string) {

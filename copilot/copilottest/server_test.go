@@ -416,65 +416,76 @@ func TestChatStreamShape(t *testing.T) {
 			if r.header.Get("x-quota-snapshot-premium_interactions") == "" {
 				t.Error("no quota header on stream")
 			}
-			events := readEvents(t, r.body)
-			want := 1 + chunks + 1 + 1
-			if tc.usage {
-				want++
-			}
-			if len(events) != want {
-				t.Fatalf("%d events, want %d: %q", len(events), want, events)
-			}
-			var payloads []map[string]any
-			for i, e := range events {
-				p, ok := strings.CutPrefix(e, "data: ")
-				if !ok {
-					t.Fatalf("event %d %q lacks data: prefix", i, e)
-				}
-				if i == len(events)-1 {
-					if p != "[DONE]" {
-						t.Fatalf("last event %q, want [DONE]", p)
-					}
-					break
-				}
-				var m map[string]any
-				if err := json.Unmarshal([]byte(p), &m); err != nil {
-					t.Fatalf("event %d: %v", i, err)
-				}
-				payloads = append(payloads, m)
-			}
-			if ch := payloads[0]["choices"].([]any); len(ch) != 0 || payloads[0]["prompt_filter_results"] == nil {
-				t.Errorf("first event %v should have empty choices and prompt_filter_results", payloads[0])
-			}
-			var content strings.Builder
-			for _, p := range payloads[1 : 1+chunks] {
-				if p["object"] != "chat.completion.chunk" || p["model"] != "gpt-4o" {
-					t.Errorf("chunk %v", p)
-				}
-				c := p["choices"].([]any)[0].(map[string]any)
-				content.WriteString(c["delta"].(map[string]any)["content"].(string))
-				if c["finish_reason"] != nil {
-					t.Errorf("content chunk with finish_reason %v", c["finish_reason"])
-				}
-			}
-			wantContent := ""
-			for i := range chunks {
-				wantContent += "chunk " + string(rune('0'+i)) + " "
-			}
-			if content.String() != wantContent {
-				t.Errorf("content %q, want %q", content.String(), wantContent)
-			}
-			finish := payloads[1+chunks]["choices"].([]any)[0].(map[string]any)
-			if finish["finish_reason"] != "stop" {
-				t.Errorf("finish chunk %v", payloads[1+chunks])
-			}
-			if tc.usage {
-				u := payloads[2+chunks]
-				usage := u["usage"].(map[string]any)
-				if len(u["choices"].([]any)) != 0 || usage["completion_tokens"] != float64(chunks) || usage["total_tokens"] != float64(11+chunks) {
-					t.Errorf("usage chunk %v", u)
-				}
-			}
+			checkChatStream(t, readEvents(t, r.body), chunks, tc.usage)
 		})
+	}
+}
+
+// checkChatStream checks a generated chat stream of chunks content chunks.
+func checkChatStream(t *testing.T, events []string, chunks int, usage bool) {
+	t.Helper()
+	want := 1 + chunks + 1 + 1
+	if usage {
+		want++
+	}
+	if len(events) != want {
+		t.Fatalf("%d events, want %d: %q", len(events), want, events)
+	}
+	var payloads []map[string]any
+	for i, e := range events {
+		p, ok := strings.CutPrefix(e, "data: ")
+		if !ok {
+			t.Fatalf("event %d %q lacks data: prefix", i, e)
+		}
+		if i == len(events)-1 {
+			if p != "[DONE]" {
+				t.Fatalf("last event %q, want [DONE]", p)
+			}
+			break
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(p), &m); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		payloads = append(payloads, m)
+	}
+	if ch := payloads[0]["choices"].([]any); len(ch) != 0 || payloads[0]["prompt_filter_results"] == nil {
+		t.Errorf("first event %v should have empty choices and prompt_filter_results", payloads[0])
+	}
+	checkChatChunks(t, payloads, chunks, usage)
+}
+
+// checkChatChunks checks the content, finish and usage chunks.
+func checkChatChunks(t *testing.T, payloads []map[string]any, chunks int, usage bool) {
+	t.Helper()
+	var content strings.Builder
+	for _, p := range payloads[1 : 1+chunks] {
+		if p["object"] != "chat.completion.chunk" || p["model"] != "gpt-4o" {
+			t.Errorf("chunk %v", p)
+		}
+		c := p["choices"].([]any)[0].(map[string]any)
+		content.WriteString(c["delta"].(map[string]any)["content"].(string))
+		if c["finish_reason"] != nil {
+			t.Errorf("content chunk with finish_reason %v", c["finish_reason"])
+		}
+	}
+	wantContent := ""
+	for i := range chunks {
+		wantContent += "chunk " + string(rune('0'+i)) + " "
+	}
+	if content.String() != wantContent {
+		t.Errorf("content %q, want %q", content.String(), wantContent)
+	}
+	finish := payloads[1+chunks]["choices"].([]any)[0].(map[string]any)
+	if finish["finish_reason"] != "stop" {
+		t.Errorf("finish chunk %v", payloads[1+chunks])
+	}
+	if usage {
+		u := payloads[2+chunks]
+		usage := u["usage"].(map[string]any)
+		if len(u["choices"].([]any)) != 0 || usage["completion_tokens"] != float64(chunks) || usage["total_tokens"] != float64(11+chunks) {
+			t.Errorf("usage chunk %v", u)
+		}
 	}
 }
 
@@ -669,23 +680,23 @@ func TestStatusFaults(t *testing.T) {
 		{"chat html", "/chat/completions", Fault{Status: 502, Body: "<html>bad gateway</html>", ContentType: "text/html", Count: 1}, "text/html", "<html>bad gateway</html>"},
 		{"models 503", "/models", Fault{Status: 503, Count: 1}, "application/json", `"error":{`},
 		{"embeddings 429", "/embeddings", Fault{Status: 429, RetryAfter: "3", Count: 1}, "application/json", `"rate_limited"`},
+		{"responses 500", "/responses", Fault{Status: 500, Count: 1}, "application/json", `"type":"server_error"`},
+		{"messages 503", "/v1/messages", Fault{Status: 503, Count: 1}, "application/json", `"type":"server_error"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := New(t)
 			auth := bearer(t, s)
-			switch tc.path {
-			case "/chat/completions":
-				s.SetChatFault(tc.fault)
-			case "/models":
-				s.SetModelsFault(tc.fault)
-			default:
-				s.SetEmbeddingsFault(tc.fault)
-			}
+			s.SetFault(tc.path, tc.fault)
 			method, body := http.MethodPost, `{"model":"gpt-4o","input":"x"}`
-			if tc.path == "/models" {
+			switch tc.path {
+			case "/models":
 				method, body = http.MethodGet, ""
+			case "/v1/messages":
+				body = `{"model":"claude-sonnet-4.5","messages":[]}`
+			case "/responses":
+				body = `{"model":"gpt-5","input":"x"}`
 			}
 			r := do(t, s, method, tc.path, auth, body)
 			if r.status != tc.fault.Status || r.header.Get("Content-Type") != tc.wantCT || !strings.Contains(r.body, tc.wantBody) {
@@ -699,29 +710,29 @@ func TestStatusFaults(t *testing.T) {
 			}
 		})
 	}
+}
 
-	t.Run("until cleared", func(t *testing.T) {
-		t.Parallel()
-		s := New(t)
-		auth := bearer(t, s)
-		s.SetChatFault(Fault{Status: 500})
-		for range 3 {
-			if r := do(t, s, http.MethodPost, "/chat/completions", auth, `{}`); r.status != 500 {
-				t.Fatalf("status %d", r.status)
-			}
+func TestStatusFaultsUntilCleared(t *testing.T) {
+	t.Parallel()
+	s := New(t)
+	auth := bearer(t, s)
+	s.SetChatFault(Fault{Status: 500})
+	for range 3 {
+		if r := do(t, s, http.MethodPost, "/chat/completions", auth, `{}`); r.status != 500 {
+			t.Fatalf("status %d", r.status)
 		}
-		s.ClearChatFault()
-		if r := do(t, s, http.MethodPost, "/chat/completions", auth, `{}`); r.status != 200 {
-			t.Fatalf("after clear: status %d", r.status)
-		}
-		s.SetModelsFault(Fault{Status: 500})
-		s.ClearModelsFault()
-		s.SetEmbeddingsFault(Fault{Status: 500})
-		s.ClearEmbeddingsFault()
-		if r := do(t, s, http.MethodGet, "/models", auth, ""); r.status != 200 {
-			t.Fatalf("models after clear: %d", r.status)
-		}
-	})
+	}
+	s.ClearChatFault()
+	if r := do(t, s, http.MethodPost, "/chat/completions", auth, `{}`); r.status != 200 {
+		t.Fatalf("after clear: status %d", r.status)
+	}
+	s.SetModelsFault(Fault{Status: 500})
+	s.ClearModelsFault()
+	s.SetEmbeddingsFault(Fault{Status: 500})
+	s.ClearEmbeddingsFault()
+	if r := do(t, s, http.MethodGet, "/models", auth, ""); r.status != 200 {
+		t.Fatalf("models after clear: %d", r.status)
+	}
 }
 
 func TestModels(t *testing.T) {

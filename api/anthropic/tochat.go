@@ -1,0 +1,259 @@
+package anthropic
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
+	"github.com/copilot-proxy/copilot-proxy/api/openai"
+)
+
+// Notes are what a conversion dropped or approximated, one short sentence
+// each, for logs and debugging. A note is recorded once however often it
+// applies. Silent, expected losses (cache_control, metadata,
+// context_management) are not noted.
+type Notes []string
+
+func (n *Notes) add(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	if !slices.Contains(*n, s) {
+		*n = append(*n, s)
+	}
+}
+
+// maxStop is the most stop sequences chat completions accepts.
+const maxStop = 4
+
+// ToChat converts a Messages request to the chat-completions pivot:
+//
+//   - system (string or blocks) becomes a first system message, and each
+//     role "system" message inside messages a system message in its place;
+//     text blocks are joined with a blank line;
+//   - a user turn's tool_result blocks become role "tool" messages placed
+//     before the rest of the turn (their text; "Error: " in front when
+//     is_error; their images move to the user message that follows);
+//   - text and image blocks become parts (a base64 image a data: URL); a
+//     lone text block is string content;
+//   - an assistant turn's tool_use blocks become tool_calls (input as the
+//     arguments JSON), its text blocks the content;
+//   - thinking and redacted_thinking blocks are dropped: their signatures
+//     are only valid for the model that made them; cache_control is dropped;
+//   - tools, tool_choice, sampling and reasoning: see chatTools and
+//     chatOptions.
+//
+// The model is req.Model unchanged: map it with CanonicalModel before, or
+// set it after. The error, an *api.Error, is a request nothing of which can
+// be sent.
+func ToChat(req *Request) (*openai.ChatRequest, Notes, error) {
+	if req == nil {
+		return nil, nil, api.NewError(api.CodeInvalidRequest, "empty request")
+	}
+	var notes Notes
+	out := &openai.ChatRequest{Model: req.Model, Stream: req.Stream}
+	if text := joinText(req.System); text != "" {
+		out.Messages = append(out.Messages, openai.Message{Role: RoleSystem, Content: openai.TextContent(text)})
+	}
+	for _, m := range req.Messages {
+		out.Messages = append(out.Messages, chatMessages(m, &notes)...)
+	}
+	if len(out.Messages) == 0 {
+		return nil, notes, invalid("messages", "no message has content that can be sent")
+	}
+	chatTools(req, out, &notes)
+	chatOptions(req, out, &notes)
+	if req.Stream {
+		out.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
+	}
+	return out, notes, nil
+}
+
+// chatMessages converts one turn to zero or more chat messages.
+func chatMessages(m MessageParam, notes *Notes) []openai.Message {
+	switch m.Role {
+	case RoleSystem:
+		if text := joinText(m.Content); text != "" {
+			return []openai.Message{{Role: RoleSystem, Content: openai.TextContent(text)}}
+		}
+		return nil
+	case RoleAssistant:
+		return assistantMessage(m.Content, notes)
+	}
+	return userMessages(m.Content, notes)
+}
+
+// userMessages converts a user turn: tool messages first, then the rest.
+func userMessages(blocks Content, notes *Notes) []openai.Message {
+	var out []openai.Message
+	var parts []openai.ContentPart
+	for _, b := range blocks {
+		switch b.Type {
+		case BlockToolResult:
+			msg, images := toolResult(b, notes)
+			out = append(out, msg)
+			parts = append(parts, images...)
+		default:
+			parts = append(parts, userParts(b, notes)...)
+		}
+	}
+	if len(parts) > 0 {
+		out = append(out, openai.Message{Role: RoleUser, Content: partsContent(parts)})
+	}
+	return out
+}
+
+// userParts converts one non-tool-result block of a user turn.
+func userParts(b Block, notes *Notes) []openai.ContentPart {
+	switch b.Type {
+	case BlockText:
+		if b.Text != "" {
+			return []openai.ContentPart{textPart(b.Text)}
+		}
+	case BlockImage:
+		if p, ok := imagePart(b.Source, notes); ok {
+			return []openai.ContentPart{p}
+		}
+	case BlockDocument:
+		if text := documentText(b, notes); text != "" {
+			return []openai.ContentPart{textPart(text)}
+		}
+	case BlockThinking, BlockRedactedThinking:
+		notes.add("thinking blocks dropped")
+	default:
+		notes.add("%s blocks dropped: no chat equivalent", b.Type)
+	}
+	return nil
+}
+
+// toolResult converts a tool_result block to a tool message and the image
+// parts it carried (a tool message can hold only text).
+func toolResult(b Block, notes *Notes) (openai.Message, []openai.ContentPart) {
+	var texts []string
+	var images []openai.ContentPart
+	for _, c := range b.Content {
+		switch c.Type {
+		case BlockText:
+			texts = append(texts, c.Text)
+		case BlockImage:
+			if p, ok := imagePart(c.Source, notes); ok {
+				images = append(images, p)
+			}
+		case BlockDocument:
+			texts = append(texts, documentText(c, notes))
+		default:
+			notes.add("%s blocks in tool results dropped", c.Type)
+		}
+	}
+	text := strings.Join(texts, "\n")
+	if len(images) > 0 {
+		notes.add("images of tool results moved to the following user message")
+		images = append([]openai.ContentPart{textPart("Image(s) returned by tool call " + b.ToolUseID + ":")}, images...)
+		if text == "" {
+			text = "(the tool returned image content, attached to the next user message)"
+		}
+	}
+	if b.IsError {
+		text = "Error: " + text
+	}
+	return openai.Message{Role: "tool", ToolCallID: b.ToolUseID, Content: openai.TextContent(text)}, images
+}
+
+// assistantMessage converts an assistant turn; one with nothing left after
+// dropping thinking is omitted.
+func assistantMessage(blocks Content, notes *Notes) []openai.Message {
+	msg := openai.Message{Role: RoleAssistant}
+	var texts []string
+	for _, b := range blocks {
+		switch b.Type {
+		case BlockText:
+			if b.Text != "" {
+				texts = append(texts, b.Text)
+			}
+		case BlockToolUse:
+			msg.ToolCalls = append(msg.ToolCalls, openai.ToolCall{ID: b.ID, Type: "function",
+				Function: openai.FunctionCall{Name: b.Name, Arguments: toolArguments(b.Input)}})
+		case BlockThinking, BlockRedactedThinking:
+			notes.add("thinking blocks dropped")
+		default:
+			notes.add("%s blocks dropped: no chat equivalent", b.Type)
+		}
+	}
+	if len(texts) > 0 {
+		msg.Content = openai.TextContent(strings.Join(texts, "\n\n"))
+	}
+	if msg.Content.IsZero() && len(msg.ToolCalls) == 0 {
+		return nil
+	}
+	return []openai.Message{msg}
+}
+
+// toolArguments is a tool_use input as chat arguments: compact JSON, "{}"
+// for none.
+func toolArguments(input json.RawMessage) string {
+	if s := compactJSON(input); s != "" && s != "null" {
+		return s
+	}
+	return "{}"
+}
+
+func textPart(s string) openai.ContentPart {
+	return openai.ContentPart{Type: "text", Text: s}
+}
+
+// partsContent is string content for one text part, parts otherwise.
+func partsContent(parts []openai.ContentPart) openai.Content {
+	if len(parts) == 1 && parts[0].Type == "text" {
+		return openai.TextContent(parts[0].Text)
+	}
+	return openai.Content{Parts: parts}
+}
+
+// imagePart converts an image source: base64 to a data: URL, a URL as is.
+// A file id cannot be resolved here.
+func imagePart(src *Source, notes *Notes) (openai.ContentPart, bool) {
+	var url string
+	switch {
+	case src == nil:
+	case src.Type == "base64" && src.Data != "":
+		url = "data:" + src.MediaType + ";base64," + src.Data
+	case src.Type == "url" && src.URL != "":
+		url = src.URL
+	}
+	if url == "" {
+		notes.add("images without base64 data or a URL dropped")
+		return openai.ContentPart{}, false
+	}
+	return openai.ContentPart{Type: "image_url", ImageURL: &openai.ImageURL{URL: url}}, true
+}
+
+// documentText is a text document's text (with its title); a PDF or other
+// binary document cannot be sent as chat content.
+func documentText(b Block, notes *Notes) string {
+	var text string
+	switch {
+	case b.Source == nil:
+	case b.Source.Type == "text":
+		text = b.Source.Data
+	case b.Source.Type == "content":
+		text = joinText(b.Source.Content)
+	default:
+		notes.add("PDF and other binary documents dropped: chat takes no documents")
+		return ""
+	}
+	if b.Title != "" && text != "" {
+		text = b.Title + "\n\n" + text
+	}
+	return text
+}
+
+// joinText joins the text blocks of a content list with a blank line.
+func joinText(blocks Content) string {
+	var texts []string
+	for _, b := range blocks {
+		if b.Type == BlockText && b.Text != "" {
+			texts = append(texts, b.Text)
+		}
+	}
+	return strings.Join(texts, "\n\n")
+}

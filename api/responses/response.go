@@ -1,0 +1,144 @@
+package responses
+
+import (
+	"encoding/json"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
+)
+
+// Response statuses.
+const (
+	StatusInProgress = "in_progress"
+	StatusCompleted  = "completed"
+	StatusIncomplete = "incomplete"
+	StatusFailed     = "failed"
+)
+
+// Incomplete reasons (incomplete_details.reason).
+const (
+	ReasonMaxOutputTokens = "max_output_tokens"
+	ReasonContentFilter   = "content_filter"
+)
+
+// Response is a Responses API response object: the non-stream answer, and
+// the "response" member of response.created, response.in_progress,
+// response.completed, response.incomplete and response.failed events.
+//
+// The request settings it echoes (instructions, tools, tool_choice, ...)
+// are there because the API always sends them and SDKs expect them;
+// nothing here reads them back. Store is false on the translated path:
+// the gateway keeps no responses.
+type Response struct {
+	ID                 string             `json:"id"`
+	Object             string             `json:"object"`
+	CreatedAt          int64              `json:"created_at"`
+	Status             string             `json:"status"`
+	Error              *ResponseError     `json:"error"`
+	IncompleteDetails  *IncompleteDetails `json:"incomplete_details"`
+	Instructions       json.RawMessage    `json:"instructions"`
+	MaxOutputTokens    *int64             `json:"max_output_tokens"`
+	Model              string             `json:"model"`
+	Output             []Item             `json:"output"`
+	ParallelToolCalls  bool               `json:"parallel_tool_calls"`
+	PreviousResponseID *string            `json:"previous_response_id"`
+	Reasoning          *Reasoning         `json:"reasoning"`
+	Store              bool               `json:"store"`
+	Temperature        *float64           `json:"temperature"`
+	Text               *TextConfig        `json:"text,omitempty"`
+	ToolChoice         *ToolChoice        `json:"tool_choice"`
+	Tools              []Tool             `json:"tools"`
+	TopP               *float64           `json:"top_p"`
+	Usage              *Usage             `json:"usage"`
+	Metadata           map[string]string  `json:"metadata"`
+	PromptCacheKey     string             `json:"prompt_cache_key,omitempty"`
+}
+
+type responseWire Response
+
+// MarshalJSON encodes the response with the members the API always sends
+// present: empty lists and objects rather than null.
+func (r Response) MarshalJSON() ([]byte, error) {
+	if r.Object == "" {
+		r.Object = "response"
+	}
+	if r.Output == nil {
+		r.Output = []Item{}
+	}
+	if r.Tools == nil {
+		r.Tools = []Tool{}
+	}
+	if r.Metadata == nil {
+		r.Metadata = map[string]string{}
+	}
+	if r.Instructions == nil {
+		r.Instructions = json.RawMessage("null")
+	}
+	if r.ToolChoice == nil {
+		r.ToolChoice = &ToolChoice{Mode: "auto"}
+	}
+	return json.Marshal(responseWire(r))
+}
+
+// ResponseError is a failed response's error.
+type ResponseError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// IncompleteDetails says why a response is incomplete.
+type IncompleteDetails struct {
+	Reason string `json:"reason"`
+}
+
+// Usage is a Responses answer's token usage.
+type Usage struct {
+	InputTokens         int64               `json:"input_tokens"`
+	InputTokensDetails  InputTokensDetails  `json:"input_tokens_details"`
+	OutputTokens        int64               `json:"output_tokens"`
+	OutputTokensDetails OutputTokensDetails `json:"output_tokens_details"`
+	TotalTokens         int64               `json:"total_tokens"`
+}
+
+// InputTokensDetails breaks down the input tokens.
+type InputTokensDetails struct {
+	CachedTokens int64 `json:"cached_tokens"`
+}
+
+// OutputTokensDetails breaks down the output tokens.
+type OutputTokensDetails struct {
+	ReasoningTokens int64 `json:"reasoning_tokens"`
+}
+
+// API is the usage as the gateway accounts it (input as prompt, output as
+// completion), with negative counts dropped so a broken upstream cannot
+// credit a budget.
+func (u Usage) API() api.Usage {
+	return api.Usage{PromptTokens: max(u.InputTokens, 0), CompletionTokens: max(u.OutputTokens, 0),
+		TotalTokens: max(u.TotalTokens, 0)}
+}
+
+// Cached is the number of cached input tokens, never negative.
+func (u Usage) Cached() int64 { return max(u.InputTokensDetails.CachedTokens, 0) }
+
+// newResponse is the response object for req with the given id, before any
+// output: the request's settings echoed as the API echoes them.
+func newResponse(req *Request, id string, createdAt int64, status string) *Response {
+	r := &Response{ID: id, Object: "response", CreatedAt: createdAt, Status: status, ParallelToolCalls: true}
+	if req == nil {
+		return r
+	}
+	r.Model, r.MaxOutputTokens, r.Reasoning = req.Model, req.MaxOutputTokens, req.Reasoning
+	r.Temperature, r.TopP, r.Text, r.Tools = req.Temperature, req.TopP, req.Text, req.Tools
+	r.ToolChoice, r.Metadata, r.PromptCacheKey = req.ToolChoice, req.Metadata, req.PromptCacheKey
+	if req.Instructions != "" {
+		r.Instructions, _ = json.Marshal(req.Instructions)
+	}
+	if req.ParallelToolCalls != nil {
+		r.ParallelToolCalls = *req.ParallelToolCalls
+	}
+	if req.PreviousResponseID != "" {
+		p := req.PreviousResponseID
+		r.PreviousResponseID = &p
+	}
+	return r
+}

@@ -1,0 +1,46 @@
+package copilottest
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestPickTool(t *testing.T) {
+	t.Parallel()
+	tools := []string{"get_weather", "f", "Bash"}
+	tests := []struct {
+		text, want string
+		ok         bool
+	}{
+		{"hello", "", false},
+		{"call_tool", "get_weather", true},
+		{"please call_tool Bash now", "Bash", true},
+		{"call_tool: f.", "f", true},
+		{"call_tool nothing", "get_weather", true},
+		{"call_toolf", "get_weather", true}, // no word boundary after the trigger: first tool
+	}
+	for _, tc := range tests {
+		got, ok := pickTool(tools, tc.text)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("pickTool(%q) = %q %v, want %q %v", tc.text, got, ok, tc.want, tc.ok)
+		}
+	}
+	if _, ok := pickTool(nil, "call_tool"); ok {
+		t.Error("a call without tools")
+	}
+}
+
+func TestSplitPieces(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{-1, 0, 1, 2, 3, 7, 100} {
+		got := splitPieces(ToolCallArguments, n)
+		want := max(1, min(n, len(ToolCallArguments)))
+		if strings.Join(got, "") != ToolCallArguments || len(got) > want || len(got) == 0 || slices.Contains(got, "") {
+			t.Errorf("splitPieces(n=%d) = %q", n, got)
+		}
+	}
+	if got := splitPieces("", 3); len(got) != 1 || got[0] != "" {
+		t.Errorf("splitPieces(\"\") = %q", got)
+	}
+}
