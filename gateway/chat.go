@@ -23,6 +23,9 @@ import (
 func handleChat(up *upstream, rt *router, bodies bodyReader, out *relayer) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, req, ok := readRequest(w, r, bodies, api.ParseChatRequest)
+		if ok {
+			body, ok = aliasRequest(w, r, rt.models, body, &req.Model)
+		}
 		if !ok || !admitModel(w, r, req.Model, req.Stream) {
 			return
 		}

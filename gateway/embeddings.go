@@ -17,9 +17,12 @@ const maxEmbeddingsResponse = 256 << 20
 // forwarded untouched. When the client asked for encoding_format "base64" and
 // Copilot answers with float arrays, the answer is re-encoded as OpenAI does
 // (little-endian float32, standard base64); otherwise it is copied through.
-func handleEmbeddings(up *upstream, bodies bodyReader, out *relayer) http.HandlerFunc {
+func handleEmbeddings(up *upstream, models *modelCache, bodies bodyReader, out *relayer) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, req, ok := readRequest(w, r, bodies, api.ParseEmbeddingsRequest)
+		if ok {
+			body, ok = aliasRequest(w, r, models, body, &req.Model)
+		}
 		if !ok || !admitModel(w, r, req.Model, false) {
 			return
 		}

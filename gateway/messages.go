@@ -31,8 +31,8 @@ func handleMessages(up *upstream, rt *router, models *modelCache, bodies bodyRea
 		if !ok {
 			return
 		}
-		model, ok := claudeModel(w, r, models, peek.Model)
-		if !ok || !admitModel(w, r, model, peek.Stream) {
+		model, ok := claudeModel(w, r, models, models.resolve(peek.Model))
+		if model = models.resolve(model); !ok || !admitModel(w, r, model, peek.Stream) {
 			return
 		}
 		to := rt.endpoint(model, api.EndpointMessages, api.EndpointChat, api.EndpointResponses)

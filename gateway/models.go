@@ -36,10 +36,11 @@ const (
 // demand and kept for ttl. Shared fetches run under life, the server's
 // lifetime, and end when it does.
 type modelCache struct {
-	up   *upstream
-	ttl  time.Duration
-	now  func() time.Time
-	life context.Context
+	up      *upstream
+	ttl     time.Duration
+	now     func() time.Time
+	life    context.Context
+	aliases map[string]string // alias → model id (Config.ModelAliases)
 
 	mu      sync.Mutex
 	snap    *modelSnapshot
@@ -163,6 +164,7 @@ func (c *modelCache) fetch(ctx context.Context) (*modelSnapshot, error) {
 	if err != nil {
 		return nil, api.NewError(api.CodeUpstreamError, "Copilot returned an unreadable model list: "+err.Error())
 	}
+	models = withAliases(models, c.aliases)
 	snap := &modelSnapshot{
 		models:  models,
 		byID:    make(map[string]int, len(models)),
@@ -180,6 +182,54 @@ func (c *modelCache) fetch(ctx context.Context) (*modelSnapshot, error) {
 	c.snap, c.retryAt = snap, time.Time{}
 	c.mu.Unlock()
 	return snap, nil
+}
+
+// resolve returns the model id an alias stands for (id itself when it is
+// none).
+func (c *modelCache) resolve(id string) string {
+	if to, ok := c.aliases[id]; ok {
+		return to
+	}
+	return id
+}
+
+// withAliases adds an entry per alias whose model is listed: the model's
+// entry under the alias's id, so clients can discover it.
+func withAliases(models []api.Model, aliases map[string]string) []api.Model {
+	if len(aliases) == 0 {
+		return models
+	}
+	byID := make(map[string]api.Model, len(models))
+	for _, m := range models {
+		byID[m.ID] = m
+	}
+	names := make([]string, 0, len(aliases))
+	for from := range aliases {
+		names = append(names, from)
+	}
+	slices.Sort(names)
+	for _, from := range names {
+		target, ok := byID[aliases[from]]
+		if _, taken := byID[from]; !ok || taken {
+			continue // an alias of an unlisted model, or one shadowing a real model, is not listed
+		}
+		if raw, err := withID(target.Raw, from); err == nil {
+			a := target
+			a.ID, a.Raw = from, raw
+			models = append(models, a)
+		}
+	}
+	return models
+}
+
+// withID returns a model entry with its id replaced.
+func withID(raw json.RawMessage, id string) (json.RawMessage, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, err
+	}
+	fields["id"], _ = json.Marshal(id)
+	return json.Marshal(fields)
 }
 
 // modelsUpstreamError maps a failed list fetch. The client's GET has no input

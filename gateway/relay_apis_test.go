@@ -33,6 +33,16 @@ var streamAPIs = []streamAPI{
 		ping:       ": ping\n\n",
 		failPrefix: "event: response.failed\ndata: {",
 	},
+	{
+		name: "messages", path: "/v1/messages?beta=true", body: `{"model":"claude-sonnet-4.5","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+		events: []string{
+			"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n",
+			"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n",
+		},
+		last:       "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+		ping:       "event: ping\ndata: {\"type\": \"ping\"}\n\n",
+		failPrefix: "event: error\ndata: {\"type\":\"error\"",
+	},
 }
 
 func openAPIStream(t *testing.T, ts *httptest.Server, api streamAPI) (*bufio.Reader, context.CancelFunc) {

@@ -32,6 +32,9 @@ func newPipeUpstream() *pipeUpstream {
 }
 
 func (p *pipeUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Path == "/models" {
+		return response(http.StatusNotFound, jsonHeader(), `{"error":{"message":"no model list here"}}`), nil
+	}
 	ctx := req.Context()
 	p.once.Do(func() {
 		go func() {

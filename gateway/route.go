@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"net/http"
 	"sync"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
+	"github.com/copilot-proxy/copilot-proxy/middleware"
 )
 
 // codeUnsupportedAPI is Copilot's error code for a model asked at an
@@ -62,4 +64,28 @@ func (c *modelCache) model(id string) (api.Model, bool) {
 		return api.Model{}, false
 	}
 	return snap.models[i], true
+}
+
+// aliased applies a model alias (Config.ModelAliases) to a request: the id
+// it stands for, and the body with that id. Without an alias both are
+// returned as they are.
+func (c *modelCache) aliased(body []byte, model string) ([]byte, string, error) {
+	to := c.resolve(model)
+	if to == model {
+		return body, model, nil
+	}
+	b, err := setModel(body, to)
+	return b, to, err
+}
+
+// aliasRequest applies a model alias to a request before its model is
+// checked and routed. On failure it has answered.
+func aliasRequest(w http.ResponseWriter, r *http.Request, c *modelCache, body []byte, model *string) ([]byte, bool) {
+	b, to, err := c.aliased(body, *model)
+	if err != nil {
+		middleware.WriteError(w, r, api.NewError(api.CodeInvalidJSON, "The request body is not a JSON object."))
+		return nil, false
+	}
+	*model = to
+	return b, true
 }

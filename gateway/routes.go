@@ -93,7 +93,7 @@ func (h handlers) openAI(r chi.Router, d Deps) {
 	infer.Post("/responses", resp)
 	r.Get("/v1/responses/{id}", handleStoredResponse())
 	r.Delete("/v1/responses/{id}", handleStoredResponse())
-	embeddings := handleEmbeddings(h.up, h.bodies, h.out)
+	embeddings := handleEmbeddings(h.up, h.models, h.bodies, h.out)
 	infer.Post("/v1/embeddings", embeddings)
 	infer.Post("/embeddings", embeddings)
 	r.Get("/v1/models", handleModels(h.models))

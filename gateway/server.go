@@ -43,6 +43,10 @@ type Config struct {
 	// BodyReadTimeout bounds reading a request body once its headers are in;
 	// default 60s.
 	BodyReadTimeout time.Duration
+	// ModelAliases maps model ids clients send to Copilot's (--model-alias):
+	// applied on every API before allow-lists and routing, and listed by
+	// /v1/models next to the model they stand for.
+	ModelAliases map[string]string
 }
 
 func (c Config) withDefaults() Config {
@@ -133,6 +137,7 @@ func NewServer(d Deps) *Server {
 	s.life, s.stop = context.WithCancel(middleware.WithLogger(context.Background(), d.Logger))
 	up := newUpstream(d.Upstream, d.UpstreamURL, d.Now)
 	s.models = newModelCache(s.life, up, cfg.ModelsTTL, d.Now)
+	s.models.aliases = cfg.ModelAliases
 	s.handler = s.routes(d, cfg, up)
 	return s
 }

@@ -54,7 +54,8 @@ func parse(body []byte, needMaxTokens bool) (*Request, *api.Error) {
 }
 
 // topLevel checks that body is one JSON object and returns its members by
-// exact key, refusing case variants of Request's field names.
+// key (the last of repeated keys, as the upstream reads them; values are
+// slices of body), refusing case variants of Request's field names.
 func topLevel(body []byte) (map[string]json.RawMessage, *api.Error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
@@ -63,18 +64,20 @@ func topLevel(body []byte) (map[string]json.RawMessage, *api.Error) {
 	if !json.Valid(trimmed) {
 		return nil, api.NewError(api.CodeInvalidJSON, "The request body is not valid JSON.")
 	}
-	var top map[string]json.RawMessage
-	if trimmed[0] != '{' || json.Unmarshal(trimmed, &top) != nil {
+	if trimmed[0] != '{' {
 		return nil, api.NewError(api.CodeInvalidRequest, "The request body must be a JSON object.")
 	}
-	for key := range top {
+	top := make(map[string]json.RawMessage, 16)
+	var e *api.Error
+	objectMembers(trimmed, func(key string, value []byte) {
+		top[key] = value
 		for _, f := range requestFields {
-			if key != f && strings.EqualFold(key, f) {
-				return nil, invalid(key, fmt.Sprintf("Extra inputs are not permitted (did you mean %q?)", f))
+			if e == nil && key != f && strings.EqualFold(key, f) {
+				e = invalid(key, fmt.Sprintf("Extra inputs are not permitted (did you mean %q?)", f))
 			}
 		}
-	}
-	return top, nil
+	})
+	return top, e
 }
 
 // checkScalars checks the fields the gateway routes on before the whole

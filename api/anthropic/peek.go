@@ -70,27 +70,28 @@ type peekBlock struct {
 
 var imageType = []byte(`"image"`)
 
-// readMessages sets LastRole, LastHasToolResult and HasImage. Blocks are
-// decoded only in the last message and in messages that mention "image".
+// readMessages sets LastRole, LastHasToolResult and HasImage. Only the last
+// message, and messages that mention "image", are decoded.
 func (p *Peek) readMessages(raw json.RawMessage) {
-	var msgs []peekMessage
-	if len(raw) == 0 || json.Unmarshal(raw, &msgs) != nil || len(msgs) == 0 {
+	if len(raw) == 0 || raw[0] != '[' {
 		return
 	}
-	last := msgs[len(msgs)-1]
-	p.LastRole = last.Role
-	for _, b := range peekBlocks(last.Content) {
+	var last []byte
+	arrayElements(raw, func(elem []byte) {
+		last = elem
+		if !p.HasImage && bytes.Contains(elem, imageType) {
+			var m peekMessage
+			p.HasImage = json.Unmarshal(elem, &m) == nil && hasImage(peekBlocks(m.Content))
+		}
+	})
+	var m peekMessage
+	if last == nil || json.Unmarshal(last, &m) != nil {
+		return
+	}
+	p.LastRole = m.Role
+	for _, b := range peekBlocks(m.Content) {
 		if b.Type == BlockToolResult {
 			p.LastHasToolResult = true
-		}
-	}
-	if !bytes.Contains(raw, imageType) {
-		return
-	}
-	for _, m := range msgs {
-		if bytes.Contains(m.Content, imageType) && hasImage(peekBlocks(m.Content)) {
-			p.HasImage = true
-			return
 		}
 	}
 }

@@ -56,7 +56,7 @@ type streamBlock struct {
 	choice    int    // a call's choice and index in it
 	callIndex int
 	id, name  string
-	pending  strings.Builder // text or arguments not sent yet
+	pending   strings.Builder // text or arguments not sent yet
 }
 
 // NewStreamFromChat starts a conversion for a message id ("msg_...") and

@@ -159,7 +159,9 @@ func TestToChatEdges(t *testing.T) {
 
 func TestReasoningEffort(t *testing.T) {
 	t.Parallel()
-	th := func(typ string, budget int) *anthropic.Thinking { return &anthropic.Thinking{Type: typ, BudgetTokens: budget} }
+	th := func(typ string, budget int) *anthropic.Thinking {
+		return &anthropic.Thinking{Type: typ, BudgetTokens: budget}
+	}
 	for _, tt := range []struct {
 		thinking *anthropic.Thinking
 		effort   string

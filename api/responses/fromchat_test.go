@@ -374,3 +374,25 @@ func TestChatStreamThroughResponsesAndBack(t *testing.T) {
 		})
 	}
 }
+
+func TestStreamToChatReasoningParagraphs(t *testing.T) {
+	s := responses.NewStreamToChat("m")
+	var text string
+	for _, ev := range []string{
+		`{"type":"response.reasoning_summary_part.added","item_id":"rs","output_index":0,"summary_index":0,"part":{"type":"summary_text","text":""}}`,
+		`{"type":"response.reasoning_summary_text.delta","item_id":"rs","output_index":0,"summary_index":0,"delta":"a"}`,
+		`{"type":"response.reasoning_summary_part.added","item_id":"rs","output_index":0,"summary_index":1,"part":{"type":"summary_text","text":""}}`,
+		`{"type":"response.reasoning_summary_text.delta","item_id":"rs","output_index":0,"summary_index":1,"delta":"b"}`,
+	} {
+		chunks, err := s.Event("", []byte(ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range chunks {
+			text += c.Choices[0].Delta.ReasoningText
+		}
+	}
+	if text != "a\n\nb" {
+		t.Fatalf("reasoning %q", text)
+	}
+}

@@ -5,7 +5,7 @@
 //     (Codex CLI) with a model that Copilot serves only on /chat/completions;
 //   - FromChat, ToChatResponse and StreamToChat serve a chat-completions
 //     client with a model that Copilot serves only on /responses;
-//   - ParseRequest, Peek, EventUsage, BodyUsage and TailUsage read what the
+//   - ParseRequest, PeekRequest, EventUsage, BodyUsage and TailUsage read what the
 //     gateway needs from bodies it forwards untouched.
 //
 // Nothing here does I/O; ids are derived from the response id the caller

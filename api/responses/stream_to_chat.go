@@ -54,15 +54,16 @@ func (s *StreamToChat) Done() bool { return s.done }
 
 // streamEvent holds the members of the events StreamToChat reads.
 type streamEvent struct {
-	Type        string          `json:"type"`
-	Response    *streamResponse `json:"response"`
-	Item        *Item           `json:"item"`
-	ItemID      string          `json:"item_id"`
-	OutputIndex *int            `json:"output_index"`
-	Delta       string          `json:"delta"`
-	Arguments   string          `json:"arguments"`
-	Code        json.RawMessage `json:"code"`
-	Message     string          `json:"message"`
+	Type         string          `json:"type"`
+	Response     *streamResponse `json:"response"`
+	Item         *Item           `json:"item"`
+	ItemID       string          `json:"item_id"`
+	OutputIndex  *int            `json:"output_index"`
+	SummaryIndex int             `json:"summary_index"`
+	Delta        string          `json:"delta"`
+	Arguments    string          `json:"arguments"`
+	Code         json.RawMessage `json:"code"`
+	Message      string          `json:"message"`
 }
 
 // streamResponse is the part of an event's response object that
@@ -83,7 +84,7 @@ var handled = map[string]bool{
 	EventCreated: true, EventInProgress: true, EventCompleted: true, EventIncomplete: true,
 	EventFailed: true, EventError: true, EventItemAdded: true, EventItemDone: true,
 	EventTextDelta: true, EventArgsDelta: true, EventArgsDone: true,
-	EventSummaryTextDelta: true, EventReasoningTextDelta: true,
+	EventSummaryTextDelta: true, EventReasoningTextDelta: true, EventSummaryPartAdded: true,
 }
 
 var errBadEvent = errors.New("the upstream sent an event that is not a JSON object")
@@ -122,6 +123,8 @@ func (s *StreamToChat) event(typ string, ev *streamEvent) ([]openai.ChatChunk, e
 		return s.content(ev.Delta), nil
 	case EventSummaryTextDelta, EventReasoningTextDelta:
 		return s.one(openai.Delta{ReasoningText: ev.Delta}, ev.Delta != ""), nil
+	case EventSummaryPartAdded: // summary parts are paragraphs
+		return s.one(openai.Delta{ReasoningText: "\n\n"}, ev.SummaryIndex > 0), nil
 	case EventItemAdded:
 		return s.itemAdded(ev), nil
 	case EventArgsDelta, EventArgsDone:

@@ -100,6 +100,8 @@ func (b *chatBuilder) item(i int, it *Item) error {
 		b.functionOutput(it)
 	case ItemReasoning:
 		b.reasoning(it)
+	case "":
+		addOnce(&b.notes.DroppedItems, "item without type")
 	default:
 		addOnce(&b.notes.DroppedItems, it.Type)
 	}
@@ -117,14 +119,30 @@ func (b *chatBuilder) message(i int, it *Item) error {
 		b.pending = nil // reasoning belongs to the assistant turn right after it
 		b.msgs = append(b.msgs, openai.Message{Role: "user", Content: b.userContent(it.Content)})
 	case "assistant":
-		if text := it.Content.PlainText(); text != "" {
-			b.assistant().Content = openai.TextContent(text)
-		}
+		b.assistantText(it.Content.PlainText())
 	default:
 		return api.NewError(api.CodeInvalidRequest, "input["+strconv.Itoa(i)+"] has role \""+api.Clip(it.Role, 40)+
 			"\"; expected user, assistant, system or developer.").WithParam("input")
 	}
 	return nil
+}
+
+// assistantText adds an assistant message. Text that follows tool calls
+// of the same turn (before their results) joins their message: chat has
+// no text after tool calls, and the results must come right after them.
+func (b *chatBuilder) assistantText(text string) {
+	if text == "" {
+		return
+	}
+	if n := len(b.msgs); n > 0 && b.pending == nil && b.msgs[n-1].Role == "assistant" && len(b.msgs[n-1].ToolCalls) > 0 {
+		m := &b.msgs[n-1]
+		if prev := m.Content.PlainText(); prev != "" {
+			text = prev + "\n\n" + text
+		}
+		m.Content = openai.TextContent(text)
+		return
+	}
+	b.assistant().Content = openai.TextContent(text)
 }
 
 // assistant appends a new assistant message, carrying pending reasoning.

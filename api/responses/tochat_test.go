@@ -249,3 +249,25 @@ func TestFromChatResponseIncompleteAndEmpty(t *testing.T) {
 		t.Fatalf("empty %s", mustJSON(t, r))
 	}
 }
+
+// Chat cannot put text after tool calls in one turn, and tool results must
+// follow their calls: such text joins the calls' message.
+func TestToChatTextAfterToolCalls(t *testing.T) {
+	req, e := responses.ParseRequest([]byte(`{"model":"m","input":[
+		{"role":"user","content":"go"},
+		{"role":"assistant","content":[{"type":"output_text","text":"before"}]},
+		{"type":"function_call","call_id":"c1","name":"f","arguments":"{}"},
+		{"role":"assistant","content":[{"type":"output_text","text":"after"}]},
+		{"type":"function_call_output","call_id":"c1","output":"ok"},
+		{"role":"assistant","content":"done"}]}`))
+	if e != nil {
+		t.Fatal(e)
+	}
+	out, _ := toChat(t, req)
+	if got := roles(out.Messages); got != "user,assistant+callx1,tool,assistant" {
+		t.Fatalf("roles %s", got)
+	}
+	if got := out.Messages[1].Content.PlainText(); got != "before\n\nafter" {
+		t.Fatalf("text %q", got)
+	}
+}

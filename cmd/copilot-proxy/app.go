@@ -134,7 +134,7 @@ func (a *app) gatewayDeps(hc *http.Client, adminToken string) gateway.Deps {
 		UpstreamURL:  copilot.DefaultBaseURL, // routed by the transport
 		Quota:        func() any { return a.quota.Report() },
 		Ready:        func() []gateway.Condition { return []gateway.Condition{gateway.TokenCondition(a.tokens.Status())} },
-		Config:       gateway.Config{MaxBody: int64(a.cfg.MaxBody), Keepalive: keepalive},
+		Config:       gateway.Config{MaxBody: int64(a.cfg.MaxBody), Keepalive: keepalive, ModelAliases: a.cfg.ModelAliases},
 		Keys:         a.store,
 		NoAuth:       a.cfg.NoAuth,
 		Limiter:      a.limiter,

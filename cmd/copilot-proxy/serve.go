@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/bytesize"
@@ -44,7 +46,9 @@ type serveConfig struct {
 	Metrics     bool
 	MetricsAddr string
 
-	PprofAddr string // net/http/pprof on a separate loopback listener (pprof.go)
+	PprofAddr string // net/http/pprof on a separate loopback listener
+
+	ModelAliases modelAliases
 }
 
 // serveFlags declares the serve settings on a new FlagSet.
@@ -74,6 +78,7 @@ func serveFlags(cfg *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.IntVar(&cfg.GlobalConcurrency, "global-concurrency", middleware.DefaultGlobalConcurrency, "concurrent requests for the whole gateway (0 = unlimited)")
 	fs.BoolVar(&cfg.Metrics, "metrics", false, "serve Prometheus metrics at /metrics on --addr (behind the admin token when one is set)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this separate address only (host:port), instead of --addr")
+	fs.Var(&cfg.ModelAliases, "model-alias", "map a model id clients send to a Copilot model: from=to (repeatable, or comma-separated; env COPILOT_PROXY_MODEL_ALIASES)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (host:port), for profiling; off by default")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: copilot-proxy serve [flags]\n\nRuns the gateway. Every flag --some-name can also be set with the environment\nvariable COPILOT_PROXY_SOME_NAME; a flag wins over the environment.\nThe GitHub token is read from COPILOT_PROXY_GITHUB_TOKEN or --github-token-file\n(never a flag), then GH_COPILOT_TOKEN / GITHUB_COPILOT_TOKEN, then the file\nthe login command saves (~/.config/copilot-proxy/github-token), then the\neditor plugins' ~/.config/github-copilot/{hosts,apps}.json.\n\nFlags:\n")
@@ -146,6 +151,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := applyEnv(fs, getenv); err != nil {
 		return err
 	}
+	if v := getenv("COPILOT_PROXY_MODEL_ALIASES"); v != "" && len(cfg.ModelAliases) == 0 {
+		if err := cfg.ModelAliases.Set(v); err != nil {
+			return fmt.Errorf("%w: invalid COPILOT_PROXY_MODEL_ALIASES: %v", errUsage, err)
+		}
+	}
 	if err := cfg.validate(); err != nil {
 		return err
 	}
@@ -179,4 +189,32 @@ func listenHookFrom(ctx context.Context) func(net.Addr) {
 // logout all look (see githubtoken.Find).
 func findGitHubToken(getenv func(string) string, file string) (githubtoken.Token, []githubtoken.Warning, error) {
 	return githubtoken.Find(githubtoken.Options{Getenv: getenv, File: file, EditorClientID: copilot.DefaultClientID})
+}
+
+// modelAliases is the --model-alias flag: from=to pairs, repeatable or
+// comma-separated.
+type modelAliases map[string]string
+
+func (m *modelAliases) String() string {
+	var pairs []string
+	for from, to := range *m {
+		pairs = append(pairs, from+"="+to)
+	}
+	slices.Sort(pairs)
+	return strings.Join(pairs, ",")
+}
+
+func (m *modelAliases) Set(s string) error {
+	if *m == nil {
+		*m = modelAliases{}
+	}
+	for _, pair := range strings.Split(s, ",") {
+		from, to, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		from, to = strings.TrimSpace(from), strings.TrimSpace(to)
+		if !ok || from == "" || to == "" || from == to {
+			return fmt.Errorf("want from=to, e.g. fast=gpt-4o (got %q)", pair)
+		}
+		(*m)[from] = to
+	}
+	return nil
 }
