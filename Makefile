@@ -60,6 +60,11 @@ fuzz: ## run each fuzz target for FUZZTIME (default 5s); CI runs it after test
 	$(GO) test -run '^$$' -fuzz '^FuzzRelay$$' -fuzztime $(FUZZTIME) ./gateway
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthHeader$$' -fuzztime $(FUZZTIME) ./middleware
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./bytesize
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) ./api/responses
+	$(GO) test -run '^$$' -fuzz '^FuzzStreamFromChat$$' -fuzztime $(FUZZTIME) ./api/responses
+	$(GO) test -run '^$$' -fuzz '^FuzzStreamToChat$$' -fuzztime $(FUZZTIME) ./api/responses
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) ./api/anthropic
+	$(GO) test -run '^$$' -fuzz '^FuzzStreamFromChat$$' -fuzztime $(FUZZTIME) ./api/anthropic
 
 soak: build ## 60 s of mixed load with short token lifetimes and random faults (not in CI)
 	$(GO) run ./cmd/copilot-proxy-soak -bin $(BIN) -duration $(SOAK_DURATION)

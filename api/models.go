@@ -22,7 +22,10 @@ type Model struct {
 	// Endpoints is supported_endpoints ("/chat/completions", "/responses",
 	// "/v1/messages"); nil when the entry lists none, which means chat only.
 	Endpoints []string
-	Raw       json.RawMessage
+	// MaxOutputTokens is capabilities.limits.max_output_tokens, 0 when
+	// unknown.
+	MaxOutputTokens int64
+	Raw             json.RawMessage
 }
 
 // Paths of the Copilot endpoints a model may support.
@@ -119,10 +122,13 @@ func MapModels(body []byte) ([]Model, error) {
 		_ = json.Unmarshal(fields["supported_endpoints"], &m.Endpoints) // absent or malformed: chat only
 		if raw, ok := fields["capabilities"]; ok && bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
 			var caps struct {
-				Type string `json:"type"`
+				Type   string `json:"type"`
+				Limits struct {
+					MaxOutputTokens int64 `json:"max_output_tokens"`
+				} `json:"limits"`
 			}
 			_ = json.Unmarshal(raw, &caps)
-			m.Type = caps.Type
+			m.Type, m.MaxOutputTokens = caps.Type, max(caps.Limits.MaxOutputTokens, 0)
 		}
 		raw, err := json.Marshal(fields)
 		if err != nil {

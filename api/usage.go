@@ -16,7 +16,10 @@ type Usage struct {
 }
 
 // UnmarshalJSON reads either naming: prompt_tokens/completion_tokens or
-// input_tokens/output_tokens (an answer has one of the two).
+// input_tokens/output_tokens (an answer has one of the two). Anthropic's
+// input_tokens leave out the prompt read from or written to its cache
+// (cache_read_input_tokens, cache_creation_input_tokens): they are prompt
+// tokens too, and added.
 func (u *Usage) UnmarshalJSON(b []byte) error {
 	var w struct {
 		PromptTokens     int64 `json:"prompt_tokens"`
@@ -24,11 +27,17 @@ func (u *Usage) UnmarshalJSON(b []byte) error {
 		TotalTokens      int64 `json:"total_tokens"`
 		InputTokens      int64 `json:"input_tokens"`
 		OutputTokens     int64 `json:"output_tokens"`
+		CacheRead        int64 `json:"cache_read_input_tokens"`
+		CacheCreation    int64 `json:"cache_creation_input_tokens"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*u = Usage{PromptTokens: w.PromptTokens + w.InputTokens, CompletionTokens: w.CompletionTokens + w.OutputTokens, TotalTokens: w.TotalTokens}
+	*u = Usage{
+		PromptTokens:     w.PromptTokens + w.InputTokens + w.CacheRead + w.CacheCreation,
+		CompletionTokens: w.CompletionTokens + w.OutputTokens,
+		TotalTokens:      w.TotalTokens,
+	}
 	return nil
 }
 

@@ -24,13 +24,13 @@ func handleChat(up *upstream, rt *router, bodies bodyReader, out *relayer) http.
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, req, ok := readRequest(w, r, bodies, api.ParseChatRequest)
 		if ok {
-			body, ok = aliasRequest(w, r, rt.models, body, &req.Model)
+			body, ok = admitRequest(w, r, rt.models, body, &req.Model, req.Stream)
 		}
-		if !ok || !admitModel(w, r, req.Model, req.Stream) {
+		if !ok {
 			return
 		}
 		if rt.endpoint(req.Model, api.EndpointChat, api.EndpointResponses) != api.EndpointChat {
-			chatViaResponses(w, r, up, out, body, req)
+			chatViaResponses(w, r, up, rt.models, out, body, req)
 			return
 		}
 
@@ -57,7 +57,7 @@ func handleChat(up *upstream, rt *router, bodies bodyReader, out *relayer) http.
 		case refused:
 			rt.learn(req.Model, api.EndpointResponses)
 			logFallback(r, req.Model, api.EndpointChat, api.EndpointResponses, e)
-			chatViaResponses(w, r, up, out, body, req)
+			chatViaResponses(w, r, up, rt.models, out, body, req)
 			return
 		}
 		out.answer(w, r, resp, chatDialect(dropUsage))

@@ -14,7 +14,7 @@ import (
 // /responses, for a model served only there (the *-codex family): the
 // request is translated (api/responses FromChat), and the answer or the
 // stream back to chat completions.
-func chatViaResponses(w http.ResponseWriter, r *http.Request, up *upstream, out *relayer, body []byte, req api.ChatRequest) {
+func chatViaResponses(w http.ResponseWriter, r *http.Request, up *upstream, models *modelCache, out *relayer, body []byte, req api.ChatRequest) {
 	var chat openai.ChatRequest
 	if err := json.Unmarshal(body, &chat); err != nil {
 		middleware.WriteError(w, r, api.NewError(api.CodeInvalidRequest, "The request cannot be translated for model '"+api.Clip(req.Model, maxPathInMessage)+"': "+api.Clip(err.Error(), 300)))
@@ -25,6 +25,7 @@ func chatViaResponses(w http.ResponseWriter, r *http.Request, up *upstream, out 
 		middleware.WriteError(w, r, api.NewError(api.CodeInvalidRequest, "The request cannot be translated for model '"+api.Clip(req.Model, maxPathInMessage)+"': "+err.Error()))
 		return
 	}
+	models.clampOutput(req.Model, rreq.MaxOutputTokens)
 	rbody, err := json.Marshal(rreq)
 	if err != nil {
 		fail(w, r, api.NewError(api.CodeInternal, "could not encode the translated request"))

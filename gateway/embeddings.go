@@ -21,9 +21,9 @@ func handleEmbeddings(up *upstream, models *modelCache, bodies bodyReader, out *
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, req, ok := readRequest(w, r, bodies, api.ParseEmbeddingsRequest)
 		if ok {
-			body, ok = aliasRequest(w, r, models, body, &req.Model)
+			body, ok = admitRequest(w, r, models, body, &req.Model, false)
 		}
-		if !ok || !admitModel(w, r, req.Model, false) {
+		if !ok {
 			return
 		}
 		resp, ok := up.send(w, r, call{method: http.MethodPost, path: "/embeddings", body: body})

@@ -42,7 +42,7 @@ func handleMessages(up *upstream, rt *router, models *modelCache, bodies bodyRea
 			}
 			to = rt.endpoint(model, api.EndpointChat, api.EndpointResponses)
 		}
-		messagesTranslated(w, r, up, out, body, model, to)
+		messagesTranslated(w, r, up, models, out, body, model, to)
 	}
 }
 
@@ -132,7 +132,7 @@ func setModel(body []byte, model string) ([]byte, error) {
 
 // messagesTranslated answers a Messages request through Copilot's chat
 // completions (to == EndpointChat) or /responses.
-func messagesTranslated(w http.ResponseWriter, r *http.Request, up *upstream, out *relayer, body []byte, model, to string) {
+func messagesTranslated(w http.ResponseWriter, r *http.Request, up *upstream, models *modelCache, out *relayer, body []byte, model, to string) {
 	req, e := anthropic.ParseRequest(body)
 	if e != nil {
 		middleware.WriteError(w, r, e)
@@ -148,6 +148,8 @@ func messagesTranslated(w http.ResponseWriter, r *http.Request, up *upstream, ou
 		middleware.LoggerFrom(r.Context()).Info().Str("model", model).Strs("notes", notes).
 			Msg("messages request translated; some parts were dropped")
 	}
+	models.clampOutput(model, chat.MaxTokens)
+	models.clampOutput(model, chat.MaxCompletionTokens)
 	upPath, upBody, err := messagesUpstreamBody(chat, to)
 	if err != nil {
 		fail(w, r, api.NewError(api.CodeInternal, "could not encode the translated request"))

@@ -38,8 +38,8 @@ func TestMessagesNativeFallsBackOn5xx(t *testing.T) {
 	ts := start(t, up)
 	resp, body := post(t, ts, "/v1/messages?beta=true", `{"model":"claude-sonnet-4-5-20250929","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}`)
 	var msg struct {
-		Type    string `json:"type"`
-		Model   string `json:"model"`
+		Type    string                  `json:"type"`
+		Model   string                  `json:"model"`
 		Content []struct{ Text string } `json:"content"`
 	}
 	if resp.StatusCode != 200 || json.Unmarshal(body, &msg) != nil || msg.Type != "message" || len(msg.Content) != 1 || msg.Content[0].Text != "translated" {
@@ -75,7 +75,7 @@ func TestMessagesErrorsInAnthropicShape(t *testing.T) {
 	for _, tt := range tests {
 		resp, body := do(t, ts, http.MethodPost, "/v1/messages", tt.contentType, tt.body)
 		var e struct {
-			Type  string `json:"type"`
+			Type  string                         `json:"type"`
 			Error struct{ Type, Message string } `json:"error"`
 		}
 		if resp.StatusCode != tt.status || json.Unmarshal(body, &e) != nil || e.Type != "error" || e.Error.Type != tt.typ || e.Error.Message == "" {

@@ -21,13 +21,13 @@ func handleResponses(up *upstream, rt *router, bodies bodyReader, out *relayer) 
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, req, ok := readRequest(w, r, bodies, responses.ParseRequest)
 		if ok {
-			body, ok = aliasRequest(w, r, rt.models, body, &req.Model)
+			body, ok = admitRequest(w, r, rt.models, body, &req.Model, req.Stream)
 		}
-		if !ok || !admitModel(w, r, req.Model, req.Stream) {
+		if !ok {
 			return
 		}
 		if rt.endpoint(req.Model, api.EndpointResponses, api.EndpointChat) != api.EndpointResponses {
-			responsesViaChat(w, r, up, out, req)
+			responsesViaChat(w, r, up, rt.models, out, req)
 			return
 		}
 		resp, ok := up.send(w, r, call{
@@ -45,7 +45,7 @@ func handleResponses(up *upstream, rt *router, bodies bodyReader, out *relayer) 
 		case refused:
 			rt.learn(req.Model, api.EndpointChat)
 			logFallback(r, req.Model, api.EndpointResponses, api.EndpointChat, e)
-			responsesViaChat(w, r, up, out, req)
+			responsesViaChat(w, r, up, rt.models, out, req)
 			return
 		}
 		out.answer(w, r, resp, responsesDialect)
@@ -54,7 +54,7 @@ func handleResponses(up *upstream, rt *router, bodies bodyReader, out *relayer) 
 
 // responsesViaChat answers a Responses request through Copilot's chat
 // completions.
-func responsesViaChat(w http.ResponseWriter, r *http.Request, up *upstream, out *relayer, req *responses.Request) {
+func responsesViaChat(w http.ResponseWriter, r *http.Request, up *upstream, models *modelCache, out *relayer, req *responses.Request) {
 	chatReq, notes, err := responses.ToChat(req)
 	if err != nil {
 		middleware.WriteError(w, r, api.NewError(api.CodeInvalidRequest, "The request cannot be translated to chat completions for model '"+api.Clip(req.Model, maxPathInMessage)+"': "+err.Error()))
@@ -65,6 +65,7 @@ func responsesViaChat(w http.ResponseWriter, r *http.Request, up *upstream, out 
 			Strs("dropped_tools", notes.DroppedTools).Strs("dropped_items", notes.DroppedItems).Strs("dropped_fields", notes.DroppedFields).
 			Msg("responses request translated to chat completions; some parts were dropped")
 	}
+	models.clampOutput(req.Model, chatReq.MaxTokens)
 	body, err := json.Marshal(chatReq)
 	if err != nil {
 		fail(w, r, api.NewError(api.CodeInternal, "could not encode the translated request"))

@@ -78,14 +78,25 @@ func (c *modelCache) aliased(body []byte, model string) ([]byte, string, error) 
 	return b, to, err
 }
 
-// aliasRequest applies a model alias to a request before its model is
-// checked and routed. On failure it has answered.
-func aliasRequest(w http.ResponseWriter, r *http.Request, c *modelCache, body []byte, model *string) ([]byte, bool) {
+// admitRequest applies a model alias to a request, then notes its model
+// and stream flag and checks the key may use the model: what every
+// inference route does before routing. On failure it has answered.
+func admitRequest(w http.ResponseWriter, r *http.Request, c *modelCache, body []byte, model *string, stream bool) ([]byte, bool) {
 	b, to, err := c.aliased(body, *model)
 	if err != nil {
 		middleware.WriteError(w, r, api.NewError(api.CodeInvalidJSON, "The request body is not a JSON object."))
 		return nil, false
 	}
 	*model = to
-	return b, true
+	return b, admitModel(w, r, to, stream)
+}
+
+// clampOutput lowers a translated request's output limit to what the model
+// can produce: Claude Code asks for 32,000–64,000 tokens, which a chat
+// model with a smaller limit would refuse. Unknown limits are left alone.
+func (c *modelCache) clampOutput(model string, limit *int64) {
+	m, ok := c.model(model)
+	if ok && limit != nil && m.MaxOutputTokens > 0 && *limit > m.MaxOutputTokens {
+		*limit = m.MaxOutputTokens
+	}
 }

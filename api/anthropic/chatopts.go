@@ -20,7 +20,7 @@ var emptySchema = json.RawMessage(`{"type":"object","properties":{}}`)
 func chatTools(req *Request, out *openai.ChatRequest, notes *Notes) {
 	for _, t := range req.Tools {
 		if !t.IsCustom() {
-			notes.add("tool %q of type %s dropped: the chat upstream runs only client tools", t.Name, t.Type)
+			notes.add(noteTool, t.Name+" ("+t.Type+")")
 			continue
 		}
 		params := t.InputSchema
@@ -28,7 +28,7 @@ func chatTools(req *Request, out *openai.ChatRequest, notes *Notes) {
 			params = emptySchema
 		}
 		if t.Strict != nil && *t.Strict {
-			notes.add("strict tool use dropped")
+			notes.add(noteField, "strict")
 		}
 		out.Tools = append(out.Tools, openai.Tool{Type: "function",
 			Function: &openai.FunctionDef{Name: t.Name, Description: t.Description, Parameters: params}})
@@ -63,14 +63,14 @@ func chatOptions(req *Request, out *openai.ChatRequest, notes *Notes) {
 	}
 	if seqs := req.StopSequences; len(seqs) > 0 {
 		if len(seqs) > maxStop {
-			notes.add("stop_sequences beyond the first %d dropped", maxStop)
+			notes.add(noteField, "stop_sequences[4:]")
 			seqs = seqs[:maxStop]
 		}
 		out.Stop = openai.Stop(seqs)
 	}
 	out.Temperature, out.TopP = req.Temperature, req.TopP
 	if req.TopK != nil {
-		notes.add("top_k dropped: no chat equivalent")
+		notes.add(noteField, "top_k")
 	}
 	effort := ReasoningEffort(req)
 	switch {
@@ -78,7 +78,7 @@ func chatOptions(req *Request, out *openai.ChatRequest, notes *Notes) {
 	case takesReasoningEffort(req.Model):
 		out.ReasoningEffort = effort
 	default:
-		notes.add("reasoning effort %q not sent: model %q is not known to take reasoning_effort", effort, req.Model)
+		notes.add(noteField, "reasoning_effort")
 	}
 }
 

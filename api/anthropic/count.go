@@ -41,9 +41,10 @@ func (EstimateEncoder) CountTokens(text string) int {
 // EstimateEncoder) to Claude's tokenizer, which is not public: on the same
 // text Claude's makes about 16% more tokens for English prose, 21% for math
 // and 30% for Python code than GPT-4o's o200k_base (a published comparison
-// with Claude 3.5 Sonnet, whose tokenizer Claude 4 up to 4.6 share). 1.15 is
-// the low end, and keeps Anthropic's own short examples within a few
-// percent; code-heavy requests are still undercounted by up to about 13%.
+// with Claude 3.5 Sonnet; Anthropic documents no tokenizer change before
+// Claude Opus 4.7). 1.15 is the low end and keeps Anthropic's own short
+// examples within a few percent; code-heavy requests may still be
+// undercounted by about 12%.
 const DefaultScale = 1.15
 
 // Fixed parts of the count, fitted to the counts Anthropic documents for
@@ -81,6 +82,11 @@ type TokenCounter struct {
 	// Scale multiplies the Encoder's count of the text; 0 uses
 	// DefaultScale.
 	Scale float64
+}
+
+// TokenCount is the body of a count_tokens response: {"input_tokens": N}.
+type TokenCount struct {
+	InputTokens int `json:"input_tokens"`
 }
 
 // CountTokens counts req with DefaultEncoder and DefaultScale.

@@ -1,8 +1,6 @@
 package anthropic
 
-import (
-	"net/http"
-)
+import "github.com/copilot-proxy/copilot-proxy/api"
 
 // Error types of the Anthropic error object, as the Anthropic SDKs and
 // Claude Code map them to typed errors.
@@ -16,27 +14,12 @@ const (
 	ErrOverloaded     = "overloaded_error"
 )
 
-// ErrorType is the Anthropic error type for an HTTP status: 401
-// authentication_error, 403 permission_error, 404 not_found_error, 429
-// rate_limit_error, 503 and 529 overloaded_error, any other 5xx api_error,
-// and every other status (400, 413, 415, ...) invalid_request_error.
-func ErrorType(status int) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return ErrAuthentication
-	case status == http.StatusForbidden:
-		return ErrPermission
-	case status == http.StatusNotFound:
-		return ErrNotFound
-	case status == http.StatusTooManyRequests:
-		return ErrRateLimit
-	case status == http.StatusServiceUnavailable || status == 529:
-		return ErrOverloaded
-	case status >= 500:
-		return ErrAPI
-	}
-	return ErrInvalidRequest
-}
+// ErrorType is the Anthropic error type for an HTTP status (one table, in
+// api.AnthropicType): 401 authentication_error, 403 permission_error, 404
+// not_found_error, 413 request_too_large, 429 rate_limit_error, 503 and 529
+// overloaded_error, any other 5xx api_error, and every other status
+// invalid_request_error.
+func ErrorType(status int) string { return api.AnthropicType(status) }
 
 // ErrorObject is the Anthropic error body:
 // {"type":"error","error":{"type":...,"message":...}}.

@@ -95,7 +95,7 @@ func TestEventUsage(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	t.Parallel()
-	for status, want := range map[int]string{400: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
+	for status, want := range map[int]string{400: "invalid_request_error", 413: "request_too_large", 415: "invalid_request_error",
 		422: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
 		429: "rate_limit_error", 500: "api_error", 502: "api_error", 504: "api_error", 503: "overloaded_error", 529: "overloaded_error"} {
 		if got := anthropic.ErrorType(status); got != want {

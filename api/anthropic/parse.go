@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,8 +55,9 @@ func parse(body []byte, needMaxTokens bool) (*Request, *api.Error) {
 }
 
 // topLevel checks that body is one JSON object and returns its members by
-// key (the last of repeated keys, as the upstream reads them; values are
-// slices of body), refusing case variants of Request's field names.
+// key (values are slices of body). As api.ParseChatRequest does, it refuses
+// a field of Request given twice (the gateway and the upstream might not
+// pick the same one) and a key that is one of them but for case.
 func topLevel(body []byte) (map[string]json.RawMessage, *api.Error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
@@ -70,6 +72,9 @@ func topLevel(body []byte) (map[string]json.RawMessage, *api.Error) {
 	top := make(map[string]json.RawMessage, 16)
 	var e *api.Error
 	objectMembers(trimmed, func(key string, value []byte) {
+		if _, seen := top[key]; seen && e == nil && slices.Contains(requestFields, key) {
+			e = invalid(key, "Field given more than once")
+		}
 		top[key] = value
 		for _, f := range requestFields {
 			if e == nil && key != f && strings.EqualFold(key, f) {

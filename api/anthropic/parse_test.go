@@ -76,6 +76,8 @@ func TestParseRequestErrors(t *testing.T) {
 		{`{` + ok + `,"stream":"yes",` + msgs + `}`, "stream", "boolean", api.CodeInvalidRequest},
 		{`{` + ok + `,"Model":"claude-opus-4-6",` + msgs + `}`, "Model", `did you mean "model"`, api.CodeInvalidRequest},
 		{`{` + ok + `,"STREAM":true,` + msgs + `}`, "STREAM", `did you mean "stream"`, api.CodeInvalidRequest},
+		{`{` + ok + `,"mod\u0065l":"claude-opus-4-6",` + msgs + `}`, "model", "more than once", api.CodeInvalidRequest},
+		{`{` + ok + `,` + msgs + `,"stream":false,"stream":true}`, "stream", "more than once", api.CodeInvalidRequest},
 		{`{` + ok + `}`, "messages", "at least 1 item", api.CodeInvalidRequest},
 		{`{` + ok + `,"messages":{}}`, "messages", "valid list", api.CodeInvalidRequest},
 		{`{` + ok + `,"messages":[{"role":"tool","content":"x"}]}`, "messages.0.role", "'user' or 'assistant'", api.CodeInvalidRequest},

@@ -25,7 +25,9 @@ import (
 // id and name are known (argument deltas that come first are held), and it
 // stays open until its choice has finished or something else must be sent:
 // text, or another call, that arrives while it may still grow waits in a
-// queue and follows it. Nothing is lost or reordered within a block.
+// queue and follows it. Nothing is lost or reordered within a block. Calls
+// are told apart by choice and index, and by id when an upstream reuses an
+// index.
 // Copilot's reasoning_text deltas are not turned into thinking blocks: a
 // thinking block needs a signature the client will send back, and only the
 // model that made it may see one.
@@ -174,7 +176,9 @@ func (s *StreamFromChat) toolDelta(choice, pos int, tc *openai.ToolCall) {
 	}
 	key := callKey{choice, index}
 	b, seen := s.calls[key]
-	if !seen {
+	// A known index with another id is another call: some upstreams give
+	// every parallel call index 0.
+	if !seen || tc.ID != "" && b.id != "" && tc.ID != b.id {
 		b = &streamBlock{kind: BlockToolUse, choice: choice, callIndex: index}
 		s.calls[key] = b
 		s.waiting = append(s.waiting, b)

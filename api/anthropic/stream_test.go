@@ -187,12 +187,14 @@ func TestStreamInterleavedCalls(t *testing.T) {
 	chunk(1, 0, "b", "B", `{"y":`)
 	chunk(0, 0, "", "", `1}`)
 	chunk(1, 0, "", "", `2}`)
+	// Index 0 again with a new id (as some upstreams number every call 0).
+	chunk(0, 0, "c", "C", `{"z":3}`)
 	events = append(events, s.Finish()...)
 	got, err := checkEvents(events)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := strings.Join(describe(got), "|"); d != `tool_use:a:A:{"x":1}|tool_use:b:B:{"y":2}` {
+	if d := strings.Join(describe(got), "|"); d != `tool_use:a:A:{"x":1}|tool_use:b:B:{"y":2}|tool_use:c:C:{"z":3}` {
 		t.Fatalf("blocks %s", d)
 	}
 }

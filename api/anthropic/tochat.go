@@ -2,7 +2,6 @@ package anthropic
 
 import (
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -10,15 +9,30 @@ import (
 	"github.com/copilot-proxy/copilot-proxy/api/openai"
 )
 
-// Notes are what a conversion dropped or approximated, one short sentence
-// each, for logs and debugging. A note is recorded once however often it
-// applies. Silent, expected losses (cache_control, metadata,
-// context_management) are not noted.
+// Notes lists what ToChat could not carry over to chat completions, for
+// the gateway's log, each thing once, in order of first appearance:
+//
+//	"dropped tool: web_search (web_search_20250305)"  an Anthropic-defined tool
+//	"dropped item: thinking"                          a content block type
+//	"dropped item: document (PDF)"                    ... or its kind
+//	"dropped field: top_k"                            a request setting
+//
+// Expected, silent losses (cache_control, metadata, context_management) are
+// not listed.
 type Notes []string
 
-func (n *Notes) add(format string, args ...any) {
-	s := fmt.Sprintf(format, args...)
-	if !slices.Contains(*n, s) {
+// Empty reports whether nothing was dropped.
+func (n Notes) Empty() bool { return len(n) == 0 }
+
+// Kinds of Notes entries.
+const (
+	noteTool  = "dropped tool: "
+	noteItem  = "dropped item: "
+	noteField = "dropped field: "
+)
+
+func (n *Notes) add(kind, what string) {
+	if s := kind + what; !slices.Contains(*n, s) {
 		*n = append(*n, s)
 	}
 }
@@ -39,13 +53,24 @@ const maxStop = 4
 //   - an assistant turn's tool_use blocks become tool_calls (input as the
 //     arguments JSON), its text blocks the content;
 //   - thinking and redacted_thinking blocks are dropped: their signatures
-//     are only valid for the model that made them; cache_control is dropped;
-//   - tools, tool_choice, sampling and reasoning: see chatTools and
-//     chatOptions.
+//     are only valid for the model that made them; cache_control, metadata
+//     and context_management are dropped; PDFs and file ids are dropped
+//     (noted), text documents become text;
+//   - client tools become function tools (input_schema as parameters);
+//     Anthropic-defined tools (a "type" such as web_search_20250305) are
+//     dropped (noted); tool_choice auto -> "auto", any -> "required", tool
+//     -> the named function, none -> "none", disable_parallel_tool_use ->
+//     parallel_tool_calls false;
+//   - max_tokens, stop_sequences (the first four) as stop, temperature and
+//     top_p carry over; top_k is dropped (noted); ReasoningEffort becomes
+//     reasoning_effort for the OpenAI reasoning models (gpt-5*, o1, o3, o4)
+//     and is otherwise dropped (noted);
+//   - stream sets stream_options.include_usage, for the usage that
+//     StreamFromChat needs.
 //
-// The model is req.Model unchanged: map it with CanonicalModel before, or
-// set it after. The error, an *api.Error, is a request nothing of which can
-// be sent.
+// The model is req.Model unchanged: map it with CanonicalModel before the
+// call (reasoning_effort is decided on it). The error, an *api.Error, is a
+// request nothing of which can be sent.
 func ToChat(req *Request) (*openai.ChatRequest, Notes, error) {
 	if req == nil {
 		return nil, nil, api.NewError(api.CodeInvalidRequest, "empty request")
@@ -118,10 +143,8 @@ func userParts(b Block, notes *Notes) []openai.ContentPart {
 		if text := documentText(b, notes); text != "" {
 			return []openai.ContentPart{textPart(text)}
 		}
-	case BlockThinking, BlockRedactedThinking:
-		notes.add("thinking blocks dropped")
-	default:
-		notes.add("%s blocks dropped: no chat equivalent", b.Type)
+	default: // thinking, redacted_thinking, search_result, ...
+		notes.add(noteItem, b.Type)
 	}
 	return nil
 }
@@ -142,12 +165,11 @@ func toolResult(b Block, notes *Notes) (openai.Message, []openai.ContentPart) {
 		case BlockDocument:
 			texts = append(texts, documentText(c, notes))
 		default:
-			notes.add("%s blocks in tool results dropped", c.Type)
+			notes.add(noteItem, c.Type)
 		}
 	}
 	text := strings.Join(texts, "\n")
 	if len(images) > 0 {
-		notes.add("images of tool results moved to the following user message")
 		images = append([]openai.ContentPart{textPart("Image(s) returned by tool call " + b.ToolUseID + ":")}, images...)
 		if text == "" {
 			text = "(the tool returned image content, attached to the next user message)"
@@ -173,10 +195,8 @@ func assistantMessage(blocks Content, notes *Notes) []openai.Message {
 		case BlockToolUse:
 			msg.ToolCalls = append(msg.ToolCalls, openai.ToolCall{ID: b.ID, Type: "function",
 				Function: openai.FunctionCall{Name: b.Name, Arguments: toolArguments(b.Input)}})
-		case BlockThinking, BlockRedactedThinking:
-			notes.add("thinking blocks dropped")
-		default:
-			notes.add("%s blocks dropped: no chat equivalent", b.Type)
+		default: // thinking, redacted_thinking, server tool blocks, ...
+			notes.add(noteItem, b.Type)
 		}
 	}
 	if len(texts) > 0 {
@@ -221,7 +241,7 @@ func imagePart(src *Source, notes *Notes) (openai.ContentPart, bool) {
 		url = src.URL
 	}
 	if url == "" {
-		notes.add("images without base64 data or a URL dropped")
+		notes.add(noteItem, "image ("+sourceType(src)+")")
 		return openai.ContentPart{}, false
 	}
 	return openai.ContentPart{Type: "image_url", ImageURL: &openai.ImageURL{URL: url}}, true
@@ -238,7 +258,7 @@ func documentText(b Block, notes *Notes) string {
 	case b.Source.Type == "content":
 		text = joinText(b.Source.Content)
 	default:
-		notes.add("PDF and other binary documents dropped: chat takes no documents")
+		notes.add(noteItem, "document ("+documentKind(b.Source)+")")
 		return ""
 	}
 	if b.Title != "" && text != "" {
@@ -256,4 +276,20 @@ func joinText(blocks Content) string {
 		}
 	}
 	return strings.Join(texts, "\n\n")
+}
+
+// sourceType names an image source the chat request cannot carry.
+func sourceType(src *Source) string {
+	if src == nil || src.Type == "" {
+		return "no source"
+	}
+	return src.Type
+}
+
+// documentKind names a document the chat request cannot carry.
+func documentKind(src *Source) string {
+	if src.MediaType == "application/pdf" || src.Type == "base64" {
+		return "PDF"
+	}
+	return src.Type
 }

@@ -3,6 +3,7 @@ package anthropic_test
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -73,10 +74,8 @@ func TestToChatClaudeCode(t *testing.T) {
 	if bytes.Contains(body, []byte("cache_control")) || bytes.Contains(body, []byte("signature")) || bytes.Contains(body, []byte("user_id")) {
 		t.Error("cache_control, a thinking signature or metadata reached the chat body")
 	}
-	wantNotes := []string{"thinking blocks dropped",
-		`reasoning effort "high" not sent: model "claude-sonnet-4-5-20250929" is not known to take reasoning_effort`}
-	if !slices.Equal(notes, wantNotes) {
-		t.Errorf("notes %q", notes)
+	if want := (anthropic.Notes{"dropped item: thinking", "dropped field: reasoning_effort"}); !reflect.DeepEqual(notes, want) {
+		t.Errorf("notes %+v", notes)
 	}
 }
 
@@ -102,9 +101,8 @@ func TestToChatToolConversation(t *testing.T) {
 		!slices.Equal(chat.Stop, []string{"\n\nHuman:"}) || *chat.TopP != 0.9 || chat.Stream || chat.StreamOptions != nil {
 		t.Errorf("options: %s", body)
 	}
-	want := []string{`tool "web_search" of type web_search_20250305 dropped: the chat upstream runs only client tools`, "top_k dropped: no chat equivalent"}
-	if !slices.Equal(notes, want) {
-		t.Errorf("notes %q", notes)
+	if want := (anthropic.Notes{"dropped tool: web_search (web_search_20250305)", "dropped field: top_k"}); !reflect.DeepEqual(notes, want) {
+		t.Errorf("notes %+v", notes)
 	}
 }
 
@@ -114,7 +112,7 @@ func TestToChatImages(t *testing.T) {
 	chat, notes, _ := toChat(t, mustParse(t, "image_request.json"))
 	p := chat.Messages[0].Content.Parts
 	if len(p) != 3 || !strings.HasPrefix(p[0].ImageURL.URL, "data:image/png;base64,iVBORw0KGgo") ||
-		p[1].ImageURL.URL != "https://upload.wikimedia.org/wikipedia/commons/a/a7/Camponotus_flavomarginatus_ant.jpg" || p[2].Text == "" || len(notes) != 0 {
+		p[1].ImageURL.URL != "https://upload.wikimedia.org/wikipedia/commons/a/a7/Camponotus_flavomarginatus_ant.jpg" || p[2].Text == "" || !notes.Empty() {
 		t.Fatalf("parts %+v notes %q", p, notes)
 	}
 }
@@ -132,7 +130,7 @@ func TestToChatEdges(t *testing.T) {
 	chat, notes, _ := toChat(t, parse(`{"model":"m","max_tokens":9,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1",
 		"content":[{"type":"image","source":{"type":"base64","media_type":"image/jpeg","data":"/9j/"}}]}]}]}`))
 	if roles(chat.Messages) != "tool,user" || !strings.Contains(*chat.Messages[0].Content.Text, "image") ||
-		chat.Messages[1].Content.Parts[1].ImageURL.URL != "data:image/jpeg;base64,/9j/" || len(notes) != 1 {
+		chat.Messages[1].Content.Parts[1].ImageURL.URL != "data:image/jpeg;base64,/9j/" || !notes.Empty() {
 		t.Errorf("image in tool result: %+v %q", chat.Messages, notes)
 	}
 	// Only thinking left in an assistant turn: the turn is omitted; a
@@ -151,6 +149,14 @@ func TestToChatEdges(t *testing.T) {
 	}
 	if _, _, err := anthropic.ToChat(parse(`{"model":"m","max_tokens":9,"messages":[{"role":"assistant","content":[{"type":"thinking","thinking":"x","signature":"s"}]}]}`)); err == nil {
 		t.Error("a request with nothing to send was converted")
+	}
+	// Documents and images the chat request cannot carry are listed.
+	_, notes, _ = toChat(t, parse(`{"model":"m","max_tokens":9,"messages":[{"role":"user","content":[{"type":"text","text":"read"},
+		{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"JVBERi0="}},
+		{"type":"document","title":"T","source":{"type":"text","media_type":"text/plain","data":"plain"}},
+		{"type":"image","source":{"type":"file","file_id":"file_1"}},{"type":"search_result","source":"s","title":"t","content":[]}]}]}`))
+	if want := (anthropic.Notes{"dropped item: document (PDF)", "dropped item: image (file)", "dropped item: search_result"}); !slices.Equal(notes, want) {
+		t.Errorf("notes %q", notes)
 	}
 	if _, _, err := anthropic.ToChat(nil); err == nil {
 		t.Error("nil request converted")

@@ -257,45 +257,53 @@ func (c Content) PlainText() string {
 }
 
 // MarshalJSON encodes the form that is set, or null.
-func (c Content) MarshalJSON() ([]byte, error) {
+func (c Content) MarshalJSON() ([]byte, error) { return MarshalTextOrParts(c.Text, c.Parts) }
+
+// UnmarshalJSON accepts a string, an array of parts or null.
+func (c *Content) UnmarshalJSON(data []byte) (err error) {
+	c.Text, c.Parts, err = UnmarshalTextOrParts[ContentPart](data)
+	return err
+}
+
+// MarshalTextOrParts encodes content that is a string or an array of
+// parts (chat messages, Responses items and outputs): parts when set, else
+// the text, else null.
+func MarshalTextOrParts[P any](text *string, parts []P) ([]byte, error) {
 	switch {
-	case c.Parts != nil:
-		return json.Marshal(c.Parts)
-	case c.Text != nil:
-		return json.Marshal(*c.Text)
-	default:
-		return []byte("null"), nil
+	case parts != nil:
+		return json.Marshal(parts)
+	case text != nil:
+		return json.Marshal(*text)
 	}
+	return []byte("null"), nil
 }
 
 var errContent = errors.New("content must be a string, an array of parts or null")
 
-// UnmarshalJSON accepts a string, an array of parts or null.
-func (c *Content) UnmarshalJSON(data []byte) error {
-	*c = Content{}
+// UnmarshalTextOrParts decodes a string (text), an array (parts, never nil)
+// or null (neither).
+func UnmarshalTextOrParts[P any](data []byte) (text *string, parts []P, err error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
-		return errContent
+		return nil, nil, errContent
 	}
 	switch data[0] {
 	case 'n': // null: encoding/json has checked the literal
-		return nil
+		return nil, nil, nil
 	case '"':
 		var s string
 		if err := json.Unmarshal(data, &s); err != nil {
-			return err
+			return nil, nil, err
 		}
-		c.Text = &s
-		return nil
+		return &s, nil, nil
 	case '[':
-		parts := []ContentPart{}
+		parts = []P{}
 		if err := json.Unmarshal(data, &parts); err != nil {
-			return err
+			return nil, nil, err
 		}
-		c.Parts = parts
-		return nil
+		return nil, parts, nil
 	}
-	return errContent
+	return nil, nil, errContent
 }
 
 // ContentPart is one part of array content: "text" or "image_url"; other

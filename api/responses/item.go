@@ -3,7 +3,8 @@ package responses
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
+
+	"github.com/copilot-proxy/copilot-proxy/api/openai"
 )
 
 // Item types this package models; every other one (item_reference,
@@ -207,44 +208,12 @@ func (c Content) PlainText() string {
 }
 
 // MarshalJSON encodes the form that is set, or null.
-func (c Content) MarshalJSON() ([]byte, error) {
-	switch {
-	case c.Parts != nil:
-		return json.Marshal(c.Parts)
-	case c.Text != nil:
-		return json.Marshal(*c.Text)
-	}
-	return []byte("null"), nil
-}
-
-var errContent = errors.New("content must be a string, an array of parts or null")
+func (c Content) MarshalJSON() ([]byte, error) { return openai.MarshalTextOrParts(c.Text, c.Parts) }
 
 // UnmarshalJSON accepts a string, an array of parts or null.
-func (c *Content) UnmarshalJSON(data []byte) error {
-	*c = Content{}
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 {
-		return errContent
-	}
-	switch data[0] {
-	case 'n': // null: encoding/json has checked the literal
-		return nil
-	case '"':
-		var s string
-		if err := json.Unmarshal(data, &s); err != nil {
-			return err
-		}
-		c.Text = &s
-		return nil
-	case '[':
-		parts := []ContentPart{}
-		if err := json.Unmarshal(data, &parts); err != nil {
-			return err
-		}
-		c.Parts = parts
-		return nil
-	}
-	return errContent
+func (c *Content) UnmarshalJSON(data []byte) (err error) {
+	c.Text, c.Parts, err = openai.UnmarshalTextOrParts[ContentPart](data)
+	return err
 }
 
 // decodeOutput reads a function_call_output's output. Besides the string

@@ -187,3 +187,20 @@ func TestModelAliases(t *testing.T) {
 		t.Errorf("a malformed alias: %v", err)
 	}
 }
+
+// TestMessagesTranslatedClampsOutput: Claude Code asks for up to 64,000
+// output tokens; a translated request is held to the model's own limit
+// (gpt-4o: 16,384 in the model list) so Copilot does not refuse it.
+func TestMessagesTranslatedClampsOutput(t *testing.T) {
+	fake := copilottest.New(t)
+	g := startGateway(t, fake, nil)
+	g.do(t, http.MethodGet, "/v1/models", "") // routing and limits read the cached list
+	resp, body := g.do(t, http.MethodPost, "/v1/messages", `{"model":"gpt-4o","max_tokens":64000,"messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	chats := fake.RequestsTo("/chat/completions")
+	if len(chats) != 1 || !strings.Contains(string(chats[0].Body), `"max_tokens":16384`) {
+		t.Fatalf("translated request: %.300s", chats[len(chats)-1].Body)
+	}
+}
