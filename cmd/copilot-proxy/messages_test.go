@@ -204,3 +204,41 @@ func TestMessagesTranslatedClampsOutput(t *testing.T) {
 		t.Fatalf("translated request: %.300s", chats[len(chats)-1].Body)
 	}
 }
+
+// TestUsageOfEveryAPI: requests on the Responses and Messages APIs, native
+// and translated, stream and not, are recorded per key and model with their
+// tokens, as chat requests are.
+func TestUsageOfEveryAPI(t *testing.T) {
+	fake := copilottest.New(t)
+	g, db := startTeamGateway(t, fake, nil)
+	k := createKey(t, db, "--name", "all-apis")
+	eventually(t, "the key is served", func() bool { return g.chat(t, "Authorization", "Bearer "+k.Key, "gpt-4o").StatusCode == 200 })
+	auth := []string{"Authorization", "Bearer " + k.Key}
+	for _, c := range []struct{ path, body string }{
+		{"/v1/responses", `{"model":"gpt-5-codex","input":"hi"}`},
+		{"/v1/responses", `{"model":"gpt-5-codex","input":"hi","stream":true}`},
+		{"/v1/responses", `{"model":"claude-haiku-4.5","input":"hi","stream":true}`},
+		{"/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}`},
+		{"/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}`},
+		{"/v1/messages", `{"model":"gpt-5","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}`},
+	} {
+		if resp, body := g.do(t, http.MethodPost, c.path, c.body, auth...); resp.StatusCode != 200 {
+			t.Fatalf("%s %s: %d %s", c.path, c.body, resp.StatusCode, body)
+		}
+	}
+	want := map[string]int64{"gpt-5-codex": 2, "claude-haiku-4.5": 1, "claude-sonnet-4.5": 2, "gpt-5": 1}
+	eventually(t, "usage recorded", func() bool {
+		got := map[string]int64{}
+		for _, r := range usageRows(t, db, k.ID) {
+			if r.PromptTokens > 0 && r.CompletionTokens > 0 {
+				got[r.Model] = r.Requests
+			}
+		}
+		for m, n := range want {
+			if got[m] != n {
+				return false
+			}
+		}
+		return true
+	})
+}
