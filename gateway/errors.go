@@ -117,6 +117,7 @@ func copyHeaders(dst, src http.Header, names ...string) {
 // string may hold secrets.
 func handleNotFound() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		routeShape(r)
 		middleware.WriteError(w, r, api.NewError(api.CodeNotFound, "Unknown route: "+r.Method+" "+api.Clip(r.URL.Path, maxPathInMessage)))
 	}
 }
@@ -142,8 +143,17 @@ func handleMethodNotAllowed(routes chi.Routes) http.HandlerFunc {
 			return
 		}
 		w.Header().Set("Allow", strings.Join(allow, ", "))
+		routeShape(r)
 		middleware.WriteError(w, r, api.NewError(api.CodeMethodNotAllowed,
 			"Method "+r.Method+" is not allowed on "+api.Clip(r.URL.Path, maxPathInMessage)+"; allowed: "+strings.Join(allow, ", ")))
+	}
+}
+
+// routeShape gives a request no route matched the error shape of its path:
+// Anthropic's under /v1/messages, where only Anthropic clients call.
+func routeShape(r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/v1/messages") {
+		middleware.EntryFrom(r.Context()).SetErrorShape(api.ShapeAnthropic)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,12 @@ type env struct {
 // registered: keys, limits, admin token, quota, metrics.
 func newEnv(t *testing.T, maxBody int64) *env {
 	t.Helper()
+	return newEnvConfig(t, gateway.Config{MaxBody: maxBody})
+}
+
+// newEnvConfig is newEnv with a gateway configuration.
+func newEnvConfig(t *testing.T, cfg gateway.Config) *env {
+	t.Helper()
 	fake := copilottest.New(t)
 	hc := fake.Client()
 	auth := copilot.NewAuth(hc, fake.URL(), copilottest.GitHubToken, copilot.DefaultEditor())
@@ -123,7 +130,7 @@ func newEnv(t *testing.T, maxBody int64) *env {
 		},
 		Metrics:      metrics.New(metrics.Config{}),
 		ServeMetrics: true,
-		Config:       gateway.Config{MaxBody: maxBody},
+		Config:       cfg,
 	})
 	e.ts = httptest.NewServer(e.srv)
 	t.Cleanup(e.ts.Close)
@@ -188,18 +195,27 @@ func TestRoutesMatchSpec(t *testing.T) {
 // call is one request of the contract test and what it must produce.
 type call struct {
 	name         string
-	method, path string // path as sent
-	template     string // the document's path
-	auth         string // Authorization value
-	apiKey       string // x-api-key value
+	method, path string      // path as sent
+	template     string      // the document's path
+	auth         string      // Authorization value
+	apiKey       string      // x-api-key value
+	header       http.Header // more request headers
 	contentType  string
 	body         string
 	status       int
-	code         string   // error.code, when an error
+	code         string   // error.code, when an error (OpenAI envelope)
+	errType      string   // error.type, when an error in the Anthropic shape
 	headers      []string // headers that must be present beyond the document's required ones
+	contains     []string // text the body must contain
+	// upstream, when set, is the Copilot API paths (inference routes only)
+	// the request must reach, in order: which way it went.
+	upstream []string
+	// forwarded names request headers that must reach Copilot on every
+	// upstream request of the call.
+	forwarded []string
 	// events names the schema component each event of a stream answer
-	// must match (ResponseStreamEvent, ChatCompletionChunk); "" leaves the
-	// stream a plain string.
+	// must match (ResponseStreamEvent, ChatCompletionChunk,
+	// MessageStreamEvent); "" leaves the stream a plain string.
 	events string
 	// last is the type of the stream's last event, when set.
 	last string
@@ -343,44 +359,8 @@ func TestResponsesMatchSpec(t *testing.T) {
 
 	seenCodes := map[string]bool{}
 	for _, c := range calls {
-		if c.setup != nil {
-			c.setup()
-		}
-		resp, body := send(t, e.ts, c)
-		if resp.StatusCode != c.status {
-			t.Errorf("%s: status %d, want %d (%s)", c.name, resp.StatusCode, c.status, body)
-			continue
-		}
-		if c.code != "" {
-			var env struct {
-				Error struct{ Code string } `json:"error"`
-			}
-			_ = json.Unmarshal(body, &env)
-			if env.Error.Code != c.code {
-				t.Errorf("%s: code %q, want %q", c.name, env.Error.Code, c.code)
-			}
-			seenCodes[env.Error.Code] = true
-		}
-		for _, h := range c.headers {
-			if resp.Header.Get(h) == "" {
-				t.Errorf("%s: no %s header", c.name, h)
-			}
-		}
-		template := c.template
-		if template == "" {
-			template, _, _ = strings.Cut(c.path, "?")
-		}
-		if err := validate(doc, c.method, template, resp, body); err != nil {
-			t.Errorf("%s: %s %s %d does not match openapi.yaml: %v\nbody: %.300s", c.name, c.method, c.path, resp.StatusCode, err, body)
-		}
-		if c.events != "" {
-			last, err := validateEvents(doc, c.events, resp, body)
-			if err != nil {
-				t.Errorf("%s: the stream does not match components/schemas/%s: %v\nbody: %.600s", c.name, c.events, err, body)
-			}
-			if c.last != "" && last != c.last {
-				t.Errorf("%s: the stream's last event is %q, want %q", c.name, last, c.last)
-			}
+		if code, ok := check(t, doc, e, c); ok && code != "" {
+			seenCodes[code] = true
 		}
 	}
 
@@ -410,6 +390,92 @@ func TestResponsesMatchSpec(t *testing.T) {
 	}
 }
 
+// check sends c (after its setup) and holds the answer to c and to the
+// document: the status, the error's code (OpenAI envelope) or type
+// (Anthropic shape), headers, body text, the way the request went
+// upstream, the response against the operation and each stream event
+// against its schema. It returns the error's code or type ("" for none)
+// and whether the status was the expected one.
+func check(t *testing.T, doc *openapi3.T, e *env, c call) (string, bool) {
+	t.Helper()
+	if c.setup != nil {
+		c.setup()
+	}
+	before := len(e.fake.Requests())
+	resp, body := send(t, e.ts, c)
+	if resp.StatusCode != c.status {
+		t.Errorf("%s: status %d, want %d (%s)", c.name, resp.StatusCode, c.status, body)
+		return "", false
+	}
+	var got string
+	switch {
+	case c.code != "":
+		var env struct {
+			Error struct{ Code string } `json:"error"`
+		}
+		_ = json.Unmarshal(body, &env)
+		if got = env.Error.Code; got != c.code {
+			t.Errorf("%s: code %q, want %q", c.name, got, c.code)
+		}
+	case c.errType != "":
+		var env struct {
+			Type  string                         `json:"type"`
+			Error struct{ Type, Message string } `json:"error"`
+		}
+		_ = json.Unmarshal(body, &env)
+		if got = env.Error.Type; env.Type != "error" || got != c.errType || env.Error.Message == "" {
+			t.Errorf("%s: not an Anthropic %s error: %s", c.name, c.errType, body)
+		}
+	}
+	for _, h := range c.headers {
+		if resp.Header.Get(h) == "" {
+			t.Errorf("%s: no %s header", c.name, h)
+		}
+	}
+	for _, s := range c.contains {
+		if !strings.Contains(string(body), s) {
+			t.Errorf("%s: the body does not contain %q: %.600s", c.name, s, body)
+		}
+	}
+	if c.upstream != nil || c.forwarded != nil {
+		var paths []string
+		for _, r := range e.fake.Requests()[before:] {
+			switch r.Path {
+			case copilottest.PathChat, copilottest.PathResponses, copilottest.PathMessages, copilottest.PathEmbeddings:
+				paths = append(paths, r.Path)
+				if r.Header.Get("X-Api-Key") != "" {
+					t.Errorf("%s: the client key reached Copilot's %s as x-api-key", c.name, r.Path)
+				}
+				for _, h := range c.forwarded {
+					if r.Header.Get(h) != c.header.Get(h) {
+						t.Errorf("%s: %s reached Copilot's %s as %q, want %q", c.name, h, r.Path, r.Header.Get(h), c.header.Get(h))
+					}
+				}
+			}
+		}
+		if c.upstream != nil && !slices.Equal(paths, c.upstream) {
+			t.Errorf("%s: went to Copilot's %v, want %v", c.name, paths, c.upstream)
+		}
+	}
+	template := c.template
+	if template == "" {
+		template, _, _ = strings.Cut(c.path, "?")
+	}
+	if err := validate(doc, c.method, template, resp, body); err != nil {
+		t.Errorf("%s: %s %s %d does not match openapi.yaml: %v\nbody: %.300s", c.name, c.method, c.path, resp.StatusCode, err, body)
+	}
+	if c.events != "" {
+		last, err := validateEvents(doc, c.events, resp, body)
+		if err != nil {
+			t.Errorf("%s: the stream does not match components/schemas/%s: %v\nbody: %.600s", c.name, c.events, err, body)
+		}
+		if c.last != "" && last != c.last {
+			t.Errorf("%s: the stream's last event is %q, want %q", c.name, last, c.last)
+		}
+	}
+	return got, true
+}
+
 func send(t *testing.T, ts *httptest.Server, c call) (*http.Response, []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -427,6 +493,9 @@ func send(t *testing.T, ts *httptest.Server, c call) (*http.Response, []byte) {
 	}
 	if c.apiKey != "" {
 		req.Header.Set("X-Api-Key", c.apiKey)
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
 	}
 	if c.contentType != "" {
 		req.Header.Set("Content-Type", c.contentType)
