@@ -239,7 +239,7 @@ func TestMessagesMatchSpec(t *testing.T) {
 	} {
 		resp, body := send(t, e.ts, c)
 		var ae struct {
-			Type  string `json:"type"`
+			Type  string                `json:"type"`
 			Error struct{ Type string } `json:"error"`
 		}
 		if resp.StatusCode != c.status || json.Unmarshal(body, &ae) != nil || ae.Type != "error" || ae.Error.Type != c.errType {
