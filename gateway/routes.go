@@ -53,9 +53,12 @@ func (s *Server) routes(d Deps, cfg Config, up *upstream) http.Handler {
 		r.Route("/admin", func(r chi.Router) { adminRoutes(r, d) })
 	}
 
-	// Probes for orchestrators (see health.go for the response shapes).
+	// Probes for orchestrators (see health.go for the response shapes), and
+	// what this is for a client probing the base URL (see root.go).
 	r.Get("/healthz", handleHealthz())
 	r.Get("/readyz", handleReadyz(&readiness{ready: d.Ready, keys: d.Keys, draining: &s.draining, now: d.Now}))
+	r.Get("/", handleRoot())
+	r.Head("/", handleRoot())
 
 	// The OpenAPI document and its page, no key needed (see openapi/).
 	openapi.Mount(r)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
 )
 
 type loggerKey struct{}
@@ -17,8 +19,10 @@ type loggerKey struct{}
 // a 5xx or a response aborted by a panic. Fields: request_id, method, route
 // (the chi route pattern, "unmatched" when none), status, duration_ms, bytes,
 // model, stream, key_id, upstream_status, upstream_ms, error_code, remote;
-// empty ones are omitted. The raw path, query string, headers and bodies are
-// never logged: they may carry secrets.
+// empty ones are omitted. The query string, headers and bodies are never
+// logged: they may carry secrets. The raw path is logged (as path, escaped and
+// clipped to 200 bytes) only for an unmatched route, which has no pattern to
+// name it by.
 //
 // It also puts in the context a request-scoped logger (logger with
 // request_id, see LoggerFrom) and a StatusWriter (see Wrap) that inner
@@ -134,11 +138,17 @@ func (s *accessState) write(logger zerolog.Logger, r *http.Request, id string, t
 	if id != "" {
 		ev.Str("request_id", id)
 	}
+	route := RoutePattern(r)
 	ev.Str("method", r.Method).
-		Str("route", RoutePattern(r)).
+		Str("route", route).
 		Int("status", status).
 		Float64("duration_ms", float64(took)/float64(time.Millisecond)).
 		Int64("bytes", s.sw.bytes)
+	if route == unmatched {
+		// No pattern to name it by: say what was asked for, without the
+		// query (it may hold secrets), escaped and bounded.
+		ev.Str("path", api.Clip(r.URL.EscapedPath(), maxLoggedPath))
+	}
 	if !completed {
 		ev.Bool("aborted", true)
 	}
@@ -165,6 +175,12 @@ func (s *accessState) write(logger zerolog.Logger, r *http.Request, id string, t
 	ev.Send()
 }
 
+// unmatched is the route of a request no route matched (a 404 or 405).
+const unmatched = "unmatched"
+
+// maxLoggedPath bounds the path logged for an unmatched request.
+const maxLoggedPath = 200
+
 // RoutePattern is the matched chi route pattern, "unmatched" when none:
 // what logs and metrics name a request by, never the raw path (which may
 // hold ids or secrets).
@@ -174,7 +190,7 @@ func RoutePattern(r *http.Request) string {
 			return p
 		}
 	}
-	return "unmatched"
+	return unmatched
 }
 
 // remoteIP strips the port (and IPv6 brackets) from a RemoteAddr without

@@ -99,7 +99,7 @@ func TestAccessLogStatusAndLevel(t *testing.T) {
 		{"4xx envelope", http.MethodGet, "/fail400", "/fail400", 400, "info", -1},
 		{"5xx is warn", http.MethodGet, "/fail503", "/fail503", 503, "warn", -1},
 		{"recovered panic", http.MethodGet, "/panic", "/panic", 500, "warn", -1},
-		{"unmatched", http.MethodGet, "/nope/secret?x=y", "unmatched", 404, "info", -1},
+		{"unmatched", http.MethodGet, "/nope?x=secret", "unmatched", 404, "info", -1},
 		{"subrouter pattern", http.MethodGet, "/v1/sub/42", "/v1/sub/{n}", 200, "info", 0},
 	}
 	var buf syncBuffer
@@ -144,6 +144,44 @@ func TestAccessLogStatusAndLevel(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), "secret") {
 		t.Errorf("raw path leaked into the log: %s", buf.String())
+	}
+}
+
+// TestAccessLogPath: an unmatched route (404 or 405) logs its path, without
+// the query and clipped; a matched route logs no path.
+func TestAccessLogPath(t *testing.T) {
+	t.Parallel()
+	long := "/" + strings.Repeat("a", 299)
+	tests := []struct {
+		name   string
+		method string
+		target string
+		status float64
+		path   any // nil: no path field
+	}{
+		{"unmatched 404 without query", http.MethodGet, "/nope/x?api_key=sk-secret", 404, "/nope/x"},
+		{"unmatched 405", http.MethodPost, "/known", 405, "/known"},
+		{"escaped", http.MethodGet, "/a%0Ab%2Fc", 404, "/a%0Ab%2Fc"},
+		{"matched logs no path", http.MethodGet, "/known?q=1", 200, nil},
+		{"300-byte path is clipped", http.MethodGet, long, 404, long[:200] + "…"},
+	}
+	var buf syncBuffer
+	r := newRouter(zerolog.New(&buf), func(r chi.Router) {
+		r.Get("/known", func(http.ResponseWriter, *http.Request) {})
+	})
+	for _, tt := range tests {
+		before := len(buf.lines(t))
+		r.ServeHTTP(httptest.NewRecorder(), newRequest(tt.method, tt.target, nil))
+		ls := accessLines(buf.lines(t)[before:])
+		if len(ls) != 1 {
+			t.Fatalf("%s: got %d access lines, want 1", tt.name, len(ls))
+		}
+		if got := ls[0]["path"]; got != tt.path || ls[0]["status"] != tt.status {
+			t.Errorf("%s: path = %#v status = %v, want %#v %v", tt.name, got, ls[0]["status"], tt.path, tt.status)
+		}
+	}
+	if strings.Contains(buf.String(), "sk-secret") {
+		t.Errorf("query leaked into the log: %s", buf.String())
 	}
 }
 

@@ -296,6 +296,8 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "admin rotate", method: "POST", path: "/admin/keys/carol/rotate", template: "/admin/keys/{id}/rotate", auth: admin, body: `{"grace":"0s"}`, status: 200},
 		{name: "admin revoke", method: "POST", path: "/admin/keys/carol/revoke", template: "/admin/keys/{id}/revoke", auth: admin, status: 200},
 		{name: "admin usage", method: "GET", path: "/admin/usage?since=7d", template: "/admin/usage", auth: admin, status: 200},
+		{name: "root", method: "GET", path: "/", status: 200},
+		{name: "root head", method: "HEAD", path: "/", status: 200},
 		{name: "healthz", method: "GET", path: "/healthz", status: 200},
 		{name: "metrics", method: "GET", path: "/metrics", auth: admin, status: 200},
 		{name: "openapi.yaml", method: "GET", path: "/openapi.yaml", status: 200},
