@@ -49,6 +49,19 @@ func (d *deque[T]) popFront() {
 	}
 }
 
+// removeAt removes the i-th element from the front, keeping the order.
+func (d *deque[T]) removeAt(i int) {
+	for j := i; j < d.n-1; j++ {
+		d.buf[(d.head+j)%len(d.buf)] = d.buf[(d.head+j+1)%len(d.buf)]
+	}
+	var zero T
+	d.buf[(d.head+d.n-1)%len(d.buf)] = zero
+	d.n--
+	if d.n == 0 {
+		d.head = 0
+	}
+}
+
 func (d *deque[T]) grow() {
 	nb := make([]T, max(4, 2*len(d.buf)))
 	for i := 0; i < d.n; i++ {
@@ -95,13 +108,28 @@ func (w *reqWindow) reset(now int64) time.Duration {
 	return time.Duration(w.q.at(0) + int64(rateWindow) - now)
 }
 
-// add records an admission at now. Timestamps are clamped so the deque stays
-// sorted even if an injected clock steps back.
-func (w *reqWindow) add(now int64) {
+// add records an admission at now and returns the timestamp recorded.
+// Timestamps are clamped so the deque stays sorted even if an injected
+// clock steps back.
+func (w *reqWindow) add(now int64) int64 {
 	if w.q.len() > 0 {
 		now = max(now, *w.q.back())
 	}
 	w.q.push(now)
+	return now
+}
+
+// remove takes back one admission recorded at at (the newest such), when
+// it is still in the window.
+func (w *reqWindow) remove(at int64) {
+	for i := w.q.len() - 1; i >= 0; i-- {
+		if v := w.q.at(i); v == at {
+			w.q.removeAt(i)
+			return
+		} else if v < at {
+			return
+		}
+	}
 }
 
 type tokenEntry struct {
@@ -211,6 +239,9 @@ type snapshot struct {
 type ticket struct {
 	key    *counters // nil when no per-key state is tracked
 	global bool      // whether the global in-flight count was taken
+	// keyAt and globalAt are the admissions recorded in the key's and the
+	// global request windows (-1: none), so a refund can take them back.
+	keyAt, globalAt int64
 }
 
 // state returns the live counters for keyID, creating them on first use.
@@ -336,21 +367,21 @@ func (c *counters) checkKey(lim keyLimits, now int64) *rejection {
 // taken even without a concurrency limit, so no sweep drops its state
 // while the request runs (release records its tokens there).
 func (l *Limiter) commit(g, k *counters, lim keyLimits, now int64) ticket {
-	var t ticket
+	t := ticket{keyAt: -1, globalAt: -1}
 	if g != nil {
 		if l.cfg.GlobalConcurrency > 0 {
 			g.inflight++
 			t.global = true
 		}
 		if l.cfg.GlobalRPM > 0 {
-			g.reqs.add(now)
+			t.globalAt = g.reqs.add(now)
 		}
 	}
 	if k != nil {
 		k.inflight++
 		t.key = k
 		if lim.rpm > 0 {
-			k.reqs.add(now)
+			t.keyAt = k.reqs.add(now)
 		}
 	}
 	return t
@@ -378,19 +409,28 @@ func keySnapshot(k *counters, lim keyLimits, now int64) snapshot {
 
 // release gives back an admitted request's slots, first recording tokens
 // (done here, while the key is still in flight, so no sweep can have
-// removed its state).
-func (l *Limiter) release(t ticket, tokens int) {
+// removed its state). With refund, the request's admissions leave the
+// request windows too: it was refused before it reached Copilot.
+func (l *Limiter) release(t ticket, tokens int, refund bool) {
 	if k := t.key; k != nil {
 		k.mu.Lock()
 		if tokens > 0 {
 			k.toks.add(l.elapsed(), int64(tokens))
 		}
+		if refund && t.keyAt >= 0 {
+			k.reqs.remove(t.keyAt)
+		}
 		k.inflight--
 		k.mu.Unlock()
 	}
-	if t.global {
+	if t.global || (refund && t.globalAt >= 0) {
 		l.global.mu.Lock()
-		l.global.inflight--
+		if t.global {
+			l.global.inflight--
+		}
+		if refund && t.globalAt >= 0 {
+			l.global.reqs.remove(t.globalAt)
+		}
 		l.global.mu.Unlock()
 	}
 }

@@ -259,7 +259,7 @@ func TestLimiterSweepRace(t *testing.T) {
 					mu.Lock()
 					admitted[id]++
 					mu.Unlock()
-					l.release(tk, 0)
+					l.release(tk, 0, false)
 				}
 			}
 		}()

@@ -175,15 +175,16 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 			writeRateLimited(w, r, rej.wait, limitMessage(rej, p))
 			return
 		}
+		sw := Wrap(w)
 		defer func() {
 			tokens := 0
 			if lim.tpm > 0 {
 				prompt, completion := entry.Usage()
 				tokens = prompt + completion
 			}
-			l.release(t, tokens)
+			l.release(t, tokens, refunded(sw.Status(), entry))
 		}()
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(sw, r)
 	})
 }
 
@@ -195,6 +196,21 @@ func (l *Limiter) resolveLimits(p Principal) keyLimits {
 		tpm:  resolveLimit(p.TPM, l.cfg.KeyTPM),
 		conc: resolveLimit(p.Concurrency, l.cfg.KeyConcurrency),
 	}
+}
+
+// refunded reports a request refused for its own input before it reached
+// Copilot (400, 404, 405, 413, 415 with no upstream answer): it does not
+// count against the request limits.
+func refunded(status int, e *Entry) bool {
+	if e.UpstreamStatus() != 0 {
+		return false
+	}
+	switch status {
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed,
+		http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		return true
+	}
+	return false
 }
 
 // resolveLimit is the key's own limit when set (0 = unlimited), else the

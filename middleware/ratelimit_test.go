@@ -642,7 +642,7 @@ func BenchmarkLimiterAdmit(b *testing.B) {
 						b.Errorf("rejected: %v", rej.reason)
 						return
 					}
-					l.release(t, 10)
+					l.release(t, 10, false)
 				}
 			})
 		})
