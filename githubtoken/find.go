@@ -27,12 +27,26 @@ const (
 	envGitHubCopilot = "GITHUB_COPILOT_TOKEN"
 )
 
-// ErrNotFound is returned by Find when no source has a token. Its text
-// tells the user every way to provide one.
-var ErrNotFound = errors.New("no GitHub token found: run `copilot-proxy login` to sign in with GitHub (it saves a token where serve finds it), " +
-	"or set COPILOT_PROXY_GITHUB_TOKEN (or --github-token-file / COPILOT_PROXY_GITHUB_TOKEN_FILE) " +
-	"to a GitHub OAuth token of a Copilot-enabled app (ghu_/gho_; classic ghp_ tokens are rejected by Copilot), " +
-	"or sign in to Copilot in an editor so ~/.config/github-copilot/apps.json exists")
+// ErrNotFound is what Find's error wraps when no source has a token; the
+// error itself tells the user every way to provide one and names the files
+// that were searched.
+var ErrNotFound = errors.New("no GitHub token found")
+
+// notFound is ErrNotFound with the advice and the editor files searched
+// (which follow XDG_CONFIG_HOME and HOME).
+func notFound(saved string, editorFiles []string) error {
+	where := "(no HOME or XDG_CONFIG_HOME to find them)"
+	if len(editorFiles) > 0 {
+		where = strings.Join(editorFiles, " or ")
+	}
+	if saved == "" {
+		saved = "the login file (no HOME or XDG_CONFIG_HOME)"
+	}
+	return fmt.Errorf("%w: run `copilot-proxy login` to sign in with GitHub (it saves a token to %s, where serve finds it), "+
+		"or set COPILOT_PROXY_GITHUB_TOKEN (or --github-token-file / COPILOT_PROXY_GITHUB_TOKEN_FILE) "+
+		"to a GitHub OAuth token of a Copilot-enabled app (ghu_/gho_; classic ghp_ tokens are rejected by Copilot), "+
+		"or sign in to Copilot in an editor so that %s exists", ErrNotFound, saved, where)
+}
 
 // Kind is the kind of place a token came from.
 type Kind string
@@ -121,9 +135,11 @@ func Find(opts Options) (Token, []Warning, error) {
 			return fromFile(p)
 		}
 	}
+	var searched []string
 	if d := configDir(getenv); d != "" {
 		for _, name := range []string{"hosts.json", "apps.json"} {
 			p := filepath.Join(d, "github-copilot", name)
+			searched = append(searched, p)
 			v, err := readEditorFile(p, opts.EditorClientID)
 			if err != nil {
 				return Token{}, nil, err
@@ -133,7 +149,7 @@ func Find(opts Options) (Token, []Warning, error) {
 			}
 		}
 	}
-	return Token{}, nil, ErrNotFound
+	return Token{}, nil, notFound(SavedPath(getenv), searched)
 }
 
 // fromEnv reads a token variable; a blank one counts as unset, as most

@@ -309,3 +309,28 @@ func TestCauseKeepsTheErrorKind(t *testing.T) {
 		t.Fatal("a plain error must stay itself")
 	}
 }
+
+// TestNotFoundNamesTheFilesSearched: the error when no token is found names
+// the editor files really searched, which follow XDG_CONFIG_HOME.
+func TestNotFoundNamesTheFilesSearched(t *testing.T) {
+	t.Parallel()
+	xdg := t.TempDir()
+	_, _, err := Find(Options{Getenv: func(k string) string {
+		return map[string]string{"HOME": "/nonexistent-home", "XDG_CONFIG_HOME": xdg}[k]
+	}})
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+	for _, want := range []string{
+		filepath.Join(xdg, "github-copilot", "hosts.json"),
+		filepath.Join(xdg, "github-copilot", "apps.json"),
+		filepath.Join(xdg, "copilot-proxy", "github-token"),
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not name %s: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "~/.config") || strings.Contains(err.Error(), "/nonexistent-home") {
+		t.Errorf("the error names a path that was not searched: %v", err)
+	}
+}
