@@ -1,16 +1,22 @@
 package gateway
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/httprate"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
@@ -23,20 +29,56 @@ const maxAdminBody = 64 << 10
 // adminAuth admits only requests carrying the admin token as a bearer
 // token. Both sides are hashed first so the comparison is constant-time
 // whatever the lengths; a client key is just another wrong token here.
+// Failed attempts are throttled per client address as client keys are (see
+// middleware.Auth), with the same default limit and window.
 func adminAuth(token string) func(http.Handler) http.Handler {
+	return adminAuthWith(token, middleware.DefaultAuthFailLimit, middleware.DefaultAuthFailWindow)
+}
+
+// adminAuthWith is adminAuth with the failure limit per address and window.
+// Only failures are counted, and the counter is consulted only on failure,
+// so a right token from an address others guessed from still passes.
+func adminAuthWith(token string, failLimit int, window time.Duration) func(http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(token))
+	failures := httprate.NewRateLimiter(failLimit, window,
+		// The answer is ours (the error envelope), not httprate's.
+		httprate.WithResponseHeaders(httprate.ResponseHeaders{}),
+		httprate.WithErrorHandler(func(http.ResponseWriter, *http.Request, error) {}),
+	)
+	// httprate's sliding counter cannot say when an address drops under the
+	// limit; a whole window is a safe upper bound.
+	retryAfter := strconv.FormatInt(int64((window+time.Second-1)/time.Second), 10)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 			got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-			if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="copilot-proxy admin"`)
-				middleware.WriteError(w, r, api.NewError(api.CodeInvalidAPIKey, "Invalid admin token. Send the admin token as 'Authorization: Bearer <token>'."))
+			if ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
+				next.ServeHTTP(w, r)
 				return
 			}
-			next.ServeHTTP(w, r)
+			// OnLimit counts this failure unless the address is already over
+			// its limit, atomically.
+			if failures.OnLimit(w, r, httprate.CanonicalizeIP(remoteHost(r.RemoteAddr))) {
+				middleware.EntryFrom(r.Context()).SetLimitReason(middleware.ReasonAuthFailures)
+				w.Header().Set("Retry-After", retryAfter)
+				middleware.WriteError(w, r, api.NewError(api.CodeRateLimitExceeded,
+					"Too many failed admin token attempts from this address. Retry after "+retryAfter+"s."))
+				return
+			}
+			w.Header().Set("X-Should-Retry", "false")
+			w.Header().Set("WWW-Authenticate", `Bearer realm="copilot-proxy admin"`)
+			middleware.WriteError(w, r, api.NewError(api.CodeInvalidAPIKey, "Invalid admin token. Send the admin token as 'Authorization: Bearer <token>'."))
 		})
 	}
+}
+
+// remoteHost is the address part of a RemoteAddr, or all of it when it has
+// no port.
+func remoteHost(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 // createKeyRequest is the body of POST /admin/keys: the CLI's flags as JSON.
@@ -76,6 +118,12 @@ func handleAdminCreateKey(store *keys.Store, now func() time.Time) http.HandlerF
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req createKeyRequest
 		if !decodeAdminBody(w, r, &req, true) {
+			return
+		}
+		// Two ways to say one thing: refuse rather than let one win silently.
+		if req.Expires != "" && req.ExpiresAt != nil {
+			middleware.WriteError(w, r, api.NewError(api.CodeInvalidRequest,
+				"give either expires or expires_at, not both").WithParam("expires"))
 			return
 		}
 		p := keys.CreateParams{Name: req.Name, RPM: req.RPM, TPM: req.TPM, Concurrency: req.Concurrency, Models: req.Models, ExpiresAt: req.ExpiresAt}
@@ -179,13 +227,91 @@ func decodeAdminBody(w http.ResponseWriter, r *http.Request, v any, required boo
 		}
 		return true
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields() // a typo in a limit's name must not silently drop the limit
+	if e := checkObject(body, jsonFields(v)); e != nil {
+		middleware.WriteError(w, r, e)
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields() // checkObject did; kept as a second guard
 	if err := dec.Decode(v); err != nil {
 		middleware.WriteError(w, r, api.NewError(api.CodeInvalidJSON, "The request body is not a valid JSON object for this call: "+err.Error()))
 		return false
 	}
 	return true
+}
+
+// checkObject enforces what encoding/json lets through: body must be exactly
+// one JSON object (no trailing data), and each member name must be one of
+// fields, spelled exactly (json matches names case-insensitively, so "RPM"
+// would be taken for "rpm") and given once (json keeps the last, so
+// {"rpm":5,"rpm":null} would silently drop the limit).
+func checkObject(body []byte, fields map[string]bool) *api.Error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	invalid := func(msg string) *api.Error {
+		return api.NewError(api.CodeInvalidJSON, "The request body is not a valid JSON object for this call: "+msg)
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return invalid("expected a JSON object")
+	}
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return invalid(err.Error())
+		}
+		name, _ := tok.(string)
+		if e := checkField(name, fields, seen); e != nil {
+			return e
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return invalid(err.Error())
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return invalid(err.Error())
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalid("unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// checkField refuses a member name that is unknown, a case variant of a
+// known one, or repeated; the message and param name it. invalid_json, as
+// unknown fields always were, since the body's shape is what is wrong.
+func checkField(name string, fields, seen map[string]bool) *api.Error {
+	if !fields[name] {
+		for f := range fields {
+			if strings.EqualFold(f, name) {
+				return api.NewError(api.CodeInvalidJSON, fmt.Sprintf(
+					"unknown field %q: field names are case-sensitive; did you mean %q?", name, f)).WithParam(name)
+			}
+		}
+		return api.NewError(api.CodeInvalidJSON, fmt.Sprintf("unknown field %q", name)).WithParam(name)
+	}
+	if seen[name] {
+		return api.NewError(api.CodeInvalidJSON, fmt.Sprintf("duplicate field %q", name)).WithParam(name)
+	}
+	seen[name] = true
+	return nil
+}
+
+// jsonFields lists the JSON member names of the struct v points to, from
+// its json tags, so the request types stay the one place naming them.
+func jsonFields(v any) map[string]bool {
+	t := reflect.TypeOf(v).Elem()
+	fields := make(map[string]bool, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name == "" {
+			name = t.Field(i).Name
+		}
+		if name != "-" {
+			fields[name] = true
+		}
+	}
+	return fields
 }
 
 // keyStoreError maps key store errors to honest statuses.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/copilot-proxy/copilot-proxy/gateway"
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
+	"github.com/copilot-proxy/copilot-proxy/middleware"
 )
 
 const adminToken = "admin-token-0123456789abcdef"
@@ -72,6 +73,7 @@ func TestAdminAPI(t *testing.T) {
 	// The key works on the OpenAI routes, and its usage shows in /admin/usage.
 	req, _ := http.NewRequest("POST", ts.URL+"/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}`))
 	req.Header.Set("Authorization", "Bearer "+created.Key)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -137,5 +139,97 @@ func TestAdminAPIOffWithoutToken(t *testing.T) {
 	ts := start(t, upstreamFunc(nil), func(d *gateway.Deps) { d.Keys = st })
 	if status, _ := adminCall(t, ts.URL, "GET", "/admin/keys", "anything-at-all-here", ""); status != 404 {
 		t.Fatalf("admin API without a configured token: %d, want 404", status)
+	}
+}
+
+// TestAdminStrictBody: what encoding/json would let through silently is a
+// 400 naming the field.
+func TestAdminStrictBody(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	ts := start(t, upstreamFunc(nil), func(d *gateway.Deps) { d.Keys = st; d.AdminToken = adminToken })
+	if status, body := adminCall(t, ts.URL, "POST", "/admin/keys", adminToken, `{"name":"alice"}`); status != 201 {
+		t.Fatalf("create alice: %d %s", status, body)
+	}
+	for _, tt := range []struct {
+		name, path, body string
+		code, mention    string
+	}{
+		{"trailing garbage", "/admin/keys", `{"name":"bob"} x`, "invalid_json", "after the JSON object"},
+		{"second object", "/admin/keys", `{"name":"bob"}{"name":"eve"}`, "invalid_json", "after the JSON object"},
+		{"case variant", "/admin/keys", `{"name":"bob","RPM":5}`, "invalid_json", `"RPM"`},
+		{"case variant name", "/admin/keys", `{"Name":"bob"}`, "invalid_json", `"Name"`},
+		{"duplicate", "/admin/keys", `{"name":"bob","rpm":5,"rpm":null}`, "invalid_json", `"rpm"`},
+		{"unknown", "/admin/keys", `{"name":"bob","rmp":5}`, "invalid_json", `"rmp"`},
+		{"not an object", "/admin/keys", `["bob"]`, "invalid_json", "JSON object"},
+		{"expires and expires_at", "/admin/keys", `{"name":"bob","expires":"30d","expires_at":"2030-01-01T00:00:00Z"}`, "invalid_request_error", "expires_at"},
+		{"rotate trailing", "/admin/keys/alice/rotate", `{"grace":"0s"},`, "invalid_json", "after the JSON object"},
+		{"rotate case variant", "/admin/keys/alice/rotate", `{"Grace":"0s"}`, "invalid_json", `"Grace"`},
+		{"rotate duplicate", "/admin/keys/alice/rotate", `{"grace":"0s","grace":"1h"}`, "invalid_json", `"grace"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := adminCall(t, ts.URL, "POST", tt.path, adminToken, tt.body)
+			var env struct {
+				Error struct{ Code, Message string }
+			}
+			if status != 400 || json.Unmarshal(body, &env) != nil || env.Error.Code != tt.code ||
+				!strings.Contains(env.Error.Message, tt.mention) {
+				t.Errorf("%s: %d %s; want 400 %s mentioning %s", tt.body, status, body, tt.code, tt.mention)
+			}
+		})
+	}
+	// None of the refused bodies created or rotated anything.
+	list, err := st.List(context.Background())
+	if err != nil || len(list) != 1 {
+		t.Fatalf("keys after refused bodies: %d (%v), want 1", len(list), err)
+	}
+	// A well-formed body with both spellings right still works.
+	if status, body := adminCall(t, ts.URL, "POST", "/admin/keys", adminToken, `{"name":"bob","rpm":5,"expires_at":"2030-01-01T00:00:00Z"}`); status != 201 {
+		t.Fatalf("create bob: %d %s", status, body)
+	}
+}
+
+// TestAdminTokenFailuresThrottled: failed admin tokens from one address get
+// 429 with Retry-After after the per-address limit; the right token from that
+// address still works, since only failures count.
+func TestAdminTokenFailuresThrottled(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	ts := start(t, upstreamFunc(nil), func(d *gateway.Deps) { d.Keys = st; d.AdminToken = adminToken })
+	for i := range middleware.DefaultAuthFailLimit {
+		if status, body := adminCall(t, ts.URL, "GET", "/admin/keys", "wrong-token", ""); status != 401 {
+			t.Fatalf("failure %d: %d %s, want 401", i+1, status, body)
+		}
+	}
+	for _, tt := range []struct {
+		name, token string
+		status      int
+		code        string
+	}{
+		{"over the limit", "wrong-token", 429, "rate_limit_exceeded"},
+		{"no token over the limit", "", 429, "rate_limit_exceeded"},
+		{"valid token", adminToken, 200, ""},
+		{"valid token again", adminToken, 200, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", ts.URL+"/admin/keys", nil)
+			if tt.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			var env struct{ Error struct{ Code string } }
+			_ = json.Unmarshal(body, &env)
+			if resp.StatusCode != tt.status || env.Error.Code != tt.code {
+				t.Fatalf("%d %s; want %d %q", resp.StatusCode, body, tt.status, tt.code)
+			}
+			if ra := resp.Header.Get("Retry-After"); (tt.status == 429) != (ra != "") {
+				t.Errorf("Retry-After %q with status %d", ra, resp.StatusCode)
+			}
+		})
 	}
 }

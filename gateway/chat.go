@@ -131,12 +131,15 @@ func (b bodyReader) read(w http.ResponseWriter, r *http.Request) ([]byte, *api.E
 	}
 }
 
-// checkJSONContentType accepts a missing content type (curl and some SDKs
-// send none) and JSON types; anything else, such as curl -d's form type or
-// text/plain, is a 415 that says what to send.
+// checkJSONContentType accepts only JSON types (application/json and
+// application/*+json); anything else, such as curl -d's form type or
+// text/plain, is a 415 that says what to send. A missing content type is a
+// 415 too: the SDKs always send one, and a body without one is what a
+// cross-site "simple" request from a web page looks like.
 func checkJSONContentType(ct string) *api.Error {
 	if strings.TrimSpace(ct) == "" {
-		return nil
+		return api.NewError(api.CodeUnsupportedMediaType,
+			"the request has no Content-Type; send the body as JSON with Content-Type: application/json")
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {

@@ -151,7 +151,7 @@ func TestChatAcceptsJSONContentTypes(t *testing.T) {
 		return response(http.StatusOK, jsonHeader(), `{}`), nil
 	}}
 	ts := start(t, up)
-	for _, ct := range []string{"", "application/json", "application/json; charset=utf-8", "Application/JSON"} {
+	for _, ct := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON", "application/vnd.api+json"} {
 		resp, body := do(t, ts, http.MethodPost, "/v1/chat/completions", ct, `{"model":"m","messages":[{"role":"user","content":"hi"}]}`)
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("Content-Type %q: status %d: %s", ct, resp.StatusCode, body)

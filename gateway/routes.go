@@ -26,6 +26,9 @@ func (s *Server) routes(d Deps, cfg Config, up *upstream) http.Handler {
 		r.Use(recordMetrics(d.Metrics, s.models, d.Now)) // after the access log, before Recover (counts the 500)
 	}
 	r.Use(middleware.Recover)
+	if d.LocalOnly {
+		r.Use(localOnly(d.ListenAddr))
+	}
 	r.NotFound(handleNotFound())
 	r.MethodNotAllowed(handleMethodNotAllowed(r))
 
@@ -49,8 +52,11 @@ func (s *Server) routes(d Deps, cfg Config, up *upstream) http.Handler {
 		r.With(accounting(d.Keys, d.Now), h.limit).Post("/v1/messages", handleMessages(h.up, h.rt, h.models, h.bodies, h.out))
 		r.With(h.limit).Post("/v1/messages/count_tokens", handleCountTokens(h.bodies))
 	})
+	// One admin-token check for /admin and /metrics, so failed attempts
+	// count once per address.
+	admin := adminAuth(d.AdminToken)
 	if d.AdminToken != "" && d.Keys != nil {
-		r.Route("/admin", func(r chi.Router) { adminRoutes(r, d) })
+		r.Route("/admin", func(r chi.Router) { adminRoutes(r, d, admin) })
 	}
 
 	// Probes for orchestrators (see health.go for the response shapes), and
@@ -67,7 +73,7 @@ func (s *Server) routes(d Deps, cfg Config, up *upstream) http.Handler {
 	// set; off unless asked for.
 	if d.ServeMetrics && d.Metrics != nil {
 		if d.AdminToken != "" {
-			r.With(adminAuth(d.AdminToken)).Method(http.MethodGet, "/metrics", d.Metrics.Handler())
+			r.With(admin).Method(http.MethodGet, "/metrics", d.Metrics.Handler())
 		} else {
 			r.Method(http.MethodGet, "/metrics", d.Metrics.Handler())
 		}
@@ -108,6 +114,24 @@ func (h handlers) openAI(r chi.Router, d Deps) {
 	}
 }
 
+// localOnly is middleware.LocalOnly for every route; its refusals on the
+// Messages routes answer in the Anthropic shape, as those routes' other
+// errors do.
+func localOnly(listenAddr string) func(http.Handler) http.Handler {
+	lo := middleware.LocalOnly([]string{listenAddr})
+	anthropic := middleware.ErrorShape(api.ShapeAnthropic)
+	return func(next http.Handler) http.Handler {
+		plain, shaped := lo(next), anthropic(lo(next))
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && (r.URL.Path == "/v1/messages" || r.URL.Path == "/v1/messages/count_tokens") {
+				shaped.ServeHTTP(w, r)
+				return
+			}
+			plain.ServeHTTP(w, r)
+		})
+	}
+}
+
 // keysAndLimits is client-key auth (unless single-user mode), then the
 // limits.
 func keysAndLimits(d Deps) []func(http.Handler) http.Handler {
@@ -122,8 +146,8 @@ func keysAndLimits(d Deps) []func(http.Handler) http.Handler {
 }
 
 // adminRoutes mounts the admin API (only with an admin token).
-func adminRoutes(r chi.Router, d Deps) {
-	r.Use(adminAuth(d.AdminToken))
+func adminRoutes(r chi.Router, d Deps, auth func(http.Handler) http.Handler) {
+	r.Use(auth)
 	r.Get("/keys", handleAdminListKeys(d.Keys))
 	r.Post("/keys", handleAdminCreateKey(d.Keys, d.Now))
 	r.Post("/keys/{id}/revoke", handleAdminRevokeKey(d.Keys))

@@ -91,6 +91,15 @@ type Deps struct {
 	// NoAuth serves the OpenAI routes without client keys even when Keys is
 	// set (the cmd allows it only on loopback).
 	NoAuth bool
+	// LocalOnly refuses, on every route, requests addressed to another Host
+	// than localhost, a loopback address or ListenAddr, and requests with an
+	// Origin other than a loopback one (see middleware.LocalOnly): without
+	// client keys, web pages must not reach the gateway. The cmd sets it with
+	// --no-auth.
+	LocalOnly bool
+	// ListenAddr is the configured listen address, accepted as a Host when
+	// LocalOnly is set.
+	ListenAddr string
 	// AuthConfig tunes the client-key check (failed attempts per address).
 	AuthConfig middleware.AuthConfig
 	// Limiter enforces per-key and global limits; nil means none.

@@ -338,6 +338,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "responses request_too_large", method: "POST", path: respPath, auth: bearer, body: `{"model":"gpt-4o","input":"` + strings.Repeat("x", 5000) + `"}`, status: 413, code: "request_too_large"},
 		{name: "responses unsupported_media_type", method: "POST", path: "/responses", auth: bearer, contentType: "text/plain", body: responses("gpt-4o"), status: 415, code: "unsupported_media_type"},
 		{name: "unsupported_media_type", method: "POST", path: chatPath, auth: bearer, contentType: "application/x-www-form-urlencoded", body: chat("gpt-4o"), status: 415, code: "unsupported_media_type"},
+		{name: "no content type", method: "POST", path: chatPath, auth: bearer, contentType: noContentType, body: chat("gpt-4o"), status: 415, code: "unsupported_media_type"},
 		{name: "upstream 422 kept", method: "POST", path: "/v1/embeddings", auth: bearer, body: `{"model":"fault-422","input":"x"}`, status: 422, code: "bad_thing"},
 		{name: "upstream 429 kept", method: "POST", path: chatPath, auth: bearer, body: chat("fault-429"), status: 429, code: "rate_limited", headers: []string{"Retry-After"}},
 		{name: "responses upstream 429 kept", method: "POST", path: respPath, auth: bearer, body: responses("fault-429"), status: 429, code: "rate_limited", headers: []string{"Retry-After"}},
@@ -478,6 +479,10 @@ func check(t *testing.T, doc *openapi3.T, e *env, c call) (string, bool) {
 	return got, true
 }
 
+// noContentType as a call's contentType sends none (send otherwise sends
+// application/json with a body, as the SDKs do).
+const noContentType = "none"
+
 func send(t *testing.T, ts *httptest.Server, c call) (*http.Response, []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -499,8 +504,12 @@ func send(t *testing.T, ts *httptest.Server, c call) (*http.Response, []byte) {
 	for k, v := range c.header {
 		req.Header[k] = v
 	}
-	if c.contentType != "" {
+	switch {
+	case c.contentType == noContentType:
+	case c.contentType != "":
 		req.Header.Set("Content-Type", c.contentType)
+	case c.body != "":
+		req.Header.Set("Content-Type", "application/json") // as the SDKs send it
 	}
 	resp, err := ts.Client().Do(req)
 	if err != nil {

@@ -194,6 +194,7 @@ func TestMessagesMatchSpec(t *testing.T) {
 		{name: "request too large", method: "POST", path: msgPath, auth: bearer, body: big("claude-sonnet-4.5"), status: 413, errType: "request_too_large"},
 		{name: "count_tokens request too large", method: "POST", path: countPath, auth: bearer, body: big("claude-sonnet-4.5"), status: 413, errType: "request_too_large"},
 		{name: "unsupported media type", method: "POST", path: msgPath, auth: bearer, contentType: "text/plain", body: msg("claude-sonnet-4.5", false), status: 415, errType: "invalid_request_error"},
+		{name: "no content type", method: "POST", path: msgPath, auth: bearer, contentType: noContentType, body: msg("claude-sonnet-4.5", false), status: 415, errType: "invalid_request_error"},
 		{name: "count_tokens unsupported media type", method: "POST", path: countPath, auth: bearer, contentType: "application/x-www-form-urlencoded", body: msg("claude-sonnet-4.5", false), status: 415, errType: "invalid_request_error"},
 		{name: "native upstream 422 kept", method: "POST", path: msgPath, auth: bearer, body: msg("claude-sonnet-4.5", false), status: 422, errType: "invalid_request_error",
 			upstream: native, setup: nativeFault(422, "")},

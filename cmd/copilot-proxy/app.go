@@ -137,6 +137,8 @@ func (a *app) gatewayDeps(hc *http.Client, adminToken string) gateway.Deps {
 		Config:       gateway.Config{MaxBody: int64(a.cfg.MaxBody), Keepalive: keepalive, ModelAliases: a.cfg.ModelAliases},
 		Keys:         a.store,
 		NoAuth:       a.cfg.NoAuth,
+		LocalOnly:    a.cfg.NoAuth, // no keys: no web page may drive it (Host and Origin checks)
+		ListenAddr:   a.cfg.Addr,
 		Limiter:      a.limiter,
 		AdminToken:   adminToken,
 		Metrics:      a.metrics,

@@ -680,6 +680,7 @@ func TestFaultShutdownWithOpenStreams(t *testing.T) {
 		go func() {
 			req, _ := http.NewRequest(http.MethodPost, g.URL+"/v1/chat/completions", strings.NewReader(streamBody))
 			req.Header.Set("x-api-key", k.Key)
+			req.Header.Set("Content-Type", "application/json")
 			resp, err := g.client.Do(req)
 			if err != nil {
 				started <- struct{}{}
@@ -856,7 +857,7 @@ func TestFaultHeaderInjection(t *testing.T) {
 		}
 		defer c.Close()
 		body := `{"model":"gpt-4o","messages":[{"role":"user","content":"inject"}]}`
-		fmt.Fprintf(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n%s\r\n%s", len(body), extra, body)
+		fmt.Fprintf(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n%s\r\n%s", len(body), extra, body)
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
 			t.Fatal(err)

@@ -413,6 +413,7 @@ func TestRequestIDEndToEnd(t *testing.T) {
 	})
 	req, _ := http.NewRequest(http.MethodPost, g.URL+"/v1/chat/completions", strings.NewReader("{not json"))
 	req.Header.Set("X-Request-Id", "err-id-2")
+	req.Header.Set("Content-Type", "application/json")
 	r2, err := g.client.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -225,6 +225,8 @@ func TestTeamKeysEndToEnd(t *testing.T) {
 			}
 			r, _ := http.NewRequest(http.MethodPost, g.URL+path, strings.NewReader(b))
 			r.Header.Set("Authorization", "Bearer "+k.Key)
+			// JSON as the SDKs send it, so the 400 is for the model field.
+			r.Header.Set("Content-Type", "application/json")
 			resp, err := g.client.Do(r)
 			if err != nil {
 				t.Fatal(err)
@@ -581,6 +583,7 @@ func TestStreamEndingWithoutDoneIsAnError(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, g.URL+"/v1/chat/completions",
 		strings.NewReader(`{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"x"}]}`))
 	req.Header.Set("x-api-key", k.Key)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := g.client.Do(req)
 	if err != nil {
 		t.Fatal(err)

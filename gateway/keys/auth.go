@@ -41,10 +41,13 @@ func (u *keyUse) touch(now int64) {
 
 // Authenticate returns the key a presented secret belongs to if it is valid
 // now: the key exists, is neither revoked nor expired, and the secret is
-// current or within its rotation grace period. It does not touch the disk:
-// it looks the secret's SHA-256 up in the in-memory cache, which this Store
-// updates on its own changes and reloads within PollInterval of another
-// process's. It marks the key used (in memory; the flusher persists it).
+// current or within its rotation grace period. A key it knows costs no disk
+// access: it looks the secret's SHA-256 up in the in-memory cache, which this
+// Store updates on its own changes and reloads within PollInterval of another
+// process's. Only on a cache miss does it ask the store, so a key another
+// process just created works at once; those lookups are rationed and their
+// negative answers remembered briefly (see lookupMiss). It marks the key used
+// (in memory; the flusher persists it).
 //
 // No constant-time comparison is needed: the lookup is by the SHA-256 of the
 // presented secret, so its timing can only depend on hash values an attacker
@@ -60,9 +63,17 @@ func (s *Store) Authenticate(secret string) (Key, bool) {
 	// Hashing from a stack buffer keeps the hit path free of allocations.
 	var buf [secretLen]byte
 	copy(buf[:], secret)
-	e, ok := s.cache.Load().byHash[sha256.Sum256(buf[:])]
+	hash := sha256.Sum256(buf[:])
+	e, ok := s.cache.Load().byHash[hash]
 	if !ok {
-		return Key{}, false
+		// Not cached: perhaps created by another process since the last
+		// poll. Ask the store (rationed, see lookupMiss) before refusing.
+		if !s.lookupMiss(hash) {
+			return Key{}, false
+		}
+		if e, ok = s.cache.Load().byHash[hash]; !ok {
+			return Key{}, false
+		}
 	}
 	now := s.now().UnixMilli()
 	if e.key.RevokedAt != nil ||
@@ -120,6 +131,8 @@ func (s *Store) reload(ctx context.Context) error {
 		return fmt.Errorf("load keys: %w", err)
 	}
 	s.cache.Store(c)
+	// The keys changed: a remembered "unknown" may now be a real key.
+	s.misses.forget()
 	return nil
 }
 

@@ -13,3 +13,12 @@ func (s *Store) Path() string { return s.path }
 func (k Key) AllowsModel(model string) bool {
 	return len(k.Models) == 0 || slices.Contains(k.Models, model)
 }
+
+// LookupQueries counts the store queries cache misses have made.
+func (s *Store) LookupQueries() int64 { return s.misses.queries.Load() }
+
+// Exported for tests that check the lookup rationing.
+const (
+	MaxLookupsPerSecond = maxLookupsPerSecond
+	NegativeTTL         = negativeTTL
+)

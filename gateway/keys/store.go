@@ -111,6 +111,8 @@ type Store struct {
 	// reloadMu makes each reload's query and publication one step, so a
 	// reload that read older data can never overwrite a newer one.
 	reloadMu sync.Mutex
+	// misses rations the store lookups of secrets not in cache.
+	misses missCache
 	// usesMu guards uses: the last-used marks per key id, kept across
 	// reloads.
 	usesMu sync.Mutex
