@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"io"
 	"net/http"
 	"time"
 
@@ -27,7 +28,9 @@ func (a keyAuthenticator) Authenticate(secret string) (middleware.Principal, boo
 // accounting records one usage row per inference request of a key: the
 // model, the tokens the handler saw in the upstream's usage, and whether it
 // failed. It runs deferred, so a request whose client left mid-stream (or
-// whose stream was aborted) is still counted. Requests refused before the
+// whose stream was aborted) is still counted. A stream is also counted when
+// its headers go out, as an error without tokens, which its end settles: a
+// crash while it runs leaves it counted. Requests refused before the
 // handler (auth, limits) are not usage. Without a key store it does nothing.
 func accounting(store *keys.Store, now func() time.Time) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -35,33 +38,110 @@ func accounting(store *keys.Store, now func() time.Time) func(http.Handler) http
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			sw := middleware.Wrap(w)
-			defer func() { record(store, r, sw, now()) }()
-			next.ServeHTTP(sw, r)
+			aw := &accountingWriter{StatusWriter: middleware.Wrap(w), store: store, r: r, now: now}
+			defer func() { record(store, r, aw, now(), aw.started) }()
+			next.ServeHTTP(aw, r)
 		})
 	}
 }
 
-// record stores the usage row of a request that ended at at.
-func record(store *keys.Store, r *http.Request, sw middleware.StatusWriter, at time.Time) {
-	p, ok := middleware.PrincipalFrom(r.Context())
+// record stores the usage row of a request that ended at at; started is
+// when its start was recorded (a stream), zero if it was not.
+func record(store *keys.Store, r *http.Request, sw middleware.StatusWriter, at, started time.Time) {
+	keyID, model, ok := usageOwner(r)
 	if !ok {
 		return
 	}
 	e := middleware.EntryFrom(r.Context())
-	if e.Model() == "" {
-		return // rejected before the body named a model
-	}
 	prompt, completion := e.Usage()
-	store.Record(keys.UsageRecord{
-		KeyID:            p.KeyID,
-		Model:            e.Model(),
+	u := keys.UsageRecord{
+		KeyID:            keyID,
+		Model:            model,
 		PromptTokens:     prompt,
 		CompletionTokens: completion,
 		Error:            failed(sw.Status(), e.ErrorCode()),
 		At:               at,
-	})
+	}
+	if !started.IsZero() {
+		// Settle the start's row, on its day.
+		u.Started, u.At = true, started
+	}
+	store.Record(u)
 }
+
+// usageOwner returns the key and model a request's usage counts for; false
+// without a key, or when the request was rejected before its body named a
+// model.
+func usageOwner(r *http.Request) (keyID, model string, ok bool) {
+	p, ok := middleware.PrincipalFrom(r.Context())
+	if !ok {
+		return "", "", false
+	}
+	model = middleware.EntryFrom(r.Context()).Model()
+	return p.KeyID, model, model != ""
+}
+
+// accountingWriter records a stream's start when its headers go out (on
+// the handler's goroutine, which owns the Entry). Everything else passes
+// through to the shared StatusWriter.
+type accountingWriter struct {
+	middleware.StatusWriter
+	store   *keys.Store
+	r       *http.Request
+	now     func() time.Time
+	begun   bool
+	started time.Time // when the stream's start was recorded; zero: not
+}
+
+// begin runs once, when the response starts with status code.
+func (a *accountingWriter) begin(code int) {
+	if a.begun {
+		return
+	}
+	a.begun = true
+	if code < 200 || code > 299 || !isEventStream(a.Header()) {
+		return
+	}
+	keyID, model, ok := usageOwner(a.r)
+	if !ok {
+		return
+	}
+	a.started = a.now()
+	a.store.RecordStart(keys.UsageRecord{KeyID: keyID, Model: model, At: a.started})
+}
+
+func (a *accountingWriter) WriteHeader(code int) {
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		a.begin(code)
+	}
+	a.StatusWriter.WriteHeader(code)
+}
+
+func (a *accountingWriter) Write(p []byte) (int, error) {
+	a.begin(http.StatusOK)
+	return a.StatusWriter.Write(p)
+}
+
+// ReadFrom keeps the StatusWriter's sendfile path.
+func (a *accountingWriter) ReadFrom(src io.Reader) (int64, error) {
+	a.begin(http.StatusOK)
+	if rf, ok := a.StatusWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(struct{ io.Writer }{a.StatusWriter}, src)
+}
+
+func (a *accountingWriter) Flush() { _ = a.FlushError() }
+
+// FlushError flushes the way http.ResponseController.Flush does; flushing
+// commits the headers with an implicit 200.
+func (a *accountingWriter) FlushError() error {
+	a.begin(http.StatusOK)
+	return http.NewResponseController(a.StatusWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the writers below.
+func (a *accountingWriter) Unwrap() http.ResponseWriter { return a.StatusWriter }
 
 // failed says whether a request counts as an error in usage: an error
 // status, or a stream that broke after its 200. A client that left is not

@@ -21,7 +21,7 @@ func handleEmbeddings(up *upstream, models *modelCache, bodies bodyReader, out *
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, req, ok := readRequest(w, r, bodies, api.ParseEmbeddingsRequest)
 		if ok {
-			body, ok = admitRequest(w, r, models, body, &req.Model, false)
+			body, ok = admitRequest(w, r, models, body, &req.Model, false, nil)
 		}
 		if !ok {
 			return

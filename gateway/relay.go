@@ -27,12 +27,14 @@ const relayBufferSize = 2 << 10
 // hundred bytes.
 const eventBufferSize = 512
 
-// maxEventSize bounds one SSE event read from the upstream (Copilot's are a
-// few KiB; a tool call's arguments may be large, so the bound is generous).
-const maxEventSize = 16 << 20
+// maxEventSize bounds one SSE event read from the upstream, so a hostile
+// upstream cannot make the gateway hold more than this per open stream (plus
+// relayBufferSize): N streams hold at most N × (1 MiB + 2 KiB). Copilot's
+// events are a few KiB; a tool call's arguments stream as many small deltas.
+const maxEventSize = 1 << 20
 
 // errEventTooLarge ends a stream whose event exceeds maxEventSize.
-var errEventTooLarge = errors.New("an event exceeds 16 MiB")
+var errEventTooLarge = errors.New("an event exceeds 1 MiB")
 
 // relayResult is what a stream relay observed, for logging and accounting.
 type relayResult struct {
@@ -63,14 +65,15 @@ type relayResult struct {
 // keep-alive interval and the clock; with metrics on it times the streams.
 type relayer struct {
 	keepalive time.Duration
+	idle      time.Duration // longest wait for a complete event; <= 0: off
 	now       func() time.Time
 	metrics   *metrics.Metrics // nil: off
 	readers   sync.Pool        // *bufio.Reader of stream relays
 	tails     sync.Pool        // *tailReader of copied bodies
 }
 
-func newRelayer(keepalive time.Duration, now func() time.Time, m *metrics.Metrics) *relayer {
-	rl := &relayer{keepalive: keepalive, now: now, metrics: m}
+func newRelayer(keepalive, idle time.Duration, now func() time.Time, m *metrics.Metrics) *relayer {
+	rl := &relayer{keepalive: keepalive, idle: idle, now: now, metrics: m}
 	rl.readers.New = func() any { return bufio.NewReaderSize(nil, relayBufferSize) }
 	rl.tails.New = func() any { return new(tailReader) }
 	return rl
@@ -108,7 +111,8 @@ func (rl *relayer) stream(w http.ResponseWriter, r *http.Request, resp *http.Res
 // relay streams an SSE response to the client event by event: each complete
 // event (up to its blank line) is written with its exact bytes and flushed at
 // once; nothing is coalesced, and no line length limit applies. After
-// Keepalive of upstream silence the dialect's ping is sent. An upstream read
+// Keepalive of upstream silence the dialect's ping is sent. No complete
+// event for the stream idle timeout (see eventGuard), an upstream read
 // error, or an end without the dialect's last event, ends the stream with a
 // final error event in the dialect's shape; a client that leaves stops the
 // relay at once and, through its context, the upstream.
@@ -128,14 +132,15 @@ func (rl *relayer) relay(w http.ResponseWriter, r *http.Request, resp *http.Resp
 		return relayResult{ClientGone: true}
 	}
 
+	guard := newEventGuard(resp.Body, rl.now, rl.idle)
 	br := rl.readers.Get().(*bufio.Reader)
-	br.Reset(resp.Body)
+	br.Reset(guard)
 	defer func() {
 		br.Reset(nil) // drop the body reference before pooling
 		rl.readers.Put(br)
 	}()
 
-	res := relayEvents(ctx, br, out, &d, rl.now)
+	res := relayGuarded(ctx, br, out, &d, rl.now, guard)
 	res.Pings = out.pingCount()
 	return res
 }
@@ -143,7 +148,13 @@ func (rl *relayer) relay(w http.ResponseWriter, r *http.Request, resp *http.Resp
 // relayEvents is the relay loop, separate from the HTTP plumbing so the
 // benchmark can drive it. now is the clock FirstEvent is read from.
 func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, d *dialect, now func() time.Time) relayResult {
-	er := eventRelay{out: out, d: d, now: now, ev: make([]byte, 0, eventBufferSize)}
+	return relayGuarded(ctx, br, out, d, now, nil)
+}
+
+// relayGuarded is relayEvents noting each complete event on guard (nil:
+// none), the reader under br.
+func relayGuarded(ctx context.Context, br *bufio.Reader, out *streamWriter, d *dialect, now func() time.Time, guard *eventGuard) relayResult {
+	er := eventRelay{out: out, d: d, now: now, guard: guard, ev: make([]byte, 0, eventBufferSize)}
 	for {
 		line, err := br.ReadSlice('\n')
 		er.ev = append(er.ev, line...)
@@ -177,6 +188,7 @@ type eventRelay struct {
 	out       *streamWriter
 	d         *dialect
 	now       func() time.Time
+	guard     *eventGuard // notes complete events; nil: none
 	res       relayResult
 	ev        []byte // the event being assembled, exact bytes
 	lineStart int    // where the line being read starts in ev
@@ -191,8 +203,11 @@ func (er *eventRelay) endLine() bool {
 		er.lineStart = len(er.ev)
 		return true
 	}
-	if er.hasField && !er.dispatch() {
-		return false
+	if er.hasField {
+		er.guard.mark()
+		if !er.dispatch() {
+			return false
+		}
 	}
 	// Blank lines before an event stay in front of it, so the byte stream
 	// is unchanged.

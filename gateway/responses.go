@@ -21,7 +21,9 @@ func handleResponses(up *upstream, rt *router, bodies bodyReader, out *relayer) 
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, req, ok := readRequest(w, r, bodies, responses.ParseRequest)
 		if ok {
-			body, ok = admitRequest(w, r, rt.models, body, &req.Model, req.Stream)
+			body, ok = admitRequest(w, r, rt.models, body, &req.Model, req.Stream, func() int64 {
+				return middleware.OutputEstimate(deref(req.MaxOutputTokens))
+			})
 		}
 		if !ok {
 			return

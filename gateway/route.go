@@ -79,16 +79,21 @@ func (c *modelCache) aliased(body []byte, model string) ([]byte, string, error) 
 }
 
 // admitRequest applies a model alias to a request, then notes its model
-// and stream flag and checks the key may use the model: what every
-// inference route does before routing. On failure it has answered.
-func admitRequest(w http.ResponseWriter, r *http.Request, c *modelCache, body []byte, model *string, stream bool) ([]byte, bool) {
+// and stream flag, checks the key may use the model and reserves the
+// request's estimated tokens (middleware.ReserveTokens; output is the
+// output estimate, nil for none): what every inference route does before
+// routing. On failure it has answered.
+func admitRequest(w http.ResponseWriter, r *http.Request, c *modelCache, body []byte, model *string, stream bool, output func() int64) ([]byte, bool) {
 	b, to, err := c.aliased(body, *model)
 	if err != nil {
 		middleware.WriteError(w, r, api.NewError(api.CodeInvalidJSON, "The request body is not a JSON object."))
 		return nil, false
 	}
 	*model = to
-	return b, admitModel(w, r, to, stream)
+	// An unlisted model is refused before it is noted, so random names
+	// cannot add usage rows (checkListed passes them when no list is known).
+	ok := checkListed(w, r, c, to) && admitModel(w, r, to, stream) && middleware.ReserveTokens(w, r, len(b), output)
+	return b, ok
 }
 
 // clampOutput lowers a translated request's output limit to what the model

@@ -34,7 +34,7 @@ func (s *Server) routes(d Deps, cfg Config, up *upstream) http.Handler {
 
 	h := handlers{up: up, rt: newRouter(s.models), models: s.models,
 		bodies: bodyReader{max: cfg.MaxBody, timeout: cfg.BodyReadTimeout},
-		out:    newRelayer(cfg.Keepalive, d.Now, d.Metrics), limit: middleware.BodyLimit(cfg.MaxBody)}
+		out:    newRelayer(cfg.Keepalive, cfg.StreamIdleTimeout, d.Now, d.Metrics), limit: middleware.BodyLimit(cfg.MaxBody)}
 
 	// The OpenAI API, then the Anthropic Messages API: client key (unless
 	// single-user mode), then limits; inference routes also record usage

@@ -71,7 +71,9 @@ func TestSDKModelsAndChat(t *testing.T) {
 		t.Errorf("tools not forwarded: %s", c[len(c)-1].Body)
 	}
 
-	req.Model = "fail-please"
+	// A listed model the upstream refuses (the marker is in the content: an
+	// unlisted model would be refused by the gateway itself).
+	req.Messages[0].Content = "fail-please"
 	_, err = client.CreateChatCompletion(ctx, req)
 	var apiErr *openai.APIError
 	if !errors.As(err, &apiErr) {

@@ -22,10 +22,11 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	DefaultMaxBody         int64 = 10 << 20
-	DefaultKeepalive             = 15 * time.Second
-	DefaultModelsTTL             = 5 * time.Minute
-	DefaultBodyReadTimeout       = time.Minute
+	DefaultMaxBody           int64 = 10 << 20
+	DefaultKeepalive               = 15 * time.Second
+	DefaultModelsTTL               = 5 * time.Minute
+	DefaultBodyReadTimeout         = time.Minute
+	DefaultStreamIdleTimeout       = 5 * time.Minute
 )
 
 // Config tunes the server; zero values take the defaults.
@@ -43,6 +44,12 @@ type Config struct {
 	// BodyReadTimeout bounds reading a request body once its headers are in;
 	// default 60s.
 	BodyReadTimeout time.Duration
+	// StreamIdleTimeout is the longest an upstream stream may go without a
+	// complete event (bytes that never end one do not count); the stream
+	// then ends with an upstream_timeout error event. Plain silence is also
+	// bounded by the transport (copilot.Transport.IdleTimeout); the cmd sets
+	// both from --stream-idle-timeout. Default 5m, <0 disables.
+	StreamIdleTimeout time.Duration
 	// ModelAliases maps model ids clients send to Copilot's (--model-alias):
 	// applied on every API before allow-lists and routing, and listed by
 	// /v1/models next to the model they stand for.
@@ -61,6 +68,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BodyReadTimeout <= 0 {
 		c.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if c.StreamIdleTimeout == 0 {
+		c.StreamIdleTimeout = DefaultStreamIdleTimeout
 	}
 	return c
 }

@@ -49,13 +49,14 @@ func (rl *relayer) translate(w http.ResponseWriter, r *http.Request, resp *http.
 	defer stopClose()
 	out := newStreamWriter(w, rl.keepalive, rl.now, ping)
 	defer out.stop()
+	guard := newEventGuard(resp.Body, rl.now, rl.idle)
 	br := rl.readers.Get().(*bufio.Reader)
-	br.Reset(resp.Body)
+	br.Reset(guard)
 	defer func() {
 		br.Reset(nil)
 		rl.readers.Put(br)
 	}()
-	res := translateEvents(ctx, br, out, tr, rl.now)
+	res := translateGuarded(ctx, br, out, tr, rl.now, guard)
 	res.Pings = out.pingCount()
 	res.Usage, res.HasUsage = tr.usage()
 	rl.streamEnded(r, res)
@@ -71,6 +72,12 @@ func (rl *relayer) translate(w http.ResponseWriter, r *http.Request, resp *http.
 
 // translateEvents is the loop of translate.
 func translateEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, tr translator, now func() time.Time) relayResult {
+	return translateGuarded(ctx, br, out, tr, now, nil)
+}
+
+// translateGuarded is translateEvents noting each complete upstream event
+// on guard (nil: none), the reader under br.
+func translateGuarded(ctx context.Context, br *bufio.Reader, out *streamWriter, tr translator, now func() time.Time, guard *eventGuard) relayResult {
 	var res relayResult
 	write := func(evs [][]byte) bool {
 		for _, ev := range evs {
@@ -93,7 +100,7 @@ func translateEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, t
 	if !write(tr.start()) {
 		return res
 	}
-	rd := sseReader{br: br}
+	rd := sseReader{br: br, guard: guard}
 	for {
 		typ, data, err := rd.next()
 		switch {
@@ -126,8 +133,9 @@ func translateEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, t
 // skipped. No line length limit applies; one event is bounded by
 // maxEventSize.
 type sseReader struct {
-	br   *bufio.Reader
-	line []byte
+	br    *bufio.Reader
+	guard *eventGuard // notes complete events; nil: none
+	line  []byte
 }
 
 func (s *sseReader) next() (typ string, data []byte, err error) {
@@ -143,6 +151,9 @@ func (s *sseReader) next() (typ string, data []byte, err error) {
 			return "", nil, err
 		}
 		if len(line) == 0 {
+			if len(ev) > 0 {
+				s.guard.mark()
+			}
 			if t, d := parseEvent(ev); d != nil {
 				return t, d, nil
 			}

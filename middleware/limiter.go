@@ -28,6 +28,9 @@ func (d *deque[T]) len() int { return d.n }
 // at returns the i-th element from the front (0 = oldest).
 func (d *deque[T]) at(i int) T { return d.buf[(d.head+i)%len(d.buf)] }
 
+// ptr returns a pointer to the i-th element from the front.
+func (d *deque[T]) ptr(i int) *T { return &d.buf[(d.head+i)%len(d.buf)] }
+
 // back returns a pointer to the newest element; the deque must not be empty.
 func (d *deque[T]) back() *T { return &d.buf[(d.head+d.n-1)%len(d.buf)] }
 
@@ -137,7 +140,8 @@ type tokenEntry struct {
 	n int64 // tokens
 }
 
-// tokWindow is a sliding window of token counts recorded after responses.
+// tokWindow is a sliding window of token counts: reservations taken when a
+// request is admitted (see ReserveTokens), and usage recorded after responses.
 type tokWindow struct {
 	q   deque[tokenEntry]
 	sum int64
@@ -151,35 +155,67 @@ func (w *tokWindow) prune(now int64) {
 	}
 }
 
-func (w *tokWindow) add(now, n int64) {
+// add records n tokens at now and returns the timestamp recorded (clamped,
+// like reqWindow.add, so the deque stays sorted).
+func (w *tokWindow) add(now, n int64) int64 {
 	if w.q.len() > 0 {
 		b := w.q.back()
 		now = max(now, b.t)
 		if now/int64(tokenBucket) == b.t/int64(tokenBucket) {
 			b.t, b.n = now, b.n+n
 			w.sum += n
-			return
+			return now
 		}
 	}
 	w.q.push(tokenEntry{t: now, n: n})
 	w.sum += n
+	return now
+}
+
+// remove takes back n tokens recorded at at (a reservation), when they are
+// still in the window. They were merged into the entry of at's 100 ms slot,
+// whose timestamp may since have moved within that slot; an entry left empty
+// is dropped.
+func (w *tokWindow) remove(at, n int64) {
+	slot := at / int64(tokenBucket)
+	for i := w.q.len() - 1; i >= 0; i-- {
+		e := w.q.ptr(i)
+		if s := e.t / int64(tokenBucket); s < slot {
+			return
+		} else if s > slot {
+			continue
+		}
+		d := min(n, e.n)
+		e.n -= d
+		w.sum -= d
+		if e.n == 0 {
+			w.q.removeAt(i)
+		}
+		return
+	}
 }
 
 // wait is how long until the sum in the window drops below limit: 0 when it
 // already is. Call after prune.
 func (w *tokWindow) wait(limit int, now int64) time.Duration {
+	return w.waitAtMost(int64(limit)-1, now)
+}
+
+// waitAtMost is how long until the sum in the window is at most target: 0
+// when it already is. Call after prune.
+func (w *tokWindow) waitAtMost(target, now int64) time.Duration {
 	s := w.sum
-	if s < int64(limit) {
+	if s <= target {
 		return 0
 	}
 	for i := 0; i < w.q.len(); i++ {
 		e := w.q.at(i)
 		s -= e.n
-		if s < int64(limit) {
+		if s <= target {
 			return time.Duration(e.t + int64(rateWindow) - now)
 		}
 	}
-	return 0 // unreachable for limit > 0: s reaches 0
+	return 0 // unreachable for target >= 0: s reaches 0
 }
 
 // reset is the time until the window can next admit a request when it is
@@ -242,6 +278,9 @@ type ticket struct {
 	// keyAt and globalAt are the admissions recorded in the key's and the
 	// global request windows (-1: none), so a refund can take them back.
 	keyAt, globalAt int64
+	// res is the request's token reservation (nil without a token limit);
+	// release replaces what it reserved with the real usage.
+	res *reservation
 }
 
 // state returns the live counters for keyID, creating them on first use.
@@ -407,13 +446,18 @@ func keySnapshot(k *counters, lim keyLimits, now int64) snapshot {
 	return s
 }
 
-// release gives back an admitted request's slots, first recording tokens
+// release gives back an admitted request's slots, first settling its tokens:
+// the reservation taken by ReserveTokens, if any, leaves the window and the
+// real usage (tokens; 0 for a request that never reached Copilot) enters it
 // (done here, while the key is still in flight, so no sweep can have
 // removed its state). With refund, the request's admissions leave the
 // request windows too: it was refused before it reached Copilot.
 func (l *Limiter) release(t ticket, tokens int, refund bool) {
 	if k := t.key; k != nil {
 		k.mu.Lock()
+		if r := t.res; r != nil && r.n > 0 {
+			k.toks.remove(r.at, r.n)
+		}
 		if tokens > 0 {
 			k.toks.add(l.elapsed(), int64(tokens))
 		}

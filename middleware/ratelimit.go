@@ -149,7 +149,9 @@ func (l *Limiter) Close() {}
 // The concurrency slot is held until next returns (for a stream, after its
 // last byte) and released even if next panics. Then the usage the handler
 // recorded with Entry.SetUsage is added to the key's tokens window when a
-// token limit applies to the request.
+// token limit applies to the request, replacing the estimate the handler
+// reserved there with ReserveTokens (which puts the tokens limit on the
+// requests in flight too, not only on those finished).
 func (l *Limiter) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -175,6 +177,7 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 			writeRateLimited(w, r, rej.wait, limitMessage(rej, p))
 			return
 		}
+		r = l.withReservation(r, &t, lim, p)
 		sw := Wrap(w)
 		defer func() {
 			tokens := 0

@@ -101,6 +101,10 @@ func newEnv(t *testing.T, maxBody int64) *env {
 func newEnvConfig(t *testing.T, cfg gateway.Config) *env {
 	t.Helper()
 	fake := copilottest.New(t)
+	// The gateway refuses models Copilot does not list: list the models
+	// faultUpstream answers for, and the one the narrow key may not use.
+	fake.SetModelsJSON(withModels(t, "fault-400", "fault-404", "fault-422", "fault-429", "fault-500",
+		"fault-panic", "fault-unavailable", "fault-timeout", "fault-unreachable", "gpt-4.1"))
 	hc := fake.Client()
 	auth := copilot.NewAuth(hc, fake.URL(), copilottest.GitHubToken, copilot.DefaultEditor())
 	tokens := copilot.NewTokenManager(copilot.TokenManagerConfig{Exchange: auth.Exchange, Logger: zerolog.Nop()})

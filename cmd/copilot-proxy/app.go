@@ -129,12 +129,13 @@ func (a *app) gatewayDeps(hc *http.Client, adminToken string) gateway.Deps {
 		keepalive = -1 // the gateway reads a negative interval as "off"
 	}
 	return gateway.Deps{
-		Logger:       a.log,
-		Upstream:     hc,
-		UpstreamURL:  copilot.DefaultBaseURL, // routed by the transport
-		Quota:        func() any { return a.quota.Report() },
-		Ready:        func() []gateway.Condition { return []gateway.Condition{gateway.TokenCondition(a.tokens.Status())} },
-		Config:       gateway.Config{MaxBody: int64(a.cfg.MaxBody), Keepalive: keepalive, ModelAliases: a.cfg.ModelAliases},
+		Logger:      a.log,
+		Upstream:    hc,
+		UpstreamURL: copilot.DefaultBaseURL, // routed by the transport
+		Quota:       func() any { return a.quota.Report() },
+		Ready:       func() []gateway.Condition { return []gateway.Condition{gateway.TokenCondition(a.tokens.Status())} },
+		Config: gateway.Config{MaxBody: int64(a.cfg.MaxBody), Keepalive: keepalive,
+			ModelAliases: a.cfg.ModelAliases, StreamIdleTimeout: a.cfg.StreamIdleTimeout},
 		Keys:         a.store,
 		NoAuth:       a.cfg.NoAuth,
 		LocalOnly:    a.cfg.NoAuth, // no keys: no web page may drive it (Host and Origin checks)

@@ -288,10 +288,11 @@ func TestTeamRateLimits(t *testing.T) {
 	t.Run("100 concurrent against rpm 10 pass exactly 10", func(t *testing.T) {
 		k := createKey(t, db, "--name", "burst", "--rpm", "10", "--concurrency", "0")
 		eventually(t, "key loaded", func() bool {
-			r := g.chat(t, "Authorization", "Bearer "+k.Key, "no-such-model-probe")
+			r := g.chat(t, "Authorization", "Bearer "+k.Key, "gpt-4o")
 			return r.StatusCode != 401
 		})
-		// The probe above used one request of the window.
+		// The probe that passed used one request of the window (a 401 uses
+		// none: auth refuses before the limiter).
 		var okCount, limited atomic.Int32
 		var wg sync.WaitGroup
 		start := make(chan struct{})

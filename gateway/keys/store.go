@@ -36,8 +36,11 @@ import (
 var migrationsFS embed.FS
 
 const (
-	defaultPollInterval  = 250 * time.Millisecond
-	defaultFlushInterval = time.Second
+	defaultPollInterval = 250 * time.Millisecond
+	// defaultFlushInterval bounds how long usage waits in memory: a record
+	// is committed at the next tick, so within this period plus one write
+	// (the crash bound the README states is 250 ms).
+	defaultFlushInterval = 200 * time.Millisecond
 
 	// closeFlushTimeout bounds the final flush in Close: long enough to wait
 	// out another process's write lock (busy_timeout) a few times.
@@ -88,7 +91,8 @@ type Options struct {
 	// PollInterval is how often to check for changes made by another
 	// process (the CLI while serve runs); 0 means 250ms.
 	PollInterval time.Duration
-	// FlushInterval is the usage batch flush period; 0 means 1s.
+	// FlushInterval is the usage batch flush period; 0 means 200ms, the
+	// most usage a crash can lose.
 	FlushInterval time.Duration
 }
 

@@ -17,6 +17,10 @@ type UsageRecord struct {
 	CompletionTokens int
 	Error            bool
 	At               time.Time // zero: now; decides the UTC day it counts on
+	// Started says RecordStart already counted this request (same KeyID,
+	// Model and At): Record then adds only the tokens and, unless Error,
+	// takes back the error RecordStart counted.
+	Started bool
 }
 
 // UsageQuery selects usage rows.
@@ -61,15 +65,34 @@ func (c *usageCounts) add(o usageCounts) {
 // not know are dropped at flush with a warning. Records after Close are
 // dropped.
 func (s *Store) Record(r UsageRecord) {
+	c := usageCounts{requests: 1, prompt: nonNeg(r.PromptTokens), completion: nonNeg(r.CompletionTokens)}
+	switch {
+	case r.Started && !r.Error:
+		c.requests, c.errors = 0, -1 // the start counted it as an error
+	case r.Started:
+		c.requests = 0
+	case r.Error:
+		c.errors = 1
+	}
+	s.add(r, c)
+}
+
+// RecordStart counts a request that is still running, a long stream, as a
+// failed one without tokens, so that a crash before it ends leaves it
+// counted as an error. Its end is then recorded with Started set, and the
+// two add up to what Record alone would have counted. r's tokens and Error
+// are ignored.
+func (s *Store) RecordStart(r UsageRecord) {
+	s.add(r, usageCounts{requests: 1, errors: 1})
+}
+
+// add adds c to the pending counts of r's key, model and day.
+func (s *Store) add(r UsageRecord, c usageCounts) {
 	at := r.At
 	if at.IsZero() {
 		at = s.now()
 	}
 	k := usageKey{keyID: r.KeyID, model: r.Model, day: epochDay(at)}
-	c := usageCounts{requests: 1, prompt: nonNeg(r.PromptTokens), completion: nonNeg(r.CompletionTokens)}
-	if r.Error {
-		c.errors = 1
-	}
 	s.usageMu.Lock()
 	if s.closed {
 		s.usageMu.Unlock()

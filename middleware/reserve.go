@@ -1,0 +1,108 @@
+package middleware
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
+)
+
+// DefaultOutputEstimate is the output a token reservation assumes for a
+// request that names no output limit (max_tokens, max_completion_tokens,
+// max_output_tokens): 1,024 tokens, about a long chat answer.
+const DefaultOutputEstimate = 1024
+
+// bytesPerToken is the prompt estimate's ratio: about four bytes of JSON
+// body per token. Base64 images inflate the estimate, which errs on the safe
+// side (and a reservation never exceeds the key's limit, see ReserveTokens).
+const bytesPerToken = 4
+
+// OutputEstimate is the output a reservation assumes for a request asking for
+// at most requested tokens: requested when positive, else
+// DefaultOutputEstimate.
+func OutputEstimate(requested int64) int64 {
+	if requested > 0 {
+		return requested
+	}
+	return DefaultOutputEstimate
+}
+
+type reservationKey struct{}
+
+// reservation is an admitted request's claim on its key's tokens window,
+// installed by the limiter for keys with a tokens-per-minute limit and taken
+// by ReserveTokens. Only the request's handler goroutine touches n and at;
+// release reads them after the handler has returned.
+type reservation struct {
+	l   *Limiter
+	k   *counters
+	lim keyLimits
+	p   Principal
+	at  int64 // when the reservation was recorded in the window
+	n   int64 // tokens reserved; 0 until ReserveTokens succeeds
+}
+
+// withReservation returns r carrying a reservation slot for an admitted
+// request, and records it on the ticket; r unchanged when no token limit
+// applies to the request.
+func (l *Limiter) withReservation(r *http.Request, t *ticket, lim keyLimits, p Principal) *http.Request {
+	if lim.tpm <= 0 || t.key == nil {
+		return r
+	}
+	t.res = &reservation{l: l, k: t.key, lim: lim, p: p}
+	return r.WithContext(context.WithValue(r.Context(), reservationKey{}, t.res))
+}
+
+// ReserveTokens reserves, in the tokens-per-minute window of the request's
+// key, an estimate of what the request will use: bodyLen/4 tokens of prompt
+// (see bytesPerToken) plus output() (nil: none, e.g. embeddings; handlers
+// pass OutputEstimate of the request's output limit), called only when a
+// token limit applies. The reservation is min(estimate, limit), so a request
+// larger than the whole limit still passes on an empty window. When the
+// window cannot take it, the request is answered 429 rate_limit_exceeded
+// with Retry-After and the x-ratelimit-* headers, and false returned; call it
+// before anything is sent upstream. When the request ends the limiter
+// replaces the reservation with the real usage, so concurrent requests
+// cannot overshoot the limit by more than one request's misestimate.
+//
+// Without a token limit (or without the limiter) it does nothing and
+// returns true; a second call for the same request does nothing either.
+func ReserveTokens(w http.ResponseWriter, r *http.Request, bodyLen int, output func() int64) bool {
+	res, _ := r.Context().Value(reservationKey{}).(*reservation)
+	if res == nil || res.n > 0 {
+		return true
+	}
+	est := int64(bodyLen+bytesPerToken-1) / bytesPerToken
+	if output != nil {
+		est += max(output(), 0)
+	}
+	snap, rej := res.reserve(est)
+	setLimitHeaders(w.Header(), snap)
+	if rej == nil {
+		return true
+	}
+	entry := EntryFrom(r.Context())
+	entry.SetErrorCode(string(api.CodeRateLimitExceeded))
+	entry.SetLimitReason(rej.reason)
+	writeRateLimited(w, r, rej.wait, limitMessage(rej, res.p))
+	return false
+}
+
+// reserve takes min(est, limit) tokens (at least 1) in the key's window
+// when the sum stays within the limit, else says when it will.
+func (res *reservation) reserve(est int64) (snapshot, *rejection) {
+	k := res.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := res.l.elapsed()
+	k.prune(now)
+	limit := int64(res.lim.tpm)
+	need := min(max(est, 1), limit)
+	var rej *rejection
+	if k.toks.sum+need > limit {
+		rej = &rejection{reason: ReasonTPM, limit: res.lim.tpm, wait: k.toks.waitAtMost(limit-need, now)}
+	} else {
+		res.at, res.n = k.toks.add(now, need), need
+	}
+	return keySnapshot(k, res.lim, now), rej
+}
