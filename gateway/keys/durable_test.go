@@ -2,6 +2,8 @@ package keys
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -76,4 +78,37 @@ func TestDefaultFlushIsBounded(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("committed after %v", time.Since(start))
+}
+
+// TestStoreFolderTightened: the store's own folder is made 0700 even when
+// it already existed wider; a folder of another name is left alone.
+func TestStoreFolderTightened(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		folder string
+		want   os.FileMode
+	}{
+		{"copilot-proxy", 0o700},
+		{"shared", 0o755},
+	} {
+		dir := filepath.Join(t.TempDir(), tt.folder)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		st, err := Open(context.Background(), filepath.Join(dir, "k.db"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		fi, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != tt.want {
+			t.Errorf("%s: folder mode %04o, want %04o", tt.folder, got, tt.want)
+		}
+	}
 }

@@ -230,13 +230,43 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// tightenFolder makes the store's own folder (named copilot-proxy, as the
+// default location is) 0700 even when it already existed with a wider
+// mode: others must not list, replace or remove the database and its WAL.
+// A folder the user chose with another name (such as /tmp) is theirs and
+// is left alone, with a warning when it is open to others; the files in
+// it are 0600 either way.
+func (s *Store) tightenFolder(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cannot check its folder: %w", pathless(err))
+	}
+	perm := fi.Mode().Perm()
+	if perm&0o077 == 0 {
+		return nil
+	}
+	if filepath.Base(dir) == "copilot-proxy" {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("cannot restrict its folder to mode 0700: %w", pathless(err))
+		}
+		return nil
+	}
+	s.log.Warn().Str("folder", dir).Str("mode", fmt.Sprintf("%04o", perm)).
+		Msg("key store folder is open to other users; the database files are 0600, but consider a private folder")
+	return nil
+}
+
 // prepareFile creates the folder and the file with the right modes before
 // SQLite touches them, so the modes do not depend on the umask.
 func (s *Store) prepareFile() error {
 	dir := filepath.Dir(s.path)
-	// MkdirAll leaves an existing folder (perhaps made by the user) alone.
+	// MkdirAll leaves an existing folder alone; tightenFolder then deals
+	// with one that is open to others.
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("cannot create its folder: %w", err)
+	}
+	if err := s.tightenFolder(dir); err != nil {
+		return err
 	}
 	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err == nil {
