@@ -139,6 +139,25 @@ func TestMessagesSDKErrors(t *testing.T) {
 	if !errors.As(err, &ae) || ae.StatusCode != 429 || ae.Type() != "rate_limit_error" || ae.Response.Header.Get("Retry-After") == "" {
 		t.Fatalf("over the limit: %v", err)
 	}
+
+	// Copilot rate-limits once (Retry-After: 1): the SDK sees a
+	// rate_limit_error with the header passed on, waits and retries, and
+	// the retry succeeds.
+	k2 := createKey(t, db, "--name", "retrying", "--rpm", "0")
+	eventually(t, "the key is served", func() bool {
+		return g.chat(t, "Authorization", "Bearer "+k2.Key, "gpt-4o").StatusCode == 200
+	})
+	fake.SetMessagesFault(copilottest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1", Count: 1,
+		Body: copilottest.AnthropicErrorBody(http.StatusTooManyRequests)})
+	before := len(fake.RequestsTo("/v1/messages"))
+	retrying := g.anthropicClient(k2.Key, 1)
+	msg, err := retrying.Messages.New(t.Context(), params)
+	if err != nil || len(msg.Content) == 0 {
+		t.Fatalf("after a retried 429: %v", err)
+	}
+	if n := len(fake.RequestsTo("/v1/messages")) - before; n != 2 {
+		t.Fatalf("%d native calls, want the 429 and the retry", n)
+	}
 }
 
 // TestModelAliases: --model-alias and COPILOT_PROXY_MODEL_ALIASES map ids
