@@ -1,7 +1,7 @@
 package gateway
 
 import (
-	"io"
+	"context"
 	"net/http"
 	"time"
 
@@ -38,10 +38,30 @@ func accounting(store *keys.Store, now func() time.Time) func(http.Handler) http
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			aw := &accountingWriter{StatusWriter: middleware.Wrap(w), store: store, r: r, now: now}
-			defer func() { record(store, r, aw, now(), aw.started) }()
-			next.ServeHTTP(aw, r)
+			sw := middleware.Wrap(w)
+			var started time.Time // when the stream's start was recorded; zero: not a stream
+			onStart := func() {
+				if keyID, model, ok := usageOwner(r); ok {
+					started = now()
+					store.RecordStart(keys.UsageRecord{KeyID: keyID, Model: model, At: started})
+				}
+			}
+			r = r.WithContext(context.WithValue(r.Context(), streamStartKey{}, onStart))
+			defer func() { record(store, r, sw, now(), started) }()
+			next.ServeHTTP(sw, r)
 		})
+	}
+}
+
+// streamStartKey carries the accounting's stream-start hook, which the
+// relay calls as a stream's headers go out (on the handler's goroutine,
+// which owns the Entry).
+type streamStartKey struct{}
+
+// noteStreamStart runs the request's stream-start hook, if it has one.
+func noteStreamStart(r *http.Request) {
+	if f, ok := r.Context().Value(streamStartKey{}).(func()); ok {
+		f()
 	}
 }
 
@@ -80,68 +100,6 @@ func usageOwner(r *http.Request) (keyID, model string, ok bool) {
 	model = middleware.EntryFrom(r.Context()).Model()
 	return p.KeyID, model, model != ""
 }
-
-// accountingWriter records a stream's start when its headers go out (on
-// the handler's goroutine, which owns the Entry). Everything else passes
-// through to the shared StatusWriter.
-type accountingWriter struct {
-	middleware.StatusWriter
-	store   *keys.Store
-	r       *http.Request
-	now     func() time.Time
-	begun   bool
-	started time.Time // when the stream's start was recorded; zero: not
-}
-
-// begin runs once, when the response starts with status code.
-func (a *accountingWriter) begin(code int) {
-	if a.begun {
-		return
-	}
-	a.begun = true
-	if code < 200 || code > 299 || !isEventStream(a.Header()) {
-		return
-	}
-	keyID, model, ok := usageOwner(a.r)
-	if !ok {
-		return
-	}
-	a.started = a.now()
-	a.store.RecordStart(keys.UsageRecord{KeyID: keyID, Model: model, At: a.started})
-}
-
-func (a *accountingWriter) WriteHeader(code int) {
-	if code >= 200 || code == http.StatusSwitchingProtocols {
-		a.begin(code)
-	}
-	a.StatusWriter.WriteHeader(code)
-}
-
-func (a *accountingWriter) Write(p []byte) (int, error) {
-	a.begin(http.StatusOK)
-	return a.StatusWriter.Write(p)
-}
-
-// ReadFrom keeps the StatusWriter's sendfile path.
-func (a *accountingWriter) ReadFrom(src io.Reader) (int64, error) {
-	a.begin(http.StatusOK)
-	if rf, ok := a.StatusWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(src)
-	}
-	return io.Copy(struct{ io.Writer }{a.StatusWriter}, src)
-}
-
-func (a *accountingWriter) Flush() { _ = a.FlushError() }
-
-// FlushError flushes the way http.ResponseController.Flush does; flushing
-// commits the headers with an implicit 200.
-func (a *accountingWriter) FlushError() error {
-	a.begin(http.StatusOK)
-	return http.NewResponseController(a.StatusWriter).Flush()
-}
-
-// Unwrap lets http.ResponseController reach the writers below.
-func (a *accountingWriter) Unwrap() http.ResponseWriter { return a.StatusWriter }
 
 // failed says whether a request counts as an error in usage: an error
 // status, or a stream that broke after its 200. A client that left is not

@@ -95,9 +95,11 @@ func requestMetrics(r *http.Request, mc *metricsCtx, sw middleware.StatusWriter,
 	return rq
 }
 
-// streamStarted notes that a stream's headers are about to be sent; call
+// streamStarted notes that a stream's headers are about to be sent (for
+// the usage accounting and the metrics); call
 // streamEnded with the relay's result.
 func (rl *relayer) streamStarted(r *http.Request) {
+	noteStreamStart(r) // usage: a stream is counted as it starts
 	if rl.metrics == nil {
 		return
 	}
