@@ -294,23 +294,3 @@ func encodeMessages(evs []anthropic.Event) [][]byte {
 	}
 	return out
 }
-
-// decodeChunk reads one chat stream event: done at [DONE], an error for an
-// error object or a chunk that is not JSON.
-func decodeChunk(data []byte) (openai.ChatChunk, bool, error) {
-	var c openai.ChatChunk
-	if string(data) == string(doneData) {
-		return c, true, nil
-	}
-	if msg := chunkError(data); msg != "" {
-		return c, false, errorString(msg)
-	}
-	if err := json.Unmarshal(data, &c); err != nil {
-		return c, false, errorString("the upstream sent a chunk that is not JSON")
-	}
-	return c, false, nil
-}
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }

@@ -123,7 +123,7 @@ func translateGuarded(ctx context.Context, br *bufio.Reader, out *streamWriter, 
 			return res
 		}
 		if terr != nil {
-			return fail(terr, api.NewError(api.CodeUpstreamError, "upstream stream failed: "+api.Clip(terr.Error(), 300)))
+			return fail(terr, api.NewError(api.CodeUpstreamError, "upstream stream failed: "+api.Clip(api.Redact(terr.Error()), 300)))
 		}
 	}
 }

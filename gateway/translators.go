@@ -34,16 +34,10 @@ type chatToResponses struct {
 func (t *chatToResponses) start() [][]byte { return encodeResponses(t.s.Start()) }
 
 func (t *chatToResponses) event(_ string, data []byte) ([][]byte, error) {
-	if bytes.Equal(bytes.TrimSpace(data), doneData) {
-		t.done = true
-		return nil, nil
-	}
-	var c openai.ChatChunk
-	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, errors.New("the upstream sent a chunk that is not JSON")
-	}
-	if e := chunkError(data); e != "" {
-		return nil, errors.New(e)
+	c, done, err := decodeChunk(data)
+	if err != nil || done {
+		t.done = t.done || done
+		return nil, err
 	}
 	if c.Usage != nil {
 		t.u, t.has = c.Usage.API(), true
@@ -193,4 +187,20 @@ func newResponseID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return "resp_" + hex.EncodeToString(b[:])
+}
+
+// decodeChunk reads one event of an upstream chat stream: done at [DONE],
+// an error for an error object or a chunk that is not JSON.
+func decodeChunk(data []byte) (openai.ChatChunk, bool, error) {
+	var c openai.ChatChunk
+	if bytes.Equal(bytes.TrimSpace(data), doneData) {
+		return c, true, nil
+	}
+	if msg := chunkError(data); msg != "" {
+		return c, false, errors.New(msg)
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return c, false, errors.New("the upstream sent a chunk that is not JSON")
+	}
+	return c, false, nil
 }
