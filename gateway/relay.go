@@ -145,14 +145,10 @@ func (rl *relayer) relay(w http.ResponseWriter, r *http.Request, resp *http.Resp
 	return res
 }
 
-// relayEvents is the relay loop, separate from the HTTP plumbing so the
-// benchmark can drive it. now is the clock FirstEvent is read from.
-func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, d *dialect, now func() time.Time) relayResult {
-	return relayGuarded(ctx, br, out, d, now, nil)
-}
-
-// relayGuarded is relayEvents noting each complete event on guard (nil:
-// none), the reader under br.
+// relayGuarded is the relay loop, separate from the HTTP plumbing so tests
+// and the benchmark can drive it: it writes each complete event of br and
+// notes it on guard (the reader under br; nil: none). now is the clock
+// FirstEvent is read from.
 func relayGuarded(ctx context.Context, br *bufio.Reader, out *streamWriter, d *dialect, now func() time.Time, guard *eventGuard) relayResult {
 	er := eventRelay{out: out, d: d, now: now, guard: guard, ev: make([]byte, 0, eventBufferSize)}
 	for {

@@ -70,13 +70,9 @@ func (rl *relayer) translate(w http.ResponseWriter, r *http.Request, resp *http.
 	logRelay(r, res)
 }
 
-// translateEvents is the loop of translate.
-func translateEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, tr translator, now func() time.Time) relayResult {
-	return translateGuarded(ctx, br, out, tr, now, nil)
-}
-
-// translateGuarded is translateEvents noting each complete upstream event
-// on guard (nil: none), the reader under br.
+// translateGuarded is the loop of translate: each upstream event of br is
+// translated and written, and noted on guard (the reader under br; nil:
+// none).
 func translateGuarded(ctx context.Context, br *bufio.Reader, out *streamWriter, tr translator, now func() time.Time, guard *eventGuard) relayResult {
 	var res relayResult
 	write := func(evs [][]byte) bool {
