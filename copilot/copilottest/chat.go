@@ -82,18 +82,9 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) outcome {
 	if c.turn.tool != "" {
 		c.callID = "call_fake" + strconv.FormatInt(s.seq.Add(1), 10)
 	}
-	if !req.Stream {
-		body := st.body
-		if body == "" {
-			body = c.completion()
-		}
-		return writeBody(w, http.StatusOK, "application/json", body)
-	}
-	events := st.stream
-	if events == nil {
-		events = c.stream(st.chunks, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
-	}
-	return s.writeStream(w, r, events, st.spacing, st.fault, chatFailEvent)
+	usage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	return s.answer(w, r, st, req.Stream, c.completion,
+		func(n int) []string { return c.stream(n, usage) }, chatFailEvent)
 }
 
 // chatGen generates a chat completion; model is JSON-encoded.

@@ -96,19 +96,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) outcome 
 		return o
 	}
 	g := s.newMsgGen(&req, msgs, st.cached)
-	if !req.Stream {
-		body := st.body
-		if body == "" {
-			b, _ := json.Marshal(g.final())
-			body = string(b)
-		}
-		return writeBody(w, http.StatusOK, "application/json", body)
-	}
-	events := st.stream
-	if events == nil {
-		events = g.stream(st.chunks)
-	}
-	return s.writeStream(w, r, events, st.spacing, st.fault, msgFailEvent)
+	return s.answer(w, r, st, req.Stream, func() string { return jsonString(g.final()) }, g.stream, msgFailEvent)
 }
 
 // verifySignatures refuses thinking blocks whose signature this fake did

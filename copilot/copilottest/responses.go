@@ -101,19 +101,7 @@ func (s *Server) handleResponses(w http.ResponseWriter, r *http.Request) outcome
 		return o
 	}
 	g := s.newRespGen(&req, items, st.cached)
-	if !req.Stream {
-		body := st.body
-		if body == "" {
-			b, _ := json.Marshal(g.final())
-			body = string(b)
-		}
-		return writeBody(w, http.StatusOK, "application/json", body)
-	}
-	events := st.stream
-	if events == nil {
-		events = g.stream(st.chunks)
-	}
-	return s.writeStream(w, r, events, st.spacing, st.fault, g.failEvent)
+	return s.answer(w, r, st, req.Stream, func() string { return jsonString(g.final()) }, g.stream, g.failEvent)
 }
 
 // verifyEncrypted refuses reasoning items whose encrypted_content this fake
@@ -328,4 +316,10 @@ func (g *respGen) streamCall(e *respEvents, idx, chunks int) (obj, int) {
 func (g *respGen) failEvent(seq int) string {
 	return sseEvent("response.failed", pairs("type", "response.failed", "sequence_number", seq,
 		"response", g.response("failed", []obj{}, 0)))
+}
+
+// jsonString is v encoded as a JSON body.
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

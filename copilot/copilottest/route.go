@@ -141,3 +141,23 @@ func pairs(kv ...any) obj {
 	}
 	return o
 }
+
+// answer writes an endpoint's answer: for a non-stream request the body set
+// with SetEndpointResponse, else final(); for a stream the events set with
+// SetEndpointStream, else stream(chunks), with the endpoint's spacing and
+// fault (failEvent is its in-stream error event).
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, st routeState, isStream bool,
+	final func() string, stream func(chunks int) []string, failEvent func(int) string) outcome {
+	if !isStream {
+		body := st.body
+		if body == "" {
+			body = final()
+		}
+		return writeBody(w, http.StatusOK, "application/json", body)
+	}
+	events := st.stream
+	if events == nil {
+		events = stream(st.chunks)
+	}
+	return s.writeStream(w, r, events, st.spacing, st.fault, failEvent)
+}
