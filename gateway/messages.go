@@ -55,11 +55,7 @@ func claudeModel(w http.ResponseWriter, r *http.Request, models *modelCache, id 
 	if err != nil || snap == nil {
 		return id, true
 	}
-	listed := make([]string, len(snap.models))
-	for i, m := range snap.models {
-		listed[i] = m.ID
-	}
-	if m, ok := anthropic.CanonicalModel(id, listed); ok {
+	if m, ok := anthropic.CanonicalModel(id, snap.ids); ok {
 		return m, true
 	}
 	middleware.WriteError(w, r, api.NewError(api.CodeModelNotFound, "The model '"+api.Clip(id, maxPathInMessage)+

@@ -55,6 +55,7 @@ func newModelCache(life context.Context, up *upstream, ttl time.Duration, now fu
 // modelSnapshot is one fetched list, ready to serve. It is never modified.
 type modelSnapshot struct {
 	models  []api.Model
+	ids     []string // the models' ids, in list order
 	byID    map[string]int
 	list    []byte // the GET /v1/models body
 	fetched time.Time
@@ -172,6 +173,7 @@ func (c *modelCache) fetch(ctx context.Context) (*modelSnapshot, error) {
 	}
 	for i, m := range models {
 		snap.byID[m.ID] = i
+		snap.ids = append(snap.ids, m.ID)
 	}
 	list, err := jsonBody(api.NewModelList(models))
 	if err != nil {
