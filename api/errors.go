@@ -26,6 +26,8 @@ const (
 	CodeInvalidAPIKey        Code = "invalid_api_key"
 	CodeModelNotAllowed      Code = "model_not_allowed"
 	CodeRateLimitExceeded    Code = "rate_limit_exceeded"
+	CodeBudgetExceeded       Code = "budget_exceeded"
+	CodeLimitsUnavailable    Code = "limits_unavailable"
 	CodeUpstreamError        Code = "upstream_error"
 	CodeCopilotUnavailable   Code = "copilot_unavailable"
 	CodeUpstreamTimeout      Code = "upstream_timeout"
@@ -42,8 +44,11 @@ const (
 	TypePermission     = "permission_error"
 	TypeNotFound       = "not_found_error"
 	TypeRateLimit      = "rate_limit_error"
-	TypeAPI            = "api_error"
-	TypeServer         = "server_error"
+	// TypeInsufficientQuota is OpenAI's type for spend that ran out; SDKs
+	// and Codex show it as such rather than retrying.
+	TypeInsufficientQuota = "insufficient_quota"
+	TypeAPI               = "api_error"
+	TypeServer            = "server_error"
 )
 
 type codeInfo struct {
@@ -67,6 +72,8 @@ var codes = map[Code]codeInfo{
 	CodeConflict:             {http.StatusConflict, TypeInvalidRequest},
 	CodeNotSupported:         {http.StatusNotFound, TypeInvalidRequest},
 	CodeRateLimitExceeded:    {http.StatusTooManyRequests, TypeRateLimit},
+	CodeBudgetExceeded:       {http.StatusTooManyRequests, TypeInsufficientQuota},
+	CodeLimitsUnavailable:    {http.StatusServiceUnavailable, TypeServer},
 	CodeUpstreamError:        {http.StatusBadGateway, TypeAPI},
 	CodeCopilotUnavailable:   {http.StatusServiceUnavailable, TypeServer},
 	CodeUpstreamTimeout:      {http.StatusGatewayTimeout, TypeServer},
@@ -186,7 +193,7 @@ func AnthropicType(status int) string {
 // {"type":"error","error":{"type":...,"message":...}}, with a trailing
 // newline.
 func (e *Error) AnthropicBody() []byte {
-	body, _ := json.Marshal(anthropicError{Type: "error", Error: anthropicDetail{Type: AnthropicType(e.HTTPStatus()), Message: e.Message}})
+	body, _ := json.Marshal(anthropicError{Type: "error", Error: anthropicDetail{Type: AnthropicType(e.HTTPStatus()), Message: e.Message, Code: e.Code}})
 	return append(body, '\n')
 }
 
@@ -198,6 +205,9 @@ type anthropicError struct {
 type anthropicDetail struct {
 	Type    string `json:"type"`
 	Message string `json:"message"`
+	// Code is the gateway's machine code (budget_exceeded, ...): an
+	// addition to Anthropic's shape, which its SDKs ignore.
+	Code Code `json:"code,omitempty"`
 }
 
 // AnthropicErrorEvent is the `error` event that ends an Anthropic stream

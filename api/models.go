@@ -25,7 +25,28 @@ type Model struct {
 	// MaxOutputTokens is capabilities.limits.max_output_tokens, 0 when
 	// unknown.
 	MaxOutputTokens int64
-	Raw             json.RawMessage
+	// Billing is the entry's billing object; nil when it has none.
+	Billing *Billing
+	Raw     json.RawMessage
+}
+
+// Billing is what a Copilot model entry says about its cost, none of it
+// documented: the premium-request multiplier of the older scheme and,
+// when present, prices in AI credits. Numbers are kept as the decimal text
+// Copilot sent, so they can be read exactly (see package credits).
+type Billing struct {
+	IsPremium  bool        `json:"is_premium"`
+	Multiplier json.Number `json:"multiplier"` // "" when absent
+	Pricing    *Pricing    `json:"pricing"`
+}
+
+// Pricing is a model's price per token kind, in Unit (the one known unit
+// is "ai_credits_per_million_tokens").
+type Pricing struct {
+	Unit        string      `json:"unit"`
+	Input       json.Number `json:"input"`
+	CachedInput json.Number `json:"cached_input"`
+	Output      json.Number `json:"output"`
 }
 
 // Paths of the Copilot endpoints a model may support.
@@ -130,6 +151,7 @@ func MapModels(body []byte) ([]Model, error) {
 			_ = json.Unmarshal(raw, &caps)
 			m.Type, m.MaxOutputTokens = caps.Type, max(caps.Limits.MaxOutputTokens, 0)
 		}
+		m.Billing = readBilling(fields["billing"])
 		raw, err := json.Marshal(fields)
 		if err != nil {
 			return nil, errors.New("model list entry " + id + " could not be encoded")
@@ -138,6 +160,19 @@ func MapModels(body []byte) ([]Model, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// readBilling decodes a billing object; nil when absent or malformed (a
+// model whose cost cannot be read is priced as unknown, not refused).
+func readBilling(raw json.RawMessage) *Billing {
+	if !bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
+		return nil
+	}
+	var b Billing
+	if json.Unmarshal(raw, &b) != nil {
+		return nil
+	}
+	return &b
 }
 
 // slug lowercases s and joins its alphanumeric runs with '-'.

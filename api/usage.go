@@ -13,6 +13,15 @@ type Usage struct {
 	PromptTokens     int64 `json:"prompt_tokens"`
 	CompletionTokens int64 `json:"completion_tokens"`
 	TotalTokens      int64 `json:"total_tokens"`
+	// CachedTokens is the part of PromptTokens read from the prompt cache
+	// (priced lower): prompt_tokens_details.cached_tokens,
+	// input_tokens_details.cached_tokens or Anthropic's
+	// cache_read_input_tokens.
+	CachedTokens int64 `json:"cached_tokens,omitempty"`
+}
+
+type cachedDetails struct {
+	CachedTokens int64 `json:"cached_tokens"`
 }
 
 // UnmarshalJSON reads either naming: prompt_tokens/completion_tokens or
@@ -22,21 +31,31 @@ type Usage struct {
 // tokens too, and added.
 func (u *Usage) UnmarshalJSON(b []byte) error {
 	var w struct {
-		PromptTokens     int64 `json:"prompt_tokens"`
-		CompletionTokens int64 `json:"completion_tokens"`
-		TotalTokens      int64 `json:"total_tokens"`
-		InputTokens      int64 `json:"input_tokens"`
-		OutputTokens     int64 `json:"output_tokens"`
-		CacheRead        int64 `json:"cache_read_input_tokens"`
-		CacheCreation    int64 `json:"cache_creation_input_tokens"`
+		PromptTokens     int64          `json:"prompt_tokens"`
+		CompletionTokens int64          `json:"completion_tokens"`
+		TotalTokens      int64          `json:"total_tokens"`
+		InputTokens      int64          `json:"input_tokens"`
+		OutputTokens     int64          `json:"output_tokens"`
+		CacheRead        int64          `json:"cache_read_input_tokens"`
+		CacheCreation    int64          `json:"cache_creation_input_tokens"`
+		PromptDetails    *cachedDetails `json:"prompt_tokens_details"`
+		InputDetails     *cachedDetails `json:"input_tokens_details"`
+		CachedTokens     int64          `json:"cached_tokens"` // the gateway's own form
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
+	}
+	cached := w.CacheRead + w.CachedTokens
+	for _, d := range []*cachedDetails{w.PromptDetails, w.InputDetails} {
+		if d != nil {
+			cached += d.CachedTokens
+		}
 	}
 	*u = Usage{
 		PromptTokens:     w.PromptTokens + w.InputTokens + w.CacheRead + w.CacheCreation,
 		CompletionTokens: w.CompletionTokens + w.OutputTokens,
 		TotalTokens:      w.TotalTokens,
+		CachedTokens:     cached,
 	}
 	return nil
 }
@@ -67,6 +86,7 @@ func ChunkUsage(data []byte) (Usage, bool) {
 // token budget or subtract from its usage (found by FuzzUsage).
 func (u Usage) clamped() Usage {
 	u.PromptTokens, u.CompletionTokens, u.TotalTokens = max(u.PromptTokens, 0), max(u.CompletionTokens, 0), max(u.TotalTokens, 0)
+	u.CachedTokens = min(max(u.CachedTokens, 0), u.PromptTokens)
 	return u
 }
 

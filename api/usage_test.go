@@ -65,7 +65,7 @@ func TestUsageOtherNamings(t *testing.T) {
 	}{
 		{`{"usage":{"input_tokens":12,"output_tokens":5,"total_tokens":17}}`, api.Usage{PromptTokens: 12, CompletionTokens: 5, TotalTokens: 17}},
 		{`{"type":"message","usage":{"input_tokens":3,"output_tokens":9,"cache_read_input_tokens":0}}`, api.Usage{PromptTokens: 3, CompletionTokens: 9}},
-		{`{"type":"message","usage":{"input_tokens":12,"output_tokens":9,"cache_read_input_tokens":19000,"cache_creation_input_tokens":100}}`, api.Usage{PromptTokens: 19112, CompletionTokens: 9}},
+		{`{"type":"message","usage":{"input_tokens":12,"output_tokens":9,"cache_read_input_tokens":19000,"cache_creation_input_tokens":100}}`, api.Usage{PromptTokens: 19112, CompletionTokens: 9, CachedTokens: 19000}},
 		{`{"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}`, api.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}},
 	} {
 		got, ok := api.ChunkUsage([]byte(tt.data))

@@ -125,6 +125,21 @@ func (q *QuotaWatch) Report() QuotaReport {
 	return r
 }
 
+// ResetDate is the account's next quota reset (00:00 UTC of its
+// quota_reset_date) as the account endpoint last said; zero when unknown.
+func (q *QuotaWatch) ResetDate() time.Time {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.info == nil || q.info.ResetDate == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.DateOnly, q.info.ResetDate)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
 // QuotaLevel is one quota's standing, as the metrics show it.
 type QuotaLevel struct {
 	Name             string

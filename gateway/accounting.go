@@ -18,39 +18,62 @@ func (a keyAuthenticator) Authenticate(secret string) (middleware.Principal, boo
 	if !ok {
 		return middleware.Principal{}, false
 	}
-	return middleware.Principal{
+	p := middleware.Principal{
 		KeyID: k.ID, KeyName: k.Name,
 		RPM: k.RPM, TPM: k.TPM, Concurrency: k.Concurrency,
 		Models: k.Models,
-	}, true
+	}
+	if k.Budget != nil {
+		p.Budget, p.BudgetPeriod, p.HasBudget = int64(*k.Budget), k.BudgetPeriod, true
+	}
+	return p, true
 }
 
-// accounting records one usage row per inference request of a key: the
-// model, the tokens the handler saw in the upstream's usage, and whether it
-// failed. It runs deferred, so a request whose client left mid-stream (or
-// whose stream was aborted) is still counted. A stream is also counted when
-// its headers go out, as an error without tokens, which its end settles: a
-// crash while it runs leaves it counted. Requests refused before the
-// handler (auth, limits) are not usage. Without a key store it does nothing.
-func accounting(store *keys.Store, now func() time.Time) func(http.Handler) http.Handler {
+// accounting prices each inference request and records one usage row per
+// request of a key: the model, the tokens the handler saw in the upstream's
+// usage, the cost (see price) and whether it failed. It runs deferred, so a
+// request whose client left mid-stream (or whose stream was aborted) is
+// still counted. A stream is also counted when its headers go out, as an
+// error without tokens, which its end settles: a crash while it runs leaves
+// it counted. Requests refused before the handler (auth, limits) are not
+// usage. Without a key store it only prices (for the metrics and budgets).
+func accounting(store *keys.Store, models *modelCache, now func() time.Time) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
-		if store == nil {
-			return next
-		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			sw := middleware.Wrap(w)
 			var started time.Time // when the stream's start was recorded; zero: not a stream
-			onStart := func() {
-				if keyID, model, ok := usageOwner(r); ok {
-					started = now()
-					store.RecordStart(keys.UsageRecord{KeyID: keyID, Model: model, At: started})
+			if store != nil {
+				onStart := func() {
+					if keyID, model, ok := usageOwner(r); ok {
+						started = now()
+						store.RecordStart(keys.UsageRecord{KeyID: keyID, Model: model, At: started})
+					}
 				}
+				r = r.WithContext(context.WithValue(r.Context(), streamStartKey{}, onStart))
 			}
-			r = r.WithContext(context.WithValue(r.Context(), streamStartKey{}, onStart))
-			defer func() { record(store, r, sw, now(), started) }()
+			defer func() {
+				price(middleware.EntryFrom(r.Context()), models)
+				if store != nil {
+					record(store, r, sw, now(), started)
+				}
+			}()
 			next.ServeHTTP(sw, r)
 		})
 	}
+}
+
+// price records on e what the request cost (package credits): the cost
+// Copilot reported, else its tokens at the model's prices in the cached
+// model list, else the model's premium multiplier. Only a request Copilot
+// answered with a success costs anything; a stream that broke after its
+// 200 is charged what it used (see noteStream).
+func price(e *middleware.Entry, models *modelCache) {
+	if st := e.UpstreamStatus(); st < 200 || st > 299 {
+		return
+	}
+	reported, ok := e.ReportedCost()
+	nano, src := models.prices(e.Model()).Cost(e.Usage(), reported, ok)
+	e.SetCost(nano, string(src))
 }
 
 // streamStartKey carries the accounting's stream-start hook, which the
@@ -73,12 +96,14 @@ func record(store *keys.Store, r *http.Request, sw middleware.StatusWriter, at, 
 		return
 	}
 	e := middleware.EntryFrom(r.Context())
-	prompt, completion := e.Usage()
+	usage := e.Usage()
+	nano, _ := e.Cost()
 	u := keys.UsageRecord{
 		KeyID:            keyID,
 		Model:            model,
-		PromptTokens:     prompt,
-		CompletionTokens: completion,
+		PromptTokens:     usage.PromptTokens,
+		CompletionTokens: usage.CompletionTokens,
+		Credits:          nano,
 		Error:            failed(sw.Status(), e.ErrorCode()),
 		At:               at,
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/go-chi/httprate"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
+	"github.com/copilot-proxy/copilot-proxy/credits"
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
 	"github.com/copilot-proxy/copilot-proxy/middleware"
 )
@@ -72,6 +73,14 @@ func adminAuthWith(token string, failLimit int, window time.Duration) func(http.
 	}
 }
 
+// quotaReset is the account's next quota reset date, zero when unknown.
+func quotaReset(reset func() time.Time) time.Time {
+	if reset == nil {
+		return time.Time{}
+	}
+	return reset()
+}
+
 // remoteHost is the address part of a RemoteAddr, or all of it when it has
 // no port.
 func remoteHost(addr string) string {
@@ -90,6 +99,26 @@ type createKeyRequest struct {
 	Models      []string   `json:"models"`
 	Expires     string     `json:"expires"`    // "30d" or "2027-01-31", as the CLI's --expires
 	ExpiresAt   *time.Time `json:"expires_at"` // or an exact RFC 3339 time
+	// Budget is a number of credits (null: none), BudgetPeriod "day",
+	// "week" or "month" (the default). Raw, so that a bad value is a 400
+	// naming the field rather than a JSON error.
+	Budget       json.RawMessage `json:"budget_credits"`
+	BudgetPeriod json.RawMessage `json:"budget_period"`
+}
+
+// updateKeyRequest is the body of PATCH /admin/keys/{id}: a member that is
+// present changes its setting, null clears it (a limit back to the server
+// default, all models, no budget, no expiry), an absent one keeps it. Each
+// is raw so that absent (nil) and null ("null") differ.
+type updateKeyRequest struct {
+	RPM          json.RawMessage `json:"rpm"`
+	TPM          json.RawMessage `json:"tpm"`
+	Concurrency  json.RawMessage `json:"concurrency"`
+	Models       json.RawMessage `json:"models"`
+	Budget       json.RawMessage `json:"budget_credits"`
+	BudgetPeriod json.RawMessage `json:"budget_period"`
+	Expires      json.RawMessage `json:"expires"`    // as createKeyRequest's
+	ExpiresAt    json.RawMessage `json:"expires_at"` // or an exact RFC 3339 time
 }
 
 // rotateKeyRequest is the optional body of POST /admin/keys/{id}/rotate.
@@ -100,9 +129,9 @@ type rotateKeyRequest struct {
 // defaultGrace is how long a rotated-out secret keeps working, as the CLI.
 const defaultGrace = 24 * time.Hour
 
-func handleAdminListKeys(store *keys.Store) http.HandlerFunc {
+func handleAdminListKeys(store *keys.Store, reset func() time.Time) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		list, err := store.List(r.Context())
+		list, err := store.List(r.Context(), quotaReset(reset))
 		if err != nil {
 			keyStoreError(w, r, err)
 			return
@@ -120,20 +149,10 @@ func handleAdminCreateKey(store *keys.Store, now func() time.Time) http.HandlerF
 		if !decodeAdminBody(w, r, &req, true) {
 			return
 		}
-		// Two ways to say one thing: refuse rather than let one win silently.
-		if req.Expires != "" && req.ExpiresAt != nil {
-			middleware.WriteError(w, r, api.NewError(api.CodeInvalidRequest,
-				"give either expires or expires_at, not both").WithParam("expires"))
+		p, e := req.params(now())
+		if e != nil {
+			middleware.WriteError(w, r, e)
 			return
-		}
-		p := keys.CreateParams{Name: req.Name, RPM: req.RPM, TPM: req.TPM, Concurrency: req.Concurrency, Models: req.Models, ExpiresAt: req.ExpiresAt}
-		if req.Expires != "" {
-			at, err := keys.ParseExpiry(req.Expires, now())
-			if err != nil {
-				middleware.WriteError(w, r, api.NewError(api.CodeInvalidRequest, "invalid expires: "+err.Error()).WithParam("expires"))
-				return
-			}
-			p.ExpiresAt = &at
 		}
 		created, err := store.Create(r.Context(), p)
 		if err != nil {
@@ -142,6 +161,169 @@ func handleAdminCreateKey(store *keys.Store, now func() time.Time) http.HandlerF
 		}
 		writeJSON(w, r, http.StatusCreated, created)
 	}
+}
+
+// params checks the request's values and makes them CreateParams; the
+// store checks the rest (name, ranges, models, expiry in the future).
+func (req createKeyRequest) params(now time.Time) (keys.CreateParams, *api.Error) {
+	// Two ways to say one thing: refuse rather than let one win silently.
+	if req.Expires != "" && req.ExpiresAt != nil {
+		return keys.CreateParams{}, bothExpiries()
+	}
+	p := keys.CreateParams{Name: req.Name, RPM: req.RPM, TPM: req.TPM, Concurrency: req.Concurrency, Models: req.Models, ExpiresAt: req.ExpiresAt}
+	if req.Expires != "" {
+		at, err := keys.ParseExpiry(req.Expires, now)
+		if err != nil {
+			return p, invalidParam("expires", err)
+		}
+		p.ExpiresAt = &at
+	}
+	budget, e := change(req.Budget, "budget_credits", parseBudget)
+	if e != nil {
+		return p, e
+	}
+	period, e := change(req.BudgetPeriod, "budget_period", parsePeriod)
+	if e != nil {
+		return p, e
+	}
+	if period.Value != nil && budget.Value == nil {
+		return p, api.NewError(api.CodeInvalidRequest, "budget_period needs budget_credits").WithParam("budget_period")
+	}
+	p.Budget = budget.Value
+	if period.Value != nil {
+		p.BudgetPeriod = *period.Value
+	}
+	return p, nil
+}
+
+// handleAdminUpdateKey changes the settings a PATCH body names (see
+// updateKeyRequest) and answers the key as it now is. The change holds for
+// the key's next request: the store reloads its cache as it commits.
+func handleAdminUpdateKey(store *keys.Store, now func() time.Time) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req updateKeyRequest
+		if !decodeAdminBody(w, r, &req, true) {
+			return
+		}
+		p, e := req.params(now())
+		if e != nil {
+			middleware.WriteError(w, r, e)
+			return
+		}
+		k, err := store.Update(r.Context(), chi.URLParam(r, "id"), p)
+		if err != nil {
+			keyStoreError(w, r, err)
+			return
+		}
+		writeJSON(w, r, http.StatusOK, k)
+	}
+}
+
+// params reads the members of a PATCH body into UpdateParams, refusing the
+// first malformed one (in field order) with a 400 naming it.
+func (req updateKeyRequest) params(now time.Time) (keys.UpdateParams, *api.Error) {
+	var p keys.UpdateParams
+	var errs [7]*api.Error
+	p.RPM, errs[0] = change(req.RPM, "rpm", parseLimit)
+	p.TPM, errs[1] = change(req.TPM, "tpm", parseLimit)
+	p.Concurrency, errs[2] = change(req.Concurrency, "concurrency", parseLimit)
+	p.Models, errs[3] = change(req.Models, "models", parseModels)
+	p.Budget, errs[4] = change(req.Budget, "budget_credits", parseBudget)
+	p.BudgetPeriod, errs[5] = change(req.BudgetPeriod, "budget_period", parsePeriod)
+	p.ExpiresAt, errs[6] = req.expiry(now)
+	for _, e := range errs {
+		if e != nil {
+			return keys.UpdateParams{}, e
+		}
+	}
+	return p, nil
+}
+
+// expiry is the expiry change of a PATCH body: expires (as the CLI's
+// --expires) or expires_at (RFC 3339), not both; null on either clears it.
+func (req updateKeyRequest) expiry(now time.Time) (keys.Change[time.Time], *api.Error) {
+	if req.Expires != nil && req.ExpiresAt != nil {
+		return keys.Change[time.Time]{}, bothExpiries()
+	}
+	if req.Expires != nil {
+		return change(req.Expires, "expires", func(raw json.RawMessage) (time.Time, error) {
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return time.Time{}, errors.New(`want a duration such as "30d" or a date such as "2027-01-31"`)
+			}
+			return keys.ParseExpiry(s, now)
+		})
+	}
+	return change(req.ExpiresAt, "expires_at", func(raw json.RawMessage) (time.Time, error) {
+		var t time.Time
+		if err := json.Unmarshal(raw, &t); err != nil {
+			return time.Time{}, errors.New(`want an RFC 3339 time such as "2027-01-31T00:00:00Z"`)
+		}
+		return t, nil
+	})
+}
+
+// change reads one member of an admin body into a keys.Change: absent
+// (nil) keeps the setting, null clears it, anything else is parsed, and
+// what parse refuses is a 400 naming param.
+func change[T any](raw json.RawMessage, param string, parse func(json.RawMessage) (T, error)) (keys.Change[T], *api.Error) {
+	if raw == nil {
+		return keys.Change[T]{}, nil
+	}
+	if string(bytes.TrimSpace(raw)) == "null" {
+		return keys.Clear[T](), nil
+	}
+	v, err := parse(raw)
+	if err != nil {
+		return keys.Change[T]{}, invalidParam(param, err)
+	}
+	return keys.To(v), nil
+}
+
+// parseLimit reads rpm, tpm or concurrency: a whole number, 0 unlimited.
+func parseLimit(raw json.RawMessage) (int, error) {
+	var n int
+	if err := json.Unmarshal(raw, &n); err != nil || n < 0 {
+		return 0, errors.New("want a whole number >= 0 (0: unlimited)")
+	}
+	return n, nil
+}
+
+// parseModels reads a model allow-list; [] is every model, as null.
+func parseModels(raw json.RawMessage) ([]string, error) {
+	var ms []string
+	if err := json.Unmarshal(raw, &ms); err != nil {
+		return nil, errors.New("want an array of model ids")
+	}
+	return ms, nil
+}
+
+// parseBudget reads a number of credits into nano-credits.
+func parseBudget(raw json.RawMessage) (int64, error) {
+	var a credits.Amount
+	if err := a.UnmarshalJSON(bytes.TrimSpace(raw)); err != nil {
+		return 0, err
+	}
+	return int64(a), nil
+}
+
+// parsePeriod reads a budget period: "day", "week" or "month".
+func parsePeriod(raw json.RawMessage) (credits.Period, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", errors.New(`budget period must be "day", "week" or "month"`)
+	}
+	return credits.ParsePeriod(s)
+}
+
+// invalidParam is a 400 invalid_request_error naming param.
+func invalidParam(param string, err error) *api.Error {
+	return api.NewError(api.CodeInvalidRequest, "invalid "+param+": "+err.Error()).WithParam(param)
+}
+
+// bothExpiries refuses a body giving both expires and expires_at.
+func bothExpiries() *api.Error {
+	return api.NewError(api.CodeInvalidRequest, "give either expires or expires_at, not both").WithParam("expires")
 }
 
 func handleAdminRevokeKey(store *keys.Store) http.HandlerFunc {

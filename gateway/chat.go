@@ -181,8 +181,12 @@ func (rl *relayer) copy(w http.ResponseWriter, r *http.Request, resp *http.Respo
 	}()
 	src := &errReader{r: tail}
 	_, err := io.Copy(w, src)
+	entry := middleware.EntryFrom(r.Context())
 	if u, ok := api.TailUsage(tail.bytes()); ok {
-		middleware.EntryFrom(r.Context()).SetUsage(int(u.PromptTokens), int(u.CompletionTokens))
+		entry.SetUsage(u)
+	}
+	if n, ok := api.ReportedCost(tail.bytes()); ok {
+		entry.SetReportedCost(n)
 	}
 	if err != nil {
 		if src.err == nil || clientGone(r) {

@@ -50,8 +50,7 @@ func chatViaResponses(w http.ResponseWriter, r *http.Request, up *upstream, mode
 			return
 		}
 		if rr.Usage != nil {
-			u := rr.Usage.API()
-			middleware.EntryFrom(r.Context()).SetUsage(int(u.PromptTokens), int(u.CompletionTokens))
+			middleware.EntryFrom(r.Context()).SetUsage(rr.Usage.API())
 		}
 		writeJSON(w, r, http.StatusOK, responses.ToChatResponse(&rr))
 	}

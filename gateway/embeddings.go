@@ -52,7 +52,7 @@ func writeBase64Embeddings(w http.ResponseWriter, r *http.Request, resp *http.Re
 		return
 	}
 	if u, ok := api.ChunkUsage(raw); ok {
-		middleware.EntryFrom(r.Context()).SetUsage(int(u.PromptTokens), int(u.CompletionTokens))
+		middleware.EntryFrom(r.Context()).SetUsage(u)
 	}
 	out, err := api.EncodeEmbeddingsBase64(raw)
 	if err != nil {

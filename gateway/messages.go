@@ -33,7 +33,7 @@ func handleMessages(up *upstream, rt *router, models *modelCache, bodies bodyRea
 		}
 		model, ok := claudeModel(w, r, models, models.resolve(peek.Model))
 		if model = models.resolve(model); !ok || !admitModel(w, r, model, peek.Stream) ||
-			!middleware.ReserveTokens(w, r, len(body), func() int64 { return middleware.OutputEstimate(int64(peek.MaxTokens)) }) {
+			!reserve(w, r, models, model, len(body), func() int64 { return middleware.OutputEstimate(int64(peek.MaxTokens)) }) {
 			return
 		}
 		to := rt.endpoint(model, api.EndpointMessages, api.EndpointChat, api.EndpointResponses)

@@ -91,7 +91,9 @@ func requestMetrics(r *http.Request, mc *metricsCtx, sw middleware.StatusWriter,
 			rq.UpstreamError = c
 		}
 	}
-	rq.PromptTokens, rq.CompletionTokens = e.Usage()
+	u := e.Usage()
+	rq.PromptTokens, rq.CompletionTokens = int(u.PromptTokens), int(u.CompletionTokens)
+	rq.CreditsNano, rq.CreditSource = e.Cost()
 	return rq
 }
 

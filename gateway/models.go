@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
+	"github.com/copilot-proxy/copilot-proxy/credits"
 	"github.com/copilot-proxy/copilot-proxy/middleware"
 )
 
@@ -57,7 +58,8 @@ type modelSnapshot struct {
 	models  []api.Model
 	ids     []string // the models' ids, in list order
 	byID    map[string]int
-	list    []byte // the GET /v1/models body
+	prices  []credits.Prices // the models' prices, in list order
+	list    []byte           // the GET /v1/models body
 	fetched time.Time
 }
 
@@ -174,6 +176,7 @@ func (c *modelCache) fetch(ctx context.Context) (*modelSnapshot, error) {
 	for i, m := range models {
 		snap.byID[m.ID] = i
 		snap.ids = append(snap.ids, m.ID)
+		snap.prices = append(snap.prices, credits.PricesOf(m))
 	}
 	list, err := jsonBody(api.NewModelList(models))
 	if err != nil {
@@ -184,6 +187,19 @@ func (c *modelCache) fetch(ctx context.Context) (*modelSnapshot, error) {
 	c.snap, c.retryAt = snap, time.Time{}
 	c.mu.Unlock()
 	return snap, nil
+}
+
+// prices returns a model's prices from the cached list (never fetching);
+// zero Prices (cost unknown) when it is not listed or no list was fetched.
+func (c *modelCache) prices(id string) credits.Prices {
+	snap := c.cached()
+	if snap == nil {
+		return credits.Prices{}
+	}
+	if i, ok := snap.byID[id]; ok {
+		return snap.prices[i]
+	}
+	return credits.Prices{}
 }
 
 // resolve returns the model id an alias stands for (id itself when it is

@@ -48,6 +48,10 @@ type relayResult struct {
 	// reports whether any had.
 	Usage    api.Usage
 	HasUsage bool
+	// Cost is the last cost Copilot reported in an event (nano-credits);
+	// HasCost reports whether one did.
+	Cost    int64
+	HasCost bool
 	// Err is the upstream read error that ended the stream (the client got a
 	// final error event); nil for a clean end.
 	Err error
@@ -98,14 +102,40 @@ func (rl *relayer) stream(w http.ResponseWriter, r *http.Request, resp *http.Res
 	rl.streamStarted(r)
 	res := rl.relay(w, r, resp, d)
 	rl.streamEnded(r, res)
+	noteStream(r, res)
+}
+
+// noteStream notes how a relayed or translated stream went on the Entry:
+// its usage, its reported cost and its error code, and logs it. A stream
+// that ended without usage (cut, or the client left) is charged for what it
+// used so far, estimated: the prompt estimated at admission and a token per
+// event relayed (a delta event carries about one token).
+func noteStream(r *http.Request, res relayResult) {
 	entry := middleware.EntryFrom(r.Context())
-	if res.HasUsage {
-		entry.SetUsage(int(res.Usage.PromptTokens), int(res.Usage.CompletionTokens))
+	switch {
+	case res.HasUsage:
+		entry.SetUsage(res.Usage)
+	case res.Events > 0:
+		n := int64(res.Events)
+		entry.SetUsage(api.Usage{PromptTokens: entry.PromptEstimate(), CompletionTokens: n, TotalTokens: entry.PromptEstimate() + n})
+	}
+	if res.HasCost {
+		entry.SetReportedCost(res.Cost)
 	}
 	if code := streamErrorCode(res); code != "" {
 		entry.SetErrorCode(code)
 	}
 	logRelay(r, res)
+}
+
+// noteCost records the cost an upstream event or body reports, if any.
+func (res *relayResult) noteCost(data []byte) {
+	if !api.HasCost(data) {
+		return
+	}
+	if n, ok := api.ReportedCost(data); ok {
+		res.Cost, res.HasCost = n, true
+	}
 }
 
 // relay streams an SSE response to the client event by event: each complete
@@ -216,6 +246,7 @@ func (er *eventRelay) endLine() bool {
 // false when the client is gone.
 func (er *eventRelay) dispatch() bool {
 	defer er.reset()
+	er.res.noteCost(er.ev)
 	if er.d.dropUsage && er.d.observe(er.ev, &er.res) && api.IsUsageOnlyChunk(eventData(er.ev)) {
 		er.res.Dropped++
 		return true

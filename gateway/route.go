@@ -92,8 +92,26 @@ func admitRequest(w http.ResponseWriter, r *http.Request, c *modelCache, body []
 	*model = to
 	// An unlisted model is refused before it is noted, so random names
 	// cannot add usage rows (checkListed passes them when no list is known).
-	ok := checkListed(w, r, c, to) && admitModel(w, r, to, stream) && middleware.ReserveTokens(w, r, len(b), output)
+	ok := checkListed(w, r, c, to) && admitModel(w, r, to, stream) && reserve(w, r, c, to, len(b), output)
 	return b, ok
+}
+
+// reserve reserves a request's estimated tokens in its key's tokens window
+// (middleware.ReserveTokens) and its estimated cost in its budgets
+// (middleware.ReserveCredits): the prompt estimated from the body's size,
+// the output from output (nil: none), priced at model's prices. On failure
+// it has answered.
+func reserve(w http.ResponseWriter, r *http.Request, c *modelCache, model string, bodyLen int, output func() int64) bool {
+	prompt := middleware.PromptEstimate(bodyLen)
+	middleware.EntryFrom(r.Context()).SetPromptEstimate(prompt)
+	if !middleware.ReserveTokens(w, r, bodyLen, output) {
+		return false
+	}
+	var out int64
+	if output != nil {
+		out = max(output(), 0)
+	}
+	return middleware.ReserveCredits(w, r, c.prices(model).Estimate(prompt, out))
 }
 
 // clampOutput lowers a translated request's output limit to what the model

@@ -49,7 +49,7 @@ func (s *Server) routes(d Deps, cfg Config, up *upstream) http.Handler {
 	r.Group(func(r chi.Router) {
 		r.Use(middleware.ErrorShape(api.ShapeAnthropic))
 		r.Use(guard...)
-		r.With(accounting(d.Keys, d.Now), h.limit).Post("/v1/messages", handleMessages(h.up, h.rt, h.models, h.bodies, h.out))
+		r.With(inference(d, h.models, h.limit)...).Post("/v1/messages", handleMessages(h.up, h.rt, h.models, h.bodies, h.out))
 		r.With(h.limit).Post("/v1/messages/count_tokens", handleCountTokens(h.bodies))
 	})
 	// One admin-token check for /admin and /metrics, so failed attempts
@@ -93,7 +93,7 @@ type handlers struct {
 
 // openAI mounts the OpenAI routes.
 func (h handlers) openAI(r chi.Router, d Deps) {
-	infer := r.With(accounting(d.Keys, d.Now), h.limit)
+	infer := r.With(inference(d, h.models, h.limit)...)
 	chat := handleChat(h.up, h.rt, h.bodies, h.out)
 	infer.Post("/v1/chat/completions", chat)
 	infer.Post("/chat/completions", chat)
@@ -145,12 +145,24 @@ func keysAndLimits(d Deps) []func(http.Handler) http.Handler {
 	return mw
 }
 
+// inference is the middleware of the routes that reach Copilot, inside
+// the key and limits guard: the credit budgets (a key over budget may still
+// list models), then pricing and usage accounting, then the body limit.
+func inference(d Deps, models *modelCache, limit func(http.Handler) http.Handler) []func(http.Handler) http.Handler {
+	var mw []func(http.Handler) http.Handler
+	if d.Budgets != nil {
+		mw = append(mw, d.Budgets.Middleware)
+	}
+	return append(mw, accounting(d.Keys, models, d.Now), limit)
+}
+
 // adminRoutes mounts the admin API (only with an admin token).
 func adminRoutes(r chi.Router, d Deps, auth func(http.Handler) http.Handler) {
 	r.Use(auth)
-	r.Get("/keys", handleAdminListKeys(d.Keys))
+	r.Get("/keys", handleAdminListKeys(d.Keys, d.QuotaReset))
 	r.Post("/keys", handleAdminCreateKey(d.Keys, d.Now))
 	r.Post("/keys/{id}/revoke", handleAdminRevokeKey(d.Keys))
 	r.Post("/keys/{id}/rotate", handleAdminRotateKey(d.Keys))
+	r.Patch("/keys/{id}", handleAdminUpdateKey(d.Keys, d.Now))
 	r.Get("/usage", handleAdminUsage(d.Keys, d.Now))
 }

@@ -114,6 +114,12 @@ type Deps struct {
 	AuthConfig middleware.AuthConfig
 	// Limiter enforces per-key and global limits; nil means none.
 	Limiter *middleware.Limiter
+	// Budgets enforces the credit budgets of keys and of the gateway; nil
+	// means none.
+	Budgets *middleware.Budgets
+	// QuotaReset returns the account's next quota reset date (zero when
+	// unknown), which monthly budget periods follow; nil: calendar months.
+	QuotaReset func() time.Time
 	// AdminToken enables /admin/* for callers presenting it; "" disables it.
 	AdminToken string
 	// Quota returns the account's quota as last seen (GET /v1/usage/quota

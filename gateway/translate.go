@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
-	"github.com/copilot-proxy/copilot-proxy/middleware"
 )
 
 // translator turns the events of the upstream's stream (one API) into the
@@ -60,14 +59,7 @@ func (rl *relayer) translate(w http.ResponseWriter, r *http.Request, resp *http.
 	res.Pings = out.pingCount()
 	res.Usage, res.HasUsage = tr.usage()
 	rl.streamEnded(r, res)
-	entry := middleware.EntryFrom(ctx)
-	if res.HasUsage {
-		entry.SetUsage(int(res.Usage.PromptTokens), int(res.Usage.CompletionTokens))
-	}
-	if code := streamErrorCode(res); code != "" {
-		entry.SetErrorCode(code)
-	}
-	logRelay(r, res)
+	noteStream(r, res)
 }
 
 // translateGuarded is the loop of translate: each upstream event of br is
@@ -114,6 +106,7 @@ func translateGuarded(ctx context.Context, br *bufio.Reader, out *streamWriter, 
 		case err != nil:
 			return fail(err, streamError(err))
 		}
+		res.noteCost(data)
 		evs, terr := tr.event(typ, data)
 		if !write(evs) {
 			return res

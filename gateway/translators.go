@@ -143,14 +143,16 @@ func readTranslated(w http.ResponseWriter, r *http.Request, resp *http.Response,
 		middleware.WriteError(w, r, api.NewError(api.CodeUpstreamError, "Copilot returned an answer that cannot be translated: "+api.Clip(err.Error(), 200)))
 		return false
 	}
+	if n, ok := api.ReportedCost(body); ok {
+		middleware.EntryFrom(r.Context()).SetReportedCost(n)
+	}
 	return true
 }
 
 // noteUsage records a translated answer's usage on the Entry.
 func noteUsage(r *http.Request, u *openai.Usage) {
 	if u != nil {
-		au := u.API()
-		middleware.EntryFrom(r.Context()).SetUsage(int(au.PromptTokens), int(au.CompletionTokens))
+		middleware.EntryFrom(r.Context()).SetUsage(u.API())
 	}
 }
 

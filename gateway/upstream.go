@@ -106,7 +106,13 @@ func (u *upstream) send(w http.ResponseWriter, r *http.Request, c call) (*http.R
 		fail(w, r, err)
 		return nil, false
 	}
-	middleware.EntryFrom(r.Context()).SetUpstream(resp.StatusCode, u.now().Sub(start))
+	entry := middleware.EntryFrom(r.Context())
+	entry.SetUpstream(resp.StatusCode, u.now().Sub(start))
+	if v := resp.Header.Get(api.HeaderCost); v != "" {
+		if n, ok := api.ParseNano([]byte(v)); ok {
+			entry.SetReportedCost(n)
+		}
+	}
 	return resp, true
 }
 

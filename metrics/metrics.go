@@ -102,6 +102,8 @@ type Metrics struct {
 	streamEnded    [3]prometheus.Counter  // pre-resolved children of streamsEnded
 
 	tokens     *prometheus.CounterVec // key_id, model, type
+	credits    *prometheus.CounterVec // key_id, model, source
+	budgets    *prometheus.CounterVec // key_id, threshold
 	rejections *prometheus.CounterVec // reason
 
 	refreshes        *prometheus.CounterVec // result
@@ -151,12 +153,7 @@ func New(cfg Config) *Metrics {
 		m.streamEnded[i] = m.streamsEnded.WithLabelValues(reason)
 	}
 
-	m.tokens = f.counterVec("tokens_total",
-		"Tokens reported in the upstream's usage, by client key id, model and type (prompt or completion).",
-		"key_id", "model", "type")
-	m.rejections = f.counterVec("limit_rejections_total",
-		"Requests refused by a limit or by client authentication, by reason: rpm, tpm, concurrency, global_rpm, global_concurrency, auth (a bad key, 401), auth_failures (too many bad keys from one address, 429).",
-		"reason")
+	m.initAccounting(f)
 
 	m.refreshes = f.counterVec("copilot_token_refreshes_total",
 		"Copilot token exchanges, by result: success or failure.", "result")
@@ -241,6 +238,10 @@ type Request struct {
 	PromptTokens, CompletionTokens int
 	// Rejected is the limit (or "auth") that refused the request; "".
 	Rejected string
+	// CreditsNano is what the request cost (nano-credits) and CreditSource
+	// how that was known; "" when it was not priced.
+	CreditsNano  int64
+	CreditSource string
 }
 
 // ObserveRequest records a finished request.
@@ -263,9 +264,38 @@ func (m *Metrics) ObserveRequest(r *Request) {
 	if r.CompletionTokens > 0 {
 		m.tokens.WithLabelValues(r.KeyID, r.Model, "completion").Add(float64(r.CompletionTokens))
 	}
+	if r.CreditSource != "" {
+		m.credits.WithLabelValues(r.KeyID, r.Model, r.CreditSource).Add(float64(r.CreditsNano) / 1e9)
+	}
 	if r.Rejected != "" {
 		m.rejections.WithLabelValues(r.Rejected).Inc()
 	}
+}
+
+// initAccounting declares the metrics of what keys use: tokens, credits,
+// budget crossings and limit refusals.
+func (m *Metrics) initAccounting(f factory) {
+	m.tokens = f.counterVec("tokens_total",
+		"Tokens reported in the upstream's usage, by client key id, model and type (prompt or completion).",
+		"key_id", "model", "type")
+	m.credits = f.counterVec("credits_total",
+		"AI credits (1 credit = $0.01) spent, by client key id, model and source of the figure: reported (by Copilot), priced (tokens at the model's prices), multiplier (premium requests) or unknown.",
+		"key_id", "model", "source")
+	m.budgets = f.counterVec("budget_threshold_crossings_total",
+		"Budgets passing 80 % or 100 % of their limit in a period, by client key id (\"global\" for the gateway's budget) and threshold.",
+		"key_id", "threshold")
+	m.rejections = f.counterVec("limit_rejections_total",
+		"Requests refused by a limit or by client authentication, by reason: rpm, tpm, concurrency, global_rpm, global_concurrency, budget, global_budget, auth (a bad key, 401), auth_failures (too many bad keys from one address, 429).",
+		"reason")
+}
+
+// BudgetThreshold counts a budget passing percent (80 or 100) of its
+// limit; keyID "" is the global budget.
+func (m *Metrics) BudgetThreshold(keyID string, percent int) {
+	if keyID == "" {
+		keyID = "global"
+	}
+	m.budgets.WithLabelValues(keyID, strconv.Itoa(percent)).Inc()
 }
 
 // StreamStarted counts a stream as active; call StreamEnded when it ends.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
+	"github.com/copilot-proxy/copilot-proxy/credits"
 	"github.com/go-chi/httprate"
 )
 
@@ -19,6 +20,11 @@ type Principal struct {
 	RPM, TPM, Concurrency *int
 	// Models is the allow-list; empty = all models.
 	Models []string
+	// Budget is the most the key may spend per BudgetPeriod, in
+	// nano-credits, when HasBudget.
+	Budget       int64
+	BudgetPeriod credits.Period
+	HasBudget    bool
 }
 
 // AllowsModel reports whether the caller may use model: every model when

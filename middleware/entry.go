@@ -17,18 +17,22 @@ type entryKey struct{}
 // after next returns, so no locking is done. An Entry must not be written
 // after the handler has returned.
 type Entry struct {
-	model            string
-	keyID            string
-	errorCode        string
-	errorShape       api.Shape
-	upstreamStatus   int
-	upstreamDur      time.Duration
-	limitReason      LimitReason
-	promptTokens     int
-	completionTokens int
-	stream           bool
-	streamSet        bool
-	upstreamSet      bool
+	model          string
+	keyID          string
+	errorCode      string
+	errorShape     api.Shape
+	upstreamStatus int
+	upstreamDur    time.Duration
+	limitReason    LimitReason
+	usage          api.Usage
+	reportedCost   int64 // nano-credits, when costReported
+	cost           int64 // nano-credits, when costSource != ""
+	costSource     string
+	promptEstimate int64
+	stream         bool
+	costReported   bool
+	streamSet      bool
+	upstreamSet    bool
 }
 
 // Entries installs the request's Entry. It is the outermost middleware:
@@ -116,12 +120,35 @@ func (e *Entry) ErrorCode() string { return e.errorCode }
 // SetUsage records the request's token usage as reported upstream; the rate
 // limiter adds it to the key's tokens per minute window after the handler
 // returns.
-func (e *Entry) SetUsage(prompt, completion int) {
-	e.promptTokens, e.completionTokens = prompt, completion
-}
+func (e *Entry) SetUsage(u api.Usage) { e.usage = u }
 
-// Usage returns the recorded prompt and completion tokens (0, 0 if none).
-func (e *Entry) Usage() (prompt, completion int) { return e.promptTokens, e.completionTokens }
+// Usage returns the recorded usage (zero if none).
+func (e *Entry) Usage() api.Usage { return e.usage }
+
+// Tokens returns the recorded prompt plus completion tokens.
+func (e *Entry) Tokens() int64 { return e.usage.PromptTokens + e.usage.CompletionTokens }
+
+// SetReportedCost records the cost Copilot reported for the request, in
+// nano-credits (a later report replaces an earlier one).
+func (e *Entry) SetReportedCost(nano int64) { e.reportedCost, e.costReported = nano, true }
+
+// ReportedCost returns the cost Copilot reported; ok is false without one.
+func (e *Entry) ReportedCost() (nano int64, ok bool) { return e.reportedCost, e.costReported }
+
+// SetCost records what the request cost in nano-credits and how that was
+// known (see package credits), once its handler is done.
+func (e *Entry) SetCost(nano int64, source string) { e.cost, e.costSource = nano, source }
+
+// Cost returns the recorded cost and its source ("" when not priced: the
+// request never got an answer from Copilot).
+func (e *Entry) Cost() (nano int64, source string) { return e.cost, e.costSource }
+
+// SetPromptEstimate records the prompt tokens estimated from the request
+// body at admission: what a stream cut before its usage is charged for.
+func (e *Entry) SetPromptEstimate(n int64) { e.promptEstimate = n }
+
+// PromptEstimate returns the estimate of SetPromptEstimate (0 if none).
+func (e *Entry) PromptEstimate() int64 { return e.promptEstimate }
 
 // SetLimitReason records which limit refused the request.
 func (e *Entry) SetLimitReason(r LimitReason) { e.limitReason = r }

@@ -22,15 +22,15 @@ func TestWriteErrorShapes(t *testing.T) {
 		{"openai", func(h http.Handler) http.Handler { return h }, api.NewError(api.CodeInvalidAPIKey, "bad key"),
 			`{"error":{"message":"bad key","type":"authentication_error","param":null,"code":"invalid_api_key"}}`},
 		{"anthropic 401", ErrorShape(api.ShapeAnthropic), api.NewError(api.CodeInvalidAPIKey, "bad key"),
-			`{"type":"error","error":{"type":"authentication_error","message":"bad key"}}`},
+			`{"type":"error","error":{"type":"authentication_error","message":"bad key","code":"invalid_api_key"}}`},
 		{"anthropic 429", ErrorShape(api.ShapeAnthropic), api.NewError(api.CodeRateLimitExceeded, "slow down"),
-			`{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`},
+			`{"type":"error","error":{"type":"rate_limit_error","message":"slow down","code":"rate_limit_exceeded"}}`},
 		{"anthropic 503", ErrorShape(api.ShapeAnthropic), api.NewError(api.CodeCopilotUnavailable, "no token"),
-			`{"type":"error","error":{"type":"overloaded_error","message":"no token"}}`},
+			`{"type":"error","error":{"type":"overloaded_error","message":"no token","code":"copilot_unavailable"}}`},
 		{"anthropic 502", ErrorShape(api.ShapeAnthropic), api.NewError(api.CodeUpstreamError, "broke"),
-			`{"type":"error","error":{"type":"api_error","message":"broke"}}`},
+			`{"type":"error","error":{"type":"api_error","message":"broke","code":"upstream_error"}}`},
 		{"anthropic 400", ErrorShape(api.ShapeAnthropic), api.NewError(api.CodeInvalidJSON, "bad json"),
-			`{"type":"error","error":{"type":"invalid_request_error","message":"bad json"}}`},
+			`{"type":"error","error":{"type":"invalid_request_error","message":"bad json","code":"invalid_json"}}`},
 	}
 	for _, tt := range tests {
 		rec := httptest.NewRecorder()

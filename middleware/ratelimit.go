@@ -36,12 +36,17 @@ const (
 	ReasonConcurrency       LimitReason = "concurrency"
 	ReasonGlobalRPM         LimitReason = "global_rpm"
 	ReasonGlobalConcurrency LimitReason = "global_concurrency"
+	ReasonBudget            LimitReason = "budget"
+	ReasonGlobalBudget      LimitReason = "global_budget"
 	// ReasonAuthFailures is Auth's per-address limit on failed key attempts.
 	ReasonAuthFailures LimitReason = "auth_failures"
 	// ReasonAuth is Auth's 401 for a missing or invalid client key (not a
 	// limit, but a rejection metrics count alongside the limits).
 	ReasonAuth LimitReason = "auth"
 )
+
+// maxLimit bounds a token count before it becomes an int window entry.
+const maxLimit = 1 << 40
 
 // Rate limit response headers, OpenAI style.
 const (
@@ -182,8 +187,7 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 		defer func() {
 			tokens := 0
 			if lim.tpm > 0 {
-				prompt, completion := entry.Usage()
-				tokens = prompt + completion
+				tokens = int(min(entry.Tokens(), maxLimit))
 			}
 			l.release(t, tokens, refunded(sw.Status(), entry))
 		}()

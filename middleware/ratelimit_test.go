@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/copilot-proxy/copilot-proxy/api"
 	"github.com/rs/zerolog"
 )
 
@@ -252,7 +253,7 @@ func TestLimiterTPM(t *testing.T) {
 	var usage atomic.Int64 // tokens the next request reports
 	do := limitChain(l, p, func(w http.ResponseWriter, r *http.Request) {
 		u := int(usage.Load())
-		EntryFrom(r.Context()).SetUsage(u/2, u-u/2)
+		EntryFrom(r.Context()).SetUsage(api.Usage{PromptTokens: int64(u / 2), CompletionTokens: int64(u - u/2)})
 		okLimited(w, r)
 	})
 	tokHeaders := func(res limitResult) string {
@@ -305,7 +306,7 @@ func TestLimiterTokensOnlyCountedWithATokenLimit(t *testing.T) {
 	t.Parallel()
 	l, _ := newTestLimiter(t, LimitConfig{KeyRPM: 100})
 	do := limitChain(l, keyP("u"), func(w http.ResponseWriter, r *http.Request) {
-		EntryFrom(r.Context()).SetUsage(1000, 1000)
+		EntryFrom(r.Context()).SetUsage(api.Usage{PromptTokens: 1000, CompletionTokens: 1000})
 	})
 	expectOK(t, do())
 	v, ok := l.keys.Load("u")
@@ -493,7 +494,7 @@ func TestLimiterZeroIsUnlimited(t *testing.T) {
 				hc.hold(tt.p) // unlimited concurrency
 			}
 			do := limitChain(l, tt.p, func(w http.ResponseWriter, r *http.Request) {
-				EntryFrom(r.Context()).SetUsage(1e6, 1e6)
+				EntryFrom(r.Context()).SetUsage(api.Usage{PromptTokens: 1e6, CompletionTokens: 1e6})
 			})
 			for i := range 500 {
 				res := do()

@@ -17,6 +17,12 @@ const DefaultOutputEstimate = 1024
 // side (and a reservation never exceeds the key's limit, see ReserveTokens).
 const bytesPerToken = 4
 
+// PromptEstimate is the prompt tokens a body of bodyLen bytes is assumed to
+// hold (see bytesPerToken).
+func PromptEstimate(bodyLen int) int64 {
+	return int64(bodyLen+bytesPerToken-1) / bytesPerToken
+}
+
 // OutputEstimate is the output a reservation assumes for a request asking for
 // at most requested tokens: requested when positive, else
 // DefaultOutputEstimate.
@@ -72,7 +78,7 @@ func ReserveTokens(w http.ResponseWriter, r *http.Request, bodyLen int, output f
 	if res == nil || res.n > 0 {
 		return true
 	}
-	est := int64(bodyLen+bytesPerToken-1) / bytesPerToken
+	est := PromptEstimate(bodyLen)
 	if output != nil {
 		est += max(output(), 0)
 	}

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
 )
 
 // keyTokens is the sum in keyID's tokens window, pruned at the limiter's now.
@@ -72,7 +74,7 @@ func TestReserveTokensSettlesToUsage(t *testing.T) {
 				t.Errorf("%s: refused", tc.name)
 			}
 			during = keyTokens(l, "k")
-			EntryFrom(r.Context()).SetUsage(tc.usage[0], tc.usage[1])
+			EntryFrom(r.Context()).SetUsage(api.Usage{PromptTokens: int64(tc.usage[0]), CompletionTokens: int64(tc.usage[1])})
 		})()
 		if during != before+40 {
 			t.Errorf("%s: window during the request %d, want %d", tc.name, during, before+40)

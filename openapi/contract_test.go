@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,7 +89,13 @@ type env struct {
 	store  *keys.Store
 	key    string // unlimited
 	narrow string // rpm 2, tpm limited, models [gpt-4o]
+	// Keys with a budget: room to spare, none at all (0 credits), and
+	// one whose spend cannot be read (the budget's Spend fails for it).
+	budgeted, spent, unreadable string
 }
+
+// errSpendUnreadable is the budget's Spend failing, for limits_unavailable.
+var errSpendUnreadable = errors.New("the usage table is unreadable")
 
 // newEnv runs the gateway with every optional dependency, so every route is
 // registered: keys, limits, admin token, quota, metrics.
@@ -121,6 +128,15 @@ func newEnvConfig(t *testing.T, cfg gateway.Config) *env {
 	t.Cleanup(limiter.Close)
 
 	e := &env{fake: fake, store: store}
+	var unreadableID atomic.Pointer[string]
+	budgets := middleware.NewBudgets(middleware.BudgetConfig{
+		Spend: func(ctx context.Context, keyID string, from, to time.Time) (int64, error) {
+			if id := unreadableID.Load(); id != nil && keyID == *id {
+				return 0, errSpendUnreadable
+			}
+			return store.Spend(ctx, keyID, from, to)
+		},
+	})
 	e.srv = gateway.NewServer(gateway.Deps{
 		Logger:      zerolog.New(io.Discard),
 		Upstream:    copilot.NewClient(&copilot.Transport{Source: tokens, Base: faultUpstream{tr}, Endpoint: copilot.Endpoint{BaseURL: fake.URL()}}),
@@ -128,6 +144,7 @@ func newEnvConfig(t *testing.T, cfg gateway.Config) *env {
 		Keys:        store,
 		AuthConfig:  middleware.AuthConfig{FailLimit: 3},
 		Limiter:     limiter,
+		Budgets:     budgets,
 		AdminToken:  adminToken,
 		Quota: func() any {
 			return map[string]any{"headers": nil, "account": nil, "account_error": "not fetched yet"}
@@ -150,6 +167,20 @@ func newEnvConfig(t *testing.T, cfg gateway.Config) *env {
 		t.Fatal(err)
 	}
 	e.narrow = k.Secret
+	for _, b := range []struct {
+		name   string
+		nano   int64
+		secret *string
+	}{{"budgeted", 1000 * 1e9, &e.budgeted}, {"spent", 0, &e.spent}, {"unreadable", 5 * 1e9, &e.unreadable}} {
+		k, err := store.Create(context.Background(), keys.CreateParams{Name: b.name, Budget: &b.nano})
+		if err != nil {
+			t.Fatal(err)
+		}
+		*b.secret = k.Secret
+		if b.name == "unreadable" {
+			unreadableID.Store(&k.ID)
+		}
+	}
 	return e
 }
 
@@ -207,7 +238,7 @@ type call struct {
 	contentType  string
 	body         string
 	status       int
-	code         string   // error.code, when an error (OpenAI envelope)
+	code         string   // error.code, when an error (OpenAI envelope; with errType, the Anthropic shape's)
 	errType      string   // error.type, when an error in the Anthropic shape
 	headers      []string // headers that must be present beyond the document's required ones
 	contains     []string // text the body must contain
@@ -298,7 +329,16 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "admin list", method: "GET", path: "/admin/keys", auth: admin, status: 200},
 		{name: "admin create", method: "POST", path: "/admin/keys", auth: admin, contentType: "application/json", body: `{"name":"carol","rpm":5,"models":["gpt-4o"],"expires":"30d"}`, status: 201},
 		{name: "admin rotate", method: "POST", path: "/admin/keys/carol/rotate", template: "/admin/keys/{id}/rotate", auth: admin, body: `{"grace":"0s"}`, status: 200},
+		{name: "admin create with a budget", method: "POST", path: "/admin/keys", auth: admin, body: `{"name":"dora","budget_credits":12.5,"budget_period":"week"}`, status: 201,
+			contains: []string{`"budget_credits":12.5`, `"budget_period":"week"`}},
+		{name: "admin update", method: "PATCH", path: "/admin/keys/carol", template: "/admin/keys/{id}", auth: admin,
+			body: `{"rpm":null,"tpm":100,"models":null,"budget_credits":0.25,"budget_period":"day","expires_at":null}`, status: 200,
+			contains: []string{`"rpm":null`, `"tpm":100`, `"budget_credits":0.25`, `"budget_period":"day"`, `"expires_at":null`}},
+		{name: "admin update clears the budget", method: "PATCH", path: "/admin/keys/carol", template: "/admin/keys/{id}", auth: admin, body: `{"budget_credits":null}`, status: 200,
+			contains: []string{`"budget_credits":null`}},
+		{name: "admin update nothing", method: "PATCH", path: "/admin/keys/carol", template: "/admin/keys/{id}", auth: admin, body: `{}`, status: 200},
 		{name: "admin revoke", method: "POST", path: "/admin/keys/carol/revoke", template: "/admin/keys/{id}/revoke", auth: admin, status: 200},
+		{name: "admin update revoked", method: "PATCH", path: "/admin/keys/carol", template: "/admin/keys/{id}", auth: admin, body: `{"rpm":5}`, status: 400, code: "invalid_request_error"},
 		{name: "admin usage", method: "GET", path: "/admin/usage?since=7d", template: "/admin/usage", auth: admin, status: 200},
 		{name: "root", method: "GET", path: "/", status: 200},
 		{name: "root head", method: "HEAD", path: "/", status: 200},
@@ -321,6 +361,11 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "responses upstream 400 kept", method: "POST", path: respPath, auth: bearer, body: responses("fault-400"), status: 400, code: "context_length_exceeded"},
 		{name: "upstream 400 kept", method: "POST", path: chatPath, auth: bearer, body: chat("fault-400"), status: 400, code: "context_length_exceeded"},
 		{name: "admin invalid_json (unknown field)", method: "POST", path: "/admin/keys", auth: admin, body: `{"name":"x","rmp":5}`, status: 400, code: "invalid_json"},
+		{name: "admin create negative budget", method: "POST", path: "/admin/keys", auth: admin, body: `{"name":"x","budget_credits":-1}`, status: 400, code: "invalid_request_error", contains: []string{`"param":"budget_credits"`}},
+		{name: "admin update bad period", method: "PATCH", path: "/admin/keys/wide", template: "/admin/keys/{id}", auth: admin, body: `{"budget_credits":5,"budget_period":"year"}`, status: 400, code: "invalid_request_error", contains: []string{`"param":"budget_period"`}},
+		{name: "admin update unknown field", method: "PATCH", path: "/admin/keys/wide", template: "/admin/keys/{id}", auth: admin, body: `{"name":"x"}`, status: 400, code: "invalid_json"},
+		{name: "admin update both expiries", method: "PATCH", path: "/admin/keys/wide", template: "/admin/keys/{id}", auth: admin, body: `{"expires":"30d","expires_at":"2030-01-01T00:00:00Z"}`, status: 400, code: "invalid_request_error"},
+		{name: "admin update not_found", method: "PATCH", path: "/admin/keys/nobody", template: "/admin/keys/{id}", auth: admin, body: `{"rpm":5}`, status: 404, code: "not_found"},
 		{name: "admin invalid grace", method: "POST", path: "/admin/keys/wide/rotate", template: "/admin/keys/{id}/rotate", auth: admin, body: `{"grace":"soon"}`, status: 400, code: "invalid_request_error"},
 		{name: "admin invalid since", method: "GET", path: "/admin/usage?since=never", template: "/admin/usage", auth: admin, status: 400, code: "invalid_request_error"},
 		{name: "invalid_api_key", method: "POST", path: chatPath, body: chat("gpt-4o"), status: 401, code: "invalid_api_key", headers: []string{"X-Should-Retry", "Www-Authenticate"}},
@@ -356,6 +401,19 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{name: "upstream_error (unreachable)", method: "POST", path: "/v1/embeddings", auth: bearer, body: `{"model":"fault-unreachable","input":"x"}`, status: 502, code: "upstream_error"},
 		{name: "copilot_unavailable", method: "POST", path: chatPath, auth: bearer, body: chat("fault-unavailable"), status: 503, code: "copilot_unavailable"},
 		{name: "upstream_timeout", method: "POST", path: chatPath, auth: bearer, body: chat("fault-timeout"), status: 504, code: "upstream_timeout"},
+		// Budgets: the remaining budget on every answer to a key with one;
+		// a spent budget and an unreadable spend refuse before Copilot.
+		{name: "chat with a budget", method: "POST", path: chatPath, auth: "Bearer " + e.budgeted, body: chat("gpt-4o"), status: 200, headers: []string{"X-Copilot-Proxy-Budget-Remaining"}},
+		{name: "responses with a budget", method: "POST", path: "/responses", auth: "Bearer " + e.budgeted, body: responses("gpt-5-codex"), status: 200, headers: []string{"X-Copilot-Proxy-Budget-Remaining"}},
+		{name: "embeddings with a budget", method: "POST", path: "/embeddings", auth: "Bearer " + e.budgeted, body: `{"model":"text-embedding-3-small","input":"hello"}`, status: 200, headers: []string{"X-Copilot-Proxy-Budget-Remaining"}},
+		{name: "budget_exceeded", method: "POST", path: chatPath, auth: "Bearer " + e.spent, body: chat("gpt-4o"), status: 429, code: "budget_exceeded", upstream: []string{},
+			headers: []string{"Retry-After", "Retry-After-Ms", "X-Should-Retry", "X-Copilot-Proxy-Budget-Remaining"}, contains: []string{`"type":"insufficient_quota"`}},
+		{name: "responses budget_exceeded", method: "POST", path: respPath, auth: "Bearer " + e.spent, body: responses("gpt-5-codex"), status: 429, code: "budget_exceeded", upstream: []string{},
+			headers: []string{"Retry-After", "X-Should-Retry"}},
+		{name: "embeddings budget_exceeded", method: "POST", path: "/v1/embeddings", auth: "Bearer " + e.spent, body: `{"model":"text-embedding-3-small","input":"x"}`, status: 429, code: "budget_exceeded", upstream: []string{}},
+		{name: "limits_unavailable", method: "POST", path: "/chat/completions", auth: "Bearer " + e.unreadable, body: chat("gpt-4o"), status: 503, code: "limits_unavailable", upstream: []string{}},
+		{name: "responses limits_unavailable", method: "POST", path: respPath, auth: "Bearer " + e.unreadable, body: responses("gpt-5-codex"), status: 503, code: "limits_unavailable", upstream: []string{}},
+		{name: "embeddings limits_unavailable", method: "POST", path: "/embeddings", auth: "Bearer " + e.unreadable, body: `{"model":"text-embedding-3-small","input":"x"}`, status: 503, code: "limits_unavailable", upstream: []string{}},
 		// The narrow key's two requests a minute were used above.
 		{name: "rate_limit_exceeded (rpm)", method: "GET", path: "/v1/models", auth: narrow, status: 429, code: "rate_limit_exceeded", headers: []string{"Retry-After", "Retry-After-Ms", "X-Ratelimit-Remaining-Requests"}},
 	}
@@ -416,6 +474,19 @@ func check(t *testing.T, doc *openapi3.T, e *env, c call) (string, bool) {
 	}
 	var got string
 	switch {
+	case c.errType != "":
+		var env struct {
+			Type  string                               `json:"type"`
+			Error struct{ Type, Message, Code string } `json:"error"`
+		}
+		_ = json.Unmarshal(body, &env)
+		if got = env.Error.Type; env.Type != "error" || got != c.errType || env.Error.Message == "" {
+			t.Errorf("%s: not an Anthropic %s error: %s", c.name, c.errType, body)
+		}
+		// The gateway's code, an addition to Anthropic's shape.
+		if c.code != "" && env.Error.Code != c.code {
+			t.Errorf("%s: code %q, want %q", c.name, env.Error.Code, c.code)
+		}
 	case c.code != "":
 		var env struct {
 			Error struct{ Code string } `json:"error"`
@@ -423,15 +494,6 @@ func check(t *testing.T, doc *openapi3.T, e *env, c call) (string, bool) {
 		_ = json.Unmarshal(body, &env)
 		if got = env.Error.Code; got != c.code {
 			t.Errorf("%s: code %q, want %q", c.name, got, c.code)
-		}
-	case c.errType != "":
-		var env struct {
-			Type  string                         `json:"type"`
-			Error struct{ Type, Message string } `json:"error"`
-		}
-		_ = json.Unmarshal(body, &env)
-		if got = env.Error.Type; env.Type != "error" || got != c.errType || env.Error.Message == "" {
-			t.Errorf("%s: not an Anthropic %s error: %s", c.name, c.errType, body)
 		}
 	}
 	for _, h := range c.headers {

@@ -181,7 +181,7 @@ func TestMessagesMatchSpec(t *testing.T) {
 		{name: "translated upstream 400 kept", method: "POST", path: msgPath, auth: bearer, body: msg("fault-400", false), status: 400, errType: "invalid_request_error", contains: []string{"prompt too long"}},
 		{name: "count_tokens not an object", method: "POST", path: countPath, auth: bearer, body: `[1]`, status: 400, errType: "invalid_request_error"},
 		{name: "count_tokens no messages", method: "POST", path: countPath, auth: bearer, body: `{"model":"claude-sonnet-4-5","messages":[]}`, status: 400, errType: "invalid_request_error"},
-		{name: "bad key", method: "POST", path: msgPath, auth: "Bearer cpk_nope", body: msg("claude-sonnet-4.5", false), status: 401, errType: "authentication_error", headers: []string{"X-Should-Retry", "Www-Authenticate"}},
+		{name: "bad key", method: "POST", path: msgPath, auth: "Bearer cpk_nope", body: msg("claude-sonnet-4.5", false), status: 401, errType: "authentication_error", code: "invalid_api_key", headers: []string{"X-Should-Retry", "Www-Authenticate"}},
 		{name: "bad x-api-key", method: "POST", path: msgPath, apiKey: "cpk_nope", header: claudeCode, body: msg("claude-sonnet-4.5", false), status: 401, errType: "authentication_error"},
 		{name: "model not allowed (mapped id)", method: "POST", path: msgPath, auth: only4o, body: msg("claude-sonnet-4-5-20250929", false), status: 403, errType: "permission_error", contains: []string{"claude-sonnet-4.5"},
 			upstream: []string{}},
@@ -216,6 +216,17 @@ func TestMessagesMatchSpec(t *testing.T) {
 		{name: "upstream unreachable", method: "POST", path: msgPath, auth: bearer, body: msg("fault-unreachable", false), status: 502, errType: "api_error"},
 		{name: "copilot unavailable", method: "POST", path: msgPath, auth: bearer, body: msg("fault-unavailable", true), status: 503, errType: "overloaded_error"},
 		{name: "upstream timeout", method: "POST", path: msgPath, auth: bearer, body: msg("fault-timeout", false), status: 504, errType: "api_error"},
+		// Budgets: the remaining budget on every answer to a key with one;
+		// a spent budget and an unreadable spend refuse before Copilot, in
+		// the Anthropic shape with the gateway's code.
+		{name: "native with a budget", method: "POST", path: msgPath, auth: "Bearer " + e.budgeted, body: msg("claude-sonnet-4.5", false), status: 200, upstream: native,
+			headers: []string{"X-Copilot-Proxy-Budget-Remaining"}},
+		{name: "translated stream with a budget", method: "POST", path: msgPath, auth: "Bearer " + e.budgeted, body: msg("gpt-4o", true), status: 200, upstream: translated,
+			events: stream, last: "message_stop", headers: []string{"X-Copilot-Proxy-Budget-Remaining"}},
+		{name: "budget exceeded", method: "POST", path: msgPath, auth: "Bearer " + e.spent, body: msg("claude-sonnet-4.5", false), status: 429, errType: "rate_limit_error", code: "budget_exceeded",
+			headers: []string{"Retry-After", "Retry-After-Ms", "X-Should-Retry", "X-Copilot-Proxy-Budget-Remaining"}, upstream: []string{}},
+		{name: "limits unavailable", method: "POST", path: msgPath, apiKey: e.unreadable, body: msg("gpt-4o", false), status: 503, errType: "overloaded_error", code: "limits_unavailable",
+			upstream: []string{}},
 	}
 	// Two failed key attempts above, a third here, reach the per-address
 	// limit (FailLimit 3): the fourth is a 429.

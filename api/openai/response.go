@@ -64,8 +64,9 @@ func (u *Usage) API() api.Usage {
 	if u == nil {
 		return api.Usage{}
 	}
-	return api.Usage{PromptTokens: max(u.PromptTokens, 0), CompletionTokens: max(u.CompletionTokens, 0),
-		TotalTokens: max(u.TotalTokens, 0)}
+	prompt := max(u.PromptTokens, 0)
+	return api.Usage{PromptTokens: prompt, CompletionTokens: max(u.CompletionTokens, 0),
+		TotalTokens: max(u.TotalTokens, 0), CachedTokens: min(max(u.Cached(), 0), prompt)}
 }
 
 // ChatChunk is one event of a chat-completions stream. Choices may be

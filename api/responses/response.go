@@ -113,8 +113,9 @@ type OutputTokensDetails struct {
 // completion), with negative counts dropped so a broken upstream cannot
 // credit a budget.
 func (u Usage) API() api.Usage {
-	return api.Usage{PromptTokens: max(u.InputTokens, 0), CompletionTokens: max(u.OutputTokens, 0),
-		TotalTokens: max(u.TotalTokens, 0)}
+	input := max(u.InputTokens, 0)
+	return api.Usage{PromptTokens: input, CompletionTokens: max(u.OutputTokens, 0),
+		TotalTokens: max(u.TotalTokens, 0), CachedTokens: min(u.Cached(), input)}
 }
 
 // Cached is the number of cached input tokens, never negative.

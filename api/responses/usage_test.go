@@ -29,7 +29,7 @@ func TestEventUsage(t *testing.T) {
 				t.Fatalf("ok %v", ok)
 			}
 			if ok && (u.InputTokens != 320 || u.Cached() != 256 || u.OutputTokensDetails.ReasoningTokens != 64 ||
-				u.API() != (api.Usage{PromptTokens: 320, CompletionTokens: 148, TotalTokens: 468})) {
+				u.API() != (api.Usage{PromptTokens: 320, CompletionTokens: 148, TotalTokens: 468, CachedTokens: 256})) {
 				t.Fatalf("usage %+v", u)
 			}
 		})

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/copilot-proxy/copilot-proxy/copilot"
+	"github.com/copilot-proxy/copilot-proxy/credits"
 	"github.com/copilot-proxy/copilot-proxy/gateway"
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
 	"github.com/copilot-proxy/copilot-proxy/logging"
@@ -30,6 +31,7 @@ type app struct {
 
 	store   *keys.Store
 	limiter *middleware.Limiter
+	budgets *middleware.Budgets
 	base    *http.Transport
 	tokens  *copilot.TokenManager
 	quota   *copilot.QuotaWatch
@@ -66,6 +68,7 @@ func newApp(ctx context.Context, cfg serveConfig, getenv func(string) string, st
 	if err != nil {
 		return a, err
 	}
+	a.budgets = a.newBudgets()
 	a.gw = gateway.NewServer(a.gatewayDeps(hc, adminToken))
 	a.startBackground()
 	return a, a.listen()
@@ -88,6 +91,21 @@ func (a *app) openStore(ctx context.Context) error {
 		GlobalRPM: a.cfg.GlobalRPM, GlobalConcurrency: a.cfg.GlobalConcurrency,
 	})
 	return nil
+}
+
+// newBudgets builds the credit budgets: every key's own and the global
+// one, counting from the spend recorded in the key store.
+func (a *app) newBudgets() *middleware.Budgets {
+	period, _ := credits.ParsePeriod(a.cfg.GlobalBudgetPeriod) // validated with the flags
+	var onThreshold func(string, int)
+	if a.metrics != nil {
+		onThreshold = a.metrics.BudgetThreshold
+	}
+	return middleware.NewBudgets(middleware.BudgetConfig{
+		Global: int64(a.cfg.GlobalBudget), GlobalPeriod: period,
+		Spend: a.store.Spend, Reset: a.quota.ResetDate,
+		Logger: a.component("budget"), OnThreshold: onThreshold,
+	})
 }
 
 // startUpstream finds the GitHub token and starts the token manager; it
@@ -141,6 +159,8 @@ func (a *app) gatewayDeps(hc *http.Client, adminToken string) gateway.Deps {
 		LocalOnly:    a.cfg.NoAuth, // no keys: no web page may drive it (Host and Origin checks)
 		ListenAddr:   a.cfg.Addr,
 		Limiter:      a.limiter,
+		Budgets:      a.budgets,
+		QuotaReset:   a.quota.ResetDate,
 		AdminToken:   adminToken,
 		Metrics:      a.metrics,
 		ServeMetrics: a.cfg.Metrics && a.cfg.MetricsAddr == "", // --metrics-addr alone: only there

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/copilot-proxy/copilot-proxy/credits"
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
 )
 
@@ -21,10 +22,17 @@ Manage the client keys teammates use to call the gateway. Works on the same
 database as a running "serve"; changes take effect there within a second.
 
 Commands:
-  create --name NAME [--rpm N] [--tpm N] [--concurrency N] [--models a,b] [--expires 30d|2027-01-31] [--json]
+  create --name NAME [--rpm N] [--tpm N] [--concurrency N] [--models a,b]
+         [--budget CREDITS [--budget-period day|week|month]] [--expires 30d|2027-01-31] [--json]
   list [--json]
+  update ID|NAME [--rpm N|default] [--tpm N|default] [--concurrency N|default] [--models a,b|all]
+         [--budget CREDITS|none] [--budget-period day|week|month] [--expires 30d|2027-01-31|never] [--json]
   revoke ID|NAME
   rotate ID|NAME [--grace 24h] [--json]
+
+A budget caps the AI credits (1 credit = $0.01) a key spends per UTC day,
+week (from Monday) or month; the month follows the account's quota reset
+date when the server knows it.
 
 Every command takes --db PATH (env COPILOT_PROXY_DB).
 `
@@ -73,7 +81,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		if len(args) == 0 {
 			fmt.Fprint(stderr, keysUsage)
-			return fmt.Errorf("%w: keys needs a command: create, list, revoke or rotate", errUsage)
+			return fmt.Errorf("%w: keys needs a command: create, list, update, revoke or rotate", errUsage)
 		}
 		fmt.Fprint(stdout, keysUsage)
 		return nil
@@ -84,6 +92,8 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		return runKeysCreate(ctx, args, getenv, stdout)
 	case "list", "ls":
 		return runKeysList(ctx, args, getenv, stdout)
+	case "update":
+		return runKeysUpdate(ctx, args, getenv, stdout)
 	case "revoke":
 		return runKeysRevoke(ctx, args, getenv, stdout)
 	case "rotate":
@@ -112,13 +122,24 @@ func runKeysCreate(ctx context.Context, args []string, getenv func(string) strin
 	fs.Var(&conc, "concurrency", "max concurrent requests for this key (default: the server's --key-concurrency; 0 = unlimited)")
 	models := fs.String("models", "", "comma-separated models this key may use (default: all)")
 	expires := fs.String("expires", "", "expiry: a duration such as 30d, 12h, 2w, or a date 2027-01-31")
+	budget, period := keys.BudgetFlag(), keys.PeriodFlag()
+	fs.Var(budget, "budget", budgetHelp+" (default: no budget)")
+	fs.Var(period, "budget-period", periodHelp+" (default month)")
 	if done, err := fs.parse(args, getenv, stdout); done || err != nil {
 		return err
 	}
 	if strings.TrimSpace(*name) == "" {
 		return fmt.Errorf("%w: --name is required", errUsage)
 	}
-	p := keys.CreateParams{Name: *name, RPM: rpm.V, TPM: tpm.V, Concurrency: conc.V, Models: keys.ParseModels(*models)}
+	p := keys.CreateParams{Name: *name, RPM: rpm.V, TPM: tpm.V, Concurrency: conc.V, Models: keys.ParseModels(*models),
+		Budget: budget.Change.Value}
+	if period.Change.Set {
+		// The store would refuse it too, but as a usage error it names the flag.
+		if p.Budget == nil {
+			return fmt.Errorf("%w: --budget-period needs --budget", errUsage)
+		}
+		p.BudgetPeriod = *period.Change.Value
+	}
 	if *expires != "" {
 		at, err := keys.ParseExpiry(*expires, time.Now())
 		if err != nil {
@@ -142,8 +163,14 @@ func runKeysCreate(ctx context.Context, args []string, getenv func(string) strin
 	})
 }
 
+// The help of the budget flags, shared by create and update.
+const (
+	budgetHelp = "AI `credits` the key may spend per --budget-period, e.g. 50 or 12.5 (1 credit = $0.01)"
+	periodHelp = "budget `period`: day, week or month, in UTC; month follows the account's quota reset date when the server knows it"
+)
+
 func runKeysList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := newStoreCmd("keys list", "Usage: copilot-proxy keys list [--json]", getenv)
+	fs := newStoreCmd("keys list", keysListUsage, getenv)
 	if done, err := fs.parse(args, getenv, stdout); done || err != nil {
 		return err
 	}
@@ -152,7 +179,7 @@ func runKeysList(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer st.Close()
-	list, err := st.List(ctx)
+	list, err := st.List(ctx, time.Time{})
 	if err != nil {
 		return err
 	}
@@ -164,20 +191,92 @@ func runKeysList(ctx context.Context, args []string, getenv func(string) string,
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tHINT\tSTATUS\tREQUESTS\tPROMPT TOK\tCOMPL TOK\tLAST USED\tLIMITS")
+	fmt.Fprintln(tw, "ID\tNAME\tHINT\tSTATUS\tREQUESTS\tPROMPT TOK\tCOMPL TOK\tSPENT\tBUDGET\tLAST USED\tLIMITS")
 	now := time.Now()
 	for _, k := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", k.ID, k.Name, k.Hint, k.State(now),
-			k.Requests, k.PromptTokens, k.CompletionTokens, fmtTime(k.LastUsed), k.LimitsText())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Hint, k.State(now),
+			k.Requests, k.PromptTokens, k.CompletionTokens, credits.Format(int64(k.PeriodCredits)), k.BudgetText(),
+			fmtTime(k.LastUsed), k.LimitsText())
 	}
 	return tw.Flush()
 }
+
+const keysListUsage = `Usage: copilot-proxy keys list [--json]
+
+Lists every key with its all-time requests and tokens. SPENT is the AI
+credits spent in the key's current budget period (this calendar month for a
+key without a budget); BUDGET is its budget per period, "-" for none. Months
+here are calendar months: the quota reset date the server may count from is
+only known to a running server.`
 
 func fmtTime(t *time.Time) string {
 	if t == nil {
 		return "never"
 	}
 	return t.Local().Format("2006-01-02 15:04")
+}
+
+const keysUpdateUsage = `Usage: copilot-proxy keys update ID|NAME [flags] [--json]
+
+Changes only the settings given; the others stay as they are. A running
+gateway applies the change within a second.`
+
+func runKeysUpdate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	target, args := splitTarget(args)
+	fs := newStoreCmd("keys update", keysUpdateUsage, getenv)
+	f := newUpdateFlags(fs.FlagSet)
+	if done, err := fs.parse(args, getenv, stdout); done || err != nil {
+		return err
+	}
+	if target == "" {
+		return fmt.Errorf("%w: keys update needs the key's ID or NAME", errUsage)
+	}
+	given := false
+	fs.Visit(func(fl *flag.Flag) { given = given || fl.Name != "db" && fl.Name != "json" })
+	if !given {
+		return fmt.Errorf("%w: keys update needs a setting to change: --rpm, --tpm, --concurrency, --models, --budget, --budget-period or --expires", errUsage)
+	}
+	st, err := fs.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	k, err := st.Update(ctx, target, f.params())
+	if err != nil {
+		return err
+	}
+	return fs.print(stdout, k, func() {
+		fmt.Fprintf(stdout, "Updated key %q (%s). A running gateway applies the change within a second.\n", k.Name, k.ID)
+		fmt.Fprintf(stdout, "Limits: %s\n", k.LimitsText())
+	})
+}
+
+// updateFlags are the settings keys update can change, each left unset
+// unless its flag is given.
+type updateFlags struct {
+	rpm, tpm, conc *keys.ChangeFlag[int]
+	models         *keys.ChangeFlag[[]string]
+	budget         *keys.ChangeFlag[int64]
+	period         *keys.ChangeFlag[credits.Period]
+	expires        *keys.ChangeFlag[time.Time]
+}
+
+func newUpdateFlags(fs *flag.FlagSet) updateFlags {
+	f := updateFlags{rpm: keys.LimitFlag(), tpm: keys.LimitFlag(), conc: keys.LimitFlag(), models: keys.ModelsFlag(),
+		budget: keys.BudgetFlag(), period: keys.PeriodFlag(), expires: keys.ExpiryFlag(nil)}
+	fs.Var(f.rpm, "rpm", "requests per minute, a whole `number` (0 = unlimited), or default for the server's --key-rpm")
+	fs.Var(f.tpm, "tpm", "tokens per minute, a whole `number` (0 = unlimited), or default for the server's --key-tpm")
+	fs.Var(f.conc, "concurrency", "max concurrent requests, a whole `number` (0 = unlimited), or default for the server's --key-concurrency")
+	fs.Var(f.models, "models", "comma-separated `models` this key may use, or all")
+	fs.Var(f.budget, "budget", budgetHelp+", or none to remove the budget")
+	fs.Var(f.period, "budget-period", periodHelp+" (the key needs a budget)")
+	fs.Var(f.expires, "expires", "`expiry`: a duration from now such as 30d, 12h, 2w, a date 2027-01-31, or never")
+	return f
+}
+
+func (f updateFlags) params() keys.UpdateParams {
+	return keys.UpdateParams{RPM: f.rpm.Change, TPM: f.tpm.Change, Concurrency: f.conc.Change, Models: f.models.Change,
+		Budget: f.budget.Change, BudgetPeriod: f.period.Change, ExpiresAt: f.expires.Change}
 }
 
 func runKeysRevoke(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {

@@ -169,9 +169,11 @@ func TestMetricsScriptedMix(t *testing.T) {
 		series("copilot_proxy_stream_time_to_first_byte_seconds_count"):                                                 2,
 		series("copilot_proxy_stream_duration_seconds_count"):                                                           2,
 		// Non-stream usage is 11+7, the stream's 11+3; the abandoned stream
-		// never reached its usage chunk.
-		series("copilot_proxy_tokens_total", "key_id", a.ID, "model", "gpt-4o", "type", "prompt"):     22,
-		series("copilot_proxy_tokens_total", "key_id", a.ID, "model", "gpt-4o", "type", "completion"): 10,
+		// never reached its usage chunk, so it counts what it used so far,
+		// estimated: its 76-byte body as 19 prompt tokens, and its 2
+		// relayed events as 2 completion tokens.
+		series("copilot_proxy_tokens_total", "key_id", a.ID, "model", "gpt-4o", "type", "prompt"):     22 + 19,
+		series("copilot_proxy_tokens_total", "key_id", a.ID, "model", "gpt-4o", "type", "completion"): 10 + 2,
 		series("copilot_proxy_tokens_total", "key_id", b.ID, "model", "gpt-4o", "type", "prompt"):     11,
 		series("copilot_proxy_tokens_total", "key_id", b.ID, "model", "gpt-4o", "type", "completion"): 7,
 		series("copilot_proxy_copilot_token_valid"):                                                   1,

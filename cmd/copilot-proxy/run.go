@@ -16,8 +16,8 @@ Usage:
   copilot-proxy login             get a GitHub token with GitHub's device flow and save it
   copilot-proxy logout            remove the token login saved
   copilot-proxy status [--json]   check the token, the Copilot plan and the quota
-  copilot-proxy keys ...          issue, list, revoke and rotate client keys
-  copilot-proxy usage             usage by key, model and day
+  copilot-proxy keys ...          issue, list, update (limits, budgets), revoke and rotate client keys
+  copilot-proxy usage             requests, tokens and AI credits by key, model and day
   copilot-proxy version           print the version
   copilot-proxy help              show this help
 

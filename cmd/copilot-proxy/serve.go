@@ -12,6 +12,7 @@ import (
 
 	"github.com/copilot-proxy/copilot-proxy/bytesize"
 	"github.com/copilot-proxy/copilot-proxy/copilot"
+	"github.com/copilot-proxy/copilot-proxy/credits"
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
 	"github.com/copilot-proxy/copilot-proxy/githubtoken"
 	"github.com/copilot-proxy/copilot-proxy/logging"
@@ -42,6 +43,10 @@ type serveConfig struct {
 	KeyConcurrency    int
 	GlobalRPM         int
 	GlobalConcurrency int
+	// GlobalBudget is the gateway's credit budget (0: none) per
+	// GlobalBudgetPeriod.
+	GlobalBudget       credits.Amount
+	GlobalBudgetPeriod string
 
 	Metrics     bool
 	MetricsAddr string
@@ -76,6 +81,8 @@ func serveFlags(cfg *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.IntVar(&cfg.KeyConcurrency, "key-concurrency", middleware.DefaultKeyConcurrency, "concurrent requests per key, for keys without their own limit (0 = unlimited)")
 	fs.IntVar(&cfg.GlobalRPM, "global-rpm", middleware.DefaultGlobalRPM, "requests per minute for the whole gateway, protecting the one Copilot account (0 = unlimited)")
 	fs.IntVar(&cfg.GlobalConcurrency, "global-concurrency", middleware.DefaultGlobalConcurrency, "concurrent requests for the whole gateway (0 = unlimited)")
+	fs.Var(&cfg.GlobalBudget, "global-budget", "AI credits (1 credit = $0.01) the whole gateway may spend per --global-budget-period, protecting the account (0 = no budget)")
+	fs.StringVar(&cfg.GlobalBudgetPeriod, "global-budget-period", "month", "period of --global-budget: day, week or month (UTC calendar periods; month follows the account's quota reset date when known)")
 	fs.BoolVar(&cfg.Metrics, "metrics", false, "serve Prometheus metrics at /metrics on --addr (behind the admin token when one is set)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this separate address only (host:port), instead of --addr")
 	fs.Var(&cfg.ModelAliases, "model-alias", "map a model id clients send to a Copilot model: from=to (repeatable, or comma-separated; env COPILOT_PROXY_MODEL_ALIASES)")
@@ -115,12 +122,18 @@ func (c *serveConfig) validate() error {
 		{"key-concurrency", c.KeyConcurrency < 0, negative},
 		{"global-rpm", c.GlobalRPM < 0, negative},
 		{"global-concurrency", c.GlobalConcurrency < 0, negative},
+		{"global-budget-period", !validPeriod(c.GlobalBudgetPeriod), "want day, week or month"},
 	} {
 		if ch.bad {
 			return fmt.Errorf("%w: invalid --%s (%s): %s", errUsage, ch.flag, envName(ch.flag), ch.msg)
 		}
 	}
 	return nil
+}
+
+func validPeriod(p string) bool {
+	_, err := credits.ParsePeriod(p)
+	return err == nil
 }
 
 func isHostPort(addr string) bool {

@@ -78,6 +78,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) outcome {
 		model:   jsonStr(req.Model),
 		turn:    req.turn(),
 		cached:  st.cached,
+		cost:    st.coster(req.Model),
 	}
 	if c.turn.tool != "" {
 		c.callID = "call_fake" + strconv.FormatInt(s.seq.Add(1), 10)
@@ -93,6 +94,7 @@ type chatGen struct {
 	created           int64
 	turn              turn
 	cached            int
+	cost              coster
 }
 
 func (c chatGen) completion() string {
@@ -102,8 +104,8 @@ func (c chatGen) completion() string {
 			jsonStr(c.callID), jsonStr(c.turn.tool), jsonStr(ToolCallArguments))
 		finish = "tool_calls"
 	}
-	return fmt.Sprintf(`{"id":%q,"object":"chat.completion","created":%d,"model":%s,"choices":[{"index":0,"message":%s,"finish_reason":%q}],"usage":%s}`,
-		c.id, c.created, c.model, msg, finish, c.usage(DefaultCompletionTokens))
+	return fmt.Sprintf(`{"id":%q,"object":"chat.completion","created":%d,"model":%s,"choices":[{"index":0,"message":%s,"finish_reason":%q}],"usage":%s%s}`,
+		c.id, c.created, c.model, msg, finish, c.usage(DefaultCompletionTokens), c.costField(DefaultCompletionTokens))
 }
 
 func (c chatGen) usage(completion int) string {
@@ -113,6 +115,12 @@ func (c chatGen) usage(completion int) string {
 	}
 	return fmt.Sprintf(`{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d,"prompt_tokens_details":{"cached_tokens":%d}}`,
 		prompt, completion, prompt+completion, c.cached)
+}
+
+// costField is the copilot_usage field for completion tokens ("" when
+// costs are not reported).
+func (c chatGen) costField(completion int) string {
+	return c.cost.field(DefaultPromptTokens+c.cached, c.cached, completion)
 }
 
 // promptFilterEvent is the first event of a Copilot chat stream.
@@ -129,8 +137,8 @@ func (c chatGen) stream(chunks int, includeUsage bool) []string {
 	}
 	events = append(events, c.chunk("{}", jsonStr(finish)))
 	if includeUsage {
-		events = append(events, fmt.Sprintf(`{"id":%q,"object":"chat.completion.chunk","created":%d,"model":%s,"choices":[],"usage":%s}`,
-			c.id, c.created, c.model, c.usage(len(deltas))))
+		events = append(events, fmt.Sprintf(`{"id":%q,"object":"chat.completion.chunk","created":%d,"model":%s,"choices":[],"usage":%s%s}`,
+			c.id, c.created, c.model, c.usage(len(deltas)), c.costField(len(deltas))))
 	}
 	return append(events, "[DONE]")
 }

@@ -96,6 +96,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) outcome 
 		return o
 	}
 	g := s.newMsgGen(&req, msgs, st.cached)
+	g.cost = st.coster(req.Model)
 	return s.answer(w, r, st, req.Stream, func() string { return jsonString(g.final()) }, g.stream, msgFailEvent)
 }
 
@@ -161,6 +162,7 @@ type msgGen struct {
 	turn              turn
 	signature         string // "" → no thinking
 	cached, maxTokens int
+	cost              coster
 }
 
 func (s *Server) newMsgGen(req *messagesRequest, msgs []anthMessage, cached int) *msgGen {
@@ -188,6 +190,11 @@ func (g *msgGen) stop(out int) (string, int) {
 	return "end_turn", out
 }
 
+// copilotUsage is the cost report of a message with out output tokens.
+func (g *msgGen) copilotUsage(out int) any {
+	return g.cost.copilotUsage(DefaultPromptTokens+g.cached, g.cached, out)
+}
+
 func (g *msgGen) usage(out int) obj {
 	return pairs("input_tokens", DefaultPromptTokens, "cache_creation_input_tokens", 0,
 		"cache_read_input_tokens", g.cached, "output_tokens", out)
@@ -211,7 +218,11 @@ func (g *msgGen) final() obj {
 		content = append(content, pairs("type", "text", "text", g.turn.text()))
 	}
 	stop, out := g.stop(DefaultCompletionTokens)
-	return g.message(content, stop, out)
+	m := g.message(content, stop, out)
+	if cu := g.copilotUsage(out); cu != nil {
+		m["copilot_usage"] = cu
+	}
+	return m
 }
 
 // stream is the generated event sequence.
@@ -252,7 +263,11 @@ func (g *msgGen) stream(chunks int) []string {
 		n = len(deltas)
 	}
 	stop, out := g.stop(n)
-	add("message_delta", "delta", pairs("stop_reason", stop, "stop_sequence", nil), "usage", g.usage(out))
+	delta := []any{"delta", pairs("stop_reason", stop, "stop_sequence", nil), "usage", g.usage(out)}
+	if cu := g.copilotUsage(out); cu != nil {
+		delta = append(delta, "copilot_usage", cu)
+	}
+	add("message_delta", delta...)
 	add("message_stop")
 	return ev
 }

@@ -101,6 +101,7 @@ func (s *Server) handleResponses(w http.ResponseWriter, r *http.Request) outcome
 		return o
 	}
 	g := s.newRespGen(&req, items, st.cached)
+	g.cost = st.coster(req.Model)
 	return s.answer(w, r, st, req.Stream, func() string { return jsonString(g.final()) }, g.stream, g.failEvent)
 }
 
@@ -128,6 +129,7 @@ type respGen struct {
 	rsID, enc, summary string // reasoning item; rsID "" → none
 	cached, maxOut     int
 	reasoningTokens    int
+	cost               coster
 }
 
 func (s *Server) newRespGen(req *responsesRequest, items []respInputItem, cached int) *respGen {
@@ -180,6 +182,9 @@ func (g *respGen) response(status string, output []obj, outTokens int) obj {
 	o["usage"] = pairs("input_tokens", input, "input_tokens_details", pairs("cached_tokens", g.cached),
 		"output_tokens", out, "output_tokens_details", pairs("reasoning_tokens", g.reasoningTokens),
 		"total_tokens", input+out)
+	if cu := g.cost.copilotUsage(input, g.cached, out); cu != nil {
+		o["copilot_usage"] = cu
+	}
 	return o
 }
 

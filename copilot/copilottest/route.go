@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,6 +14,7 @@ import (
 type catalog struct {
 	valid     bool                // the list parsed
 	endpoints map[string][]string // model id → supported_endpoints
+	prices    map[string]price    // model id → billing.pricing
 }
 
 // parseCatalog reads a GET /models body. A model without
@@ -27,7 +29,7 @@ func parseCatalog(body string) catalog {
 	if json.Unmarshal([]byte(body), &list) != nil {
 		return catalog{}
 	}
-	c := catalog{valid: true, endpoints: make(map[string][]string, len(list.Data))}
+	c := catalog{valid: true, endpoints: make(map[string][]string, len(list.Data)), prices: prices(body)}
 	for _, m := range list.Data {
 		eps := m.SupportedEndpoints
 		if len(eps) == 0 {
@@ -50,6 +52,10 @@ type routeState struct {
 	strict  bool
 	verify  bool
 	cached  int
+	// reportCost and costHeader: see SetReportCost and SetCostHeader.
+	reportCost bool
+	costHeader int64
+	reported   *atomic.Int64 // the server's total of costs reported
 }
 
 // snapshot takes the route's settings, consuming one use of its fault.
@@ -57,15 +63,18 @@ func (s *Server) snapshot(path string) routeState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return routeState{
-		fault:   s.takeFault(path),
-		chunks:  s.set.chunks,
-		spacing: s.set.spacing,
-		stream:  s.set.streams[path],
-		body:    s.set.bodies[path],
-		catalog: s.set.catalog,
-		strict:  s.set.strictModels,
-		verify:  s.set.verifyReasoning,
-		cached:  s.set.cachedTokens,
+		fault:      s.takeFault(path),
+		chunks:     s.set.chunks,
+		spacing:    s.set.spacing,
+		stream:     s.set.streams[path],
+		body:       s.set.bodies[path],
+		catalog:    s.set.catalog,
+		strict:     s.set.strictModels,
+		verify:     s.set.verifyReasoning,
+		cached:     s.set.cachedTokens,
+		reportCost: s.set.reportCost,
+		costHeader: s.set.costHeader,
+		reported:   &s.reportedNano,
 	}
 }
 
@@ -152,6 +161,10 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, st routeState, i
 		body := st.body
 		if body == "" {
 			body = final()
+		}
+		if st.costHeader > 0 {
+			w.Header().Set(HeaderCost, strconv.FormatInt(st.costHeader, 10))
+			st.reported.Add(st.costHeader)
 		}
 		return writeBody(w, http.StatusOK, "application/json", body)
 	}

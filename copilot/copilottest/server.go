@@ -163,6 +163,8 @@ type settings struct {
 	strictModels         bool
 	verifyReasoning      bool
 	cachedTokens         int
+	reportCost           bool
+	costHeader           int64
 }
 
 type tokenInfo struct {
@@ -182,6 +184,9 @@ type Server struct {
 	inFlight atomic.Int64
 	seq      atomic.Int64 // ids for tokens and completions
 	conns    atomic.Int64 // connections accepted
+	// reportedNano totals the costs reported (copilot_usage and the cost
+	// header), in nano-credits.
+	reportedNano atomic.Int64
 
 	mu            sync.Mutex
 	set           settings
@@ -264,6 +269,7 @@ func (s *Server) defaultSettings() settings {
 		userJSON:     DefaultUserJSON,
 		modelsJSON:   models,
 		catalog:      parseCatalog(models),
+		reportCost:   true,
 		quota: map[string]string{
 			"premium_interactions": DefaultPremiumQuotaHeader,
 			"chat":                 DefaultChatQuotaHeader,
@@ -613,6 +619,7 @@ func (s *Server) InFlight() int { return int(s.inFlight.Load()) }
 func (s *Server) Reset() {
 	s.mu.Lock()
 	s.set = s.defaultSettings()
+	s.reportedNano.Store(0)
 	s.requests = nil
 	s.exchangeTimes = nil
 	s.mu.Unlock()

@@ -238,7 +238,7 @@ func TestConcurrentUse(t *testing.T) {
 			if _, err := s.Rotate(ctx, fmt.Sprintf("k%d", i), time.Hour); err != nil {
 				t.Error(err)
 			}
-			if _, err := s.List(ctx); err != nil {
+			if _, err := s.List(ctx, time.Time{}); err != nil {
 				t.Error(err)
 			}
 		}

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/copilot-proxy/copilot-proxy/credits"
 )
 
 // Errors returned by key operations; match them with errors.Is. The wrapping
@@ -54,7 +56,11 @@ type Key struct {
 	TPM         *int       `json:"tpm"`
 	Concurrency *int       `json:"concurrency"`
 	Models      []string   `json:"models"` // nil: all models
-	LastUsed    *time.Time `json:"last_used"`
+	// Budget is the most the key may spend per BudgetPeriod, in AI
+	// credits; nil: no budget. BudgetPeriod is "" without a budget.
+	Budget       *credits.Amount `json:"budget_credits"`
+	BudgetPeriod credits.Period  `json:"budget_period,omitempty"`
+	LastUsed     *time.Time      `json:"last_used"`
 }
 
 // KeyWithUsage is a key with its all-time usage totals, as `keys list` shows.
@@ -64,6 +70,12 @@ type KeyWithUsage struct {
 	PromptTokens     int64 `json:"prompt_tokens"`
 	CompletionTokens int64 `json:"completion_tokens"`
 	Errors           int64 `json:"errors"`
+	// Credits is the all-time spend; PeriodCredits the spend in the
+	// current budget period (the calendar month without a budget).
+	Credits       credits.Amount `json:"credits"`
+	CreditsNano   int64          `json:"credits_nano"`
+	PeriodCredits credits.Amount `json:"period_credits"`
+	PeriodStart   time.Time      `json:"period_start"`
 }
 
 // CreatedKey is a key with its secret, returned once by Create and Rotate.
@@ -89,36 +101,18 @@ type CreateParams struct {
 	TPM         *int
 	Concurrency *int
 	Models      []string // nil or empty: all models
+	// Budget in nano-credits per BudgetPeriod (default month); nil: none.
+	Budget       *int64
+	BudgetPeriod credits.Period
 }
 
 // Create issues a new key. Names are unique, compared case-insensitively, and
 // are 1-64 characters of A-Z a-z 0-9 . _ @ -.
 func (s *Store) Create(ctx context.Context, p CreateParams) (CreatedKey, error) {
 	now := s.now().UnixMilli()
-	k := Key{Name: p.Name, CreatedAt: fromMillis(now)}
-	if err := validateName(p.Name); err != nil {
+	k, err := newKey(p, now)
+	if err != nil {
 		return CreatedKey{}, err
-	}
-	var err error
-	if k.RPM, err = validateLimit("rpm", p.RPM); err != nil {
-		return CreatedKey{}, err
-	}
-	if k.TPM, err = validateLimit("tpm", p.TPM); err != nil {
-		return CreatedKey{}, err
-	}
-	if k.Concurrency, err = validateLimit("concurrency", p.Concurrency); err != nil {
-		return CreatedKey{}, err
-	}
-	if k.Models, err = validateModels(p.Models); err != nil {
-		return CreatedKey{}, err
-	}
-	if p.ExpiresAt != nil {
-		exp := p.ExpiresAt.UnixMilli()
-		if exp <= now {
-			return CreatedKey{}, fmt.Errorf("%w: expiry %s is not in the future", ErrInvalid, p.ExpiresAt.UTC().Format(time.RFC3339))
-		}
-		t := fromMillis(exp)
-		k.ExpiresAt = &t
 	}
 	secret := newSecret()
 	k.Hint = hint(secret)
@@ -146,11 +140,12 @@ func (s *Store) Create(ctx context.Context, p CreateParams) (CreatedKey, error) 
 		if err != nil {
 			return err
 		}
+		budget, period := nullBudget(k.Budget, k.BudgetPeriod)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO keys
-			(id, name, hint, created_at, expires_at, rpm, tpm, concurrency, models)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			(id, name, hint, created_at, expires_at, rpm, tpm, concurrency, models, budget_nano, budget_period)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			k.ID, k.Name, k.Hint, now, nullMillis(k.ExpiresAt),
-			nullInt(k.RPM), nullInt(k.TPM), nullInt(k.Concurrency), models); err != nil {
+			nullInt(k.RPM), nullInt(k.TPM), nullInt(k.Concurrency), models, budget, period); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, "INSERT INTO key_secrets (hash, key_id, created_at) VALUES (?, ?, ?)",
@@ -164,18 +159,55 @@ func (s *Store) Create(ctx context.Context, p CreateParams) (CreatedKey, error) 
 	return CreatedKey{Key: k, Secret: secret}, nil
 }
 
+// newKey validates p into a key created at now (Unix ms), without id or
+// secret yet.
+func newKey(p CreateParams, now int64) (Key, error) {
+	k := Key{Name: p.Name, CreatedAt: fromMillis(now)}
+	if err := validateName(p.Name); err != nil {
+		return Key{}, err
+	}
+	var err error
+	if k.RPM, err = validateLimit("rpm", p.RPM); err != nil {
+		return Key{}, err
+	}
+	if k.TPM, err = validateLimit("tpm", p.TPM); err != nil {
+		return Key{}, err
+	}
+	if k.Concurrency, err = validateLimit("concurrency", p.Concurrency); err != nil {
+		return Key{}, err
+	}
+	if k.Models, err = validateModels(p.Models); err != nil {
+		return Key{}, err
+	}
+	if k.Budget, k.BudgetPeriod, err = validateBudget(p.Budget, p.BudgetPeriod); err != nil {
+		return Key{}, err
+	}
+	if p.ExpiresAt != nil {
+		exp := p.ExpiresAt.UnixMilli()
+		if exp <= now {
+			return Key{}, fmt.Errorf("%w: expiry %s is not in the future", ErrInvalid, p.ExpiresAt.UTC().Format(time.RFC3339))
+		}
+		t := fromMillis(exp)
+		k.ExpiresAt = &t
+	}
+	return k, nil
+}
+
 // List returns every key, revoked ones included, oldest first, with all-time
-// usage totals. It flushes pending usage first so the totals are current.
-func (s *Store) List(ctx context.Context) ([]KeyWithUsage, error) {
+// usage totals and the spend of the current budget period (month bounds
+// from reset, see credits.Period.Bounds). It flushes pending usage first
+// so the totals are current.
+func (s *Store) List(ctx context.Context, reset time.Time) ([]KeyWithUsage, error) {
 	if err := s.Flush(ctx); err != nil {
 		return nil, err
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+keyColumns+`,
 			COALESCE(u.requests, 0), COALESCE(u.prompt_tokens, 0),
-			COALESCE(u.completion_tokens, 0), COALESCE(u.errors, 0)
+			COALESCE(u.completion_tokens, 0), COALESCE(u.errors, 0), COALESCE(u.credits, 0)
 		FROM keys k LEFT JOIN (
 			SELECT key_id, SUM(requests) AS requests, SUM(prompt_tokens) AS prompt_tokens,
-				SUM(completion_tokens) AS completion_tokens, SUM(errors) AS errors
+				SUM(completion_tokens) AS completion_tokens, SUM(errors) AS errors,
+				SUM(credits_nano) AS credits
 			FROM usage GROUP BY key_id
 		) u ON u.key_id = k.id
 		ORDER BY k.created_at, k.rowid`)
@@ -186,15 +218,17 @@ func (s *Store) List(ctx context.Context) ([]KeyWithUsage, error) {
 	out := []KeyWithUsage{} // "[]", not null, for scripts
 	for rows.Next() {
 		var kw KeyWithUsage
-		if err := scanKey(rows, &kw.Key, &kw.Requests, &kw.PromptTokens, &kw.CompletionTokens, &kw.Errors); err != nil {
+		if err := scanKey(rows, &kw.Key, &kw.Requests, &kw.PromptTokens, &kw.CompletionTokens, &kw.Errors, &kw.CreditsNano); err != nil {
 			return nil, fmt.Errorf("list keys: %w", err)
 		}
+		kw.Credits = credits.Amount(kw.CreditsNano)
 		out = append(out, kw)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
-	return out, nil
+	rows.Close()
+	return out, s.addPeriodSpend(ctx, out, reset)
 }
 
 // Get finds a key by id or name (ids win). A full secret ("cpk_...") finds
@@ -321,7 +355,7 @@ type queryer interface {
 
 // keyColumns are the columns scanKey reads, from table alias k.
 const keyColumns = `k.id, k.name, k.hint, k.created_at, k.expires_at, k.revoked_at,
-	k.rpm, k.tpm, k.concurrency, k.models, k.last_used`
+	k.rpm, k.tpm, k.concurrency, k.models, k.last_used, k.budget_nano, k.budget_period`
 
 // find resolves an id, a name or a full secret to its key.
 func (s *Store) find(ctx context.Context, q queryer, idOrName string) (Key, error) {
@@ -360,11 +394,11 @@ func scanKey(sc scanner, k *Key, extra ...any) error {
 	var (
 		created                int64
 		expires, revoked, used sql.NullInt64
-		rpm, tpm, conc         sql.NullInt64
-		models                 sql.NullString
+		rpm, tpm, conc, budget sql.NullInt64
+		models, period         sql.NullString
 	)
 	dest := append([]any{&k.ID, &k.Name, &k.Hint, &created, &expires, &revoked,
-		&rpm, &tpm, &conc, &models, &used}, extra...)
+		&rpm, &tpm, &conc, &models, &used, &budget, &period}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return err
 	}
@@ -373,6 +407,14 @@ func scanKey(sc scanner, k *Key, extra ...any) error {
 	k.RevokedAt = optTime(revoked)
 	k.LastUsed = optTime(used)
 	k.RPM, k.TPM, k.Concurrency = optInt(rpm), optInt(tpm), optInt(conc)
+	k.Budget, k.BudgetPeriod = nil, ""
+	if budget.Valid {
+		a := credits.Amount(budget.Int64)
+		k.Budget, k.BudgetPeriod = &a, credits.Month
+		if period.Valid && period.String != "" {
+			k.BudgetPeriod = credits.Period(period.String)
+		}
+	}
 	k.Models = nil
 	if models.Valid && models.String != "" {
 		if err := json.Unmarshal([]byte(models.String), &k.Models); err != nil {

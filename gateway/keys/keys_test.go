@@ -61,7 +61,7 @@ func TestCreateGetList(t *testing.T) {
 		}
 	}
 
-	list, err := s.List(ctx)
+	list, err := s.List(ctx, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestCreateGetList(t *testing.T) {
 func TestListEmpty(t *testing.T) {
 	t.Parallel()
 	s := mustOpen(t, "", Options{})
-	list, err := s.List(context.Background())
+	list, err := s.List(context.Background(), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestCreateInvalid(t *testing.T) {
 			}
 		})
 	}
-	if list, _ := s.List(ctx); len(list) != 1 {
+	if list, _ := s.List(ctx, time.Time{}); len(list) != 1 {
 		t.Errorf("failed creates left %d keys", len(list))
 	}
 
@@ -207,7 +207,7 @@ func TestRevoke(t *testing.T) {
 		t.Errorf("second Revoke = %v, %v; want original RevokedAt %v", k2.RevokedAt, err, revokedAt)
 	}
 	// Kept in the list, not counted as active.
-	list, _ := s.List(ctx)
+	list, _ := s.List(ctx, time.Time{})
 	if len(list) != 1 || list[0].RevokedAt == nil {
 		t.Errorf("List after revoke: %+v", list)
 	}
@@ -352,7 +352,7 @@ func TestJSONShapes(t *testing.T) {
 	ctx := context.Background()
 	s := mustOpen(t, "", Options{})
 	ck := mustCreate(t, s, CreateParams{Name: "alice", RPM: ptr(3)})
-	list, err := s.List(ctx)
+	list, err := s.List(ctx, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/copilot-proxy/copilot-proxy/credits"
 )
 
 const dayLayout = "2006-01-02"
@@ -13,8 +15,9 @@ const dayLayout = "2006-01-02"
 type UsageRecord struct {
 	KeyID            string
 	Model            string
-	PromptTokens     int
-	CompletionTokens int
+	PromptTokens     int64
+	CompletionTokens int64
+	Credits          int64 // nano-credits the request cost
 	Error            bool
 	At               time.Time // zero: now; decides the UTC day it counts on
 	// Started says RecordStart already counted this request (same KeyID,
@@ -39,6 +42,10 @@ type UsageRow struct {
 	PromptTokens     int64  `json:"prompt_tokens"`
 	CompletionTokens int64  `json:"completion_tokens"`
 	Errors           int64  `json:"errors"`
+	// Credits is what the usage cost, in AI credits (exact decimals in
+	// JSON); CreditsNano the same in nano-credits.
+	Credits     credits.Amount `json:"credits"`
+	CreditsNano int64          `json:"credits_nano"`
 }
 
 // usageKey groups pending counts; day is days since the Unix epoch (UTC), so
@@ -49,10 +56,11 @@ type usageKey struct {
 }
 
 type usageCounts struct {
-	requests, prompt, completion, errors int64
+	requests, prompt, completion, errors, credits int64
 }
 
 func (c *usageCounts) add(o usageCounts) {
+	c.credits += o.credits
 	c.requests += o.requests
 	c.prompt += o.prompt
 	c.completion += o.completion
@@ -65,7 +73,8 @@ func (c *usageCounts) add(o usageCounts) {
 // not know are dropped at flush with a warning. Records after Close are
 // dropped.
 func (s *Store) Record(r UsageRecord) {
-	c := usageCounts{requests: 1, prompt: nonNeg(r.PromptTokens), completion: nonNeg(r.CompletionTokens)}
+	c := usageCounts{requests: 1, prompt: max(r.PromptTokens, 0), completion: max(r.CompletionTokens, 0),
+		credits: max(r.Credits, 0)}
 	switch {
 	case r.Started && !r.Error:
 		c.requests, c.errors = 0, -1 // the start counted it as an error
@@ -192,9 +201,10 @@ func writeUsage(ctx context.Context, tx *sql.Tx, batch map[usageKey]usageCounts)
 	// The EXISTS guard drops a row for an unknown key instead of failing
 	// the foreign key and, with it, every other row of the batch forever.
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO usage
-		(key_id, model, day, requests, prompt_tokens, completion_tokens, errors)
-		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM keys WHERE id = ?1)
+		(key_id, model, day, requests, prompt_tokens, completion_tokens, errors, credits_nano)
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM keys WHERE id = ?1)
 		ON CONFLICT (key_id, model, day) DO UPDATE SET
+			credits_nano = credits_nano + excluded.credits_nano,
 			requests = requests + excluded.requests,
 			prompt_tokens = prompt_tokens + excluded.prompt_tokens,
 			completion_tokens = completion_tokens + excluded.completion_tokens,
@@ -206,7 +216,7 @@ func writeUsage(ctx context.Context, tx *sql.Tx, batch map[usageKey]usageCounts)
 	var dropped []string
 	for k, c := range batch {
 		res, err := ins.ExecContext(ctx, k.keyID, k.model, dayString(k.day),
-			c.requests, c.prompt, c.completion, c.errors)
+			c.requests, c.prompt, c.completion, c.errors, c.credits)
 		if err != nil {
 			return nil, err
 		}
@@ -247,7 +257,7 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		since = q.Since.UTC().Format(dayLayout)
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT u.key_id, k.name, u.model, u.day,
-			u.requests, u.prompt_tokens, u.completion_tokens, u.errors
+			u.requests, u.prompt_tokens, u.completion_tokens, u.errors, u.credits_nano
 		FROM usage u JOIN keys k ON k.id = u.key_id
 		WHERE (?1 = '' OR u.key_id = ?1) AND u.day >= ?2
 		ORDER BY u.day, k.name, u.model`, keyID, since)
@@ -259,9 +269,10 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	for rows.Next() {
 		var r UsageRow
 		if err := rows.Scan(&r.KeyID, &r.KeyName, &r.Model, &r.Day,
-			&r.Requests, &r.PromptTokens, &r.CompletionTokens, &r.Errors); err != nil {
+			&r.Requests, &r.PromptTokens, &r.CompletionTokens, &r.Errors, &r.CreditsNano); err != nil {
 			return nil, fmt.Errorf("usage: %w", err)
 		}
+		r.Credits = credits.Amount(r.CreditsNano)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -282,11 +293,4 @@ func epochDay(t time.Time) int64 {
 
 func dayString(d int64) string {
 	return time.Unix(d*86400, 0).UTC().Format(dayLayout)
-}
-
-func nonNeg(n int) int64 {
-	if n < 0 {
-		return 0
-	}
-	return int64(n)
 }

@@ -75,7 +75,7 @@ func TestUsageAggregates(t *testing.T) {
 		})
 	}
 
-	list, err := s.List(ctx)
+	list, err := s.List(ctx, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
