@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/copilot-proxy/copilot-proxy/api"
 	"github.com/copilot-proxy/copilot-proxy/copilot/copilottest"
 	"github.com/copilot-proxy/copilot-proxy/credits"
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
@@ -93,21 +94,29 @@ func TestCreditsEndToEnd(t *testing.T) {
 	// Nothing reported: the gateway prices the tokens, or counts premium
 	// requests, or, from a header, takes what that says.
 	fake.SetReportCost(false)
-	resp, b := g.send(t, k.Key, inference{path: "/v1/chat/completions", model: "gpt-5"})
-	var chat struct {
-		Usage struct {
-			PromptTokens     int64 `json:"prompt_tokens"`
-			CompletionTokens int64 `json:"completion_tokens"`
-		} `json:"usage"`
+	fake.SetCachedTokens(100)
+	var wantPriced int64
+	for _, p := range []struct {
+		q                   inference
+		in, cached, outNano int64 // nano-credits per token
+	}{
+		{inference{path: "/v1/chat/completions", model: "gpt-5"}, 125_000, 12_500, 1_000_000},
+		{inference{path: "/v1/responses", model: "gpt-5"}, 125_000, 12_500, 1_000_000},
+		{inference{path: "/v1/responses", model: "claude-haiku-4.5"}, 100_000, 10_000, 500_000},         // → chat
+		{inference{path: "/v1/messages", model: "claude-haiku-4-5-20251001"}, 100_000, 10_000, 500_000}, // native
+	} {
+		resp, b := g.send(t, k.Key, p.q)
+		u := answerUsage(t, b)
+		if resp.StatusCode != http.StatusOK || u.CachedTokens != 100 {
+			t.Fatalf("priced %+v: %d %s", p.q, resp.StatusCode, b)
+		}
+		wantPriced += (u.PromptTokens-u.CachedTokens)*p.in + u.CachedTokens*p.cached + u.CompletionTokens*p.outNano
 	}
-	if err := json.Unmarshal(b, &chat); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("priced chat: %d %s", resp.StatusCode, b)
-	}
-	// gpt-5: 125 credits per million input tokens, 1000 per million output.
-	wantPriced := chat.Usage.PromptTokens*125_000 + chat.Usage.CompletionTokens*1_000_000
+	fake.SetCachedTokens(0)
+	g.send(t, k.Key, inference{"/v1/responses", "claude-sonnet-4", false, ""})        // → chat, multiplier 1
 	g.send(t, k.Key, inference{"/v1/chat/completions", "claude-sonnet-4", false, ""}) // multiplier 1
 	g.send(t, k.Key, inference{"/v1/messages", "claude-sonnet-4", true, ""})          // native, multiplier 1
-	wantMultiplier := int64(2 * credits.PremiumRequest)
+	wantMultiplier := int64(3 * credits.PremiumRequest)
 	fake.SetCostHeader(777)
 	g.send(t, k.Key, inference{"/v1/chat/completions", "gpt-4o", false, ""})
 	wantReported += 777
@@ -130,6 +139,18 @@ func TestCreditsEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 || list[0].CreditsNano != total {
 		t.Fatalf("keys list: %s", out)
 	}
+}
+
+// answerUsage reads the usage of a non-stream answer of any of the APIs.
+func answerUsage(t *testing.T, b []byte) api.Usage {
+	t.Helper()
+	var w struct {
+		Usage api.Usage `json:"usage"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		t.Fatalf("answer %s: %v", b, err)
+	}
+	return w.Usage
 }
 
 func sumCredits(rows []keys.UsageRow) int64 {
@@ -178,6 +199,18 @@ func adminGet(t *testing.T, g *testGateway, path string, v any) {
 // per source over models, to want (in nano-credits).
 func checkMetricCredits(t *testing.T, g *testGateway, keyID string, want map[string]int64) {
 	t.Helper()
+	got := metricCredits(t, g, keyID)
+	for src, nano := range want {
+		if w := float64(nano) / 1e9; got[src] < w-1e-9 || got[src] > w+1e-9 {
+			t.Errorf("credits_total{source=%q} = %v, want %v", src, got[src], w)
+		}
+	}
+}
+
+// metricCredits scrapes copilot_proxy_credits_total of the key, summed per
+// source over models; a source without a series is absent.
+func metricCredits(t *testing.T, g *testGateway, keyID string) map[string]float64 {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, g.URL+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+creditsAdminToken)
 	resp, err := g.client.Do(req)
@@ -198,11 +231,7 @@ func checkMetricCredits(t *testing.T, g *testGateway, keyID string, want map[str
 		v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
 		got[src] += v
 	}
-	for src, nano := range want {
-		if w := float64(nano) / 1e9; got[src] < w-1e-9 || got[src] > w+1e-9 {
-			t.Errorf("credits_total{source=%q} = %v, want %v", src, got[src], w)
-		}
-	}
+	return got
 }
 
 // A stream cut before its usage is charged for what it used so far: the
@@ -228,5 +257,48 @@ func TestCreditsStreamCutEarly(t *testing.T) {
 	want := rows[0].PromptTokens*125_000 + rows[0].CompletionTokens*1_000_000
 	if rows[0].CreditsNano != want {
 		t.Errorf("charged %d nano for %d+%d tokens, want %d", rows[0].CreditsNano, rows[0].PromptTokens, rows[0].CompletionTokens, want)
+	}
+}
+
+// A model whose entry carries no billing at all is counted at 0 credits
+// with the source unknown, so the gap shows in the metric.
+func TestCreditsUnknownSource(t *testing.T) {
+	models := strings.TrimSuffix(copilottest.DefaultModelsJSON, "]}") +
+		`,{"id":"mystery-1","name":"Mystery","object":"model","vendor":"Nobody","capabilities":{"type":"chat"}}]}`
+	fake := copilottest.New(t, copilottest.WithModelsJSON(models))
+	g, db := startTeamGateway(t, fake, map[string]string{
+		"COPILOT_PROXY_ADMIN_TOKEN": creditsAdminToken, "COPILOT_PROXY_METRICS": "true"})
+	k := createKey(t, db, "--name", "alice")
+	var list struct{ Data []struct{ ID string } }
+	modelsGet(t, g, k.Key, &list)                                             // routing and pricing read the cached list
+	g.send(t, k.Key, inference{path: "/v1/chat/completions", model: "gpt-5"}) // a priced model for contrast
+	for _, stream := range []bool{false, true} {
+		if resp, b := g.send(t, k.Key, inference{"/v1/chat/completions", "mystery-1", stream, ""}); resp.StatusCode != http.StatusOK {
+			t.Fatalf("mystery-1: %d %s", resp.StatusCode, b)
+		}
+	}
+	eventually(t, "the requests are recorded", func() bool {
+		rows := usageRows(t, db, "alice")
+		return len(rows) == 2 && rows[0].Model == "gpt-5" && rows[0].CreditsNano > 0 &&
+			rows[1].Model == "mystery-1" && rows[1].Requests == 2 && rows[1].CreditsNano == 0
+	})
+	got := metricCredits(t, g, k.ID)
+	if v, ok := got["unknown"]; !ok || v != 0 || got["reported"] <= 0 {
+		t.Errorf("credits_total by source: %v, want unknown 0 beside reported", got)
+	}
+}
+
+// modelsGet reads GET /v1/models with key into v.
+func modelsGet(t *testing.T, g *testGateway, key string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, g.URL+"/v1/models", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := g.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK || json.Unmarshal(b, v) != nil {
+		t.Fatalf("GET /v1/models: %d %s", resp.StatusCode, b)
 	}
 }
