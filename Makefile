@@ -10,7 +10,7 @@ FUZZTIME      ?= 5s
 SOAK_DURATION ?= 60s
 
 .PHONY: fuzz soak
-.PHONY: build run test test-short lint fmt vet bench bench-bin bench-harness bench-go profile clean openapi-check openapi
+.PHONY: build run test test-deps test-short lint fmt vet bench bench-bin bench-harness bench-go profile clean openapi-check openapi
 
 build: ## build the static binary into bin/
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/copilot-proxy
@@ -20,6 +20,9 @@ run: build ## build and run the gateway (reads the GitHub token as the README sa
 
 test: lint ## vet, format check, and the whole test suite with the race detector
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 8m ./...
+
+test-deps: ## install the servers the backend tests start (redis-server; PostgreSQL if missing) from Debian's packages
+	@bash .ci/deps
 
 test-short: ## the suite without the race detector, for a quick loop
 	$(GO) test -count=1 ./...

@@ -18,6 +18,7 @@ Usage:
   copilot-proxy status [--json]   check the token, the Copilot plan and the quota
   copilot-proxy keys ...          issue, list, update (limits, budgets), revoke and rotate client keys
   copilot-proxy usage             requests, tokens and AI credits by key, model and day
+  copilot-proxy healthcheck [URL] exit 0 when the gateway is ready (for container health checks)
   copilot-proxy version           print the version
   copilot-proxy help              show this help
 
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runUsage(ctx, args, getenv, stdout)
 	case "version":
 		return runVersion(args, stdout)
+	case "healthcheck":
+		return runHealthcheck(ctx, args, stdout)
 	case "login":
 		return runLogin(ctx, args, getenv, stdout, stderr)
 	case "logout":
