@@ -1,8 +1,12 @@
 package copilot
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -14,6 +18,12 @@ type BaseTransportConfig struct {
 	IdleConnTimeout       time.Duration // default 90 s
 	MaxIdleConnsPerHost   int           // default 256: every concurrent request to Copilot may reuse a connection
 	MaxConnsPerHost       int           // default 0 (no limit)
+	// StreamsPerConn is PooledTransport's requests per connection before
+	// it opens another; default DefaultStreamsPerConn.
+	StreamsPerConn int
+	// RootCAs are the authorities trusted for the upstream's certificate;
+	// nil: the system's (--upstream-ca adds a file's to them).
+	RootCAs *x509.CertPool
 }
 
 // Defaults of BaseTransportConfig.
@@ -40,7 +50,7 @@ func NewBaseTransport(cfg BaseTransportConfig) *http.Transport {
 	if idlePerHost <= 0 {
 		idlePerHost = DefaultMaxIdleConnsPerHost
 	}
-	return &http.Transport{
+	t := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
 			Timeout:   orDefault(cfg.DialTimeout, DefaultDialTimeout),
@@ -53,6 +63,37 @@ func NewBaseTransport(cfg BaseTransportConfig) *http.Transport {
 		MaxIdleConns:          0, // no global cap; the per-host cap is what matters
 		MaxIdleConnsPerHost:   idlePerHost,
 		MaxConnsPerHost:       max(cfg.MaxConnsPerHost, 0),
-		ForceAttemptHTTP2:     true,
+		// Copilot speaks HTTP/2: many streams share a connection, and when
+		// one is at the server's stream limit the next request opens
+		// another (StrictMaxConcurrentRequests stays false).
+		ForceAttemptHTTP2: true,
+		HTTP2: &http.HTTP2Config{
+			// Pings find a dead connection under a stream that waits for
+			// a slow model, instead of the idle timeout much later.
+			SendPingTimeout: 30 * time.Second,
+			PingTimeout:     15 * time.Second,
+		},
 	}
+	if cfg.RootCAs != nil {
+		t.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
+	}
+	return t
+}
+
+// LoadRootCAs returns the system's certificate authorities plus those in the
+// PEM file at path (a corporate TLS-intercepting proxy's, or a test
+// upstream's); an error when the file holds none.
+func LoadRootCAs(path string) (*x509.CertPool, error) {
+	pemBytes, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
 }

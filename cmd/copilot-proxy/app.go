@@ -32,7 +32,7 @@ type app struct {
 	store   *keys.Store
 	limiter *middleware.Limiter
 	budgets *middleware.Budgets
-	base    *http.Transport
+	base    *copilot.PooledTransport
 	tokens  *copilot.TokenManager
 	quota   *copilot.QuotaWatch
 	metrics *metrics.Metrics // nil when off
@@ -119,7 +119,13 @@ func (a *app) startUpstream(getenv func(string) string) (*http.Client, error) {
 	for _, w := range warns {
 		a.log.Warn().Msg(string(w))
 	}
-	a.base = copilot.NewBaseTransport(copilot.BaseTransportConfig{ResponseHeaderTimeout: a.cfg.UpstreamTimeout})
+	baseCfg := copilot.BaseTransportConfig{ResponseHeaderTimeout: a.cfg.UpstreamTimeout}
+	if a.cfg.UpstreamCA != "" {
+		if baseCfg.RootCAs, err = copilot.LoadRootCAs(a.cfg.UpstreamCA); err != nil {
+			return nil, fmt.Errorf("--upstream-ca: %w", err)
+		}
+	}
+	a.base = copilot.NewPooledTransport(baseCfg)
 	auth := copilot.NewAuth(&http.Client{Transport: a.base, Timeout: time.Minute}, a.cfg.GitHubAPIURL, ghToken.Value, *a.cfg.Editor)
 	a.metrics = newMetrics(&a.cfg)
 	a.tokens = copilot.NewTokenManager(copilot.TokenManagerConfig{

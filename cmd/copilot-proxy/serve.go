@@ -28,6 +28,7 @@ type serveConfig struct {
 	LogFormat         string
 	LogLevel          string
 	UpstreamTimeout   time.Duration
+	UpstreamCA        string // PEM file of extra authorities for the upstream's TLS
 	StreamIdleTimeout time.Duration
 	Keepalive         time.Duration
 	MaxBody           bytesize.Size
@@ -66,6 +67,7 @@ func serveFlags(cfg *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&cfg.GitHubTokenFile, "github-token-file", "", "file holding the GitHub OAuth token (the token itself is only ever read from COPILOT_PROXY_GITHUB_TOKEN or a file)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "", "log format: json or console (default: console when stderr is a terminal, else json)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&cfg.UpstreamCA, "upstream-ca", "", "PEM file of certificate authorities to trust for GitHub and Copilot besides the system's (a TLS-intercepting corporate proxy's)")
 	fs.DurationVar(&cfg.UpstreamTimeout, "upstream-timeout", 10*time.Minute, "how long to wait for upstream response headers (a non-stream answer arrives whole, after the full generation)")
 	fs.DurationVar(&cfg.StreamIdleTimeout, "stream-idle-timeout", 5*time.Minute, "longest silence allowed inside an upstream stream")
 	fs.DurationVar(&cfg.Keepalive, "keepalive", 15*time.Second, "send a \": ping\" SSE comment after this much upstream silence (0 disables)")

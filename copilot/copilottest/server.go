@@ -58,6 +58,8 @@ type config struct {
 	endpointsAPI string // "" means the server's own URL
 	githubToken  string
 	noRecording  bool
+	tls          bool // see WithTLS
+	maxStreams   int
 	modelsJSON   string // "" means DefaultModelsJSON
 }
 
@@ -98,6 +100,7 @@ func WithoutRecording() Option {
 type Request struct {
 	Method string
 	Path   string
+	Proto  string      // "HTTP/1.1" or "HTTP/2.0"
 	Header http.Header // a clone
 	Body   []byte
 	Time   time.Time // wall time of arrival
@@ -198,6 +201,8 @@ type Server struct {
 	reasoning     map[string]bool // encrypted_content and signatures issued
 
 	device deviceState // the GitHub device flow (device.go)
+
+	caPEM []byte // the TLS certificate, with WithTLS
 }
 
 // New starts the fake on a loopback httptest server; it is closed with
@@ -248,7 +253,7 @@ func NewServer(opts ...Option) *Server {
 			s.conns.Add(1)
 		}
 	}
-	s.ts.Start()
+	s.start()
 	return s
 }
 
@@ -307,6 +312,7 @@ func (s *Server) record(next http.Handler) http.Handler {
 		req := Request{
 			Method: r.Method,
 			Path:   r.URL.Path,
+			Proto:  r.Proto,
 			Header: r.Header.Clone(),
 			Body:   body,
 			Time:   time.Now(),
