@@ -26,7 +26,7 @@ type BudgetConfig struct {
 	GlobalPeriod credits.Period
 	// Spend returns what keyID ("" = every key) spent in [from, to), as
 	// recorded (the key store); nil: nothing recorded, periods start at 0.
-	Spend func(ctx context.Context, keyID string, from, to time.Time) (int64, error)
+	Spend SpendFunc
 	// Reset returns the account's next quota reset (zero: unknown), which
 	// month periods follow when known; nil: calendar months.
 	Reset func() time.Time
@@ -37,6 +37,9 @@ type BudgetConfig struct {
 	// OnThreshold is called with the key id ("" for the global budget)
 	// and 80 or 100 as the line is logged (for metrics); nil: none.
 	OnThreshold func(keyID string, percent int)
+	// Store holds the spend; nil means a MemoryBudgets (this process
+	// only). Package redislimits shares it between instances.
+	Store BudgetStore
 }
 
 // Budgets enforces credit budgets per key and for the whole gateway over
@@ -46,13 +49,12 @@ type BudgetConfig struct {
 // atomically with that check, and the request's real cost replaces the
 // estimate when it ends. So parallel requests overshoot a budget by at most
 // the last admitted request's estimate (when estimates hold). Spend is
-// loaded from BudgetConfig.Spend when a period starts and then kept in
-// memory. Create it with NewBudgets.
+// loaded from BudgetConfig.Spend when a period starts and then kept in the
+// BudgetStore. Create it with NewBudgets.
 type Budgets struct {
-	cfg    BudgetConfig
-	now    func() time.Time
-	keys   sync.Map // key id → *budgetState
-	global budgetState
+	cfg   BudgetConfig
+	now   func() time.Time
+	store BudgetStore
 }
 
 // NewBudgets returns Budgets for cfg.
@@ -65,27 +67,11 @@ func NewBudgets(cfg BudgetConfig) *Budgets {
 	if cfg.GlobalPeriod == "" {
 		cfg.GlobalPeriod = credits.Month
 	}
-	return &Budgets{cfg: cfg, now: now}
-}
-
-// budgetState is one budget's current period: settled spend and in-flight
-// reservations, under mu.
-type budgetState struct {
-	mu         sync.Mutex
-	period     credits.Period
-	start, end time.Time // zero until loaded
-	spent      int64
-	reserved   int64
-	warned     int // highest threshold logged this period: 0, 80 or 100
-}
-
-// budgetLimit is one budget a request counts against.
-type budgetLimit struct {
-	st     *budgetState
-	keyID  string // "" for the global budget
-	name   string // the key's name, for messages
-	limit  int64
-	period credits.Period
+	store := cfg.Store
+	if store == nil {
+		store = NewMemoryBudgets()
+	}
+	return &Budgets{cfg: cfg, now: now, store: store}
 }
 
 type budgetKey struct{}
@@ -94,54 +80,53 @@ type budgetKey struct{}
 // handler goroutine touches it until Middleware settles it.
 type budgetTicket struct {
 	b        *Budgets
-	limits   []budgetLimit
-	reserved int64
+	specs    []BudgetSpec // the key's budget first, then the global one
+	name     string       // the key's name, for messages
+	hold     BudgetHold   // from the last admitting check
+	reserved bool         // an estimate is reserved
 }
 
 // Middleware enforces the budgets that apply to a request: its key's, if it
 // has one, and the global one. Install it after Auth and the Limiter, and
 // outside what prices a request (Entry.SetCost), whose cost it settles when
 // the request ends. A request over a budget is refused before anything is
-// read: 429 budget_exceeded with Retry-After until the period ends.
+// read: 429 budget_exceeded with Retry-After until the period ends. When
+// the spend cannot be read (the key store, or a shared BudgetStore) a
+// budgeted request gets 503 limits_unavailable.
 func (b *Budgets) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := PrincipalFrom(r.Context())
-		limits := b.limitsFor(p)
-		if len(limits) == 0 {
+		specs := b.specsFor(p)
+		if len(specs) == 0 {
 			next.ServeHTTP(w, r)
 			return
 		}
-		t := &budgetTicket{b: b, limits: limits}
+		t := &budgetTicket{b: b, specs: specs, name: p.KeyName}
+		if t.name == "" {
+			t.name = p.KeyID
+		}
 		if !t.check(w, r, 0) {
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), budgetKey{}, t))
-		defer t.settle(EntryFrom(r.Context()))
+		defer t.settle(r)
 		next.ServeHTTP(w, r)
 	})
 }
 
-// limitsFor lists the budgets p's requests count against: the key's, then
-// the global one (the lock order).
-func (b *Budgets) limitsFor(p Principal) []budgetLimit {
-	var out []budgetLimit
+// specsFor lists the budgets p's requests count against: the key's, then
+// the global one (the stores' lock order). Their periods are set by check.
+func (b *Budgets) specsFor(p Principal) []BudgetSpec {
+	var out []BudgetSpec
 	if p.HasBudget && p.KeyID != "" {
-		v, ok := b.keys.Load(p.KeyID)
-		if !ok {
-			v, _ = b.keys.LoadOrStore(p.KeyID, new(budgetState))
-		}
-		name := p.KeyName
-		if name == "" {
-			name = p.KeyID
-		}
 		period := p.BudgetPeriod
 		if period == "" {
 			period = credits.Month
 		}
-		out = append(out, budgetLimit{st: v.(*budgetState), keyID: p.KeyID, name: name, limit: max(p.Budget, 0), period: period})
+		out = append(out, BudgetSpec{KeyID: p.KeyID, Limit: max(p.Budget, 0), Period: period})
 	}
 	if b.cfg.Global > 0 {
-		out = append(out, budgetLimit{st: &b.global, limit: b.cfg.Global, period: b.cfg.GlobalPeriod})
+		out = append(out, BudgetSpec{Limit: b.cfg.Global, Period: b.cfg.GlobalPeriod})
 	}
 	return out
 }
@@ -154,7 +139,7 @@ func (b *Budgets) limitsFor(p Principal) []budgetLimit {
 // returns true. An estimate of 0 (a model without prices) reserves nothing.
 func ReserveCredits(w http.ResponseWriter, r *http.Request, est int64) bool {
 	t, _ := r.Context().Value(budgetKey{}).(*budgetTicket)
-	if t == nil || t.reserved > 0 {
+	if t == nil || t.reserved {
 		return true
 	}
 	return t.check(w, r, max(est, 0))
@@ -162,168 +147,216 @@ func ReserveCredits(w http.ResponseWriter, r *http.Request, est int64) bool {
 
 // check admits the request when every budget has room (settled plus
 // reserved spend under the limit) and reserves est in each; else it
-// answers the refusal. All budgets are locked together, key first.
+// answers the refusal.
 func (t *budgetTicket) check(w http.ResponseWriter, r *http.Request, est int64) bool {
 	now := t.b.now()
-	for _, l := range t.limits {
-		l.st.mu.Lock()
+	var reset time.Time
+	if t.b.cfg.Reset != nil {
+		reset = t.b.cfg.Reset()
 	}
-	var refused *budgetLimit
-	var loadErr error
-	for i := range t.limits {
-		l := &t.limits[i]
-		if loadErr = t.b.roll(r.Context(), l, now); loadErr != nil {
-			break
-		}
-		if refused == nil && l.st.spent+l.st.reserved >= l.limit {
-			refused = l
-		}
+	for i := range t.specs {
+		t.specs[i].Start, t.specs[i].End = t.specs[i].Period.Bounds(now, reset)
 	}
-	if loadErr == nil && refused == nil && est > 0 {
-		for _, l := range t.limits {
-			l.st.reserved += est
-		}
-		t.reserved = est
-	}
-	remaining, hasKey := t.remaining()
-	var snap budgetLimit
-	if refused != nil {
-		snap = *refused
-		snap.st = &budgetState{period: refused.st.period, start: refused.st.start, end: refused.st.end,
-			spent: refused.st.spent, reserved: refused.st.reserved}
-	}
-	for i := len(t.limits) - 1; i >= 0; i-- {
-		t.limits[i].st.mu.Unlock()
-	}
-	if hasKey && loadErr == nil {
-		w.Header().Set(HeaderBudgetRemaining, credits.Format(remaining))
-	}
-	switch {
-	case loadErr != nil:
-		EntryFrom(r.Context()).SetErrorCode(string(api.CodeLimitsUnavailable))
-		LoggerFrom(r.Context()).Error().Str("error", api.Redact(loadErr.Error())).Msg("budget: cannot read the spend of this period")
+	res, err := t.b.store.Check(r.Context(), t.specs, est, t.b.cfg.Spend)
+	if err != nil {
+		LoggerFrom(r.Context()).Error().Str("error", api.Redact(err.Error())).Msg("budget: cannot read the spend of this period")
 		WriteError(w, r, api.NewError(api.CodeLimitsUnavailable, "The gateway cannot read the spend its budgets count against; try again shortly."))
 		return false
-	case refused != nil:
-		writeBudgetExceeded(w, r, snap, now)
+	}
+	if t.specs[0].KeyID != "" {
+		st := res.States[0]
+		w.Header().Set(HeaderBudgetRemaining, credits.Format(max(t.specs[0].Limit-st.Spent-st.Reserved, 0)))
+	}
+	if i := res.Refused; i >= 0 {
+		writeBudgetExceeded(w, r, t.specs[i], res.States[i], t.name, now)
 		return false
 	}
+	t.hold = res.Hold
+	t.reserved = est > 0
 	return true
-}
-
-// remaining is what the key's budget has left after settled and reserved
-// spend; hasKey is false when the key has no budget. Call with the locks.
-func (t *budgetTicket) remaining() (int64, bool) {
-	for _, l := range t.limits {
-		if l.keyID != "" {
-			return max(l.limit-l.st.spent-l.st.reserved, 0), true
-		}
-	}
-	return 0, false
-}
-
-// roll moves l's state to the period holding now, loading that period's
-// recorded spend when it changes (or the budget's period, or the account's
-// reset date, did). In-flight reservations carry over. Call with the lock.
-func (b *Budgets) roll(ctx context.Context, l *budgetLimit, now time.Time) error {
-	var reset time.Time
-	if b.cfg.Reset != nil {
-		reset = b.cfg.Reset()
-	}
-	start, end := l.period.Bounds(now, reset)
-	st := l.st
-	if st.period == l.period && st.start.Equal(start) && st.end.Equal(end) {
-		return nil
-	}
-	var spent int64
-	if b.cfg.Spend != nil {
-		var err error
-		if spent, err = b.cfg.Spend(ctx, l.keyID, start, end); err != nil {
-			return err
-		}
-	}
-	st.period, st.start, st.end, st.spent, st.warned = l.period, start, end, spent, 0
-	return nil
 }
 
 // settle replaces the request's reservation with its cost (Entry.Cost) in
 // each budget, and logs a budget's passing 80 % and 100 %.
-func (t *budgetTicket) settle(e *Entry) {
-	cost, _ := e.Cost()
-	cost = max(cost, 0)
-	for _, l := range t.limits {
-		st := l.st
-		st.mu.Lock()
-		st.reserved = max(st.reserved-t.reserved, 0)
-		st.spent += cost
-		crossed := 0
-		if l.limit > 0 && st.warned < 100 {
-			switch s := min(st.spent, l.limit*2); {
-			case s >= l.limit:
-				crossed = 100
-			case s*5 >= l.limit*4 && st.warned < 80:
-				crossed = 80
-			}
-		}
-		if crossed > 0 {
-			st.warned = crossed
-		}
-		spent, end := st.spent, st.end
-		st.mu.Unlock()
-		if crossed > 0 {
-			t.b.warn(l, crossed, spent, end)
+func (t *budgetTicket) settle(r *http.Request) {
+	if t.hold == nil {
+		return
+	}
+	cost, _ := EntryFrom(r.Context()).Cost()
+	// The client may be gone; the spend must still be counted.
+	settled, err := t.hold.Settle(context.WithoutCancel(r.Context()), max(cost, 0))
+	if err != nil {
+		LoggerFrom(r.Context()).Error().Str("error", api.Redact(err.Error())).Msg("budget: cannot settle the request's cost")
+	}
+	for i, s := range settled {
+		if s.Crossed > 0 {
+			t.b.warn(t.specs[i], t.name, s.Crossed, s.Spent)
 		}
 	}
 }
 
 // warn logs and reports a budget passing percent.
-func (b *Budgets) warn(l budgetLimit, percent int, spent int64, end time.Time) {
+func (b *Budgets) warn(l BudgetSpec, name string, percent int, spent int64) {
 	ev := b.cfg.Logger.Warn()
-	if l.keyID != "" {
-		ev = ev.Str("key_id", l.keyID).Str("key_name", l.name)
+	if l.KeyID != "" {
+		ev = ev.Str("key_id", l.KeyID).Str("key_name", name)
 	}
 	ev.Int("percent", percent).Str("spent_credits", credits.Format(spent)).
-		Str("budget_credits", credits.Format(l.limit)).Str("period", string(l.period)).
-		Time("resets_at", end).Msg(budgetWho(l) + " passed " + strconv.Itoa(percent) + "% of its budget")
+		Str("budget_credits", credits.Format(l.Limit)).Str("period", string(l.Period)).
+		Time("resets_at", l.End).Msg(budgetWho(l, name) + " passed " + strconv.Itoa(percent) + "% of its budget")
 	if b.cfg.OnThreshold != nil {
-		b.cfg.OnThreshold(l.keyID, percent)
+		b.cfg.OnThreshold(l.KeyID, percent)
 	}
 }
 
-func budgetWho(l budgetLimit) string {
-	if l.keyID == "" {
+func budgetWho(l BudgetSpec, name string) string {
+	if l.KeyID == "" {
 		return "the gateway's global budget"
 	}
-	return "key '" + l.name + "'"
+	return "key '" + name + "'"
 }
 
-// writeBudgetExceeded answers 429 budget_exceeded for the budget l (a
-// snapshot), with Retry-After until its period ends. The SDKs would retry a
-// 429; x-should-retry tells them not to.
-func writeBudgetExceeded(w http.ResponseWriter, r *http.Request, l budgetLimit, now time.Time) {
+// writeBudgetExceeded answers 429 budget_exceeded for the budget l, whose
+// spend was st, with Retry-After until its period ends. The SDKs would
+// retry a 429; x-should-retry tells them not to.
+func writeBudgetExceeded(w http.ResponseWriter, r *http.Request, l BudgetSpec, st BudgetState, name string, now time.Time) {
 	entry := EntryFrom(r.Context())
 	entry.SetErrorCode(string(api.CodeBudgetExceeded))
 	reason := ReasonBudget
-	if l.keyID == "" {
+	if l.KeyID == "" {
 		reason = ReasonGlobalBudget
 	}
 	entry.SetLimitReason(reason)
-	secs, ms := retryAfter(l.st.end.Sub(now))
+	secs, ms := retryAfter(l.End.Sub(now))
 	h := w.Header()
 	h.Set(headerRetryAfter, strconv.FormatInt(secs, 10))
 	h.Set(headerRetryAfterMs, strconv.FormatInt(ms, 10))
 	h.Set("X-Should-Retry", "false")
-	used := l.st.spent + l.st.reserved
-	msg := "Budget exceeded for key '" + l.name + "': "
-	if l.keyID == "" {
+	msg := "Budget exceeded for key '" + name + "': "
+	if l.KeyID == "" {
 		msg = "The gateway's global budget is spent: "
 	}
-	msg += credits.Format(used) + " of " + credits.Format(l.limit) + " AI credits per " + string(l.period) +
+	msg += credits.Format(st.Spent+st.Reserved) + " of " + credits.Format(l.Limit) + " AI credits per " + string(l.Period) +
 		" are spent"
-	if l.st.reserved > 0 {
+	if st.Reserved > 0 {
 		msg += " or reserved by requests in flight"
 	}
-	msg += " (this period began " + l.st.start.Format(time.DateOnly) + "). The budget resets at " +
-		l.st.end.Format(time.RFC3339) + "; retry after " + strconv.FormatInt(secs, 10) + "s, or ask the gateway's admin to raise it."
+	msg += " (this period began " + l.Start.Format(time.DateOnly) + "). The budget resets at " +
+		l.End.Format(time.RFC3339) + "; retry after " + strconv.FormatInt(secs, 10) + "s, or ask the gateway's admin to raise it."
 	WriteError(w, r, api.NewError(api.CodeBudgetExceeded, msg))
+}
+
+// MemoryBudgets is the in-memory BudgetStore: each budget's current period
+// in this process, its spend loaded from the SpendFunc when a period
+// starts. Create it with NewMemoryBudgets.
+type MemoryBudgets struct {
+	keys   sync.Map // key id → *budgetState
+	global budgetState
+}
+
+var _ BudgetStore = (*MemoryBudgets)(nil)
+
+// NewMemoryBudgets returns an empty in-memory budget store.
+func NewMemoryBudgets() *MemoryBudgets { return &MemoryBudgets{} }
+
+// budgetState is one budget's current period: settled spend and in-flight
+// reservations, under mu.
+type budgetState struct {
+	mu         sync.Mutex
+	period     credits.Period
+	start, end time.Time // zero until loaded
+	spent      int64
+	reserved   int64
+	warned     int // highest threshold reported this period: 0, 80 or 100
+}
+
+// state is keyID's budget ("" = the global one), created on first use.
+func (m *MemoryBudgets) state(keyID string) *budgetState {
+	if keyID == "" {
+		return &m.global
+	}
+	v, ok := m.keys.Load(keyID)
+	if !ok {
+		v, _ = m.keys.LoadOrStore(keyID, new(budgetState))
+	}
+	return v.(*budgetState)
+}
+
+// Check implements BudgetStore. All budgets are locked together, in specs'
+// order (the key's first).
+func (m *MemoryBudgets) Check(ctx context.Context, specs []BudgetSpec, est int64, spend SpendFunc) (BudgetCheck, error) {
+	sts := make([]*budgetState, len(specs))
+	for i := range specs {
+		sts[i] = m.state(specs[i].KeyID)
+		sts[i].mu.Lock()
+	}
+	defer func() {
+		for i := len(sts) - 1; i >= 0; i-- {
+			sts[i].mu.Unlock()
+		}
+	}()
+	out := BudgetCheck{Refused: -1, States: make([]BudgetState, len(specs))}
+	for i, st := range sts {
+		if err := st.roll(ctx, specs[i], spend); err != nil {
+			return BudgetCheck{}, err
+		}
+		if out.Refused < 0 && st.spent+st.reserved >= specs[i].Limit {
+			out.Refused = i
+		}
+	}
+	if out.Refused < 0 {
+		h := &memHold{sts: sts, limits: make([]int64, len(specs))}
+		for i, st := range sts {
+			st.reserved += est
+			h.limits[i] = specs[i].Limit
+		}
+		h.reserved = est
+		out.Hold = h
+	}
+	for i, st := range sts {
+		out.States[i] = BudgetState{Spent: st.spent, Reserved: st.reserved}
+	}
+	return out, nil
+}
+
+// roll moves st to l's period, loading that period's recorded spend when
+// it changes (or the budget's period, or the account's reset date, did).
+// In-flight reservations carry over. Call with the lock.
+func (st *budgetState) roll(ctx context.Context, l BudgetSpec, spend SpendFunc) error {
+	if st.period == l.Period && st.start.Equal(l.Start) && st.end.Equal(l.End) {
+		return nil
+	}
+	var spent int64
+	if spend != nil {
+		var err error
+		if spent, err = spend(ctx, l.KeyID, l.Start, l.End); err != nil {
+			return err
+		}
+	}
+	st.period, st.start, st.end, st.spent, st.warned = l.Period, l.Start, l.End, spent, 0
+	return nil
+}
+
+// memHold is a request's hold on MemoryBudgets' states.
+type memHold struct {
+	sts      []*budgetState
+	limits   []int64
+	reserved int64
+}
+
+// Settle implements BudgetHold.
+func (h *memHold) Settle(_ context.Context, cost int64) ([]BudgetSettled, error) {
+	out := make([]BudgetSettled, len(h.sts))
+	for i, st := range h.sts {
+		st.mu.Lock()
+		st.reserved = max(st.reserved-h.reserved, 0)
+		st.spent += cost
+		c := crossedThreshold(st.spent, h.limits[i], st.warned)
+		if c > 0 {
+			st.warned = c
+		}
+		out[i] = BudgetSettled{Spent: st.spent, Crossed: c}
+		st.mu.Unlock()
+	}
+	return out, nil
 }

@@ -1,7 +1,9 @@
 package middleware
 
 import (
+	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -248,51 +250,65 @@ func (c *counters) idle(now int64) bool {
 	return c.inflight == 0 && c.reqs.count() == 0 && c.toks.q.len() == 0
 }
 
-// keyLimits are one request's resolved per-key limits; 0 = unlimited.
-type keyLimits struct {
-	rpm, tpm, conc int
+// MemoryLimits is the in-memory LimitStore: exact sliding windows of one
+// minute in this process (each admission and each token record is
+// timestamped), not approximating fixed or weighted windows: at these
+// limits exactness matters more than memory. Create it with
+// NewMemoryLimits.
+//
+// All its time comes from one clock: it has no timer or goroutine of its
+// own. Idle keys' state is swept from the admission path once the clock says
+// sweepInterval has passed.
+type MemoryLimits struct {
+	now    func() time.Time
+	epoch  time.Time
+	global counters
+	// keys maps a key id to its *counters. A sync.Map fits: the set of keys
+	// is small and stable, so lookups are read-only and lock-free; each
+	// key's windows are then guarded by that key's own mutex.
+	keys sync.Map
+	// sweepAt is when (on the elapsed clock) the next sweep is due.
+	sweepAt atomic.Int64
 }
 
-func (k keyLimits) any() bool { return k.rpm > 0 || k.tpm > 0 || k.conc > 0 }
+var _ LimitStore = (*MemoryLimits)(nil)
 
-// rejection says which limit refused a request and when to retry.
-type rejection struct {
-	reason LimitReason
-	limit  int
-	wait   time.Duration
+// NewMemoryLimits returns an empty in-memory store on the clock now (nil:
+// time.Now).
+func NewMemoryLimits(now func() time.Time) *MemoryLimits {
+	if now == nil {
+		now = time.Now
+	}
+	m := &MemoryLimits{now: now, epoch: now()}
+	m.sweepAt.Store(int64(sweepInterval))
+	return m
 }
 
-// snapshot is a key's request and token window as reported in the
-// x-ratelimit-* headers.
-type snapshot struct {
-	rpm, reqRemaining int
-	reqReset          time.Duration
-	tpm, tokRemaining int
-	tokReset          time.Duration
-}
-
-// ticket is what an admitted request holds until it is released.
-type ticket struct {
+// memTicket is what a request admitted by MemoryLimits holds until it is
+// released. Only the request's handler goroutine touches it.
+type memTicket struct {
+	m      *MemoryLimits
 	key    *counters // nil when no per-key state is tracked
-	global bool      // whether the global in-flight count was taken
+	lim    KeyLimits
+	global bool // whether the global in-flight count was taken
 	// keyAt and globalAt are the admissions recorded in the key's and the
 	// global request windows (-1: none), so a refund can take them back.
 	keyAt, globalAt int64
-	// res is the request's token reservation (nil without a token limit);
-	// release replaces what it reserved with the real usage.
-	res *reservation
+	// resAt and resN are the token reservation (resN 0: none), which
+	// Release replaces with the real usage.
+	resAt, resN int64
 }
 
 // state returns the live counters for keyID, creating them on first use.
-func (l *Limiter) state(keyID string) *counters {
-	if v, ok := l.keys.Load(keyID); ok {
+func (m *MemoryLimits) state(keyID string) *counters {
+	if v, ok := m.keys.Load(keyID); ok {
 		return v.(*counters)
 	}
-	v, _ := l.keys.LoadOrStore(keyID, new(counters))
+	v, _ := m.keys.LoadOrStore(keyID, new(counters))
 	return v.(*counters)
 }
 
-// admit decides on one request and, if it passes, takes its reservations.
+// Admit decides on one request and, if it passes, takes its reservations.
 // Every check happens under the locks of all the counters involved, and
 // nothing is reserved until every check has passed. So a burst is counted
 // exactly, and a request refused by a later check never holds, even briefly,
@@ -301,14 +317,12 @@ func (l *Limiter) state(keyID string) *counters {
 // The steps: lock the counters, check the global limits, then the key's,
 // commit the reservations if all passed, and read the key's windows for the
 // headers; then, outside the locks, sweep idle keys if one is due.
-//
-// keyID is used only when useKey is set (a principal with at least one
-// limited dimension).
-func (l *Limiter) admit(keyID string, useKey bool, lim keyLimits) (ticket, snapshot, *rejection) {
-	g, k := l.lockCounters(keyID, useKey)
+func (m *MemoryLimits) Admit(_ context.Context, req AdmitRequest) (LimitTicket, LimitSnapshot, *LimitRejection, error) {
+	lim := req.Key
+	g, k := m.lockCounters(req)
 	// Read the clock under the locks so timestamps enter each window in order.
-	now := l.elapsed()
-	rej := l.checkGlobal(g, now)
+	now := m.elapsed()
+	rej := checkGlobal(g, req, now)
 	if k != nil {
 		// Pruned even after a global refusal: the snapshot reports the key.
 		k.prune(now)
@@ -316,27 +330,29 @@ func (l *Limiter) admit(keyID string, useKey bool, lim keyLimits) (ticket, snaps
 			rej = k.checkKey(lim, now)
 		}
 	}
-	var t ticket
+	var t LimitTicket
 	if rej == nil {
-		t = l.commit(g, k, lim, now)
+		t = m.commit(g, k, req, now)
 	}
 	snap := keySnapshot(k, lim, now)
 	unlockCounters(g, k)
 	// Only once the locks are released: a sweep takes each key's lock.
-	l.sweepIfDue(now)
-	return t, snap, rej
+	m.sweepIfDue(now)
+	return t, snap, rej, nil
 }
 
 // lockCounters locks the counters a request is decided by: the global ones
-// when a global limit is set, then keyID's when useKey (always in that
-// order, so there is no deadlock). It returns nil for counters not involved.
-func (l *Limiter) lockCounters(keyID string, useKey bool) (g, k *counters) {
-	if l.cfg.GlobalConcurrency > 0 || l.cfg.GlobalRPM > 0 {
-		g = &l.global
+// when a global limit is set, then the key's when a key limit is (always
+// in that order, so there is no deadlock). It returns nil for counters not
+// involved.
+func (m *MemoryLimits) lockCounters(req AdmitRequest) (g, k *counters) {
+	if req.GlobalConcurrency > 0 || req.GlobalRPM > 0 {
+		g = &m.global
 	}
+	useKey := req.Key.Any()
 	for {
 		if useKey {
-			k = l.state(keyID)
+			k = m.state(req.KeyID)
 		}
 		if g != nil {
 			g.mu.Lock()
@@ -366,17 +382,17 @@ func unlockCounters(g, k *counters) {
 
 // checkGlobal applies the gateway-wide limits, concurrency first; g is nil
 // when none is set.
-func (l *Limiter) checkGlobal(g *counters, now int64) *rejection {
+func checkGlobal(g *counters, req AdmitRequest, now int64) *LimitRejection {
 	if g == nil {
 		return nil
 	}
 	g.reqs.prune(now)
-	gc, grpm := l.cfg.GlobalConcurrency, l.cfg.GlobalRPM
+	gc, grpm := req.GlobalConcurrency, req.GlobalRPM
 	switch {
 	case gc > 0 && g.inflight >= gc:
-		return &rejection{reason: ReasonGlobalConcurrency, limit: gc, wait: concurrencyRetry}
+		return &LimitRejection{Reason: ReasonGlobalConcurrency, Limit: gc, Wait: concurrencyRetry}
 	case grpm > 0 && g.reqs.count() >= grpm:
-		return &rejection{reason: ReasonGlobalRPM, limit: grpm, wait: g.reqs.wait(grpm, now)}
+		return &LimitRejection{Reason: ReasonGlobalRPM, Limit: grpm, Wait: g.reqs.wait(grpm, now)}
 	}
 	return nil
 }
@@ -389,14 +405,14 @@ func (c *counters) prune(now int64) {
 
 // checkKey applies a key's own limits, in the order concurrency, requests,
 // tokens. Call after prune.
-func (c *counters) checkKey(lim keyLimits, now int64) *rejection {
+func (c *counters) checkKey(lim KeyLimits, now int64) *LimitRejection {
 	switch {
-	case lim.conc > 0 && c.inflight >= lim.conc:
-		return &rejection{reason: ReasonConcurrency, limit: lim.conc, wait: concurrencyRetry}
-	case lim.rpm > 0 && c.reqs.count() >= lim.rpm:
-		return &rejection{reason: ReasonRPM, limit: lim.rpm, wait: c.reqs.wait(lim.rpm, now)}
-	case lim.tpm > 0 && c.toks.sum >= int64(lim.tpm):
-		return &rejection{reason: ReasonTPM, limit: lim.tpm, wait: c.toks.wait(lim.tpm, now)}
+	case lim.Concurrency > 0 && c.inflight >= lim.Concurrency:
+		return &LimitRejection{Reason: ReasonConcurrency, Limit: lim.Concurrency, Wait: concurrencyRetry}
+	case lim.RPM > 0 && c.reqs.count() >= lim.RPM:
+		return &LimitRejection{Reason: ReasonRPM, Limit: lim.RPM, Wait: c.reqs.wait(lim.RPM, now)}
+	case lim.TPM > 0 && c.toks.sum >= int64(lim.TPM):
+		return &LimitRejection{Reason: ReasonTPM, Limit: lim.TPM, Wait: c.toks.wait(lim.TPM, now)}
 	}
 	return nil
 }
@@ -405,21 +421,21 @@ func (c *counters) checkKey(lim keyLimits, now int64) *rejection {
 // window entry for each limit that counts them. The key's in-flight count is
 // taken even without a concurrency limit, so no sweep drops its state
 // while the request runs (release records its tokens there).
-func (l *Limiter) commit(g, k *counters, lim keyLimits, now int64) ticket {
-	t := ticket{keyAt: -1, globalAt: -1}
+func (m *MemoryLimits) commit(g, k *counters, req AdmitRequest, now int64) *memTicket {
+	t := &memTicket{m: m, lim: req.Key, keyAt: -1, globalAt: -1}
 	if g != nil {
-		if l.cfg.GlobalConcurrency > 0 {
+		if req.GlobalConcurrency > 0 {
 			g.inflight++
 			t.global = true
 		}
-		if l.cfg.GlobalRPM > 0 {
+		if req.GlobalRPM > 0 {
 			t.globalAt = g.reqs.add(now)
 		}
 	}
 	if k != nil {
 		k.inflight++
 		t.key = k
-		if lim.rpm > 0 {
+		if req.Key.RPM > 0 {
 			t.keyAt = k.reqs.add(now)
 		}
 	}
@@ -428,38 +444,58 @@ func (l *Limiter) commit(g, k *counters, lim keyLimits, now int64) ticket {
 
 // keySnapshot reads the key's windows for the x-ratelimit-* headers, after
 // the request's own admission; zero when no key state is tracked.
-func keySnapshot(k *counters, lim keyLimits, now int64) snapshot {
-	var s snapshot
+func keySnapshot(k *counters, lim KeyLimits, now int64) LimitSnapshot {
+	var s LimitSnapshot
 	if k == nil {
 		return s
 	}
-	if lim.rpm > 0 {
-		s.rpm = lim.rpm
-		s.reqRemaining = max(0, lim.rpm-k.reqs.count())
-		s.reqReset = k.reqs.reset(now)
+	if lim.RPM > 0 {
+		s.RPM = lim.RPM
+		s.ReqRemaining = max(0, lim.RPM-k.reqs.count())
+		s.ReqReset = k.reqs.reset(now)
 	}
-	if lim.tpm > 0 {
-		s.tpm = lim.tpm
-		s.tokRemaining = int(max(0, int64(lim.tpm)-k.toks.sum))
-		s.tokReset = k.toks.reset(lim.tpm, now)
+	if lim.TPM > 0 {
+		s.TPM = lim.TPM
+		s.TokRemaining = int(max(0, int64(lim.TPM)-k.toks.sum))
+		s.TokReset = k.toks.reset(lim.TPM, now)
 	}
 	return s
 }
 
-// release gives back an admitted request's slots, first settling its tokens:
-// the reservation taken by ReserveTokens, if any, leaves the window and the
-// real usage (tokens; 0 for a request that never reached Copilot) enters it
-// (done here, while the key is still in flight, so no sweep can have
-// removed its state). With refund, the request's admissions leave the
-// request windows too: it was refused before it reached Copilot.
-func (l *Limiter) release(t ticket, tokens int, refund bool) {
+// ReserveTokens takes need tokens in the key's window when the sum stays
+// within the limit, else says when it will.
+func (t *memTicket) ReserveTokens(_ context.Context, need int64) (LimitSnapshot, *LimitRejection, error) {
+	k := t.key
+	if k == nil || t.lim.TPM <= 0 {
+		return LimitSnapshot{}, nil, nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := t.m.elapsed()
+	k.prune(now)
+	limit := int64(t.lim.TPM)
+	var rej *LimitRejection
+	if k.toks.sum+need > limit {
+		rej = &LimitRejection{Reason: ReasonTPM, Limit: t.lim.TPM, Wait: k.toks.waitAtMost(limit-need, now)}
+	} else {
+		t.resAt, t.resN = k.toks.add(now, need), need
+	}
+	return keySnapshot(k, t.lim, now), rej, nil
+}
+
+// Release gives back an admitted request's slots, first settling its
+// tokens: the reservation, if any, leaves the window and the real usage
+// enters it (done here, while the key is still in flight, so no sweep can
+// have removed its state). With refund, the request's admissions leave the
+// request windows too.
+func (t *memTicket) Release(tokens int64, refund bool) {
 	if k := t.key; k != nil {
 		k.mu.Lock()
-		if r := t.res; r != nil && r.n > 0 {
-			k.toks.remove(r.at, r.n)
+		if t.resN > 0 {
+			k.toks.remove(t.resAt, t.resN)
 		}
 		if tokens > 0 {
-			k.toks.add(l.elapsed(), int64(tokens))
+			k.toks.add(t.m.elapsed(), tokens)
 		}
 		if refund && t.keyAt >= 0 {
 			k.reqs.remove(t.keyAt)
@@ -468,48 +504,49 @@ func (l *Limiter) release(t ticket, tokens int, refund bool) {
 		k.mu.Unlock()
 	}
 	if t.global || (refund && t.globalAt >= 0) {
-		l.global.mu.Lock()
+		g := &t.m.global
+		g.mu.Lock()
 		if t.global {
-			l.global.inflight--
+			g.inflight--
 		}
 		if refund && t.globalAt >= 0 {
-			l.global.reqs.remove(t.globalAt)
+			g.reqs.remove(t.globalAt)
 		}
-		l.global.mu.Unlock()
+		g.mu.Unlock()
 	}
 }
 
-// sweepIfDue sweeps when the limiter's clock (now, from elapsed) says
+// sweepIfDue sweeps when the store's clock (now, from elapsed) says
 // sweepInterval has passed since the last sweep. It runs on the admission
-// path instead of on a timer so that the injected clock is the limiter's only
+// path instead of on a timer so that the injected clock is the store's only
 // clock; the one caller that wins the CompareAndSwap does the pass and the
 // others go on at once, so the cost is one pass over the keys per interval.
-func (l *Limiter) sweepIfDue(now int64) {
-	due := l.sweepAt.Load()
-	if now < due || !l.sweepAt.CompareAndSwap(due, now+int64(sweepInterval)) {
+func (m *MemoryLimits) sweepIfDue(now int64) {
+	due := m.sweepAt.Load()
+	if now < due || !m.sweepAt.CompareAndSwap(due, now+int64(sweepInterval)) {
 		return
 	}
-	l.sweep()
+	m.sweep()
 }
 
 // sweep removes the state of keys with nothing in flight and nothing left in
 // their windows. Such state carries no information, so removing it changes no
 // decision; it only bounds memory to the keys active in the last minute.
-func (l *Limiter) sweep() {
-	now := l.elapsed()
-	l.keys.Range(func(key, v any) bool {
+func (m *MemoryLimits) sweep() {
+	now := m.elapsed()
+	m.keys.Range(func(key, v any) bool {
 		c := v.(*counters)
 		c.mu.Lock()
 		if c.idle(now) {
 			c.dead = true
-			l.keys.CompareAndDelete(key, c)
+			m.keys.CompareAndDelete(key, c)
 		}
 		c.mu.Unlock()
 		return true
 	})
 }
 
-// elapsed is the limiter's clock: nanoseconds since its creation. With the
+// elapsed is the store's clock: nanoseconds since its creation. With the
 // real clock the subtraction uses the monotonic reading, so wall-clock steps
 // do not move the windows.
-func (l *Limiter) elapsed() int64 { return int64(l.now().Sub(l.epoch)) }
+func (m *MemoryLimits) elapsed() int64 { return int64(m.now().Sub(m.epoch)) }

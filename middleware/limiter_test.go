@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"maps"
 	"strconv"
 	"sync"
@@ -193,7 +194,7 @@ func TestLimiterSweep(t *testing.T) {
 	l, clk := newTestLimiter(t, LimitConfig{KeyRPM: 2, KeyTPM: 100})
 	keys := func() map[string]bool {
 		m := map[string]bool{}
-		l.keys.Range(func(k, _ any) bool { m[k.(string)] = true; return true })
+		memOf(l).keys.Range(func(k, _ any) bool { m[k.(string)] = true; return true })
 		return m
 	}
 	expectOK(t, limitChain(l, keyP("old"), okLimited)())
@@ -203,17 +204,17 @@ func TestLimiterSweep(t *testing.T) {
 	hc := newHoldChain(t, l)
 	hc.hold(keyP("busy"))
 
-	l.sweep()
+	memOf(l).sweep()
 	if got := keys(); len(got) != 4 {
 		t.Fatalf("swept active keys: %v", got)
 	}
 	clk.Advance(30 * time.Second) // "old" and "tokens-only" have left the window
-	l.sweep()
+	memOf(l).sweep()
 	if got := keys(); len(got) != 2 || !got["recent"] || !got["busy"] {
 		t.Fatalf("after sweep: %v, want recent and busy", got)
 	}
 	clk.Advance(time.Hour)
-	l.sweep()
+	memOf(l).sweep()
 	if got := keys(); len(got) != 1 || !got["busy"] {
 		t.Fatalf("an in-flight key must never be swept: %v", got)
 	}
@@ -230,7 +231,8 @@ func TestLimiterSweepRace(t *testing.T) {
 	// Sweeping while requests come and go must never lose an admission: the
 	// rpm limit holds exactly however the sweeps interleave.
 	l, _ := newTestLimiter(t, LimitConfig{KeyRPM: 50})
-	lim := keyLimits{rpm: 50}
+	lim := KeyLimits{RPM: 50}
+	m := memOf(l)
 	stop := make(chan struct{})
 	var sweeps sync.WaitGroup
 	sweeps.Add(1)
@@ -241,7 +243,7 @@ func TestLimiterSweepRace(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				l.sweep()
+				m.sweep()
 			}
 		}
 	}()
@@ -254,12 +256,12 @@ func TestLimiterSweepRace(t *testing.T) {
 			defer wg.Done()
 			for i := range 200 {
 				id := "k" + strconv.Itoa((g+i)%4)
-				tk, _, rej := l.admit(id, true, lim)
+				tk, _, rej, _ := m.Admit(context.Background(), AdmitRequest{KeyID: id, Key: lim})
 				if rej == nil {
 					mu.Lock()
 					admitted[id]++
 					mu.Unlock()
-					l.release(tk, 0, false)
+					tk.Release(0, false)
 				}
 			}
 		}()
@@ -277,7 +279,7 @@ func TestLimiterSweepRace(t *testing.T) {
 // limiterKeys is the set of key ids the limiter holds state for.
 func limiterKeys(l *Limiter) map[string]bool {
 	m := map[string]bool{}
-	l.keys.Range(func(k, _ any) bool { m[k.(string)] = true; return true })
+	memOf(l).keys.Range(func(k, _ any) bool { m[k.(string)] = true; return true })
 	return m
 }
 

@@ -3,8 +3,6 @@ package middleware
 import (
 	"net/http"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
@@ -77,53 +75,43 @@ type LimitConfig struct {
 	// Limits across all keys (and unauthenticated requests), protecting the
 	// one Copilot account.
 	GlobalRPM, GlobalConcurrency int
-	// Now is the clock; nil means time.Now. Tests inject a fake one.
+	// Now is the clock of the in-memory store; nil means time.Now. Tests
+	// inject a fake one. Unused with Store.
 	Now func() time.Time
+	// Store holds the counters; nil means a MemoryLimits on Now (this
+	// process only). Package redislimits shares them between instances.
+	Store LimitStore
 }
 
 // Limiter enforces per-key and global limits on requests per minute, tokens
-// per minute and concurrent requests. Windows are exact sliding windows of
-// one minute (each admission and each token record is timestamped), not the
-// approximating fixed or weighted windows: at these limits exactness matters
-// more than memory. Create it with NewLimiter.
-//
-// All its time comes from one clock, LimitConfig.Now: it has no timer or
-// goroutine of its own. Idle keys' state is swept from the admission path
-// once the clock says sweepInterval has passed.
+// per minute and concurrent requests over exact sliding windows of one
+// minute. It decides which limits apply and answers; its LimitStore counts.
+// Create it with NewLimiter.
 type Limiter struct {
-	cfg    LimitConfig
-	now    func() time.Time
-	epoch  time.Time
-	global counters
-	// keys maps a key id to its *counters. A sync.Map fits: the set of keys
-	// is small and stable, so lookups are read-only and lock-free; each
-	// key's windows are then guarded by that key's own mutex.
-	keys sync.Map
-	// sweepAt is when (on the elapsed clock) the next sweep is due.
-	sweepAt atomic.Int64
+	cfg   LimitConfig
+	store LimitStore
 }
 
-// NewLimiter returns a Limiter for cfg. It drops idle keys' state about once
-// a minute, as requests arrive, and starts nothing in the background.
+// NewLimiter returns a Limiter for cfg. The in-memory store drops idle
+// keys' state about once a minute, as requests arrive, and starts nothing in
+// the background.
 func NewLimiter(cfg LimitConfig) *Limiter {
 	cfg.KeyRPM = max(cfg.KeyRPM, 0)
 	cfg.KeyTPM = max(cfg.KeyTPM, 0)
 	cfg.KeyConcurrency = max(cfg.KeyConcurrency, 0)
 	cfg.GlobalRPM = max(cfg.GlobalRPM, 0)
 	cfg.GlobalConcurrency = max(cfg.GlobalConcurrency, 0)
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
+	store := cfg.Store
+	if store == nil {
+		store = NewMemoryLimits(cfg.Now)
 	}
-	l := &Limiter{cfg: cfg, now: now, epoch: now()}
-	l.sweepAt.Store(int64(sweepInterval))
-	return l
+	return &Limiter{cfg: cfg, store: store}
 }
 
-// Close releases the Limiter's resources. It has none left to release (it
-// no longer runs a background sweeper), so Close does nothing; it stays so
-// callers can keep treating the Limiter as closable. It is safe to call more
-// than once, and the Limiter keeps working, sweeping included, after it.
+// Close releases the Limiter's resources. It has none (a shared store is
+// closed by its owner), so Close does nothing; it stays so callers can keep
+// treating the Limiter as closable. It is safe to call more than once, and
+// the Limiter keeps working after it.
 func (l *Limiter) Close() {}
 
 // Middleware enforces the limits. Install it after Auth (and inside
@@ -157,51 +145,78 @@ func (l *Limiter) Close() {}
 // token limit applies to the request, replacing the estimate the handler
 // reserved there with ReserveTokens (which puts the tokens limit on the
 // requests in flight too, not only on those finished).
+//
+// When the store cannot be reached (a shared one, in its closed failure
+// mode) the request gets 503 limits_unavailable in the route's error shape.
 func (l *Limiter) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		p, hasP := PrincipalFrom(ctx)
-		var lim keyLimits
+		var lim KeyLimits
 		if hasP {
 			lim = l.resolveLimits(p)
 		}
-		useKey := lim.any()
+		useKey := lim.Any()
 		if !useKey && l.cfg.GlobalRPM == 0 && l.cfg.GlobalConcurrency == 0 {
 			next.ServeHTTP(w, r)
 			return
 		}
-
-		t, snap, rej := l.admit(p.KeyID, useKey, lim)
+		t, snap, rej, err := l.store.Admit(ctx, AdmitRequest{KeyID: p.KeyID, Key: lim,
+			GlobalRPM: l.cfg.GlobalRPM, GlobalConcurrency: l.cfg.GlobalConcurrency})
+		if err != nil {
+			writeLimitsUnavailable(w, r, err)
+			return
+		}
 		if useKey {
 			setLimitHeaders(w.Header(), snap)
 		}
 		entry := EntryFrom(ctx)
 		if rej != nil {
-			entry.SetErrorCode(string(api.CodeRateLimitExceeded))
-			entry.SetLimitReason(rej.reason)
-			writeRateLimited(w, r, rej.wait, limitMessage(rej, p))
+			writeLimited(w, r, rej, p)
 			return
 		}
-		r = l.withReservation(r, &t, lim, p)
+		r = withReservation(r, t, lim, p)
 		sw := Wrap(w)
 		defer func() {
-			tokens := 0
-			if lim.tpm > 0 {
-				tokens = int(min(entry.Tokens(), maxLimit))
+			var tokens int64
+			if lim.TPM > 0 {
+				tokens = min(entry.Tokens(), maxLimit)
 			}
-			l.release(t, tokens, refunded(sw.Status(), entry))
+			t.Release(tokens, refunded(sw.Status(), entry))
 		}()
 		next.ServeHTTP(sw, r)
 	})
 }
 
+// writeLimited answers a request a limit refused: 429 rate_limit_exceeded
+// naming the limit, with the retry headers.
+func writeLimited(w http.ResponseWriter, r *http.Request, rej *LimitRejection, p Principal) {
+	entry := EntryFrom(r.Context())
+	entry.SetErrorCode(string(api.CodeRateLimitExceeded))
+	entry.SetLimitReason(rej.Reason)
+	wait := rej.Wait
+	if rej.Reason == ReasonConcurrency || rej.Reason == ReasonGlobalConcurrency {
+		wait = concurrencyRetry
+	}
+	writeRateLimited(w, r, wait, limitMessage(rej, p))
+}
+
+// writeLimitsUnavailable answers 503 limits_unavailable: the store the
+// limits are counted in cannot be reached, and an unchecked request could
+// break the limits protecting the Copilot account. The store reports the
+// outage itself, once; WriteError logs each answer.
+func writeLimitsUnavailable(w http.ResponseWriter, r *http.Request, err error) {
+	LoggerFrom(r.Context()).Debug().Str("error", api.Redact(err.Error())).Msg("limits: the limit counters cannot be reached")
+	WriteError(w, r, api.NewError(api.CodeLimitsUnavailable, "The gateway cannot reach the counters its limits are kept in; try again shortly."))
+}
+
 // resolveLimits is the limits that apply to p's key: its own where set, else
 // the server defaults.
-func (l *Limiter) resolveLimits(p Principal) keyLimits {
-	return keyLimits{
-		rpm:  resolveLimit(p.RPM, l.cfg.KeyRPM),
-		tpm:  resolveLimit(p.TPM, l.cfg.KeyTPM),
-		conc: resolveLimit(p.Concurrency, l.cfg.KeyConcurrency),
+func (l *Limiter) resolveLimits(p Principal) KeyLimits {
+	return KeyLimits{
+		RPM:         resolveLimit(p.RPM, l.cfg.KeyRPM),
+		TPM:         resolveLimit(p.TPM, l.cfg.KeyTPM),
+		Concurrency: resolveLimit(p.Concurrency, l.cfg.KeyConcurrency),
 	}
 }
 
@@ -229,16 +244,16 @@ func resolveLimit(own *int, def int) int {
 	return def
 }
 
-func setLimitHeaders(h http.Header, s snapshot) {
-	if s.rpm > 0 {
-		h.Set(headerLimitRequests, strconv.Itoa(s.rpm))
-		h.Set(headerRemainingRequests, strconv.Itoa(s.reqRemaining))
-		h.Set(headerResetRequests, formatReset(s.reqReset))
+func setLimitHeaders(h http.Header, s LimitSnapshot) {
+	if s.RPM > 0 {
+		h.Set(headerLimitRequests, strconv.Itoa(s.RPM))
+		h.Set(headerRemainingRequests, strconv.Itoa(s.ReqRemaining))
+		h.Set(headerResetRequests, formatReset(s.ReqReset))
 	}
-	if s.tpm > 0 {
-		h.Set(headerLimitTokens, strconv.Itoa(s.tpm))
-		h.Set(headerRemainingTokens, strconv.Itoa(s.tokRemaining))
-		h.Set(headerResetTokens, formatReset(s.tokReset))
+	if s.TPM > 0 {
+		h.Set(headerLimitTokens, strconv.Itoa(s.TPM))
+		h.Set(headerRemainingTokens, strconv.Itoa(s.TokRemaining))
+		h.Set(headerResetTokens, formatReset(s.TokReset))
 	}
 }
 
@@ -277,17 +292,17 @@ func writeRateLimited(w http.ResponseWriter, r *http.Request, wait time.Duration
 
 // limitMessage names the limit that refused the request. The key is named by
 // its name (or id), never its secret.
-func limitMessage(rej *rejection, p Principal) string {
+func limitMessage(rej *LimitRejection, p Principal) string {
 	var what string
-	switch rej.reason {
+	switch rej.Reason {
 	case ReasonRPM, ReasonGlobalRPM:
-		what = count(rej.limit, "request") + " per minute."
+		what = count(rej.Limit, "request") + " per minute."
 	case ReasonTPM:
-		what = count(rej.limit, "token") + " per minute."
+		what = count(rej.Limit, "token") + " per minute."
 	default:
-		what = count(rej.limit, "concurrent request") + "."
+		what = count(rej.Limit, "concurrent request") + "."
 	}
-	if rej.reason == ReasonGlobalRPM || rej.reason == ReasonGlobalConcurrency {
+	if rej.Reason == ReasonGlobalRPM || rej.Reason == ReasonGlobalConcurrency {
 		return "The gateway is at its global limit of " + what
 	}
 	name := p.KeyName

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -35,6 +36,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
+
+// memOf is l's in-memory store.
+func memOf(l *Limiter) *MemoryLimits { return l.store.(*MemoryLimits) }
 
 // newTestLimiter returns a limiter on a fake clock, closed with the test.
 func newTestLimiter(t testing.TB, cfg LimitConfig) (*Limiter, *fakeClock) {
@@ -81,11 +85,12 @@ func addTestTokens(l *Limiter, keyID string, tokens int) {
 	if tokens <= 0 {
 		return
 	}
+	m := memOf(l)
 	for {
-		k := l.state(keyID)
+		k := m.state(keyID)
 		k.mu.Lock()
 		if !k.dead {
-			k.toks.add(l.elapsed(), int64(tokens))
+			k.toks.add(m.elapsed(), int64(tokens))
 			k.mu.Unlock()
 			return
 		}
@@ -309,7 +314,7 @@ func TestLimiterTokensOnlyCountedWithATokenLimit(t *testing.T) {
 		EntryFrom(r.Context()).SetUsage(api.Usage{PromptTokens: 1000, CompletionTokens: 1000})
 	})
 	expectOK(t, do())
-	v, ok := l.keys.Load("u")
+	v, ok := memOf(l).keys.Load("u")
 	if !ok {
 		t.Fatal("no state for the key")
 	}
@@ -451,9 +456,10 @@ func TestLimiterRollback(t *testing.T) {
 	for range 20 {
 		expect429(t, limitChain(l, a, okLimited)(), ReasonRPM, "", 60, 60000)
 	}
-	l.global.mu.Lock()
-	inflight, inWindow := l.global.inflight, l.global.reqs.count()
-	l.global.mu.Unlock()
+	g := &memOf(l).global
+	g.mu.Lock()
+	inflight, inWindow := g.inflight, g.reqs.count()
+	g.mu.Unlock()
 	if inflight != 0 || inWindow != 1 {
 		t.Fatalf("global in flight = %d, in window = %d; want 0 and 1", inflight, inWindow)
 	}
@@ -626,7 +632,10 @@ func BenchmarkLimiterAdmit(b *testing.B) {
 			}
 			l := NewLimiter(cfg)
 			defer l.Close()
-			lim := keyLimits{rpm: cfg.KeyRPM, tpm: cfg.KeyTPM, conc: cfg.KeyConcurrency}
+			req := AdmitRequest{Key: KeyLimits{RPM: cfg.KeyRPM, TPM: cfg.KeyTPM, Concurrency: cfg.KeyConcurrency},
+				GlobalRPM: cfg.GlobalRPM, GlobalConcurrency: cfg.GlobalConcurrency}
+			m := memOf(l)
+			ctx := context.Background()
 			ids := make([]string, bc.keys)
 			for i := range ids {
 				ids[i] = "key_" + strconv.Itoa(i)
@@ -638,12 +647,14 @@ func BenchmarkLimiterAdmit(b *testing.B) {
 				i := int(next.Add(7919))
 				for pb.Next() {
 					i++
-					t, _, rej := l.admit(ids[i%len(ids)], true, lim)
+					r := req
+					r.KeyID = ids[i%len(ids)]
+					t, _, rej, _ := m.Admit(ctx, r)
 					if rej != nil {
-						b.Errorf("rejected: %v", rej.reason)
+						b.Errorf("rejected: %v", rej.Reason)
 						return
 					}
-					l.release(t, 10, false)
+					t.Release(10, false)
 				}
 			})
 		})

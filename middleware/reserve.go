@@ -3,8 +3,6 @@ package middleware
 import (
 	"context"
 	"net/http"
-
-	"github.com/copilot-proxy/copilot-proxy/api"
 )
 
 // DefaultOutputEstimate is the output a token reservation assumes for a
@@ -37,26 +35,22 @@ type reservationKey struct{}
 
 // reservation is an admitted request's claim on its key's tokens window,
 // installed by the limiter for keys with a tokens-per-minute limit and taken
-// by ReserveTokens. Only the request's handler goroutine touches n and at;
-// release reads them after the handler has returned.
+// by ReserveTokens. Only the request's handler goroutine touches it.
 type reservation struct {
-	l   *Limiter
-	k   *counters
-	lim keyLimits
-	p   Principal
-	at  int64 // when the reservation was recorded in the window
-	n   int64 // tokens reserved; 0 until ReserveTokens succeeds
+	t        LimitTicket
+	tpm      int
+	p        Principal
+	reserved bool // ReserveTokens succeeded
 }
 
 // withReservation returns r carrying a reservation slot for an admitted
-// request, and records it on the ticket; r unchanged when no token limit
-// applies to the request.
-func (l *Limiter) withReservation(r *http.Request, t *ticket, lim keyLimits, p Principal) *http.Request {
-	if lim.tpm <= 0 || t.key == nil {
+// request; r unchanged when no token limit applies to the request.
+func withReservation(r *http.Request, t LimitTicket, lim KeyLimits, p Principal) *http.Request {
+	if lim.TPM <= 0 {
 		return r
 	}
-	t.res = &reservation{l: l, k: t.key, lim: lim, p: p}
-	return r.WithContext(context.WithValue(r.Context(), reservationKey{}, t.res))
+	res := &reservation{t: t, tpm: lim.TPM, p: p}
+	return r.WithContext(context.WithValue(r.Context(), reservationKey{}, res))
 }
 
 // ReserveTokens reserves, in the tokens-per-minute window of the request's
@@ -69,46 +63,32 @@ func (l *Limiter) withReservation(r *http.Request, t *ticket, lim keyLimits, p P
 // with Retry-After and the x-ratelimit-* headers, and false returned; call it
 // before anything is sent upstream. When the request ends the limiter
 // replaces the reservation with the real usage, so concurrent requests
-// cannot overshoot the limit by more than one request's misestimate.
+// cannot overshoot the limit by more than one request's misestimate. When
+// the limit counters cannot be reached the answer is 503
+// limits_unavailable.
 //
 // Without a token limit (or without the limiter) it does nothing and
 // returns true; a second call for the same request does nothing either.
 func ReserveTokens(w http.ResponseWriter, r *http.Request, bodyLen int, output func() int64) bool {
 	res, _ := r.Context().Value(reservationKey{}).(*reservation)
-	if res == nil || res.n > 0 {
+	if res == nil || res.reserved {
 		return true
 	}
 	est := PromptEstimate(bodyLen)
 	if output != nil {
 		est += max(output(), 0)
 	}
-	snap, rej := res.reserve(est)
+	need := min(max(est, 1), int64(res.tpm))
+	snap, rej, err := res.t.ReserveTokens(r.Context(), need)
+	if err != nil {
+		writeLimitsUnavailable(w, r, err)
+		return false
+	}
 	setLimitHeaders(w.Header(), snap)
-	if rej == nil {
-		return true
+	if rej != nil {
+		writeLimited(w, r, rej, res.p)
+		return false
 	}
-	entry := EntryFrom(r.Context())
-	entry.SetErrorCode(string(api.CodeRateLimitExceeded))
-	entry.SetLimitReason(rej.reason)
-	writeRateLimited(w, r, rej.wait, limitMessage(rej, res.p))
-	return false
-}
-
-// reserve takes min(est, limit) tokens (at least 1) in the key's window
-// when the sum stays within the limit, else says when it will.
-func (res *reservation) reserve(est int64) (snapshot, *rejection) {
-	k := res.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	now := res.l.elapsed()
-	k.prune(now)
-	limit := int64(res.lim.tpm)
-	need := min(max(est, 1), limit)
-	var rej *rejection
-	if k.toks.sum+need > limit {
-		rej = &rejection{reason: ReasonTPM, limit: res.lim.tpm, wait: k.toks.waitAtMost(limit-need, now)}
-	} else {
-		res.at, res.n = k.toks.add(now, need), need
-	}
-	return keySnapshot(k, res.lim, now), rej
+	res.reserved = true
+	return true
 }

@@ -10,10 +10,11 @@ import (
 
 // keyTokens is the sum in keyID's tokens window, pruned at the limiter's now.
 func keyTokens(l *Limiter, keyID string) int64 {
-	c := l.state(keyID)
+	m := memOf(l)
+	c := m.state(keyID)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.prune(l.elapsed())
+	c.prune(m.elapsed())
 	return c.toks.sum
 }
 

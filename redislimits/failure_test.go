@@ -1,0 +1,213 @@
+package redislimits
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
+	"github.com/copilot-proxy/copilot-proxy/credits"
+	"github.com/copilot-proxy/copilot-proxy/internal/redistest"
+	"github.com/copilot-proxy/copilot-proxy/middleware"
+)
+
+// fallbacks records OnFallback calls.
+type fallbacks struct {
+	mu    sync.Mutex
+	calls []bool
+}
+
+func (f *fallbacks) record(active bool) {
+	f.mu.Lock()
+	f.calls = append(f.calls, active)
+	f.mu.Unlock()
+}
+
+func (f *fallbacks) get() []bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]bool(nil), f.calls...)
+}
+
+// eventually polls cond every 50 ms for up to d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Closed: with Redis stopped, limited and budgeted requests get 503
+// limits_unavailable in the route's error shape; a request in flight ends
+// quietly; the outage is reported once, and everything recovers by itself
+// when Redis is back.
+func TestRedisStoppedClosed(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	var fb fallbacks
+	in := newInstance(t, srv, middleware.LimitConfig{KeyRPM: 100}, middleware.BudgetConfig{},
+		func(c *Config) { c.OnFallback = fb.record })
+	p := keyP("key_x")
+	h := newHolder(t)
+	h.hold(in, p) // admitted before the outage, ends during it
+	srv.Stop()
+	for range 5 {
+		rec := in.serve(p, api.ShapeOpenAI, ok)
+		if rec.Code != http.StatusServiceUnavailable || errorCode(t, rec) != "limits_unavailable" {
+			t.Fatalf("with Redis down: %d %s", rec.Code, rec.Body)
+		}
+	}
+	rec := in.serve(p, api.ShapeAnthropic, ok)
+	var anth struct {
+		Type  string
+		Error struct{ Type string }
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &anth); err != nil || rec.Code != 503 || anth.Type != "error" || anth.Error.Type != "overloaded_error" {
+		t.Fatalf("Anthropic shape: %d %s", rec.Code, rec.Body)
+	}
+	budgeted := &middleware.Principal{KeyID: "key_y", HasBudget: true, Budget: credits.Nano}
+	if rec := (&instance{c: in.c, lim: middleware.NewLimiter(middleware.LimitConfig{}), bud: in.bud}).serve(budgeted, api.ShapeOpenAI, ok); rec.Code != 503 {
+		t.Fatalf("budget with Redis down: %d %s", rec.Code, rec.Body)
+	}
+	h.releaseAll()
+	h.wg.Wait()
+	if got := fb.get(); len(got) != 1 || !got[0] {
+		t.Fatalf("OnFallback calls %v, want one true", got)
+	}
+	srv.Restart()
+	eventually(t, 5*time.Second, "recovery", func() bool { return in.serve(p, api.ShapeOpenAI, ok).Code == 200 })
+	if got := fb.get(); len(got) != 2 || got[1] {
+		t.Fatalf("OnFallback calls %v, want true then false", got)
+	}
+}
+
+// Open: with Redis stopped each instance counts on its own (a key with rpm
+// 2 gets 2 per instance); when Redis is back the limits are shared again.
+func TestRedisStoppedOpen(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	var fbA, fbB fallbacks
+	lc := middleware.LimitConfig{KeyRPM: 2}
+	a := newInstance(t, srv, lc, middleware.BudgetConfig{}, func(c *Config) { c.Failure, c.OnFallback = FailOpen, fbA.record })
+	b := newInstance(t, srv, lc, middleware.BudgetConfig{}, func(c *Config) { c.Failure, c.OnFallback = FailOpen, fbB.record })
+	srv.Stop()
+	p := keyP("key_o")
+	for _, in := range []*instance{a, b} {
+		for i, want := range []int{200, 200, 429} {
+			if rec := in.serve(p, api.ShapeOpenAI, ok); rec.Code != want {
+				t.Fatalf("per-instance request %d: %d, want %d", i, rec.Code, want)
+			}
+		}
+	}
+	budgeted := &middleware.Principal{KeyID: "key_y", HasBudget: true, Budget: credits.Nano}
+	if rec := a.serve(budgeted, api.ShapeOpenAI, ok); rec.Code != 200 {
+		t.Fatalf("budget on the fallback: %d %s", rec.Code, rec.Body)
+	}
+	srv.Restart()
+	for _, fb := range []*fallbacks{&fbA, &fbB} {
+		eventually(t, 5*time.Second, "recovery reported", func() bool { return len(fb.get()) == 2 })
+		if got := fb.get(); !got[0] || got[1] {
+			t.Fatalf("OnFallback calls %v, want true then false", got)
+		}
+	}
+	codes := spread(6, []*instance{a, b}, func(int) *middleware.Principal { return keyP("key_shared") }, ok)
+	if codes[200] != 2 || codes[429] != 4 {
+		t.Fatalf("after recovery: %v, want the shared 2", codes)
+	}
+}
+
+// An instance killed mid-request (renewal stopped, connections closed,
+// nothing released) frees its concurrency slots within the lease TTL.
+func TestKilledInstanceFreesSlots(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	lc := middleware.LimitConfig{KeyConcurrency: 2, GlobalConcurrency: 5}
+	a, b := newInstance(t, srv, lc, middleware.BudgetConfig{}), newInstance(t, srv, lc, middleware.BudgetConfig{})
+	h := newHolder(t)
+	h.hold(a, keyP("key_k"))
+	h.hold(a, keyP("key_k"))
+	if rec := b.serve(keyP("key_k"), api.ShapeOpenAI, ok); rec.Code != 429 {
+		t.Fatalf("before the kill: %d, want 429", rec.Code)
+	}
+	killed := time.Now()
+	if err := a.c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, testLeaseTTL+time.Second, "slots freed", func() bool {
+		return b.serve(keyP("key_k"), api.ShapeOpenAI, ok).Code == 200
+	})
+	t.Logf("slots freed %v after the kill (lease TTL %v)", time.Since(killed).Round(10*time.Millisecond), testLeaseTTL)
+	if n := b.c.rdb.ZCard(t.Context(), "cpx:{g}:conc").Val(); n != 0 {
+		t.Errorf("%d global leases left", n)
+	}
+	h.releaseAll() // the dead instance's releases fail quietly
+	h.wg.Wait()
+}
+
+// A running request's lease is renewed: it keeps its slot far beyond the
+// TTL, and frees it when it ends.
+func TestLeaseRenewedWhileRequestRuns(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	lc := middleware.LimitConfig{KeyConcurrency: 1}
+	a, b := newInstance(t, srv, lc, middleware.BudgetConfig{}), newInstance(t, srv, lc, middleware.BudgetConfig{})
+	h := newHolder(t)
+	h.hold(a, keyP("key_l"))
+	for end := time.Now().Add(3 * testLeaseTTL); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if rec := b.serve(keyP("key_l"), api.ShapeOpenAI, ok); rec.Code != 429 {
+			t.Fatalf("the running request lost its slot: %d", rec.Code)
+		}
+	}
+	h.releaseAll()
+	h.wg.Wait()
+	if rec := b.serve(keyP("key_l"), api.ShapeOpenAI, ok); rec.Code != 200 {
+		t.Fatalf("after it ended: %d", rec.Code)
+	}
+}
+
+func TestBreaker(t *testing.T) {
+	t.Parallel()
+	var changes []bool
+	b := &breaker{interval: 50 * time.Millisecond, onChange: func(down bool, _ error) { changes = append(changes, down) }}
+	if !b.allow() {
+		t.Fatal("a closed breaker refused")
+	}
+	b.done(errors.New("connection refused"))
+	b.done(errors.New("connection refused")) // still the same outage
+	if b.allow() || !b.isDown() {
+		t.Fatal("allowed within the interval after a failure")
+	}
+	time.Sleep(60 * time.Millisecond)
+	if !b.allow() {
+		t.Fatal("no probe after the interval")
+	}
+	if b.allow() {
+		t.Fatal("a second probe while one runs")
+	}
+	b.done(nil)
+	if !b.allow() || b.isDown() {
+		t.Fatal("not closed after a successful probe")
+	}
+	if len(changes) != 2 || !changes[0] || changes[1] {
+		t.Fatalf("changes %v, want [true false]", changes)
+	}
+}
+
+func TestParseFailure(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]Failure{"": FailClosed, "closed": FailClosed, "open": FailOpen} {
+		if got, err := ParseFailure(in); err != nil || got != want || (in != "" && got.String() != in) {
+			t.Errorf("ParseFailure(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := ParseFailure("maybe"); err == nil {
+		t.Error("no error for an unknown mode")
+	}
+}
