@@ -12,11 +12,10 @@ import (
 	"time"
 )
 
-func TestAuthenticate(t *testing.T) {
-	t.Parallel()
+func testAuthenticate(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
 	clk := newClock()
-	s := mustOpen(t, "", Options{Now: clk.Now})
+	s := openURL(t, newDB(t), Options{Now: clk.Now})
 	start := clk.Now()
 
 	valid := mustCreate(t, s, CreateParams{Name: "valid", RPM: ptr(7)})
@@ -100,11 +99,10 @@ func TestAuthenticate(t *testing.T) {
 }
 
 // TestLastUsed: Authenticate marks the key used in memory; a flush persists it.
-func TestLastUsed(t *testing.T) {
-	t.Parallel()
+func testLastUsed(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
 	clk := newClock()
-	s := mustOpen(t, "", Options{Now: clk.Now, FlushInterval: time.Hour})
+	s := openURL(t, newDB(t), Options{Now: clk.Now, FlushInterval: time.Hour})
 	ck := mustCreate(t, s, CreateParams{Name: "alice"})
 	if k, _ := s.Get(ctx, "alice"); k.LastUsed != nil {
 		t.Fatalf("LastUsed before use = %v", k.LastUsed)
@@ -125,12 +123,11 @@ func TestLastUsed(t *testing.T) {
 
 // TestCrossStoreVisibility: changes made through another Store on the same
 // file (as the CLI does while serve runs) reach Authenticate within a poll.
-func TestCrossStoreVisibility(t *testing.T) {
-	t.Parallel()
+func testCrossStoreVisibility(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "keys.db")
-	server := mustOpen(t, path, Options{})
-	cli := mustOpen(t, path, Options{})
+	path := newDB(t)
+	server := openURL(t, path, Options{})
+	cli := openURL(t, path, Options{})
 
 	accepts := func(secret string, want bool) func() bool {
 		return func() bool { _, ok := server.Authenticate(secret); return ok == want }
@@ -201,10 +198,9 @@ func TestHelperProcess(t *testing.T) {
 
 // TestConcurrentUse runs Authenticate, Record, Flush and key changes at once,
 // for the race detector.
-func TestConcurrentUse(t *testing.T) {
-	t.Parallel()
+func testConcurrentUse(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
-	s := mustOpen(t, "", Options{FlushInterval: 10 * time.Millisecond, PollInterval: 10 * time.Millisecond})
+	s := openURL(t, newDB(t), Options{FlushInterval: 10 * time.Millisecond, PollInterval: 10 * time.Millisecond})
 	ck := mustCreate(t, s, CreateParams{Name: "alice"})
 
 	const workers, rounds = 8, 200
@@ -260,9 +256,8 @@ func TestConcurrentUse(t *testing.T) {
 // The cache follows changes to the keys, not every commit: a usage flush
 // (which writes usage rows and last_used each second under traffic) must not
 // make the store reload every key and secret.
-func TestUsageFlushDoesNotReloadTheCache(t *testing.T) {
-	t.Parallel()
-	st := mustOpen(t, "", Options{PollInterval: 10 * time.Millisecond})
+func testUsageFlushDoesNotReloadTheCache(t *testing.T, newDB func(*testing.T) string) {
+	st := openURL(t, newDB(t), Options{PollInterval: 10 * time.Millisecond})
 	created := mustCreate(t, st, CreateParams{Name: "flusher"})
 	time.Sleep(100 * time.Millisecond) // let the poller catch up with the create
 	before := st.cache.Load()

@@ -48,11 +48,11 @@ func (s *Store) Spend(ctx context.Context, keyID string, from, to time.Time) (in
 		return 0, err
 	}
 	var n sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT SUM(credits_nano) FROM usage
-		WHERE (?1 = '' OR key_id = ?1) AND day >= ?2 AND day < ?3`,
+	err := s.db.QueryRowContext(ctx, `SELECT CAST(SUM(credits_nano) AS BIGINT) FROM usage
+		WHERE ($1 = '' OR key_id = $1) AND day >= $2 AND day < $3`,
 		keyID, from.UTC().Format(dayLayout), to.UTC().Format(dayLayout)).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("key store %s: spend: %w", s.path, err)
+		return 0, fmt.Errorf("key store %s: spend: %w", s.location, err)
 	}
 	return n.Int64, nil
 }

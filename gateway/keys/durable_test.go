@@ -11,10 +11,9 @@ import (
 // A stream's start counts it as a failed request without tokens; its end
 // adds the tokens and takes the error back, whether both land in one flush
 // or the start was already written.
-func TestRecordStartThenEnd(t *testing.T) {
-	t.Parallel()
+func testRecordStartThenEnd(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
-	s := mustOpen(t, "", Options{FlushInterval: time.Hour})
+	s := openURL(t, newDB(t), Options{FlushInterval: time.Hour})
 	k := mustCreate(t, s, CreateParams{Name: "alice"})
 	at := time.Date(2026, 3, 13, 23, 59, 59, 0, time.UTC)
 	usage := func() UsageRow {
@@ -52,15 +51,15 @@ func TestRecordStartThenEnd(t *testing.T) {
 // Without Flush, a record is committed within the default flush interval:
 // another store on the same file sees it. The bound asserted is loose (the
 // machine may be busy); the interval itself is checked exactly.
-func TestDefaultFlushIsBounded(t *testing.T) {
-	t.Parallel()
+func testDefaultFlushIsBounded(t *testing.T, newDB func(*testing.T) string) {
 	if defaultFlushInterval > 200*time.Millisecond {
 		t.Fatalf("defaultFlushInterval = %v; a crash may lose at most 250 ms of usage", defaultFlushInterval)
 	}
 	ctx := context.Background()
-	s := mustOpen(t, "", Options{})
+	loc := newDB(t)
+	s := openURL(t, loc, Options{})
 	k := mustCreate(t, s, CreateParams{Name: "alice"})
-	other := mustOpen(t, s.Path(), Options{FlushInterval: time.Hour})
+	other := openURL(t, loc, Options{FlushInterval: time.Hour})
 
 	start := time.Now()
 	s.Record(UsageRecord{KeyID: k.ID, Model: "m"})

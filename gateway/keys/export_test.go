@@ -5,8 +5,9 @@ import "slices"
 // Helpers only the tests use; the server decides model access on
 // middleware.Principal and knows the path it opened.
 
-// Path is the absolute path of the database file.
-func (s *Store) Path() string { return s.path }
+// Path is the absolute path of the database file (SQLite), or the URL
+// without its password (PostgreSQL).
+func (s *Store) Path() string { return s.location }
 
 // AllowsModel reports whether the key may use model: every model when its
 // allow-list is empty.

@@ -120,7 +120,7 @@ func (s *Store) Create(ctx context.Context, p CreateParams) (CreatedKey, error) 
 
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM keys WHERE name = ?", p.Name).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM keys k WHERE "+s.d.nameIs, p.Name).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
@@ -129,7 +129,7 @@ func (s *Store) Create(ctx context.Context, p CreateParams) (CreatedKey, error) 
 		// A 60-bit id collides practically never; checking costs nothing.
 		for {
 			k.ID = newID()
-			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM keys WHERE id = ?", k.ID).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM keys WHERE id = $1", k.ID).Scan(&n); err != nil {
 				return err
 			}
 			if n == 0 {
@@ -143,15 +143,19 @@ func (s *Store) Create(ctx context.Context, p CreateParams) (CreatedKey, error) 
 		budget, period := nullBudget(k.Budget, k.BudgetPeriod)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO keys
 			(id, name, hint, created_at, expires_at, rpm, tpm, concurrency, models, budget_nano, budget_period)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			k.ID, k.Name, k.Hint, now, nullMillis(k.ExpiresAt),
 			nullInt(k.RPM), nullInt(k.TPM), nullInt(k.Concurrency), models, budget, period); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO key_secrets (hash, key_id, created_at) VALUES (?, ?, ?)",
+		_, err = tx.ExecContext(ctx, "INSERT INTO key_secrets (hash, key_id, created_at) VALUES ($1, $2, $3)",
 			hash[:], k.ID, now)
 		return err
 	})
+	if s.d.duplicateName(err) {
+		// Another instance created the name after the check above.
+		return CreatedKey{}, fmt.Errorf("%w: %q", ErrDuplicateName, p.Name)
+	}
 	if err != nil {
 		return CreatedKey{}, err
 	}
@@ -201,16 +205,19 @@ func (s *Store) List(ctx context.Context, reset time.Time) ([]KeyWithUsage, erro
 	if err := s.Flush(ctx); err != nil {
 		return nil, err
 	}
+	// CAST: PostgreSQL sums BIGINT as NUMERIC.
 	rows, err := s.db.QueryContext(ctx, `SELECT `+keyColumns+`,
 			COALESCE(u.requests, 0), COALESCE(u.prompt_tokens, 0),
 			COALESCE(u.completion_tokens, 0), COALESCE(u.errors, 0), COALESCE(u.credits, 0)
 		FROM keys k LEFT JOIN (
-			SELECT key_id, SUM(requests) AS requests, SUM(prompt_tokens) AS prompt_tokens,
-				SUM(completion_tokens) AS completion_tokens, SUM(errors) AS errors,
-				SUM(credits_nano) AS credits
+			SELECT key_id, CAST(SUM(requests) AS BIGINT) AS requests,
+				CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens,
+				CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens,
+				CAST(SUM(errors) AS BIGINT) AS errors,
+				CAST(SUM(credits_nano) AS BIGINT) AS credits
 			FROM usage GROUP BY key_id
 		) u ON u.key_id = k.id
-		ORDER BY k.created_at, k.rowid`)
+		ORDER BY k.created_at, `+s.d.insertOrder)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
@@ -234,7 +241,7 @@ func (s *Store) List(ctx context.Context, reset time.Time) ([]KeyWithUsage, erro
 // Get finds a key by id or name (ids win). A full secret ("cpk_...") finds
 // the key it belongs to, so a leaked key can be revoked by pasting it.
 func (s *Store) Get(ctx context.Context, idOrName string) (Key, error) {
-	return s.find(ctx, s.db, idOrName)
+	return s.find(ctx, s.db, idOrName, false)
 }
 
 // Revoke revokes a key at once. It is idempotent: revoking a revoked key
@@ -245,11 +252,11 @@ func (s *Store) Revoke(ctx context.Context, idOrName string) (Key, error) {
 	var k Key
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		if k, err = s.find(ctx, tx, idOrName); err != nil || k.RevokedAt != nil {
+		if k, err = s.find(ctx, tx, idOrName, true); err != nil || k.RevokedAt != nil {
 			return err
 		}
 		now := s.now().UnixMilli()
-		if _, err := tx.ExecContext(ctx, "UPDATE keys SET revoked_at = ? WHERE id = ?", now, k.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE keys SET revoked_at = $1 WHERE id = $2", now, k.ID); err != nil {
 			return err
 		}
 		t := fromMillis(now)
@@ -272,11 +279,10 @@ func (s *Store) Rotate(ctx context.Context, idOrName string, grace time.Duration
 		return CreatedKey{}, fmt.Errorf("%w: grace period must not be negative", ErrInvalid)
 	}
 	secret := newSecret()
-	hash := sha256.Sum256([]byte(secret))
 	var k Key
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		if k, err = s.find(ctx, tx, idOrName); err != nil {
+		if k, err = s.find(ctx, tx, idOrName, true); err != nil {
 			return err
 		}
 		now := s.now().UnixMilli()
@@ -286,22 +292,7 @@ func (s *Store) Rotate(ctx context.Context, idOrName string, grace time.Duration
 		case k.ExpiresAt != nil && k.ExpiresAt.UnixMilli() <= now:
 			return fmt.Errorf("%w: key %s has expired; create a new key instead", ErrInvalid, k.ID)
 		}
-		until := now + grace.Milliseconds()
-		if _, err := tx.ExecContext(ctx, `UPDATE key_secrets SET grace_until = ?
-			WHERE key_id = ? AND (grace_until IS NULL OR grace_until > ?)`, until, k.ID, until); err != nil {
-			return err
-		}
-		// Secrets past their grace can never work again: drop their hashes.
-		if _, err := tx.ExecContext(ctx, "DELETE FROM key_secrets WHERE key_id = ? AND grace_until <= ?", k.ID, now); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO key_secrets (hash, key_id, created_at) VALUES (?, ?, ?)",
-			hash[:], k.ID, now); err != nil {
-			return err
-		}
-		k.Hint = hint(secret)
-		_, err = tx.ExecContext(ctx, "UPDATE keys SET hint = ? WHERE id = ?", k.Hint, k.ID)
-		return err
+		return rotateSecrets(ctx, tx, &k, secret, now, now+grace.Milliseconds())
 	})
 	if err != nil {
 		return CreatedKey{}, err
@@ -310,12 +301,35 @@ func (s *Store) Rotate(ctx context.Context, idOrName string, grace time.Duration
 	return CreatedKey{Key: k, Secret: secret}, nil
 }
 
+// rotateSecrets makes secret k's current one and ends the others' grace at
+// until. The key row is written first: every write takes the key's row
+// before key_generation (which the triggers update), so writers of several
+// instances lock in one order and cannot deadlock.
+func rotateSecrets(ctx context.Context, tx *sql.Tx, k *Key, secret string, now, until int64) error {
+	k.Hint = hint(secret)
+	if _, err := tx.ExecContext(ctx, "UPDATE keys SET hint = $1 WHERE id = $2", k.Hint, k.ID); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE key_secrets SET grace_until = $1
+		WHERE key_id = $2 AND (grace_until IS NULL OR grace_until > $1)`, until, k.ID); err != nil {
+		return err
+	}
+	// Secrets past their grace can never work again: drop their hashes.
+	if _, err := tx.ExecContext(ctx, "DELETE FROM key_secrets WHERE key_id = $1 AND grace_until <= $2", k.ID, now); err != nil {
+		return err
+	}
+	hash := sha256.Sum256([]byte(secret))
+	_, err := tx.ExecContext(ctx, "INSERT INTO key_secrets (hash, key_id, created_at) VALUES ($1, $2, $3)",
+		hash[:], k.ID, now)
+	return err
+}
+
 // CountKeys counts the active keys (not revoked, not expired), for the
 // "no keys yet" startup hint.
 func (s *Store) CountKeys(ctx context.Context) (int, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM keys
-		WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`, s.now().UnixMilli()).Scan(&n)
+		WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)`, s.now().UnixMilli()).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count keys: %w", err)
 	}
@@ -328,14 +342,14 @@ func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
 	defer s.writeMu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("key store %s: %w", s.path, err)
+		return fmt.Errorf("key store %s: %w", s.location, err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	if err := fn(tx); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("key store %s: %w", s.path, err)
+		return fmt.Errorf("key store %s: %w", s.location, err)
 	}
 	return nil
 }
@@ -357,23 +371,29 @@ type queryer interface {
 const keyColumns = `k.id, k.name, k.hint, k.created_at, k.expires_at, k.revoked_at,
 	k.rpm, k.tpm, k.concurrency, k.models, k.last_used, k.budget_nano, k.budget_period`
 
-// find resolves an id, a name or a full secret to its key.
-func (s *Store) find(ctx context.Context, q queryer, idOrName string) (Key, error) {
+// find resolves an id, a name or a full secret to its key. lock (inside a
+// write transaction) locks the key's row until commit where the database
+// needs it, so a read-modify-write loses no concurrent change.
+func (s *Store) find(ctx context.Context, q queryer, idOrName string, lock bool) (Key, error) {
+	suffix := ""
+	if lock {
+		suffix = s.d.lockKey
+	}
 	var row *sql.Row
 	if strings.HasPrefix(idOrName, SecretPrefix) {
 		hash := sha256.Sum256([]byte(idOrName))
 		row = q.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys k
-			JOIN key_secrets s ON s.key_id = k.id WHERE s.hash = ?`, hash[:])
+			JOIN key_secrets s ON s.key_id = k.id WHERE s.hash = $1`+suffix, hash[:])
 	} else {
 		row = q.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys k
-			WHERE k.id = ?1 OR k.name = ?1 ORDER BY k.id = ?1 DESC LIMIT 1`, idOrName)
+			WHERE k.id = $1 OR `+s.d.nameIs+` ORDER BY k.id = $1 DESC LIMIT 1`+suffix, idOrName)
 	}
 	var k Key
 	if err := scanKey(row, &k); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return Key{}, notFound(idOrName)
 		}
-		return Key{}, fmt.Errorf("key store %s: %w", s.path, err)
+		return Key{}, fmt.Errorf("key store %s: %w", s.location, err)
 	}
 	return k, nil
 }

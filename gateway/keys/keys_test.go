@@ -16,11 +16,10 @@ import (
 	"time"
 )
 
-func TestCreateGetList(t *testing.T) {
-	t.Parallel()
+func testCreateGetList(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
 	clk := newClock()
-	s := mustOpen(t, "", Options{Now: clk.Now})
+	s := openURL(t, newDB(t), Options{Now: clk.Now})
 
 	exp := clk.Now().Add(30 * 24 * time.Hour)
 	alice := mustCreate(t, s, CreateParams{
@@ -76,9 +75,8 @@ func TestCreateGetList(t *testing.T) {
 	}
 }
 
-func TestListEmpty(t *testing.T) {
-	t.Parallel()
-	s := mustOpen(t, "", Options{})
+func testListEmpty(t *testing.T, newDB func(*testing.T) string) {
+	s := openURL(t, newDB(t), Options{})
 	list, err := s.List(context.Background(), time.Time{})
 	if err != nil {
 		t.Fatal(err)
@@ -92,11 +90,10 @@ func TestListEmpty(t *testing.T) {
 	}
 }
 
-func TestCreateInvalid(t *testing.T) {
-	t.Parallel()
+func testCreateInvalid(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
 	clk := newClock()
-	s := mustOpen(t, "", Options{Now: clk.Now})
+	s := openURL(t, newDB(t), Options{Now: clk.Now})
 	mustCreate(t, s, CreateParams{Name: "taken"})
 	past := clk.Now().Add(-time.Minute)
 	now := clk.Now()
@@ -154,10 +151,9 @@ func TestCreateInvalid(t *testing.T) {
 	}
 }
 
-func TestNotFound(t *testing.T) {
-	t.Parallel()
+func testNotFound(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
-	s := mustOpen(t, "", Options{})
+	s := openURL(t, newDB(t), Options{})
 	unknownSecret := newSecret()
 	for _, ref := range []string{"nobody", "key_aaaaaaaaaaaa", unknownSecret, "", "a b c"} {
 		_, errGet := s.Get(ctx, ref)
@@ -178,11 +174,10 @@ func TestNotFound(t *testing.T) {
 	}
 }
 
-func TestRevoke(t *testing.T) {
-	t.Parallel()
+func testRevoke(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
 	clk := newClock()
-	s := mustOpen(t, "", Options{Now: clk.Now})
+	s := openURL(t, newDB(t), Options{Now: clk.Now})
 	ck := mustCreate(t, s, CreateParams{Name: "alice"})
 	if _, ok := s.Authenticate(ck.Secret); !ok {
 		t.Fatal("fresh key does not authenticate")
@@ -220,11 +215,10 @@ func TestRevoke(t *testing.T) {
 	}
 }
 
-func TestRotate(t *testing.T) {
-	t.Parallel()
+func testRotate(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
 	clk := newClock()
-	s := mustOpen(t, "", Options{Now: clk.Now})
+	s := openURL(t, newDB(t), Options{Now: clk.Now})
 	orig := mustCreate(t, s, CreateParams{Name: "alice", RPM: ptr(5), Models: []string{"gpt-4o"}})
 
 	rot, err := s.Rotate(ctx, "alice", 24*time.Hour)

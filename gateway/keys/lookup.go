@@ -27,8 +27,9 @@ const (
 	// TTL it is never reached in practice; it is a hard memory ceiling.
 	maxNegative = 4 * maxLookupsPerSecond
 
-	// lookupTimeout bounds one miss lookup; a WAL read does not wait for
-	// writers, so this only guards against a stuck file system.
+	// lookupTimeout bounds one miss lookup; neither an SQLite WAL read nor
+	// a PostgreSQL read waits for writers, so this only guards against a
+	// stuck file system or network.
 	lookupTimeout = 2 * time.Second
 )
 
@@ -141,7 +142,7 @@ func (s *Store) queryHash(hash [sha256.Size]byte) bool {
 	var one int
 	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM key_secrets s
 		JOIN keys k ON k.id = s.key_id
-		WHERE s.hash = ? AND k.revoked_at IS NULL`, hash[:]).Scan(&one)
+		WHERE s.hash = $1 AND k.revoked_at IS NULL`, hash[:]).Scan(&one)
 	if err != nil {
 		if !errors.Is(err, sql.ErrNoRows) {
 			s.log.Warn().Err(err).Msg("key store: lookup of an unknown key failed")

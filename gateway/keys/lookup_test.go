@@ -2,7 +2,6 @@ package keys
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -11,11 +10,10 @@ import (
 // TestNewKeyFromOtherStoreWorksAtOnce: a key the CLI (a second Store on the
 // same file) just created authenticates on the server's Store at once, with
 // no sleeping, even though the server's poller would take an hour.
-func TestNewKeyFromOtherStoreWorksAtOnce(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "keys.db")
-	server := mustOpen(t, path, Options{PollInterval: time.Hour})
-	cli := mustOpen(t, path, Options{PollInterval: time.Hour})
+func testNewKeyFromOtherStoreWorksAtOnce(t *testing.T, newDB func(*testing.T) string) {
+	path := newDB(t)
+	server := openURL(t, path, Options{PollInterval: time.Hour})
+	cli := openURL(t, path, Options{PollInterval: time.Hour})
 	for _, name := range []string{"alice", "bob", "carol"} {
 		ck := mustCreate(t, cli, CreateParams{Name: name})
 		k, ok := server.Authenticate(ck.Secret)
@@ -38,10 +36,9 @@ func TestNewKeyFromOtherStoreWorksAtOnce(t *testing.T) {
 
 // TestMissFloodIsBounded: distinct bad keys cost at most the per-second
 // budget of store queries, and one bad key repeated costs one query per TTL.
-func TestMissFloodIsBounded(t *testing.T) {
-	t.Parallel()
+func testMissFloodIsBounded(t *testing.T, newDB func(*testing.T) string) {
 	clk := newClock()
-	s := mustOpen(t, "", Options{Now: clk.Now})
+	s := openURL(t, newDB(t), Options{Now: clk.Now})
 	const n = 1000
 	for range n {
 		if _, ok := s.Authenticate(newSecret()); ok {
@@ -77,11 +74,10 @@ func TestMissFloodIsBounded(t *testing.T) {
 // TestRevokeAfterLookupWithinPoll: a key found by a miss lookup is revoked by
 // the other store; the server refuses it within the poll interval, as
 // before, and its lookups do not bring it back.
-func TestRevokeAfterLookupWithinPoll(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "keys.db")
-	server := mustOpen(t, path, Options{})
-	cli := mustOpen(t, path, Options{})
+func testRevokeAfterLookupWithinPoll(t *testing.T, newDB func(*testing.T) string) {
+	path := newDB(t)
+	server := openURL(t, path, Options{})
+	cli := openURL(t, path, Options{})
 	ck := mustCreate(t, cli, CreateParams{Name: "alice"})
 	if _, ok := server.Authenticate(ck.Secret); !ok {
 		t.Fatal("new key refused")

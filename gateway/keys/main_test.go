@@ -7,11 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/copilot-proxy/copilot-proxy/internal/pgtest"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// Wrap stops the PostgreSQL test server (if a test started one) before
+	// goleak looks for leftover goroutines.
+	goleak.VerifyTestMain(pgtest.Wrap(m))
 }
 
 // waitLimit bounds every "eventually" in these tests: generous for a busy
@@ -54,6 +57,25 @@ func mustOpen(tb testing.TB, path string, opts Options) *Store {
 		opts.PollInterval = testPoll
 	}
 	s, err := Open(context.Background(), path, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+// openURL opens the store at loc (OpenURL) and closes it at the end of
+// the test.
+func openURL(tb testing.TB, loc string, opts Options) *Store {
+	tb.Helper()
+	if opts.PollInterval == 0 {
+		opts.PollInterval = testPoll
+	}
+	s, err := OpenURL(context.Background(), loc, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

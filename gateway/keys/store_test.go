@@ -171,7 +171,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "keys.db")
-	names, err := fs.Glob(migrationsFS, "migrations/*.sql")
+	names, err := fs.Glob(migrationsFS, "migrations/sqlite/*.sql")
 	if err != nil || len(names) == 0 {
 		t.Fatalf("migrations: %v %v", names, err)
 	}
@@ -218,10 +218,9 @@ func TestOpenOddPath(t *testing.T) {
 	}
 }
 
-func TestPingAndCloseIdempotent(t *testing.T) {
-	t.Parallel()
+func testPingAndCloseIdempotent(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "k.db"), Options{})
+	s, err := OpenURL(ctx, newDB(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

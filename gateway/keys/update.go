@@ -41,7 +41,7 @@ func (s *Store) Update(ctx context.Context, idOrName string, p UpdateParams) (Ke
 	var k Key
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		if k, err = s.find(ctx, tx, idOrName); err != nil {
+		if k, err = s.find(ctx, tx, idOrName, true); err != nil {
 			return err
 		}
 		if k.RevokedAt != nil {
@@ -55,8 +55,8 @@ func (s *Store) Update(ctx context.Context, idOrName string, p UpdateParams) (Ke
 			return err
 		}
 		budget, period := nullBudget(k.Budget, k.BudgetPeriod)
-		_, err = tx.ExecContext(ctx, `UPDATE keys SET rpm = ?, tpm = ?, concurrency = ?, models = ?,
-			budget_nano = ?, budget_period = ?, expires_at = ? WHERE id = ?`,
+		_, err = tx.ExecContext(ctx, `UPDATE keys SET rpm = $1, tpm = $2, concurrency = $3, models = $4,
+			budget_nano = $5, budget_period = $6, expires_at = $7 WHERE id = $8`,
 			nullInt(k.RPM), nullInt(k.TPM), nullInt(k.Concurrency), models,
 			budget, period, nullMillis(k.ExpiresAt), k.ID)
 		return err

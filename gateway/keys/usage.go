@@ -1,9 +1,11 @@
 package keys
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/credits"
@@ -130,7 +132,7 @@ func (s *Store) Flush(ctx context.Context) error {
 		if dropped, err = writeUsage(ctx, tx, batch); err != nil {
 			return err
 		}
-		return writeMarks(ctx, tx, marks)
+		return s.writeMarks(ctx, tx, marks)
 	})
 	if err != nil {
 		s.putBack(batch)
@@ -193,7 +195,9 @@ func (s *Store) dueMarks() []lastUsedMark {
 }
 
 // writeUsage adds batch to the usage table and returns the key ids whose
-// rows were dropped because the key does not exist.
+// rows were dropped because the key does not exist. Rows are written in
+// key order, so concurrent flushes of several instances lock them in one
+// order and cannot deadlock.
 func writeUsage(ctx context.Context, tx *sql.Tx, batch map[usageKey]usageCounts) ([]string, error) {
 	if len(batch) == 0 {
 		return nil, nil
@@ -202,19 +206,20 @@ func writeUsage(ctx context.Context, tx *sql.Tx, batch map[usageKey]usageCounts)
 	// the foreign key and, with it, every other row of the batch forever.
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO usage
 		(key_id, model, day, requests, prompt_tokens, completion_tokens, errors, credits_nano)
-		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM keys WHERE id = ?1)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM keys WHERE id = $1)
 		ON CONFLICT (key_id, model, day) DO UPDATE SET
-			credits_nano = credits_nano + excluded.credits_nano,
-			requests = requests + excluded.requests,
-			prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-			completion_tokens = completion_tokens + excluded.completion_tokens,
-			errors = errors + excluded.errors`)
+			credits_nano = usage.credits_nano + excluded.credits_nano,
+			requests = usage.requests + excluded.requests,
+			prompt_tokens = usage.prompt_tokens + excluded.prompt_tokens,
+			completion_tokens = usage.completion_tokens + excluded.completion_tokens,
+			errors = usage.errors + excluded.errors`)
 	if err != nil {
 		return nil, err
 	}
 	defer ins.Close()
 	var dropped []string
-	for k, c := range batch {
+	for _, k := range sortedKeys(batch) {
+		c := batch[k]
 		res, err := ins.ExecContext(ctx, k.keyID, k.model, dayString(k.day),
 			c.requests, c.prompt, c.completion, c.errors, c.credits)
 		if err != nil {
@@ -227,12 +232,26 @@ func writeUsage(ctx context.Context, tx *sql.Tx, batch map[usageKey]usageCounts)
 	return dropped, nil
 }
 
+// sortedKeys is batch's keys in a fixed order.
+func sortedKeys(batch map[usageKey]usageCounts) []usageKey {
+	keys := make([]usageKey, 0, len(batch))
+	for k := range batch {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b usageKey) int {
+		return cmp.Or(cmp.Compare(a.keyID, b.keyID), cmp.Compare(a.model, b.model), cmp.Compare(a.day, b.day))
+	})
+	return keys
+}
+
 // writeMarks raises each key's stored last_used to its mark (never lowers
-// it: another process may have written a later one).
-func writeMarks(ctx context.Context, tx *sql.Tx, marks []lastUsedMark) error {
+// it: another process may have written a later one), in key id order, as
+// writeUsage, against deadlocks.
+func (s *Store) writeMarks(ctx context.Context, tx *sql.Tx, marks []lastUsedMark) error {
+	slices.SortFunc(marks, func(a, b lastUsedMark) int { return cmp.Compare(a.id, b.id) })
+	q := `UPDATE keys SET last_used = ` + s.d.greatest + `(COALESCE(last_used, 0), $1) WHERE id = $2`
 	for _, m := range marks {
-		if _, err := tx.ExecContext(ctx, `UPDATE keys SET last_used = max(coalesce(last_used, 0), ?)
-			WHERE id = ?`, m.at, m.id); err != nil {
+		if _, err := tx.ExecContext(ctx, q, m.at, m.id); err != nil {
 			return err
 		}
 	}
@@ -259,7 +278,7 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT u.key_id, k.name, u.model, u.day,
 			u.requests, u.prompt_tokens, u.completion_tokens, u.errors, u.credits_nano
 		FROM usage u JOIN keys k ON k.id = u.key_id
-		WHERE (?1 = '' OR u.key_id = ?1) AND u.day >= ?2
+		WHERE ($1 = '' OR u.key_id = $1) AND u.day >= $2
 		ORDER BY u.day, k.name, u.model`, keyID, since)
 	if err != nil {
 		return nil, fmt.Errorf("usage: %w", err)

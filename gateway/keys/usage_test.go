@@ -3,7 +3,6 @@ package keys
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -13,11 +12,10 @@ import (
 	"github.com/rs/zerolog"
 )
 
-func TestUsageAggregates(t *testing.T) {
-	t.Parallel()
+func testUsageAggregates(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
 	clk := newClock()
-	s := mustOpen(t, "", Options{Now: clk.Now, FlushInterval: time.Hour})
+	s := openURL(t, newDB(t), Options{Now: clk.Now, FlushInterval: time.Hour})
 	alice := mustCreate(t, s, CreateParams{Name: "alice"})
 	bob := mustCreate(t, s, CreateParams{Name: "bob"})
 
@@ -97,8 +95,7 @@ func TestUsageAggregates(t *testing.T) {
 
 // TestCloseFlushes: a burst of concurrent records followed at once by Close
 // loses nothing, whether or not the periodic flusher ran meanwhile.
-func TestCloseFlushes(t *testing.T) {
-	t.Parallel()
+func testCloseFlushes(t *testing.T, newDB func(*testing.T) string) {
 	for _, tc := range []struct {
 		name  string
 		flush time.Duration
@@ -109,8 +106,8 @@ func TestCloseFlushes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			path := filepath.Join(t.TempDir(), "keys.db")
-			s, err := Open(ctx, path, Options{FlushInterval: tc.flush})
+			path := newDB(t)
+			s, err := OpenURL(ctx, path, Options{FlushInterval: tc.flush})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,7 +131,7 @@ func TestCloseFlushes(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			s2 := mustOpen(t, path, Options{})
+			s2 := openURL(t, path, Options{})
 			rows, err := s2.Usage(ctx, UsageQuery{})
 			if err != nil {
 				t.Fatal(err)
@@ -155,10 +152,9 @@ func TestCloseFlushes(t *testing.T) {
 }
 
 // TestFlushFailureKeepsBatch: a failed flush puts its batch back.
-func TestFlushFailureKeepsBatch(t *testing.T) {
-	t.Parallel()
+func testFlushFailureKeepsBatch(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
-	s := mustOpen(t, "", Options{FlushInterval: time.Hour})
+	s := openURL(t, newDB(t), Options{FlushInterval: time.Hour})
 	ck := mustCreate(t, s, CreateParams{Name: "alice"})
 	s.Record(UsageRecord{KeyID: ck.ID, Model: "m", PromptTokens: 1})
 	s.Authenticate(ck.Secret)
@@ -182,11 +178,10 @@ func TestFlushFailureKeepsBatch(t *testing.T) {
 
 // TestUnknownKeyUsageDropped: a record for an unknown key id does not block
 // the rest of its batch, and is reported.
-func TestUnknownKeyUsageDropped(t *testing.T) {
-	t.Parallel()
+func testUnknownKeyUsageDropped(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
 	var logs syncBuffer
-	s := mustOpen(t, "", Options{FlushInterval: time.Hour, Logger: zerolog.New(&logs)})
+	s := openURL(t, newDB(t), Options{FlushInterval: time.Hour, Logger: zerolog.New(&logs)})
 	ck := mustCreate(t, s, CreateParams{Name: "alice"})
 	s.Record(UsageRecord{KeyID: "key_unknownxxxx", Model: "m"})
 	s.Record(UsageRecord{KeyID: ck.ID, Model: "m"})
@@ -204,12 +199,11 @@ func TestUnknownKeyUsageDropped(t *testing.T) {
 
 // TestRecordAfterClose: a record after Close is dropped with a warning: no
 // panic, nothing kept in memory, no row in the file.
-func TestRecordAfterClose(t *testing.T) {
-	t.Parallel()
+func testRecordAfterClose(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "k.db")
+	path := newDB(t)
 	var logs syncBuffer
-	s, err := Open(ctx, path, Options{Logger: zerolog.New(&logs)})
+	s, err := OpenURL(ctx, path, Options{Logger: zerolog.New(&logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +227,7 @@ func TestRecordAfterClose(t *testing.T) {
 	if _, err := s.Usage(ctx, UsageQuery{}); err == nil {
 		t.Error("Usage after Close succeeded")
 	}
-	rows, err := mustOpen(t, path, Options{}).Usage(ctx, UsageQuery{})
+	rows, err := openURL(t, path, Options{}).Usage(ctx, UsageQuery{})
 	if err != nil || len(rows) != 0 {
 		t.Errorf("usage after reopening = %+v, %v; want none", rows, err)
 	}
@@ -241,11 +235,10 @@ func TestRecordAfterClose(t *testing.T) {
 
 // TestNoSecretInLogs: nothing the store logs carries a secret, even when
 // operations fail.
-func TestNoSecretInLogs(t *testing.T) {
-	t.Parallel()
+func testNoSecretInLogs(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
 	var logs syncBuffer
-	s := mustOpen(t, "", Options{Logger: zerolog.New(&logs).Level(zerolog.TraceLevel), FlushInterval: 5 * time.Millisecond})
+	s := openURL(t, newDB(t), Options{Logger: zerolog.New(&logs).Level(zerolog.TraceLevel), FlushInterval: 5 * time.Millisecond})
 	ck := mustCreate(t, s, CreateParams{Name: "alice"})
 	s.Authenticate(ck.Secret)
 	rot, err := s.Rotate(ctx, ck.Secret, time.Hour) // by secret
