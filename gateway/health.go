@@ -143,6 +143,27 @@ func (rd *readiness) conditions(ctx context.Context) []Condition {
 	return conds
 }
 
+// CondRedis is the condition of the Redis that shares limits (see Probe).
+const CondRedis = "redis"
+
+// Probe is a readiness condition from a dependency's ping (Redis): the
+// ping's result, cached for a second so /readyz polling does not hammer it.
+type Probe struct {
+	Name string
+	Ping func(context.Context) error
+	Now  func() time.Time
+	c    keysCheck
+}
+
+// Condition pings (or reuses the last ping) and reports the condition.
+func (p *Probe) Condition() Condition {
+	c := Condition{Name: p.Name, OK: true}
+	if err := p.c.check(context.Background(), p.Now, p.Ping); err != nil {
+		c.OK, c.Reason = false, p.Name+" unreachable: "+err.Error()
+	}
+	return c
+}
+
 // keysCheck caches the key store probe for keyStorePingCache. Concurrent
 // probes wait for the one in flight instead of each querying.
 type keysCheck struct {

@@ -104,6 +104,7 @@ type Metrics struct {
 	tokens     *prometheus.CounterVec // key_id, model, type
 	credits    *prometheus.CounterVec // key_id, model, source
 	budgets    *prometheus.CounterVec // key_id, threshold
+	redisDown  prometheus.Gauge
 	rejections *prometheus.CounterVec // reason
 
 	refreshes        *prometheus.CounterVec // result
@@ -278,6 +279,8 @@ func (m *Metrics) initAccounting(f factory) {
 	m.tokens = f.counterVec("tokens_total",
 		"Tokens reported in the upstream's usage, by client key id, model and type (prompt or completion).",
 		"key_id", "model", "type")
+	m.redisDown = f.gauge("limits_redis_down",
+		"1 while the Redis that shares limits and budgets is unreachable: requests under limits are then refused (--redis-failure closed) or limited per instance (open).")
 	m.credits = f.counterVec("credits_total",
 		"AI credits (1 credit = $0.01) spent, by client key id, model and source of the figure: reported (by Copilot), priced (tokens at the model's prices), multiplier (premium requests) or unknown.",
 		"key_id", "model", "source")
@@ -287,6 +290,15 @@ func (m *Metrics) initAccounting(f factory) {
 	m.rejections = f.counterVec("limit_rejections_total",
 		"Requests refused by a limit or by client authentication, by reason: rpm, tpm, concurrency, global_rpm, global_concurrency, budget, global_budget, auth (a bad key, 401), auth_failures (too many bad keys from one address, 429).",
 		"reason")
+}
+
+// RedisDown sets limits_redis_down.
+func (m *Metrics) RedisDown(down bool) {
+	v := 0.0
+	if down {
+		v = 1
+	}
+	m.redisDown.Set(v)
 }
 
 // BudgetThreshold counts a budget passing percent (80 or 100) of its

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/copilot-proxy/copilot-proxy/api"
 	"github.com/copilot-proxy/copilot-proxy/copilot"
 	"github.com/copilot-proxy/copilot-proxy/credits"
 	"github.com/copilot-proxy/copilot-proxy/gateway"
@@ -18,6 +19,7 @@ import (
 	"github.com/copilot-proxy/copilot-proxy/logging"
 	"github.com/copilot-proxy/copilot-proxy/metrics"
 	"github.com/copilot-proxy/copilot-proxy/middleware"
+	"github.com/copilot-proxy/copilot-proxy/redislimits"
 	"github.com/copilot-proxy/copilot-proxy/version"
 )
 
@@ -30,6 +32,7 @@ type app struct {
 	logBuf *logging.Buffer // nil when the log is not buffered
 
 	store   *keys.Store
+	redis   *redislimits.Client // nil without --redis-url
 	limiter *middleware.Limiter
 	budgets *middleware.Budgets
 	base    *copilot.PooledTransport
@@ -68,15 +71,25 @@ func newApp(ctx context.Context, cfg serveConfig, getenv func(string) string, st
 	if err != nil {
 		return a, err
 	}
-	a.budgets = a.newBudgets()
+	if err := a.openLimits(); err != nil {
+		return a, err
+	}
 	a.gw = gateway.NewServer(a.gatewayDeps(hc, adminToken))
 	a.startBackground()
 	return a, a.listen()
 }
 
-// openStore opens the key store and the limiter.
+// storeURL is where the key store is: --database-url, else --db.
+func (c serveConfig) storeURL() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return c.DB
+}
+
+// openStore opens the key store (SQLite, or PostgreSQL by URL).
 func (a *app) openStore(ctx context.Context) error {
-	store, err := keys.Open(ctx, a.cfg.DB, keys.Options{Logger: a.component("keys")})
+	store, err := keys.OpenURL(ctx, a.cfg.storeURL(), keys.Options{Logger: a.component("keys")})
 	if err != nil {
 		return err
 	}
@@ -84,18 +97,59 @@ func (a *app) openStore(ctx context.Context) error {
 	if a.cfg.NoAuth {
 		a.log.Warn().Msg("client keys are off (--no-auth): anyone who can reach this loopback address can use the gateway")
 	} else if n, err := store.CountKeys(ctx); err == nil && n == 0 {
-		a.log.Warn().Str("db", a.cfg.DB).Msg("no client keys yet; every request gets 401 until you create one: copilot-proxy keys create --name NAME")
+		a.log.Warn().Msg("no client keys yet; every request gets 401 until you create one: copilot-proxy keys create --name NAME")
+	}
+	return nil
+}
+
+// openLimits builds the rate limits and the credit budgets: in memory, or
+// shared with the other instances through Redis (--redis-url).
+func (a *app) openLimits() error {
+	var limits middleware.LimitStore
+	var budgets middleware.BudgetStore
+	if a.cfg.RedisURL != "" {
+		failure, _ := redislimits.ParseFailure(a.cfg.RedisFailure) // validated with the flags
+		redislimits.SetDriverLogger(a.component("redis"))
+		rl, err := redislimits.New(redislimits.Config{
+			URL: a.cfg.RedisURL, Failure: failure, LeaseTTL: a.cfg.RedisLeaseTTL,
+			Logger: a.component("limits"), OnFallback: a.redisHook(),
+		})
+		if err != nil {
+			return fmt.Errorf("--redis-url: %w", err)
+		}
+		a.redis, limits, budgets = rl, rl, rl
+		a.checkRedis(rl)
 	}
 	a.limiter = middleware.NewLimiter(middleware.LimitConfig{
 		KeyRPM: a.cfg.KeyRPM, KeyTPM: a.cfg.KeyTPM, KeyConcurrency: a.cfg.KeyConcurrency,
-		GlobalRPM: a.cfg.GlobalRPM, GlobalConcurrency: a.cfg.GlobalConcurrency,
+		GlobalRPM: a.cfg.GlobalRPM, GlobalConcurrency: a.cfg.GlobalConcurrency, Store: limits,
 	})
+	a.budgets = a.newBudgets(budgets)
 	return nil
+}
+
+// redisHook reports Redis outages to the metrics (nil without them).
+func (a *app) redisHook() func(bool) {
+	if a.metrics == nil {
+		return nil
+	}
+	return a.metrics.RedisDown
+}
+
+// checkRedis pings Redis once at start: an unreachable Redis is a warning,
+// not a failure (it may come up after the gateway), and readiness says so.
+func (a *app) checkRedis(rl *redislimits.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := rl.Ping(ctx); err != nil {
+		a.log.Warn().Str("error", api.Redact(err.Error())).Str("redis_failure", a.cfg.RedisFailure).
+			Msg("Redis is unreachable; limits follow --redis-failure until it answers")
+	}
 }
 
 // newBudgets builds the credit budgets: every key's own and the global
 // one, counting from the spend recorded in the key store.
-func (a *app) newBudgets() *middleware.Budgets {
+func (a *app) newBudgets(store middleware.BudgetStore) *middleware.Budgets {
 	period, _ := credits.ParsePeriod(a.cfg.GlobalBudgetPeriod) // validated with the flags
 	var onThreshold func(string, int)
 	if a.metrics != nil {
@@ -104,7 +158,7 @@ func (a *app) newBudgets() *middleware.Budgets {
 	return middleware.NewBudgets(middleware.BudgetConfig{
 		Global: int64(a.cfg.GlobalBudget), GlobalPeriod: period,
 		Spend: a.store.Spend, Reset: a.quota.ResetDate,
-		Logger: a.component("budget"), OnThreshold: onThreshold,
+		Logger: a.component("budget"), OnThreshold: onThreshold, Store: store,
 	})
 }
 
@@ -157,7 +211,7 @@ func (a *app) gatewayDeps(hc *http.Client, adminToken string) gateway.Deps {
 		Upstream:    hc,
 		UpstreamURL: copilot.DefaultBaseURL, // routed by the transport
 		Quota:       func() any { return a.quota.Report() },
-		Ready:       func() []gateway.Condition { return []gateway.Condition{gateway.TokenCondition(a.tokens.Status())} },
+		Ready:       a.readiness(),
 		Config: gateway.Config{MaxBody: int64(a.cfg.MaxBody), Keepalive: keepalive,
 			ModelAliases: a.cfg.ModelAliases, StreamIdleTimeout: a.cfg.StreamIdleTimeout},
 		Keys:         a.store,
@@ -170,6 +224,22 @@ func (a *app) gatewayDeps(hc *http.Client, adminToken string) gateway.Deps {
 		AdminToken:   adminToken,
 		Metrics:      a.metrics,
 		ServeMetrics: a.cfg.Metrics && a.cfg.MetricsAddr == "", // --metrics-addr alone: only there
+	}
+}
+
+// readiness is the conditions /readyz adds to the key store's: the Copilot
+// token and, with --redis-url, Redis.
+func (a *app) readiness() func() []gateway.Condition {
+	var redis *gateway.Probe
+	if a.redis != nil {
+		redis = &gateway.Probe{Name: gateway.CondRedis, Ping: a.redis.Ping, Now: time.Now}
+	}
+	return func() []gateway.Condition {
+		conds := []gateway.Condition{gateway.TokenCondition(a.tokens.Status())}
+		if redis != nil {
+			conds = append(conds, redis.Condition())
+		}
+		return conds
 	}
 }
 
@@ -243,6 +313,9 @@ func (a *app) Close() {
 	}
 	if a.limiter != nil {
 		a.limiter.Close()
+	}
+	if a.redis != nil {
+		_ = a.redis.Close() // after the drain: its leases are released
 	}
 	if a.base != nil {
 		a.base.CloseIdleConnections()

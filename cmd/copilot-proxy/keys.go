@@ -34,20 +34,22 @@ A budget caps the AI credits (1 credit = $0.01) a key spends per UTC day,
 week (from Monday) or month; the month follows the account's quota reset
 date when the server knows it.
 
-Every command takes --db PATH (env COPILOT_PROXY_DB).
+Every command takes --db PATH (env COPILOT_PROXY_DB) or --database-url URL
+(env COPILOT_PROXY_DATABASE_URL, e.g. postgres://… shared by several instances).
 `
 
 // storeCmd is a command on the key store: its flags, with --db and --json
 // declared for it.
 type storeCmd struct {
 	*flag.FlagSet
-	db     *string
-	asJSON *bool
+	db, dbURL *string
+	asJSON    *bool
 }
 
 func newStoreCmd(name, usage string, getenv func(string) string) storeCmd {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c := storeCmd{FlagSet: fs, db: fs.String("db", keys.DefaultPath(getenv), "key store database file")}
+	c.dbURL = fs.String("database-url", "", "key store URL instead of --db: postgres://… (as serve's) or sqlite://PATH")
 	c.asJSON = fs.Bool("json", false, "print JSON")
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), usage); fs.PrintDefaults() }
 	return c
@@ -59,13 +61,17 @@ func (c storeCmd) parse(args []string, getenv func(string) string, stdout io.Wri
 	if done, err := parseFlags(c.FlagSet, args, stdout); done || err != nil {
 		return done, err
 	}
-	return false, applyEnv(c.FlagSet, getenv, "db")
+	return false, applyEnv(c.FlagSet, getenv, "db", "database-url")
 }
 
 // open opens the key store. Its background work is short-lived: the
 // command closes it (flushing nothing but what it wrote).
 func (c storeCmd) open(ctx context.Context) (*keys.Store, error) {
-	return keys.Open(ctx, *c.db, keys.Options{Logger: zerolog.Nop()})
+	url := *c.dbURL
+	if url == "" {
+		url = *c.db
+	}
+	return keys.OpenURL(ctx, url, keys.Options{Logger: zerolog.Nop()})
 }
 
 // print writes v as JSON with --json, else calls text.

@@ -17,10 +17,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/copilot-proxy/copilot-proxy/copilot/copilottest"
+	"github.com/copilot-proxy/copilot-proxy/internal/pgtest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(pgtest.Wrap(m)) // a PostgreSQL a test started stops first
 }
 
 // syncBuffer collects a process's stderr for assertions while run writes it.

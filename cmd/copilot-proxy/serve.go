@@ -37,6 +37,10 @@ type serveConfig struct {
 	ReadHeaderTimeout time.Duration
 
 	DB                string
+	DatabaseURL       string // postgres:// (several instances) or sqlite://; wins over DB
+	RedisURL          string // shares limits and budgets between instances
+	RedisFailure      string // "closed" or "open"
+	RedisLeaseTTL     time.Duration
 	NoAuth            bool
 	AdminTokenFile    string
 	KeyRPM            int
@@ -76,6 +80,10 @@ func serveFlags(cfg *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send its request headers (slow-loris clients are cut)")
 	cfg.Editor = editorFlags(fs)
 	fs.StringVar(&cfg.DB, "db", keys.DefaultPath(getenv), "key store database file (client keys and usage)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "key store URL instead of --db: postgres://USER:PASS@HOST/DB (shared by several instances) or sqlite://PATH")
+	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis URL (redis:// or rediss://) sharing rate limits and budgets between instances; without it limits are per instance")
+	fs.StringVar(&cfg.RedisFailure, "redis-failure", "closed", "when Redis is unreachable: closed (limited requests get 503 limits_unavailable) or open (limits fall back to per instance)")
+	fs.DurationVar(&cfg.RedisLeaseTTL, "redis-lease-ttl", 30*time.Second, "how long a concurrency slot or budget reservation outlives an instance that died holding it")
 	fs.BoolVar(&cfg.NoAuth, "no-auth", false, "serve without client keys (single-user; only on a loopback address)")
 	fs.StringVar(&cfg.AdminTokenFile, "admin-token-file", "", "file holding the admin token that enables /admin/* (or set COPILOT_PROXY_ADMIN_TOKEN)")
 	fs.IntVar(&cfg.KeyRPM, "key-rpm", middleware.DefaultKeyRPM, "requests per minute per key, for keys without their own limit (0 = unlimited)")
@@ -118,7 +126,9 @@ func (c *serveConfig) validate() error {
 		{"shutdown-timeout", c.ShutdownTimeout < 0, "must not be negative"},
 		{"metrics-addr", c.MetricsAddr != "" && !isHostPort(c.MetricsAddr), "want host:port, e.g. 127.0.0.1:9090"},
 		{"pprof-addr", c.PprofAddr != "" && !isLoopbackAddr(c.PprofAddr), "must be a loopback address such as 127.0.0.1:6060 (profiles show internals)"},
-		{"db", c.DB == "", "no path: set --db, or HOME / XDG_DATA_HOME for the default location"},
+		{"db", c.DB == "" && c.DatabaseURL == "", "no path: set --db, or HOME / XDG_DATA_HOME for the default location"},
+		{"redis-failure", c.RedisFailure != "closed" && c.RedisFailure != "open", "want closed or open"},
+		{"redis-lease-ttl", c.RedisLeaseTTL < time.Second, "must be at least 1s"},
 		{"key-rpm", c.KeyRPM < 0, negative},
 		{"key-tpm", c.KeyTPM < 0, negative},
 		{"key-concurrency", c.KeyConcurrency < 0, negative},
