@@ -1,6 +1,7 @@
 package responses
 
 import (
+	"encoding/json"
 	"strings"
 
 	"github.com/copilot-proxy/copilot-proxy/api/openai"
@@ -44,6 +45,7 @@ type StreamFromChat struct {
 	byKey  map[callKey]*callState
 	finish string
 	usage  *openai.Usage
+	tools  json.RawMessage // the request's tools, encoded once
 }
 
 // openItem is the item being streamed.
@@ -163,6 +165,13 @@ func (s *StreamFromChat) begin() {
 func (s *StreamFromChat) response(status string) *Response {
 	r := newResponse(s.req, s.id, s.createdAt, status)
 	r.Output = s.output
+	if s.tools == nil && len(r.Tools) > 0 {
+		// Encoded once: every response event repeats them.
+		if b, err := json.Marshal(r.Tools); err == nil {
+			s.tools = b
+		}
+	}
+	r.ToolsJSON = s.tools
 	return r
 }
 
