@@ -237,7 +237,13 @@ func (a *app) readiness() func() []gateway.Condition {
 	return func() []gateway.Condition {
 		conds := []gateway.Condition{gateway.TokenCondition(a.tokens.Status())}
 		if redis != nil {
-			conds = append(conds, redis.Condition())
+			c := redis.Condition()
+			if !c.OK && a.cfg.RedisFailure == "open" {
+				// Still serving, under per-instance limits: pulling every
+				// instance from the balancer at once would be worse.
+				c.OK, c.Reason = true, c.Reason+"; limits are per instance (--redis-failure open)"
+			}
+			conds = append(conds, c)
 		}
 		return conds
 	}
