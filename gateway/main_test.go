@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 
 // waitLimit bounds every wait in these tests: generous, so a busy machine
 // never fails them, and still finite, so a bug cannot hang the suite.
-const waitLimit = 5 * time.Second
+const waitLimit = 15 * time.Second
 
 // start serves a gateway over loopback with up as the transport of its
 // upstream client.

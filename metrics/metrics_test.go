@@ -33,7 +33,9 @@ func populated(t *testing.T) *metrics.Metrics {
 	})
 	m.ObserveRequest(&metrics.Request{Route: "/v1/chat/completions", Model: "gpt-4o", KeyID: "k1", Status: 200,
 		Duration: time.Second, UpstreamStatus: 200, Upstream: 900 * time.Millisecond, Overhead: time.Millisecond,
-		PromptTokens: 11, CompletionTokens: 7})
+		PromptTokens: 11, CompletionTokens: 7, CreditsNano: 8_375_000, CreditSource: "reported"})
+	m.BudgetThreshold("k1", 80)
+	m.RedisDown(false)
 	m.ObserveRequest(&metrics.Request{Route: "/v1/chat/completions", Model: metrics.None, KeyID: metrics.None, Status: 429, Rejected: "rpm", Overhead: -1})
 	m.ObserveRequest(&metrics.Request{Route: "/v1/chat/completions", Model: "gpt-4o", KeyID: "k1", Status: 504, UpstreamError: "upstream_timeout", Overhead: -1})
 	m.StreamStarted()
