@@ -42,14 +42,14 @@ bench: build bench-harness bench-go ## the load harness (direct vs bare ReverseP
 bench-bin:
 	$(GO) build -o bin/copilot-proxy-bench ./cmd/copilot-proxy-bench
 
-bench-harness: build bench-bin ## side-by-side table and bench-results/latest.json (about a minute on 2 cores)
+bench-harness: build bench-bin ## side-by-side table (HTTP/1.1 and HTTP/2 upstreams, chat/responses/messages, Redis limits, issue 17 targets) and bench-results/latest.json (about 4 minutes on 2 cores; BENCH_ARGS='-rounds 5 -round 2s' for longer)
 	./bin/copilot-proxy-bench -bin $(BIN) -out bench-results/latest.json $(BENCH_ARGS)
 
 bench-go: ## Go micro-benchmarks of the hot paths, with allocation counts
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-profile: build bench-bin ## pprof CPU, heap and allocs profiles of copilot-proxy under load, into bench-results/profile/
-	./bin/copilot-proxy-bench -bin $(BIN) -profile bench-results/profile -round 10s
+profile: build bench-bin ## pprof CPU, heap and allocs profiles of copilot-proxy under load (HTTP/2 upstream; PROFILE_ARGS='-protocols h1' for HTTP/1.1), into bench-results/profile/
+	./bin/copilot-proxy-bench -bin $(BIN) -profile bench-results/profile -round 10s $(PROFILE_ARGS)
 
 openapi-check: ## validate openapi/openapi.yaml (and that openapi.json is generated from it)
 	$(GO) test -count=1 -run 'TestSpecValid|TestErrorCodesComplete' ./openapi

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,22 +20,41 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/copilot/copilottest"
 )
 
+// upstream is one fake Copilot the targets are measured against: plain
+// HTTP/1.1 ("h1") or HTTP/2 over TLS with a certificate made at start
+// ("h2", as Copilot's API is served).
+type upstream struct {
+	name   string // h1 or h2
+	label  string
+	fake   *copilottest.Server
+	caFile string      // the fake's certificate (h2): copilot-proxy's --upstream-ca, the baseline's -upstream-ca
+	tls    *tls.Config // what the bench's own client trusts (h2), nil for h1
+}
+
 // target is one thing the load is sent to.
 type target struct {
 	name  string
 	url   string // base URL, no trailing slash
-	path  string // chat path: /v1/chat/completions, or Copilot's own for direct
 	auth  string // Authorization header value
 	proc  *process
-	conns int    // upstream connections opened while it was measured
-	reqs  int    // requests it served while measured
-	pprof string // copilot-proxy's --pprof-addr, when -mem-pprof asked for one
+	aux   *process     // another process whose CPU the target's requests cost (redis-server)
+	conns int          // upstream connections opened while it was measured
+	reqs  int          // requests it served while measured
+	ok    atomic.Int64 // successful non-stream requests, warm-up included
+	pprof string       // copilot-proxy's --pprof-addr, when -mem-pprof asked for one
+}
+
+// cell is one endpoint called through one target: what a round measures.
+type cell struct {
+	ep *endpoint
+	t  *target
 }
 
 // process is a child process under measurement.
@@ -46,16 +67,25 @@ type process struct {
 
 type env struct {
 	o       options
-	fake    *copilottest.Server
+	ups     []*upstream
 	dir     string
-	key     string
+	key     string // the client key in bench.db
 	self    string
 	bin     string
 	metrics bool
-	body    []byte
-	sbody   []byte
+	eps     []*endpoint // chat first
 	log     io.Writer
-	extra   []string // more copilot-proxy serve flags
+}
+
+// procSpec says how to start a proxy process.
+type procSpec struct {
+	name     string // the target's name
+	baseline bool   // the bare ReverseProxy (else copilot-proxy)
+	up       *upstream
+	db       string   // copilot-proxy's key store (default bench.db)
+	key      string   // the client key in db (default e.key)
+	extra    []string // more copilot-proxy serve flags
+	pprof    bool     // give copilot-proxy a --pprof-addr (t.pprof)
 }
 
 // hasMetricsFlag reports whether the binary has --metrics (so the bench
@@ -65,9 +95,10 @@ func hasMetricsFlag(bin string) bool {
 	return bytes.Contains(help, []byte("-metrics"))
 }
 
-// runBench runs the whole bench: cold starts and memory on fresh processes,
-// then latency, throughput and streams on one process of each proxy, and
-// prints (and writes) the results.
+// runBench runs the whole bench: per upstream protocol, cold starts and
+// memory on fresh processes, then latency, throughput and streams of every
+// endpoint on one process of each proxy; then limits in Redis against
+// in-memory limits. It prints (and writes) the results.
 func runBench(o options, stdout, stderr io.Writer) error {
 	start := time.Now()
 	raiseFileLimit()
@@ -77,30 +108,45 @@ func runBench(o options, stdout, stderr io.Writer) error {
 	}
 	defer e.close()
 	res := e.newResults()
-	for _, name := range []string{"baseline", "copilot-proxy"} {
-		if err := e.coldStart(name, res.Targets[name]); err != nil {
+	for _, up := range e.ups {
+		ur := res.Upstreams[up.name]
+		fmt.Fprintf(e.log, "== upstream %s: %s\n", up.name, up.label)
+		for _, name := range []string{"baseline", "copilot-proxy"} {
+			if err := e.coldStart(up, name, ur.ByTarget[name]); err != nil {
+				return err
+			}
+		}
+		if o.only == "memory" {
+			continue
+		}
+		targets, stop, err := e.startTargets(up)
+		if err != nil {
+			return err
+		}
+		err = e.measureLoad(up, targets, ur)
+		stop()
+		if err != nil {
 			return err
 		}
 	}
 	if o.only == "memory" {
 		return nil
 	}
-	targets, stop, err := e.startTargets()
-	if err != nil {
-		return err
-	}
-	defer stop()
-	if err := e.measureLoad(targets, res); err != nil {
-		return err
+	if o.redis {
+		rr, err := e.redisPhase()
+		if err != nil {
+			return err
+		}
+		res.Redis = rr
 	}
 	res.ElapsedSeconds = time.Since(start).Seconds()
-	res.ratios()
+	res.finish()
 	printTable(stdout, res)
 	return writeResults(o.out, res, stdout)
 }
 
 // newBenchEnv prepares what every phase shares: the scratch folder, the fake
-// upstream, the chat bodies and a client key. Call close when done.
+// upstreams, the request bodies and a client key. Call close when done.
 func newBenchEnv(o options, stderr io.Writer) (*env, error) {
 	bin, err := filepath.Abs(o.bin)
 	if err != nil {
@@ -117,10 +163,16 @@ func newBenchEnv(o options, stderr io.Writer) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	fake := copilottest.NewServer(copilottest.WithoutRecording())
-	e := &env{o: o, fake: fake, dir: dir, self: self, bin: bin, log: stderr}
-	e.body, e.sbody = chatBodies(o.bodyKiB)
-	if e.key, err = e.createKey(); err != nil {
+	e := &env{o: o, dir: dir, self: self, bin: bin, log: stderr, eps: endpoints(o.bodyKiB, o.apis)}
+	for _, p := range o.protocols {
+		up, err := e.newUpstream(p)
+		if err != nil {
+			e.close()
+			return nil, err
+		}
+		e.ups = append(e.ups, up)
+	}
+	if e.key, err = e.createKey(filepath.Join(dir, "bench.db")); err != nil {
 		e.close()
 		return nil, err
 	}
@@ -128,42 +180,84 @@ func newBenchEnv(o options, stderr io.Writer) (*env, error) {
 	return e, nil
 }
 
-// close stops the fake upstream and removes the scratch folder.
+// newUpstream starts the fake upstream speaking proto (h1 or h2), with
+// request recording off so a long run does not grow it.
+func (e *env) newUpstream(proto string) (*upstream, error) {
+	if proto == "h1" {
+		return &upstream{name: "h1", label: "HTTP/1.1, plain", fake: copilottest.NewServer(copilottest.WithoutRecording())}, nil
+	}
+	fake := copilottest.NewServer(copilottest.WithoutRecording(), copilottest.WithTLS(0))
+	up := &upstream{name: "h2", label: "HTTP/2 over TLS", fake: fake, caFile: filepath.Join(e.dir, "upstream-ca.pem")}
+	if err := os.WriteFile(up.caFile, fake.CACertPEM(), 0o600); err != nil {
+		fake.Close()
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(fake.CACertPEM())
+	up.tls = &tls.Config{RootCAs: pool}
+	return up, nil
+}
+
+// close stops the fake upstreams and removes the scratch folder.
 func (e *env) close() {
-	e.fake.Close()
+	for _, up := range e.ups {
+		up.fake.Close()
+	}
 	_ = os.RemoveAll(e.dir)
 }
 
+// chat is the chat endpoint, the one every phase has.
+func (e *env) chat() *endpoint { return e.eps[0] }
+
 // newResults starts the results with what describes the run and an empty
-// entry per target.
+// entry per upstream, target and endpoint.
 func (e *env) newResults() *results {
 	o := e.o
 	res := &results{
 		When: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
-		Rounds: o.rounds, Round: o.roundDur.String(), BodyBytes: len(e.body), Metrics: e.metrics,
-		TunedBaseline: o.tunedBase, Targets: map[string]*targetResult{},
+		Rounds: o.rounds, Round: o.roundDur.String(), BodyBytes: len(e.chat().proxyPlain), Metrics: e.metrics,
+		TunedBaseline: o.tunedBase, StreamConcurrency: o.streamConc, StreamChunks: streamEvents,
+		StreamSpacingMs: ms(streamSpacing), Protocols: o.protocols, Upstreams: map[string]*upstreamResult{},
 	}
 	if v, err := exec.Command(e.bin, "version").Output(); err == nil {
 		res.Version = strings.TrimSpace(string(v))
 	}
-	for _, n := range targetOrder {
-		res.Targets[n] = &targetResult{}
+	for _, up := range e.ups {
+		ur := &upstreamResult{Protocol: up.label, ByTarget: map[string]*targetResult{}, APIs: map[string]*apiResult{}}
+		res.Upstreams[up.name] = ur
+		for _, n := range targetOrder {
+			ur.ByTarget[n] = &targetResult{}
+		}
+		for _, ep := range e.eps[1:] {
+			ar := &apiResult{Title: ep.title, Path: ep.proxyPath, Model: ep.model, Native: ep.native,
+				BodyBytes: len(ep.proxyPlain), ByTarget: map[string]*apiTargetResult{}}
+			for _, n := range targetOrder {
+				if ep.native || n == "copilot-proxy" {
+					ar.ByTarget[n] = &apiTargetResult{}
+				}
+			}
+			ur.APIs[ep.name] = ar
+		}
+	}
+	for _, ep := range e.eps[1:] {
+		res.apiOrder = append(res.apiOrder, ep.name)
 	}
 	return res
 }
 
 // coldStart measures name's cold start on e.o.coldRuns fresh processes (the
 // median goes into tr) and, on the last one, its memory.
-func (e *env) coldStart(name string, tr *targetResult) error {
+func (e *env) coldStart(up *upstream, name string, tr *targetResult) error {
 	var colds []time.Duration
 	for i := range e.o.coldRuns {
-		t, cold, err := e.start(name)
+		conns0 := up.fake.Connections() // nothing else calls the fake meanwhile
+		t, cold, err := e.start(procSpec{name: name, baseline: name == "baseline", up: up, pprof: e.o.memPprof != ""})
 		if err != nil {
 			return err
 		}
 		colds = append(colds, cold)
 		if i == e.o.coldRuns-1 && e.o.streams > 0 {
-			if err := e.memory(t, tr); err != nil {
+			if err := e.memory(up, t, tr, conns0); err != nil {
 				t.proc.stop()
 				return err
 			}
@@ -172,23 +266,26 @@ func (e *env) coldStart(name string, tr *targetResult) error {
 	}
 	slices.Sort(colds)
 	tr.ColdStartMs = ms(colds[len(colds)/2])
-	fmt.Fprintf(e.log, "%-14s cold start %.1f ms (median of %d)\n", name, tr.ColdStartMs, len(colds))
+	fmt.Fprintf(e.log, "%s %-14s cold start %.1f ms (median of %d)\n", up.name, name, tr.ColdStartMs, len(colds))
 	return nil
 }
 
 // startTargets returns the targets of the load phases: the upstream called
 // directly, and a running baseline and copilot-proxy, which stop ends.
-func (e *env) startTargets() (targets []*target, stop func(), err error) {
-	tok, err := exchange(e.fake.Client(), e.fake.URL(), copilottest.GitHubToken)
+func (e *env) startTargets(up *upstream) (targets []*target, stop func(), err error) {
+	tok, err := exchange(up.fake.Client(), up.fake.URL(), copilottest.GitHubToken)
 	if err != nil {
 		return nil, nil, err
 	}
-	direct := &target{name: "direct", url: e.fake.URL(), path: "/chat/completions", auth: "Bearer " + tok}
-	base, _, err := e.start("baseline")
+	direct := &target{name: "direct", url: up.fake.URL(), auth: "Bearer " + tok}
+	if err := e.checkProto(up, direct); err != nil {
+		return nil, nil, err
+	}
+	base, _, err := e.start(procSpec{name: "baseline", baseline: true, up: up})
 	if err != nil {
 		return nil, nil, err
 	}
-	proxy, _, err := e.start("copilot-proxy")
+	proxy, _, err := e.start(procSpec{name: "copilot-proxy", up: up})
 	if err != nil {
 		base.proc.stop()
 		return nil, nil, err
@@ -200,18 +297,63 @@ func (e *env) startTargets() (targets []*target, stop func(), err error) {
 	return []*target{direct, base, proxy}, stop, nil
 }
 
-// measureLoad runs the non-stream phases (c=1, c=64) and the streaming
-// phase over targets into res.
-func (e *env) measureLoad(targets []*target, res *results) error {
-	for _, c := range []int{1, 64} {
-		if err := e.nonStream(targets, c, res); err != nil {
-			return err
+// checkProto makes sure the bench's client speaks the upstream's protocol
+// to it (HTTP/2 to the TLS fake): the direct figures are the floor only then.
+func (e *env) checkProto(up *upstream, direct *target) error {
+	c := newClient(1, up.tls)
+	defer c.CloseIdleConnections()
+	url, body := e.chat().request(direct, false)
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	e.setHeaders(req, e.chat(), direct)
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s direct: %w", up.name, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if want := map[string]int{"h1": 1, "h2": 2}[up.name]; resp.ProtoMajor != want || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s direct: %s, status %d", up.name, resp.Proto, resp.StatusCode)
+	}
+	return nil
+}
+
+// measureLoad runs the non-stream phases (every endpoint at c=1, chat at
+// c=64) and the streaming phase (every endpoint) over targets into ur.
+func (e *env) measureLoad(up *upstream, targets []*target, ur *upstreamResult) error {
+	var all, chat []cell
+	for _, ep := range e.eps {
+		for _, t := range targets {
+			if ep.native || t.name == "copilot-proxy" {
+				all = append(all, cell{ep, t})
+				if ep == e.chat() {
+					chat = append(chat, cell{ep, t})
+				}
+			}
 		}
 	}
-	for _, t := range targets {
-		res.Targets[t.name].UpstreamConnsPer1000 = 1000 * float64(t.conns) / float64(max(t.reqs, 1))
+	for i, r := range e.nonStream(up, all, 1) {
+		c := all[i]
+		if c.ep == e.chat() {
+			ur.ByTarget[c.t.name].C1 = r
+		} else {
+			ur.APIs[c.ep.name].ByTarget[c.t.name].NonStream = r
+		}
 	}
-	return e.streaming(targets, res)
+	for i, r := range e.nonStream(up, chat, 64) {
+		ur.ByTarget[chat[i].t.name].C64 = r
+	}
+	for _, t := range targets {
+		ur.ByTarget[t.name].UpstreamConnsPer1000 = 1000 * float64(t.conns) / float64(max(t.reqs, 1))
+	}
+	for i, r := range e.streaming(up, all) {
+		c := all[i]
+		if c.ep == e.chat() {
+			ur.ByTarget[c.t.name].Streams = r
+		} else {
+			ur.APIs[c.ep.name].ByTarget[c.t.name].Streams = r
+		}
+	}
+	return nil
 }
 
 // writeResults writes res as indented JSON to path ("" = nowhere).
@@ -230,32 +372,12 @@ func writeResults(path string, res *results, stdout io.Writer) error {
 	return nil
 }
 
-// chatBodies returns a non-stream and a stream chat body of about kib KiB.
-// The stream body asks for the usage chunk so every target relays the same
-// events (copilot-proxy asks for it anyway, for accounting).
-func chatBodies(kib int) (plain, stream []byte) {
-	var msgs []string
-	msgs = append(msgs, `{"role":"system","content":"You are a helpful coding assistant."}`)
-	filler := strings.Repeat("lorem ipsum dolor sit amet ", 8)
-	for i := 0; len(strings.Join(msgs, ",")) < kib<<10; i++ {
-		role := "user"
-		if i%2 == 1 {
-			role = "assistant"
-		}
-		msgs = append(msgs, `{"role":"`+role+`","content":"`+filler+strconv.Itoa(i)+`"}`)
-	}
-	if len(msgs)%2 == 1 { // end on a user message
-		msgs = append(msgs, `{"role":"user","content":"and now?"}`)
-	}
-	m := strings.Join(msgs, ",")
-	plain = []byte(`{"model":"gpt-4o","temperature":0.2,"messages":[` + m + `]}`)
-	stream = []byte(`{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"temperature":0.2,"messages":[` + m + `]}`)
-	return plain, stream
-}
-
-func (e *env) createKey() (string, error) {
-	cmd := exec.Command(e.bin, "keys", "create", "--json", "--db", filepath.Join(e.dir, "bench.db"),
-		"--name", "bench", "--rpm", "1000000000", "--concurrency", "1000000")
+// createKey creates a client key with high ceilings in the key store db and
+// returns it; more are further keys create flags (a budget).
+func (e *env) createKey(db string, more ...string) (string, error) {
+	args := append([]string{"keys", "create", "--json", "--db", db,
+		"--name", "bench", "--rpm", "1000000000", "--concurrency", "1000000"}, more...)
+	cmd := exec.Command(e.bin, args...)
 	cmd.Env = e.childEnv()
 	out, err := cmd.Output()
 	if err != nil {
@@ -278,7 +400,8 @@ func (e *env) childEnv() []string {
 		k, _, _ := strings.Cut(kv, "=")
 		switch {
 		case strings.HasPrefix(k, "COPILOT_PROXY_"), strings.HasPrefix(k, "XDG_"), k == "HOME",
-			k == "GH_COPILOT_TOKEN", k == "GITHUB_COPILOT_TOKEN", strings.HasSuffix(k, "_proxy"), strings.HasSuffix(k, "_PROXY"):
+			k == "GH_COPILOT_TOKEN", k == "GITHUB_COPILOT_TOKEN", strings.HasSuffix(k, "_proxy"), strings.HasSuffix(k, "_PROXY"),
+			k == "SSL_CERT_FILE", k == "SSL_CERT_DIR":
 		default:
 			out = append(out, kv)
 		}
@@ -290,47 +413,57 @@ func (e *env) childEnv() []string {
 
 // start runs a proxy process and waits for its first successful chat
 // request; the time from exec to that answer is the cold start.
-func (e *env) start(name string) (*target, time.Duration, error) {
+func (e *env) start(ps procSpec) (*target, time.Duration, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, 0, err
 	}
 	var cmd *exec.Cmd
-	t := &target{name: name, url: "http://" + addr, path: "/v1/chat/completions"}
-	switch name {
-	case "baseline":
-		args := []string{"-baseline-proxy", "-upstream", e.fake.URL(), "-addr", addr}
+	t := &target{name: ps.name, url: "http://" + addr}
+	up := ps.up
+	if ps.baseline {
+		args := []string{"-baseline-proxy", "-upstream", up.fake.URL(), "-addr", addr}
+		if up.caFile != "" {
+			args = append(args, "-upstream-ca", up.caFile)
+		}
 		if e.o.tunedBase {
 			args = append(args, "-tuned-baseline")
 		}
 		cmd = exec.Command(e.self, args...)
 		t.auth = "Bearer unused"
-	default:
-		args := []string{"serve", "--addr", addr, "--db", filepath.Join(e.dir, "bench.db"),
-			"--github-api-url", e.fake.URL(), "--copilot-api-url", e.fake.URL(), "--log-format", "json",
+	} else {
+		db, key := ps.db, ps.key
+		if db == "" {
+			db, key = filepath.Join(e.dir, "bench.db"), e.key
+		}
+		args := []string{"serve", "--addr", addr, "--db", db,
+			"--github-api-url", up.fake.URL(), "--copilot-api-url", up.fake.URL(), "--log-format", "json",
 			"--global-rpm", "1000000000", "--global-concurrency", "1000000", "--shutdown-timeout", "2s"}
+		if up.caFile != "" {
+			args = append(args, "--upstream-ca", up.caFile)
+		}
 		if e.metrics {
 			args = append(args, "--metrics")
 		}
-		args = append(args, e.extra...)
-		if e.o.memPprof != "" && len(e.extra) == 0 {
+		args = append(args, ps.extra...)
+		if ps.pprof {
 			if t.pprof, err = freeAddr(); err != nil {
 				return nil, 0, err
 			}
 			args = append(args, "--pprof-addr", t.pprof)
 		}
 		cmd = exec.Command(e.bin, args...)
-		t.auth = "Bearer " + e.key
+		t.auth = "Bearer " + key
 	}
 	cmd.Env = e.childEnv()
-	logf, err := os.Create(filepath.Join(e.dir, name+".log"))
+	logf, err := os.Create(filepath.Join(e.dir, up.name+"-"+strings.ReplaceAll(ps.name, " ", "-")+".log"))
 	if err != nil {
 		return nil, 0, err
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf // the access log is written, as in production
 	p := &process{cmd: cmd, log: logf, done: make(chan struct{})}
 	t.proc = p
-	c := newClient(4)
+	c := newClient(4, nil)
 	defer c.CloseIdleConnections()
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -341,7 +474,7 @@ func (e *env) start(name string) (*target, time.Duration, error) {
 	var lastCode int
 	var lastErr error
 	for {
-		code, err := e.once(c, t, false)
+		code, err := e.once(c, cell{e.chat(), t}, false)
 		if err == nil && code == http.StatusOK {
 			return t, time.Since(t0), nil
 		}
@@ -349,12 +482,12 @@ func (e *env) start(name string) (*target, time.Duration, error) {
 		select {
 		case <-p.done:
 			b, _ := os.ReadFile(logf.Name())
-			return nil, 0, fmt.Errorf("%s exited before serving: %s", name, lastLines(b, 5))
+			return nil, 0, fmt.Errorf("%s %s exited before serving: %s", up.name, ps.name, lastLines(b, 5))
 		case <-time.After(500 * time.Microsecond):
 		}
 		if time.Since(t0) > 20*time.Second {
 			p.stop()
-			return nil, 0, fmt.Errorf("%s did not serve within 20s (last status %d, error %v)", name, lastCode, lastErr)
+			return nil, 0, fmt.Errorf("%s %s did not serve within 20s (last status %d, error %v)", up.name, ps.name, lastCode, lastErr)
 		}
 	}
 }
@@ -388,25 +521,33 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func newClient(idle int) *http.Client {
+// newClient is the load's client: HTTP/1.1 to the proxies (plain loopback
+// HTTP), and with tlsConf HTTP/2 over TLS to the h2 fake when called
+// directly.
+func newClient(idle int, tlsConf *tls.Config) *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		MaxIdleConns: 0, MaxIdleConnsPerHost: idle, DisableCompression: true,
-		IdleConnTimeout: time.Minute,
+		IdleConnTimeout: time.Minute, TLSClientConfig: tlsConf, ForceAttemptHTTP2: tlsConf != nil,
 	}}
 }
 
-// once sends one chat request and reads the whole answer.
-func (e *env) once(c *http.Client, t *target, stream bool) (int, error) {
-	body := e.body
-	if stream {
-		body = e.sbody
+// setHeaders sets what every call carries.
+func (e *env) setHeaders(req *http.Request, ep *endpoint, t *target) {
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", t.auth)
+	if ep.anthropic {
+		req.Header.Set("Anthropic-Version", "2023-06-01")
 	}
-	req, err := http.NewRequest(http.MethodPost, t.url+t.path, bytes.NewReader(body))
+}
+
+// once sends one request and reads the whole answer.
+func (e *env) once(c *http.Client, cl cell, stream bool) (int, error) {
+	url, body := cl.ep.request(cl.t, stream)
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", t.auth)
+	e.setHeaders(req, cl.ep, cl.t)
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
@@ -418,8 +559,10 @@ func (e *env) once(c *http.Client, t *target, stream bool) (int, error) {
 
 // ---- non-stream ----
 
-func (e *env) nonStream(targets []*target, conc int, res *results) error {
-	c := newClient(conc * 2)
+// nonStream measures cells at concurrency conc in alternating rounds and
+// returns each one's figures, in the order of cells.
+func (e *env) nonStream(up *upstream, cells []cell, conc int) []*nonStreamResult {
+	c := newClient(conc*2, up.tls)
 	defer c.CloseIdleConnections()
 	type acc struct {
 		lat  []time.Duration
@@ -427,30 +570,34 @@ func (e *env) nonStream(targets []*target, conc int, res *results) error {
 		errs int
 		wall time.Duration
 		cpu  time.Duration
+		aux  time.Duration
 	}
-	accs := make([]acc, len(targets))
+	accs := make([]acc, len(cells))
 	// Warm up every target's connections once.
-	for _, t := range targets {
-		e.load(c, t, conc, 200*time.Millisecond)
+	for _, cl := range cells {
+		e.load(c, cl, conc, 200*time.Millisecond)
 	}
 	for r := range e.o.rounds {
-		for i := range targets {
-			k := (i + r) % len(targets)
-			t := targets[k]
-			cpu0 := t.proc.cpu()
-			conns0 := e.fake.Connections()
+		for i := range cells {
+			k := (i + r) % len(cells)
+			cl := cells[k]
+			t := cl.t
+			cpu0, aux0 := t.proc.cpu(), t.aux.cpu()
+			conns0 := up.fake.Connections()
 			t0 := time.Now()
-			lat, errs := e.load(c, t, conc, e.o.roundDur)
+			lat, errs := e.load(c, cl, conc, e.o.roundDur)
 			accs[k].wall += time.Since(t0)
 			accs[k].cpu += t.proc.cpu() - cpu0
-			t.conns += e.fake.Connections() - conns0
+			accs[k].aux += t.aux.cpu() - aux0
+			t.conns += up.fake.Connections() - conns0
 			t.reqs += len(lat)
 			accs[k].lat = append(accs[k].lat, lat...)
 			accs[k].n += len(lat)
 			accs[k].errs += errs
 		}
 	}
-	for k, t := range targets {
+	out := make([]*nonStreamResult, len(cells))
+	for k, cl := range cells {
 		a := accs[k]
 		slices.Sort(a.lat)
 		nr := &nonStreamResult{
@@ -458,24 +605,22 @@ func (e *env) nonStream(targets []*target, conc int, res *results) error {
 			RPS:   float64(a.n) / a.wall.Seconds(),
 			P50Us: us(pct(a.lat, 0.50)), P99Us: us(pct(a.lat, 0.99)),
 		}
-		if t.proc != nil && a.n > 0 {
+		if cl.t.proc != nil && a.n > 0 {
 			nr.CPUUsPerReq = us(a.cpu) / float64(a.n)
 		}
-		tr := res.Targets[t.name]
-		if conc == 1 {
-			tr.C1 = nr
-		} else {
-			tr.C64 = nr
+		if cl.t.aux != nil && a.n > 0 {
+			nr.AuxCPUUsPerReq = us(a.aux) / float64(a.n)
 		}
-		fmt.Fprintf(e.log, "%-14s c=%-3d %8.0f req/s  p50 %7.0f µs  p99 %7.0f µs  cpu %6.0f µs/req  errors %d\n",
-			t.name, conc, nr.RPS, nr.P50Us, nr.P99Us, nr.CPUUsPerReq, nr.Errors)
+		out[k] = nr
+		fmt.Fprintf(e.log, "%s %-18s %-14s c=%-3d %7.0f req/s  p50 %7.0f µs  p99 %7.0f µs  cpu %6.0f µs/req  errors %d\n",
+			up.name, cl.ep.name, cl.t.name, conc, nr.RPS, nr.P50Us, nr.P99Us, nr.CPUUsPerReq, nr.Errors)
 	}
-	return nil
+	return out
 }
 
-// load runs conc workers against t for d and returns the latencies of the
+// load runs conc workers against cl for d and returns the latencies of the
 // successful requests and the count of failures.
-func (e *env) load(c *http.Client, t *target, conc int, d time.Duration) ([]time.Duration, int) {
+func (e *env) load(c *http.Client, cl cell, conc int, d time.Duration) ([]time.Duration, int) {
 	deadline := time.Now().Add(d)
 	var mu sync.Mutex
 	var all []time.Duration
@@ -489,13 +634,17 @@ func (e *env) load(c *http.Client, t *target, conc int, d time.Duration) ([]time
 			bad := 0
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
-				code, err := e.once(c, t, false)
+				code, err := e.once(c, cl, false)
 				if err != nil || code != http.StatusOK {
 					bad++
+					if bad > 1000 && len(lat) == 0 {
+						break // nothing works: do not spin
+					}
 					continue
 				}
 				lat = append(lat, time.Since(t0))
 			}
+			cl.t.ok.Add(int64(len(lat)))
 			mu.Lock()
 			all = append(all, lat...)
 			errs += bad
@@ -517,24 +666,31 @@ type streamObs struct {
 	err         error
 }
 
-const streamEvents = 20 // content chunks per stream in the latency phase
+const (
+	streamEvents  = 20 // content chunks per stream in the latency phase
+	streamSpacing = 5 * time.Millisecond
+)
 
-func (e *env) streaming(targets []*target, res *results) error {
-	e.fake.SetStream(streamEvents, 5*time.Millisecond)
-	defer e.fake.SetStream(copilottest.DefaultChunks, 0)
-	c := newClient(e.o.streamConc * 2)
+// streaming measures the streams of cells at -stream-concurrency in
+// alternating rounds, the fake sending streamEvents chunks streamSpacing
+// apart, and returns each one's figures in the order of cells.
+func (e *env) streaming(up *upstream, cells []cell) []*streamResult {
+	up.fake.SetStream(streamEvents, streamSpacing)
+	defer up.fake.SetStream(copilottest.DefaultChunks, 0)
+	c := newClient(e.o.streamConc*2, up.tls)
 	defer c.CloseIdleConnections()
-	obs := make([][]streamObs, len(targets))
-	for _, t := range targets { // warm up
-		e.streamLoad(c, t, e.o.streamConc, 200*time.Millisecond)
+	obs := make([][]streamObs, len(cells))
+	for _, cl := range cells { // warm up
+		e.streamLoad(c, cl, e.o.streamConc, 200*time.Millisecond)
 	}
 	for r := range e.o.rounds {
-		for i := range targets {
-			k := (i + r) % len(targets)
-			obs[k] = append(obs[k], e.streamLoad(c, targets[k], e.o.streamConc, e.o.roundDur)...)
+		for i := range cells {
+			k := (i + r) % len(cells)
+			obs[k] = append(obs[k], e.streamLoad(c, cells[k], e.o.streamConc, e.o.roundDur)...)
 		}
 	}
-	for k, t := range targets {
+	out := make([]*streamResult, len(cells))
+	for k, cl := range cells {
 		var ttfb, first, gaps []time.Duration
 		sr := &streamResult{}
 		for _, o := range obs[k] {
@@ -555,14 +711,14 @@ func (e *env) streaming(targets []*target, res *results) error {
 		sr.TTFBP50Us, sr.TTFBP99Us = us(pct(ttfb, .5)), us(pct(ttfb, .99))
 		sr.FirstEventP50Us, sr.FirstEventP99Us = us(pct(first, .5)), us(pct(first, .99))
 		sr.GapP50Us, sr.GapP99Us = us(pct(gaps, .5)), us(pct(gaps, .99))
-		res.Targets[t.name].Streams = sr
-		fmt.Fprintf(e.log, "%-14s streams %d  first event p50 %6.0f µs p99 %6.0f µs  gap p99 %6.0f µs  coalesced %d  errors %d\n",
-			t.name, sr.Streams, sr.FirstEventP50Us, sr.FirstEventP99Us, sr.GapP99Us, sr.Coalesced, sr.Errors)
+		out[k] = sr
+		fmt.Fprintf(e.log, "%s %-18s %-14s streams %d  first event p50 %6.0f µs p99 %6.0f µs  gap p99 %6.0f µs  coalesced %d  errors %d\n",
+			up.name, cl.ep.name, cl.t.name, sr.Streams, sr.FirstEventP50Us, sr.FirstEventP99Us, sr.GapP99Us, sr.Coalesced, sr.Errors)
 	}
-	return nil
+	return out
 }
 
-func (e *env) streamLoad(c *http.Client, t *target, conc int, d time.Duration) []streamObs {
+func (e *env) streamLoad(c *http.Client, cl cell, conc int, d time.Duration) []streamObs {
 	deadline := time.Now().Add(d)
 	var mu sync.Mutex
 	var all []streamObs
@@ -573,8 +729,13 @@ func (e *env) streamLoad(c *http.Client, t *target, conc int, d time.Duration) [
 			defer wg.Done()
 			var mine []streamObs
 			buf := make([]byte, 64<<10)
-			for time.Now().Before(deadline) {
-				mine = append(mine, e.oneStream(context.Background(), c, t, buf, nil))
+			bad := 0
+			for time.Now().Before(deadline) && bad < 1000 {
+				o := e.oneStream(context.Background(), c, cl, buf, nil)
+				if o.err != nil {
+					bad++
+				}
+				mine = append(mine, o)
 			}
 			mu.Lock()
 			all = append(all, mine...)
@@ -589,15 +750,15 @@ func (e *env) streamLoad(c *http.Client, t *target, conc int, d time.Duration) [
 // it returns. Two events completed by one read were coalesced somewhere on
 // the way. When firstEvent is set, it is called after the first event and
 // the stream is then held until ctx ends.
-func (e *env) oneStream(ctx context.Context, c *http.Client, t *target, buf []byte, firstEvent func()) streamObs {
+func (e *env) oneStream(ctx context.Context, c *http.Client, cl cell, buf []byte, firstEvent func()) streamObs {
 	var o streamObs
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url+t.path, bytes.NewReader(e.sbody))
+	url, body := cl.ep.request(cl.t, true)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		o.err = err
 		return o
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", t.auth)
+	e.setHeaders(req, cl.ep, cl.t)
 	t0 := time.Now()
 	resp, err := c.Do(req)
 	if err != nil {
@@ -652,17 +813,18 @@ func (e *env) oneStream(ctx context.Context, c *http.Client, t *target, buf []by
 
 // ---- memory ----
 
-// memory records idle RSS, RSS while holding e.o.streams slow streams, and
-// RSS some seconds after they close.
-func (e *env) memory(t *target, tr *targetResult) error {
+// memory records idle RSS, RSS while holding e.o.streams slow chat streams,
+// the upstream connections the process has opened by then (conns0: the
+// fake's count before it started), and RSS some seconds after they close.
+func (e *env) memory(up *upstream, t *target, tr *targetResult, conns0 int) error {
 	time.Sleep(500 * time.Millisecond)
 	idle := t.proc.rss()
 	tr.IdleRSSKiB = idle
-	e.fake.SetStream(1000, time.Second)
-	defer e.fake.SetStream(copilottest.DefaultChunks, 0)
+	up.fake.SetStream(1000, time.Second)
+	defer up.fake.SetStream(copilottest.DefaultChunks, 0)
 
 	n := e.o.streams
-	c := newClient(n)
+	c := newClient(n, nil)
 	defer c.CloseIdleConnections()
 	ctx, cancel := context.WithCancel(context.Background())
 	var started, finished sync.WaitGroup
@@ -675,7 +837,7 @@ func (e *env) memory(t *target, tr *targetResult) error {
 		sem <- struct{}{}
 		go func() {
 			defer finished.Done()
-			o := e.oneStream(ctx, c, t, make([]byte, 4<<10), func() { <-sem; started.Done() })
+			o := e.oneStream(ctx, c, cell{e.chat(), t}, make([]byte, 4<<10), func() { <-sem; started.Done() })
 			if o.events == 0 {
 				mu.Lock()
 				failed++
@@ -688,32 +850,33 @@ func (e *env) memory(t *target, tr *targetResult) error {
 	started.Wait()
 	time.Sleep(time.Second)
 	held := t.proc.rss()
+	tr.HeldUpstreamConns = up.fake.Connections() - conns0
 	if t.pprof != "" && e.o.memPprof != "" {
-		if err := saveMemProfiles(t.pprof, e.o.memPprof); err != nil {
+		if err := saveMemProfiles(t.pprof, filepath.Join(e.o.memPprof, up.name)); err != nil {
 			fmt.Fprintf(e.log, "mem-pprof: %v\n", err)
 		}
 	}
 	if e.o.hold > 0 {
-		fmt.Fprintf(e.log, "%-14s pid %d: holding %d streams for %s\n", t.name, t.proc.pid, n-failed, e.o.hold)
+		fmt.Fprintf(e.log, "%s %-14s pid %d: holding %d streams for %s\n", up.name, t.name, t.proc.pid, n-failed, e.o.hold)
 		time.Sleep(e.o.hold)
 	}
 	cancel()
 	finished.Wait()
 	c.CloseIdleConnections()
-	for i := 0; i < 100 && e.fake.InFlight() > 0; i++ {
+	for i := 0; i < 100 && up.fake.InFlight() > 0; i++ {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(3 * time.Second)
 	after := t.proc.rss()
 	if failed > 0 {
-		fmt.Fprintf(e.log, "%-14s %d of %d slow streams failed\n", t.name, failed, n)
+		fmt.Fprintf(e.log, "%s %-14s %d of %d slow streams failed\n", up.name, t.name, failed, n)
 	}
 	tr.HeldStreams = n - failed
 	tr.HeldRSSKiB = held
 	tr.RSSPerStreamKiB = float64(held-idle) / float64(max(n-failed, 1))
 	tr.AfterCloseRSSKiB = after
-	fmt.Fprintf(e.log, "%-14s idle RSS %d KiB; %d streams: %d KiB (%.1f KiB/stream); after close %d KiB\n",
-		t.name, idle, n-failed, held, tr.RSSPerStreamKiB, after)
+	fmt.Fprintf(e.log, "%s %-14s idle RSS %d KiB; %d streams: %d KiB (%.1f KiB/stream, %d upstream connections); after close %d KiB\n",
+		up.name, t.name, idle, n-failed, held, tr.RSSPerStreamKiB, tr.HeldUpstreamConns, after)
 	return nil
 }
 

@@ -2,14 +2,20 @@
 // client and the upstream, side by side with calling the upstream directly
 // and with a bare httputil.ReverseProxy (the floor of a Go proxy).
 //
-// In one run it starts the fake upstream (copilottest) in-process, the
+// In one run it starts the fake upstream (copilottest) in-process twice,
+// plain HTTP/1.1 ("h1") and HTTP/2 over TLS with a certificate made at
+// start ("h2", as Copilot's API is served; the gateway trusts it through
+// --upstream-ca, the baseline and the direct client trust it too), the
 // baseline proxy (this binary re-executed with -baseline-proxy) and
 // copilot-proxy (bin/copilot-proxy serve, every feature on: a real client
 // key, limits with high ceilings, usage accounting, the JSON access log, and
 // metrics when the binary has --metrics) as separate processes, so their CPU
 // time and RSS can be read from /proc. Rounds alternate between the targets
-// so machine drift cancels out. It prints one table and writes the same
-// figures as JSON.
+// so machine drift cancels out. Chat, /v1/responses and /v1/messages are
+// measured, native and translated; then copilot-proxy with its limits in
+// Redis against in-memory limits (when redis-server is installed). It
+// prints one table, the targets of issue 17 with met / not met, and writes
+// the same figures as JSON.
 //
 //	go build -o bin/copilot-proxy-bench ./cmd/copilot-proxy-bench
 //	bin/copilot-proxy-bench -bin bin/copilot-proxy -out bench-results/latest.json
@@ -22,6 +28,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -44,11 +52,16 @@ type options struct {
 	only       string        // "memory": only cold start and the memory phase
 	hold       time.Duration // memory phase: how long to keep the streams open after measuring (for a debugger)
 	memPprof   string        // with the memory phase: save copilot-proxy's heap and goroutine profiles while streams are held
+	protocols  []string      // upstream protocols measured: "h1", "h2"
+	apis       bool          // measure /v1/responses and /v1/messages too
+	redis      bool          // measure limits in Redis against in-memory limits
+	redisBin   string        // redis-server binary ("" = PATH, then /usr/bin/redis-server)
 
 	// baseline-proxy mode
-	baseline bool
-	upstream string
-	addr     string
+	baseline   bool
+	upstream   string
+	upstreamCA string
+	addr       string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -58,10 +71,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.bin, "bin", "bin/copilot-proxy", "copilot-proxy binary to measure")
 	fs.StringVar(&o.out, "out", "bench-results/latest.json", "where to write the JSON results (\"\" = nowhere)")
 	fs.IntVar(&o.rounds, "rounds", 3, "alternating rounds per measurement")
-	fs.DurationVar(&o.roundDur, "round", 1500*time.Millisecond, "length of one round of one target")
+	fs.DurationVar(&o.roundDur, "round", time.Second, "length of one round of one target (-round 2s -rounds 5 for a longer, steadier run)")
 	fs.IntVar(&o.bodyKiB, "body-kib", 4, "size of the chat request body in KiB")
-	fs.IntVar(&o.streams, "streams", 2000, "concurrent slow streams held for the memory figure (0 skips the memory phase)")
-	fs.IntVar(&o.streamConc, "stream-concurrency", 8, "concurrent streams in the streaming-latency phase")
+	fs.IntVar(&o.streams, "streams", 1000, "concurrent slow streams held for the memory figure (0 skips the memory phase)")
+	fs.IntVar(&o.streamConc, "stream-concurrency", 16, "concurrent streams in the streaming-latency phase")
+	protos := fs.String("protocols", "h1,h2", "upstream protocols to measure: h1 (plain HTTP/1.1), h2 (HTTP/2 over TLS), or both (comma-separated); -profile uses h2 when it is listed")
+	fs.BoolVar(&o.apis, "apis", true, "also measure /v1/responses and /v1/messages, native and translated")
+	fs.BoolVar(&o.redis, "redis", true, "also measure copilot-proxy with --redis-url against in-memory limits (needs redis-server)")
+	fs.StringVar(&o.redisBin, "redis-server", "", "redis-server binary (default: from PATH, else /usr/bin/redis-server)")
 	fs.IntVar(&o.coldRuns, "cold-runs", 3, "process starts measured for the cold-start figure")
 	fs.BoolVar(&o.tunedBase, "tuned-baseline", false, "give the baseline proxy's transport MaxIdleConnsPerHost 256 (the issue's baseline keeps Go's default of 2)")
 	fs.StringVar(&o.profile, "profile", "", "instead of the bench: capture pprof CPU, heap and allocs profiles of copilot-proxy under load into this folder (-round is the CPU profile length)")
@@ -71,6 +88,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.hold, "hold", 0, "memory phase: keep the slow streams open this much longer after measuring, e.g. to attach a debugger")
 	fs.BoolVar(&o.baseline, "baseline-proxy", false, "internal: run as the baseline proxy")
 	fs.StringVar(&o.upstream, "upstream", "", "internal: upstream URL for -baseline-proxy")
+	fs.StringVar(&o.upstreamCA, "upstream-ca", "", "internal: PEM file the -baseline-proxy trusts for the upstream's TLS")
 	fs.StringVar(&o.addr, "addr", "", "internal: listen address for -baseline-proxy")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -79,8 +97,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "-only: the only phase is \"memory\"")
 		return 2
 	}
+	for _, p := range strings.Split(*protos, ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "h1", "h2":
+			if !slices.Contains(o.protocols, p) {
+				o.protocols = append(o.protocols, p)
+			}
+		case "":
+		default:
+			fmt.Fprintf(stderr, "-protocols: %q is neither h1 nor h2\n", p)
+			return 2
+		}
+	}
+	if len(o.protocols) == 0 && !o.baseline {
+		fmt.Fprintln(stderr, "-protocols: give h1, h2 or both")
+		return 2
+	}
 	if o.baseline {
-		if err := runBaseline(o.upstream, o.addr, os.Getenv("BENCH_GITHUB_TOKEN"), o.tunedBase); err != nil {
+		if err := runBaseline(o.upstream, o.upstreamCA, o.addr, os.Getenv("BENCH_GITHUB_TOKEN"), o.tunedBase); err != nil {
 			fmt.Fprintln(stderr, "baseline:", err)
 			return 1
 		}

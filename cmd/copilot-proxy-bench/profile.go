@@ -6,16 +6,17 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/copilot-proxy/copilot-proxy/copilot/copilottest"
 )
 
 // runProfile captures a CPU profile and a heap profile of copilot-proxy
 // (through its --pprof-addr listener) while it serves non-stream chat at
-// concurrency 64 and streams at concurrency 8, and writes them to dir.
+// concurrency 64 and streams at concurrency 8, and writes them to dir. The
+// upstream is the HTTP/2 fake when -protocols lists h2 (as Copilot is
+// served), else the HTTP/1.1 one.
 func runProfile(o options, dir string, stdout, stderr io.Writer) error {
 	raiseFileLimit()
 	bin, err := filepath.Abs(o.bin)
@@ -27,24 +28,29 @@ func runProfile(o options, dir string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	fake := copilottest.NewServer(copilottest.WithoutRecording())
-	defer fake.Close()
-	e := &env{o: o, fake: fake, dir: tmp, bin: bin, log: stderr}
-	e.body, e.sbody = chatBodies(o.bodyKiB)
-	if e.key, err = e.createKey(); err != nil {
-		return err
+	e := &env{o: o, dir: tmp, bin: bin, log: stderr, eps: endpoints(o.bodyKiB, false)}
+	proto := "h1"
+	if slices.Contains(o.protocols, "h2") {
+		proto = "h2"
 	}
-	e.metrics = hasMetricsFlag(bin)
-	pprofAddr, err := freeAddr()
+	up, err := e.newUpstream(proto)
 	if err != nil {
 		return err
 	}
-	e.extra = []string{"--pprof-addr", pprofAddr}
-	t, _, err := e.start("copilot-proxy")
+	defer up.fake.Close()
+	e.ups = []*upstream{up}
+	if e.key, err = e.createKey(filepath.Join(tmp, "bench.db")); err != nil {
+		return err
+	}
+	e.metrics = hasMetricsFlag(bin)
+	t, _, err := e.start(procSpec{name: "copilot-proxy", up: up, pprof: true})
 	if err != nil {
 		return err
 	}
 	defer t.proc.stop()
+	pprofAddr := t.pprof
+	fake := up.fake
+	fmt.Fprintf(stderr, "profiling copilot-proxy against the %s upstream (%s)\n", up.name, up.label)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -52,24 +58,24 @@ func runProfile(o options, dir string, stdout, stderr io.Writer) error {
 	if secs < 1 {
 		secs = 1
 	}
-	fake.SetStream(streamEvents, 5*time.Millisecond)
+	fake.SetStream(streamEvents, streamSpacing)
 	conc := max(o.profConc, 1)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		c := newClient(2 * conc)
+		c := newClient(2*conc, nil)
 		defer c.CloseIdleConnections()
-		e.load(c, t, conc, time.Duration(secs+1)*time.Second)
+		e.load(c, cell{e.chat(), t}, conc, time.Duration(secs+1)*time.Second)
 	}()
 	go func() {
 		defer wg.Done()
 		if conc == 1 {
 			return // the c=1 path alone
 		}
-		c := newClient(16)
+		c := newClient(16, nil)
 		defer c.CloseIdleConnections()
-		e.streamLoad(c, t, 8, time.Duration(secs+1)*time.Second)
+		e.streamLoad(c, cell{e.chat(), t}, 8, time.Duration(secs+1)*time.Second)
 	}()
 	time.Sleep(300 * time.Millisecond)
 	base := "http://" + pprofAddr + "/debug/pprof/"
