@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -209,5 +210,26 @@ func TestParseFailure(t *testing.T) {
 	}
 	if _, err := ParseFailure("maybe"); err == nil {
 		t.Error("no error for an unknown mode")
+	}
+}
+
+// A Redis URL that cannot be used is refused without quoting it: it may
+// hold a password.
+func TestNewURLErrorHidesPassword(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{
+		"redis://user:s3cretpw@host:notaport/0",
+		"redis://:s3cret%zzpw@host/0",
+		"redis://:s3cretpw@host:6379/abc",
+		"rediss://:s3cretpw@host:6379/0?foo=bar",
+	} {
+		c, err := New(Config{URL: u})
+		if err == nil {
+			_ = c.Close()
+			t.Fatalf("%s: accepted", u)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("error shows the password: %v", err)
+		}
 	}
 }

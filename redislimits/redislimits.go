@@ -32,6 +32,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -145,6 +146,15 @@ var (
 	_ middleware.BudgetStore = (*Client)(nil)
 )
 
+// urlError describes a Redis URL that cannot be used without quoting it:
+// net/url's errors carry the whole URL, password included.
+func urlError(err error) error {
+	if _, ok := errors.AsType[*url.Error](err); ok {
+		return errors.New("the Redis URL cannot be parsed; want redis://[user:password@]host:port/db (the URL is not shown: it may hold a password)")
+	}
+	return fmt.Errorf("redis URL: %w", err) // go-redis's own messages name the option, not the URL
+}
+
 // New returns a Client for cfg and starts its lease renewal loop. It does
 // not dial: an unreachable Redis shows at the first call (see Ping).
 func New(cfg Config) (*Client, error) {
@@ -153,7 +163,7 @@ func New(cfg Config) (*Client, error) {
 	if rdb == nil {
 		opt, err := redis.ParseURL(cfg.URL)
 		if err != nil {
-			return nil, fmt.Errorf("redis URL: %w", err)
+			return nil, urlError(err)
 		}
 		rdb, owned = redis.NewClient(clientOptions(opt, cfg.Timeout)), true
 	}
