@@ -115,3 +115,24 @@ func decodeEnvelope(t *testing.T, b []byte) envelopeJSON {
 	}
 	return e
 }
+
+// --global-budget caps every key together: once the gateway's spend
+// passes it, each key is refused, naming the global budget.
+func TestGlobalBudgetFlag(t *testing.T) {
+	fake := copilottest.New(t)
+	g, db := startTeamGateway(t, fake, map[string]string{
+		"COPILOT_PROXY_GLOBAL_BUDGET": "0.001", "COPILOT_PROXY_GLOBAL_BUDGET_PERIOD": "week"})
+	a := createKey(t, db, "--name", "alice")
+	b := createKey(t, db, "--name", "bob")
+	if resp, body := g.post(t, a.Key, "/v1/chat/completions", budgetChat); resp.StatusCode != 200 {
+		t.Fatalf("first request: %d %s", resp.StatusCode, body) // 0.008375 credits: past the budget
+	}
+	for _, k := range []keyJSON{a, b} {
+		resp, body := g.post(t, k.Key, "/v1/chat/completions", budgetChat)
+		e := decodeEnvelope(t, body)
+		if resp.StatusCode != 429 || e.Error.Code != "budget_exceeded" || !strings.Contains(e.Error.Message, "global budget") ||
+			!strings.Contains(e.Error.Message, "per week") {
+			t.Fatalf("%s after the global budget: %d %s", k.Name, resp.StatusCode, body)
+		}
+	}
+}

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -44,19 +42,7 @@ func (q inference) body() string {
 // send makes the request with key and reads the whole answer.
 func (g *testGateway) send(t *testing.T, key string, q inference) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, g.URL+q.path, strings.NewReader(q.body()))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := g.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return g.do(t, http.MethodPost, q.path, q.body(), "Authorization", "Bearer "+key)
 }
 
 // The cost of every request, on each API, stream or not, native or
@@ -182,14 +168,13 @@ func checkAdminCredits(t *testing.T, g *testGateway, keyID string, total int64) 
 
 func adminGet(t *testing.T, g *testGateway, path string, v any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, g.URL+path, nil)
-	req.Header.Set("Authorization", "Bearer "+creditsAdminToken)
-	resp, err := g.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	getJSON(t, g, path, creditsAdminToken, v)
+}
+
+// getJSON GETs path with token as the bearer and decodes a 200 answer into v.
+func getJSON(t *testing.T, g *testGateway, path, token string, v any) {
+	t.Helper()
+	resp, b := g.do(t, http.MethodGet, path, "", "Authorization", "Bearer "+token)
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, v) != nil {
 		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
 	}
@@ -211,17 +196,9 @@ func checkMetricCredits(t *testing.T, g *testGateway, keyID string, want map[str
 // source over models; a source without a series is absent.
 func metricCredits(t *testing.T, g *testGateway, keyID string) map[string]float64 {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, g.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+creditsAdminToken)
-	resp, err := g.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	_, page := g.do(t, http.MethodGet, "/metrics", "", "Authorization", "Bearer "+creditsAdminToken)
 	got := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body) // a metrics page, not a stream body
-	for sc.Scan() {
-		line := sc.Text()
+	for _, line := range strings.Split(string(page), "\n") {
 		if !strings.HasPrefix(line, "copilot_proxy_credits_total{") || !strings.Contains(line, `key_id="`+keyID+`"`) {
 			continue
 		}
@@ -291,14 +268,5 @@ func TestCreditsUnknownSource(t *testing.T) {
 // modelsGet reads GET /v1/models with key into v.
 func modelsGet(t *testing.T, g *testGateway, key string, v any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, g.URL+"/v1/models", nil)
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := g.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK || json.Unmarshal(b, v) != nil {
-		t.Fatalf("GET /v1/models: %d %s", resp.StatusCode, b)
-	}
+	getJSON(t, g, "/v1/models", key, v)
 }
