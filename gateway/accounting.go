@@ -39,23 +39,25 @@ func (a keyAuthenticator) Authenticate(secret string) (middleware.Principal, boo
 // usage. Without a key store it only prices (for the metrics and budgets).
 func accounting(store *keys.Store, models *modelCache, now func() time.Time) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
+		if store == nil {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				defer price(middleware.EntryFrom(r.Context()), models)
+				next.ServeHTTP(w, r)
+			})
+		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			sw := middleware.Wrap(w)
 			var started time.Time // when the stream's start was recorded; zero: not a stream
-			if store != nil {
-				onStart := func() {
-					if keyID, model, ok := usageOwner(r); ok {
-						started = now()
-						store.RecordStart(keys.UsageRecord{KeyID: keyID, Model: model, At: started})
-					}
+			onStart := func() {
+				if keyID, model, ok := usageOwner(r); ok {
+					started = now()
+					store.RecordStart(keys.UsageRecord{KeyID: keyID, Model: model, At: started})
 				}
-				r = r.WithContext(context.WithValue(r.Context(), streamStartKey{}, onStart))
 			}
+			r = r.WithContext(context.WithValue(r.Context(), streamStartKey{}, onStart))
 			defer func() {
 				price(middleware.EntryFrom(r.Context()), models)
-				if store != nil {
-					record(store, r, sw, now(), started)
-				}
+				record(store, r, sw, now(), started)
 			}()
 			next.ServeHTTP(sw, r)
 		})
