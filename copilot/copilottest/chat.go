@@ -76,7 +76,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) outcome {
 		id:      "chatcmpl-fake" + strconv.FormatInt(s.seq.Add(1), 10),
 		created: time.Now().Unix(),
 		model:   jsonStr(req.Model),
-		turn:    req.turn(),
+		turn:    req.turn().withAnswer(st.answer),
 		cached:  st.cached,
 		cost:    st.coster(req.Model),
 	}

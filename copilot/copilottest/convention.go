@@ -51,6 +51,13 @@ type turn struct {
 	tool      string   // tool to call; "" → answer with text
 	outputs   []string // trailing tool results
 	hasOutput bool
+	answer    string // WithAnswer's text; "" → the default answers
+}
+
+// withAnswer is t answering with text (see WithAnswer).
+func (t turn) withAnswer(text string) turn {
+	t.answer = text
+	return t
 }
 
 // newTurn applies the conventions: tools are the declared function tool
@@ -87,6 +94,9 @@ func pickTool(tools []string, text string) (string, bool) {
 
 // text is the non-stream answer text.
 func (t turn) text() string {
+	if t.answer != "" {
+		return t.answer + t.outputSuffix()
+	}
 	if t.hasOutput {
 		return ToolResultReply(strings.Join(t.outputs, "; "))
 	}
@@ -95,6 +105,13 @@ func (t turn) text() string {
 
 // pieces is the streamed answer text, one string per delta.
 func (t turn) pieces(chunks int) []string {
+	if t.answer != "" {
+		out := answerPieces(t.answer, chunks)
+		if t.hasOutput {
+			out = append(out, t.outputSuffix())
+		}
+		return out
+	}
 	out := make([]string, 0, chunks+1)
 	for i := range chunks {
 		out = append(out, "chunk "+strconv.Itoa(i)+" ")
@@ -103,6 +120,15 @@ func (t turn) pieces(chunks int) []string {
 		out = append(out, ToolResultReply(strings.Join(t.outputs, "; ")))
 	}
 	return out
+}
+
+// outputSuffix is what a WithAnswer text gets after it for trailing tool
+// results ("" without them).
+func (t turn) outputSuffix() string {
+	if !t.hasOutput {
+		return ""
+	}
+	return " | tool output: " + strings.Join(t.outputs, "; ")
 }
 
 // splitPieces cuts s into at most n (at least 1) consecutive pieces.

@@ -96,6 +96,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) outcome 
 		return o
 	}
 	g := s.newMsgGen(&req, msgs, st.cached)
+	g.turn = g.turn.withAnswer(st.answer)
 	g.cost = st.coster(req.Model)
 	return s.answer(w, r, st, req.Stream, func() string { return jsonString(g.final()) }, g.stream, msgFailEvent)
 }

@@ -101,6 +101,7 @@ func (s *Server) handleResponses(w http.ResponseWriter, r *http.Request) outcome
 		return o
 	}
 	g := s.newRespGen(&req, items, st.cached)
+	g.turn = g.turn.withAnswer(st.answer)
 	g.cost = st.coster(req.Model)
 	return s.answer(w, r, st, req.Stream, func() string { return jsonString(g.final()) }, g.stream, g.failEvent)
 }

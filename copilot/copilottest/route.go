@@ -56,6 +56,7 @@ type routeState struct {
 	reportCost bool
 	costHeader int64
 	reported   *atomic.Int64 // the server's total of costs reported
+	answer     string        // see WithAnswer
 }
 
 // snapshot takes the route's settings, consuming one use of its fault.
@@ -75,6 +76,7 @@ func (s *Server) snapshot(path string) routeState {
 		reportCost: s.set.reportCost,
 		costHeader: s.set.costHeader,
 		reported:   &s.reportedNano,
+		answer:     s.set.answer,
 	}
 }
 

@@ -61,6 +61,7 @@ type config struct {
 	tls          bool // see WithTLS
 	maxStreams   int
 	modelsJSON   string // "" means DefaultModelsJSON
+	answer       string // "" means DefaultChatContent (see WithAnswer)
 }
 
 // WithTokenLifetime sets the lifetime of issued Copilot tokens (expires_at =
@@ -168,6 +169,7 @@ type settings struct {
 	cachedTokens         int
 	reportCost           bool
 	costHeader           int64
+	answer               string // see WithAnswer
 }
 
 type tokenInfo struct {
@@ -275,6 +277,7 @@ func (s *Server) defaultSettings() settings {
 		modelsJSON:   models,
 		catalog:      parseCatalog(models),
 		reportCost:   true,
+		answer:       s.initial.answer,
 		quota: map[string]string{
 			"premium_interactions": DefaultPremiumQuotaHeader,
 			"chat":                 DefaultChatQuotaHeader,
