@@ -56,9 +56,30 @@ func (u *keyUse) touch(now int64) {
 // The returned Key shares its pointers and Models with the cache (read-only);
 // its LastUsed is as of the last reload.
 func (s *Store) Authenticate(secret string) (Key, bool) {
+	e, now, ok := s.valid(secret)
+	if !ok {
+		return Key{}, false
+	}
+	e.use.touch(now)
+	return e.key, true
+}
+
+// Verify is Authenticate without marking the key used: the web console's
+// sign-in checks a key this way, so signing in is not an API request.
+func (s *Store) Verify(secret string) (Key, bool) {
+	e, _, ok := s.valid(secret)
+	if !ok {
+		return Key{}, false
+	}
+	return e.key, true
+}
+
+// valid finds the cache entry of a secret that is valid now (see
+// Authenticate), with now in Unix ms.
+func (s *Store) valid(secret string) (*entry, int64, bool) {
 	// Anything not shaped like a key cannot match: skip the hash.
 	if len(secret) != secretLen || secret[:len(SecretPrefix)] != SecretPrefix {
-		return Key{}, false
+		return nil, 0, false
 	}
 	// Hashing from a stack buffer keeps the hit path free of allocations.
 	var buf [secretLen]byte
@@ -69,20 +90,26 @@ func (s *Store) Authenticate(secret string) (Key, bool) {
 		// Not cached: perhaps created by another process since the last
 		// poll. Ask the store (rationed, see lookupMiss) before refusing.
 		if !s.lookupMiss(hash) {
-			return Key{}, false
+			return nil, 0, false
 		}
 		if e, ok = s.cache.Load().byHash[hash]; !ok {
-			return Key{}, false
+			return nil, 0, false
 		}
 	}
 	now := s.now().UnixMilli()
 	if e.key.RevokedAt != nil ||
 		e.expiresAt != 0 && now >= e.expiresAt ||
 		e.graceUntil != 0 && now >= e.graceUntil {
-		return Key{}, false
+		return nil, 0, false
 	}
-	e.use.touch(now)
-	return e.key, true
+	return e, now, true
+}
+
+// HasKeys reports whether any key that is not revoked exists, from the
+// cache (no disk access): the web console is off without one and without
+// an admin token.
+func (s *Store) HasKeys() bool {
+	return len(s.cache.Load().byHash) > 0
 }
 
 // reload reads every secret of every non-revoked key into a new cache and

@@ -282,3 +282,35 @@ func testUsageFlushDoesNotReloadTheCache(t *testing.T, newDB func(*testing.T) st
 		t.Fatal("revoking did not reload the cache")
 	}
 }
+
+// Verify checks a secret as Authenticate does without marking the key
+// used (the web console's sign-in).
+func TestVerifyDoesNotMarkUsed(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, "", Options{})
+	ck := mustCreate(t, s, CreateParams{Name: "alice"})
+	if !s.HasKeys() {
+		t.Error("HasKeys with a key = false")
+	}
+	if k, ok := s.Verify(ck.Secret); !ok || k.ID != ck.ID {
+		t.Fatalf("Verify = %+v, %v", k, ok)
+	}
+	if _, ok := s.Verify(ck.Secret + "x"); ok {
+		t.Error("Verify accepted a wrong secret")
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := s.Get(ctx, ck.ID); err != nil || k.LastUsed != nil {
+		t.Errorf("after Verify, LastUsed = %v, %v; want nil", k.LastUsed, err)
+	}
+	if _, err := s.Revoke(ctx, ck.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Verify(ck.Secret); ok {
+		t.Error("Verify accepted a revoked key")
+	}
+	if s.HasKeys() {
+		t.Error("HasKeys with only a revoked key = true")
+	}
+}

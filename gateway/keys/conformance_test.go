@@ -75,6 +75,13 @@ func runConformance(t *testing.T, newDB func(t *testing.T) string) {
 		{"RecordAfterClose", testRecordAfterClose},
 		{"NoSecretInLogs", testNoSecretInLogs},
 		{"UsageBurstOnTwoStoresAddsUp", testUsageBurstOnTwoStores},
+		// web console sessions (see sessions_conformance_test.go)
+		{"ConsoleSessions", testConsoleSessions},
+		{"ConsoleSessionExpiry", testConsoleSessionExpiry},
+		{"ConsoleSessionEndsWithItsKey", testConsoleSessionEndsWithItsKey},
+		{"ConsoleSessionSharedByInstances", testConsoleSessionSharedByInstances},
+		{"ConsoleSessionInvalid", testConsoleSessionInvalid},
+		{"ConsoleSessionOnlyHashStored", testConsoleSessionOnlyHashStored},
 		// the database
 		{"PingAndCloseIdempotent", testPingAndCloseIdempotent},
 	}
