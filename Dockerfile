@@ -1,7 +1,13 @@
-# copilot-proxy container image: a static binary on distroless, as a
-# non-root user. Build: docker build -t copilot-proxy .
-# syntax=docker/dockerfile:1
+# copilot-proxy container image: the static binary on an empty (scratch)
+# base, as a non-root user, with CA certificates and a volume for the SQLite
+# key store. Build (see README "Install"):
+#   docker build --build-arg VERSION="$(git describe --tags --always --dirty)" -t copilot-proxy .
+# `make image-check` lints this file's invariants (pinned base, non-root,
+# no secrets, HEALTHCHECK, VOLUME) without a container runtime.
 
+# The only image pulled, pinned by version: pin it by digest
+# (golang:1.26.8-bookworm@sha256:…) in your own registry for byte-for-byte
+# reproducible builds.
 FROM golang:1.26.8-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -12,20 +18,33 @@ ARG VERSION=devel
 # base without libc.
 RUN CGO_ENABLED=0 go build -trimpath \
       -ldflags "-s -w -X github.com/copilot-proxy/copilot-proxy/version.stamp=${VERSION}" \
-      -o /out/copilot-proxy ./cmd/copilot-proxy \
- && mkdir -p /out/data
+      -o /rootfs/copilot-proxy ./cmd/copilot-proxy
+# The few files the binary needs from an OS: CA certificates for GitHub and
+# Copilot (from Debian's ca-certificates in the build image), a passwd entry
+# for the non-root user 65532, a sticky /tmp (SQLite's temporary files) and
+# the store's directory, owned by that user.
+RUN mkdir -p /rootfs/etc/ssl/certs /rootfs/tmp /rootfs/data \
+ && cp /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ \
+ && echo 'nonroot:x:65532:65532:nonroot:/data:/sbin/nologin' > /rootfs/etc/passwd \
+ && echo 'nonroot:x:65532:' > /rootfs/etc/group \
+ && chmod 1777 /rootfs/tmp \
+ && chown 65532:65532 /rootfs/data
 
-# distroless/static: CA certificates, /etc/passwd with nonroot (65532), no
-# shell. Pinned by version tag; pin by digest in your own registry.
-FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/copilot-proxy /copilot-proxy
-COPY --from=build --chown=65532:65532 /out/data /data
+# scratch: nothing but the files above (no shell, no package manager).
+FROM scratch
+COPY --from=build /rootfs/ /
+# COPY resets ownership to root: give the store's directory back to 65532.
+COPY --from=build --chown=65532:65532 /rootfs/data /data
 USER 65532:65532
-# Listen on every interface inside the container (keys are on by default);
-# the SQLite store lives on the volume.
+# Listen on every interface inside the container: client keys are on (serve
+# refuses --no-auth on a non-loopback address). The SQLite store lives on
+# the volume; the GitHub token comes at run time (a secret file named by
+# COPILOT_PROXY_GITHUB_TOKEN_FILE, or COPILOT_PROXY_GITHUB_TOKEN), never from
+# the image.
 ENV COPILOT_PROXY_ADDR=0.0.0.0:8080 \
     COPILOT_PROXY_DB=/data/copilot-proxy.db \
-    COPILOT_PROXY_LOG_FORMAT=json
+    COPILOT_PROXY_LOG_FORMAT=json \
+    HOME=/data
 VOLUME ["/data"]
 EXPOSE 8080
 # No shell or curl in the image: the binary checks its own /readyz.

@@ -10,6 +10,7 @@ FUZZTIME      ?= 5s
 SOAK_DURATION ?= 60s
 
 .PHONY: fuzz soak
+.PHONY: image-check image release
 .PHONY: build run test test-deps test-short lint fmt vet bench bench-bin bench-harness bench-go profile clean openapi-check openapi
 
 build: ## build the static binary into bin/
@@ -50,6 +51,12 @@ bench-go: ## Go micro-benchmarks of the hot paths, with allocation counts
 
 profile: build bench-bin ## pprof CPU, heap and allocs profiles of copilot-proxy under load (HTTP/2 upstream; PROFILE_ARGS='-protocols h1' for HTTP/1.1), into bench-results/profile/
 	./bin/copilot-proxy-bench -bin $(BIN) -profile bench-results/profile -round 10s $(PROFILE_ARGS)
+
+image-check: ## lint the Dockerfile and .dockerignore (pinned bases, non-root user, no secrets, HEALTHCHECK, VOLUME) without a container runtime; also part of make test
+	$(GO) test -count=1 -run '^(TestDockerfile|TestDockerfileLint|TestDockerignore|TestComposeUsesImage)$$' ./cmd/copilot-proxy
+
+image: image-check ## build the container image copilot-proxy:VERSION (needs Docker)
+	docker build --build-arg VERSION=$(VERSION) -t copilot-proxy:$(VERSION) .
 
 openapi-check: ## validate openapi/openapi.yaml (and that openapi.json is generated from it)
 	$(GO) test -count=1 -run 'TestSpecValid|TestErrorCodesComplete' ./openapi
