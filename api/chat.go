@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 )
 
 // ChatRequest holds the few fields of a chat-completions body the gateway
@@ -18,6 +19,10 @@ type ChatRequest struct {
 	LastRole string
 	// HasImage is true when any message has an image content part.
 	HasImage bool
+	// OutputLimit is max_completion_tokens, else max_tokens, when it is a
+	// non-negative integer; 0 otherwise. Only estimates use it (token and
+	// credit reservations): a bad value is Copilot's to refuse.
+	OutputLimit int64
 	// hasStreamOptions: the body has a top-level "stream_options" key (of
 	// any value), so asking for usage means rewriting it, not inserting it.
 	hasStreamOptions bool
@@ -109,7 +114,25 @@ func ParseChatRequest(body []byte) (ChatRequest, *Error) {
 		out.LastRole, _ = jsonString(c.lastRole)
 	}
 	out.HasImage = c.hasImage
+	out.OutputLimit = outputLimit(c.maxCompletionTokens, c.maxTokens)
 	return out, nil
+}
+
+// outputLimit is the first of the raw values that is a non-negative JSON
+// integer (null and absent fall through, as encoding/json leaves a
+// pointer nil), else 0.
+func outputLimit(raws ...[]byte) int64 {
+	for _, raw := range raws {
+		if raw == nil || isNull(raw) {
+			continue
+		}
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil || n < 0 {
+			return 0
+		}
+		return n
+	}
+	return 0
 }
 
 func hasImagePart(content json.RawMessage) bool {

@@ -99,7 +99,31 @@ func parseChatRequestRef(body []byte) (ChatRequest, *Error) {
 			break
 		}
 	}
+	out.OutputLimit = outputLimitRef(trimmed)
 	return out, nil
+}
+
+// outputLimitRef reads the limits with encoding/json: exact key names, the
+// last of a repeated key, decoded as *int64.
+func outputLimitRef(obj []byte) int64 {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(obj, &top) != nil {
+		return 0
+	}
+	for _, name := range []string{"max_completion_tokens", "max_tokens"} {
+		var n *int64
+		raw, ok := top[name]
+		if !ok {
+			continue
+		}
+		if json.Unmarshal(raw, &n) != nil || n != nil && *n < 0 {
+			return 0
+		}
+		if n != nil {
+			return *n
+		}
+	}
+	return 0
 }
 
 func hasImagePartRef(content json.RawMessage) bool {

@@ -63,6 +63,17 @@ var diffCases = []string{
 	`{}`, `{"a":1}`, `{`, `{"model"`, `{"model":`, `{"model":"m"`, `"str"`, `12`,
 	`{"model":"m","messages":[{"role":"user"}],"stream":true,"Stream_Options":{}}`,
 	`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}],"messages":[{"role":"user"}]}`,
+	// Output limits: precedence, null, repeats, bad values, other spellings.
+	`{"model":"m","messages":[{"role":"user"}],"max_tokens":100}`,
+	`{"model":"m","messages":[{"role":"user"}],"max_tokens":100,"max_completion_tokens":50}`,
+	`{"model":"m","messages":[{"role":"user"}],"max_completion_tokens":null,"max_tokens":7}`,
+	`{"model":"m","messages":[{"role":"user"}],"max_tokens":1,"max_tokens":2}`,
+	`{"model":"m","messages":[{"role":"user"}],"max_tokens":-1}`,
+	`{"model":"m","messages":[{"role":"user"}],"max_tokens":1.5}`,
+	`{"model":"m","messages":[{"role":"user"}],"max_tokens":"9"}`,
+	`{"model":"m","messages":[{"role":"user"}],"max_completion_tokens":1e3,"max_tokens":5}`,
+	`{"model":"m","messages":[{"role":"user"}],"MAX_TOKENS":100}`,
+	`{"model":"m","messages":[{"role":"user"}],"max_tokens":99999999999999999999}`,
 }
 
 func checkSame(t *testing.T, body []byte) {
@@ -95,7 +106,7 @@ func TestParseChatRequestMatchesReference(t *testing.T) {
 func TestParseChatRequestMutations(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
-	alphabet := []byte(`{}[]":,\ ntrufalse0123456789.-+eEu"abcdefmodelstreamessagesrolecontentimage_urltypeMODELROLE` + "\t\n\xff\x00")
+	alphabet := []byte(`{}[]":,\ ntrufalse0123456789.-+eEu"abcdefmodelstreamessagesrolecontentimage_urltypeMODELROLEmax_tokens` + "\t\n\xff\x00")
 	seeds := append([]string{benchBody(5)}, diffCases...)
 	n := 20000
 	if testing.Short() {

@@ -46,6 +46,9 @@ type chatScan struct {
 	keyErr                  *Error // first misspelled or repeated field the gateway reads
 	seen                    [len(topFields)]bool
 	model, stream, messages []byte // raw values; nil when absent
+	// Raw max_tokens and max_completion_tokens (the last of each, exact
+	// spelling: Copilot reads no other), for the output-limit estimate.
+	maxTokens, maxCompletionTokens []byte
 
 	// stream_options.
 	soTypeErr    bool   // not an object, or include_usage not a boolean (encoding/json's matching)
@@ -434,11 +437,26 @@ func (c *chatScan) top() bool {
 			c.stream = v
 		case fMessages:
 			c.messages = v
+		case -1:
+			c.limitField(raw, complex, v)
 		}
 		more, ok := c.endOf('}')
 		if !ok || !more {
 			return ok
 		}
+	}
+}
+
+// limitField keeps the value of an output-limit field.
+func (c *chatScan) limitField(raw []byte, complex bool, v []byte) {
+	if complex {
+		return
+	}
+	switch string(raw) {
+	case "max_tokens":
+		c.maxTokens = v
+	case "max_completion_tokens":
+		c.maxCompletionTokens = v
 	}
 }
 

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -26,7 +25,7 @@ func handleChat(up *upstream, rt *router, bodies bodyReader, out *relayer) http.
 		body, req, ok := readRequest(w, r, bodies, api.ParseChatRequest)
 		if ok {
 			body, ok = admitRequest(w, r, rt.models, body, &req.Model, req.Stream, func() int64 {
-				return middleware.OutputEstimate(chatOutputLimit(body))
+				return middleware.OutputEstimate(req.OutputLimit)
 			})
 		}
 		if !ok {
@@ -251,24 +250,6 @@ func (t *tailReader) keep(b []byte) {
 }
 
 func (t *tailReader) bytes() []byte { return t.buf[:t.n] }
-
-// chatOutputLimit is a chat request's output limit for its token
-// reservation: max_completion_tokens, else max_tokens, else 0 (none given,
-// or not an integer). It decodes the body again, so it is called only when
-// a token limit applies.
-func chatOutputLimit(body []byte) int64 {
-	var v struct {
-		MaxTokens           *int64 `json:"max_tokens"`
-		MaxCompletionTokens *int64 `json:"max_completion_tokens"`
-	}
-	if json.Unmarshal(body, &v) != nil {
-		return 0
-	}
-	if v.MaxCompletionTokens != nil {
-		return *v.MaxCompletionTokens
-	}
-	return deref(v.MaxTokens)
-}
 
 // deref is *p, 0 for nil.
 func deref(p *int64) int64 {

@@ -820,6 +820,11 @@ func (e *env) memory(up *upstream, t *target, tr *targetResult, conns0 int) erro
 	time.Sleep(500 * time.Millisecond)
 	idle := t.proc.rss()
 	tr.IdleRSSKiB = idle
+	if t.pprof != "" && e.o.memPprof != "" {
+		if err := saveMemProfiles(t.pprof, filepath.Join(e.o.memPprof, up.name), "idle"); err != nil {
+			fmt.Fprintf(e.log, "mem-pprof: %v\n", err)
+		}
+	}
 	up.fake.SetStream(1000, time.Second)
 	defer up.fake.SetStream(copilottest.DefaultChunks, 0)
 
@@ -852,7 +857,7 @@ func (e *env) memory(up *upstream, t *target, tr *targetResult, conns0 int) erro
 	held := t.proc.rss()
 	tr.HeldUpstreamConns = up.fake.Connections() - conns0
 	if t.pprof != "" && e.o.memPprof != "" {
-		if err := saveMemProfiles(t.pprof, filepath.Join(e.o.memPprof, up.name)); err != nil {
+		if err := saveMemProfiles(t.pprof, filepath.Join(e.o.memPprof, up.name), "held"); err != nil {
 			fmt.Fprintf(e.log, "mem-pprof: %v\n", err)
 		}
 	}

@@ -113,9 +113,9 @@ func fetch(url, path string) error {
 	return f.Close()
 }
 
-// saveMemProfiles saves the heap (inuse), goroutine (with stacks) and
+// saveMemProfiles saves, as files named PREFIX-*, the heap (inuse), goroutine (with stacks) and
 // runtime/metrics-style memory summary of the process serving pprof at addr.
-func saveMemProfiles(addr, dir string) error {
+func saveMemProfiles(addr, dir, prefix string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -123,12 +123,12 @@ func saveMemProfiles(addr, dir string) error {
 	// statistics again after the garbage collections the heap profiles ran
 	// (a collection may shrink goroutine stacks).
 	for _, f := range [][2]string{
-		{"held-memstats.txt", "/debug/pprof/heap?debug=1"},
-		{"held-goroutine.pprof", "/debug/pprof/goroutine"},
-		{"held-goroutines.txt", "/debug/pprof/goroutine?debug=1"},
-		{"held-heap.pprof", "/debug/pprof/heap?gc=1"},
-		{"held-heap2.pprof", "/debug/pprof/heap?gc=1"},
-		{"held-memstats-after-gc.txt", "/debug/pprof/heap?debug=1"},
+		{prefix + "-memstats.txt", "/debug/pprof/heap?debug=1"},
+		{prefix + "-goroutine.pprof", "/debug/pprof/goroutine"},
+		{prefix + "-goroutines.txt", "/debug/pprof/goroutine?debug=1"},
+		{prefix + "-heap.pprof", "/debug/pprof/heap?gc=1"},
+		{prefix + "-heap2.pprof", "/debug/pprof/heap?gc=1"},
+		{prefix + "-memstats-after-gc.txt", "/debug/pprof/heap?debug=1"},
 	} {
 		name, path := f[0], f[1]
 		resp, err := http.Get("http://" + addr + path)
