@@ -25,6 +25,9 @@ type ServeConfig struct {
 	ErrorLog *log.Logger
 	// Logger gets the drain's lines.
 	Logger zerolog.Logger
+	// Wrap, when set, wraps the server's handler, outermost: every
+	// response goes through it (the demo command marks each one).
+	Wrap func(http.Handler) http.Handler
 }
 
 // cutGrace bounds the wait for handlers cut at the drain timeout: they
@@ -38,11 +41,15 @@ const cutGrace = 5 * time.Second
 // cutGrace after the cut), so usage recorded by the handlers is complete.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, cfg ServeConfig) error {
 	var inflight atomic.Int64
+	var h http.Handler = s
+	if cfg.Wrap != nil {
+		h = cfg.Wrap(s)
+	}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			inflight.Add(1)
 			defer inflight.Add(-1)
-			s.ServeHTTP(w, r)
+			h.ServeHTTP(w, r)
 		}),
 		// There is deliberately no WriteTimeout, which would cut long
 		// streams.

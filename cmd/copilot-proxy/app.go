@@ -55,6 +55,10 @@ func newApp(ctx context.Context, cfg serveConfig, getenv func(string) string, st
 	var logOut io.Writer
 	logOut, a.logBuf = logging.Buffered(stderr)
 	a.log = logging.New(cfg.LogFormat, cfg.LogLevel, logOut)
+	if cfg.Demo {
+		a.log = a.log.With().Bool("demo", true).Logger()
+		a.log.Warn().Str("upstream", cfg.CopilotAPIURL).Msg(demoLogLine)
+	}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -288,9 +292,18 @@ func (a *app) Run(ctx context.Context) error {
 		ShutdownTimeout:   a.cfg.ShutdownTimeout,
 		ErrorLog:          logging.HTTPErrorLog(a.log),
 		Logger:            a.log,
+		Wrap:              a.wrap(),
 	})
 	a.ln = nil // closed by Serve
 	return err
+}
+
+// wrap is the outermost handler of the API: the demo's marking, or none.
+func (a *app) wrap() func(http.Handler) http.Handler {
+	if a.cfg.Demo {
+		return markDemo
+	}
+	return nil
 }
 
 // Close stops every component, in this order: the API listener (if Run did

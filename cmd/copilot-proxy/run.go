@@ -13,6 +13,7 @@ const usage = `copilot-proxy — use a GitHub Copilot subscription through the O
 
 Usage:
   copilot-proxy [serve] [flags]   run the gateway (the default command)
+  copilot-proxy demo              try it without a Copilot seat: fake answers, no token, no network
   copilot-proxy login             get a GitHub token with GitHub's device flow and save it
   copilot-proxy logout            remove the token login saved
   copilot-proxy status [--json]   check the token, the Copilot plan and the quota
@@ -41,6 +42,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "serve":
 		return runServe(ctx, args, getenv, stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args, getenv, stdout, stderr)
 	case "usage":

@@ -59,6 +59,10 @@ type serveConfig struct {
 	PprofAddr string // net/http/pprof on a separate loopback listener
 
 	ModelAliases modelAliases
+
+	// Demo is set by the demo command only (no flag): every log line and
+	// every response is marked as demo (see demo.go).
+	Demo bool
 }
 
 // serveFlags declares the serve settings on a new FlagSet.
