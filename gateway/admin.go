@@ -28,27 +28,18 @@ import (
 const maxAdminBody = 64 << 10
 
 // adminAuth admits only requests carrying the admin token as a bearer
-// token. Both sides are hashed first so the comparison is constant-time
+// token, or (cookie not nil) the web console's admin session cookie. Both
+// sides of the token are hashed first so the comparison is constant-time
 // whatever the lengths; a client key is just another wrong token here.
-// Failed attempts are throttled per client address as client keys are (see
-// middleware.Auth), with the same default limit and window.
-func adminAuth(token string) func(http.Handler) http.Handler {
-	return adminAuthWith(token, middleware.DefaultAuthFailLimit, middleware.DefaultAuthFailWindow)
-}
-
-// adminAuthWith is adminAuth with the failure limit per address and window.
-// Only failures are counted, and the counter is consulted only on failure,
-// so a right token from an address others guessed from still passes.
-func adminAuthWith(token string, failLimit int, window time.Duration) func(http.Handler) http.Handler {
+// Failed attempts are throttled per client address by gate, as client keys
+// are (see middleware.Auth), with the same default limit and window.
+//
+// cookie reports whether a request carries a console session cookie and,
+// if so, its refusal (nil: an admin session, and for a change the right
+// CSRF token from this site). A cookie naming no live session counts as a
+// failed attempt; a refused change (403) does not, it is no guess.
+func adminAuth(token string, gate *adminGate, cookie func(*http.Request) (bool, *api.Error)) func(http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(token))
-	failures := httprate.NewRateLimiter(failLimit, window,
-		// The answer is ours (the error envelope), not httprate's.
-		httprate.WithResponseHeaders(httprate.ResponseHeaders{}),
-		httprate.WithErrorHandler(func(http.ResponseWriter, *http.Request, error) {}),
-	)
-	// httprate's sliding counter cannot say when an address drops under the
-	// limit; a whole window is a safe upper bound.
-	retryAfter := strconv.FormatInt(int64((window+time.Second-1)/time.Second), 10)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -57,20 +48,65 @@ func adminAuthWith(token string, failLimit int, window time.Duration) func(http.
 				next.ServeHTTP(w, r)
 				return
 			}
-			// OnLimit counts this failure unless the address is already over
-			// its limit, atomically.
-			if failures.OnLimit(w, r, httprate.CanonicalizeIP(remoteHost(r.RemoteAddr))) {
-				middleware.EntryFrom(r.Context()).SetLimitReason(middleware.ReasonAuthFailures)
-				w.Header().Set("Retry-After", retryAfter)
-				middleware.WriteError(w, r, api.NewError(api.CodeRateLimitExceeded,
-					"Too many failed admin token attempts from this address. Retry after "+retryAfter+"s."))
-				return
+			if cookie != nil && r.Header.Get("Authorization") == "" {
+				if present, e := cookie(r); present {
+					switch {
+					case e == nil:
+						next.ServeHTTP(w, r)
+					case e.Code == api.CodeInvalidAPIKey:
+						w.Header().Set("WWW-Authenticate", `Bearer realm="copilot-proxy admin"`)
+						gate.refuse(w, r, e)
+					default:
+						middleware.WriteError(w, r, e)
+					}
+					return
+				}
 			}
-			w.Header().Set("X-Should-Retry", "false")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="copilot-proxy admin"`)
-			middleware.WriteError(w, r, api.NewError(api.CodeInvalidAPIKey, "Invalid admin token. Send the admin token as 'Authorization: Bearer <token>'."))
+			gate.refuse(w, r, api.NewError(api.CodeInvalidAPIKey, "Invalid admin token. Send the admin token as 'Authorization: Bearer <token>'."))
 		})
 	}
+}
+
+// adminGate counts failed admin-token attempts per client address: those
+// on the admin API and /metrics, and the console's failed sign-ins, so all
+// count once per address. Only failures are counted, and the counter is
+// consulted only on failure, so a right token from an address others
+// guessed from still passes.
+type adminGate struct {
+	failures   *httprate.RateLimiter
+	retryAfter string
+}
+
+// newAdminGate allows failLimit failures per address per window.
+func newAdminGate(failLimit int, window time.Duration) *adminGate {
+	return &adminGate{
+		failures: httprate.NewRateLimiter(failLimit, window,
+			// The answer is ours (the error envelope), not httprate's.
+			httprate.WithResponseHeaders(httprate.ResponseHeaders{}),
+			httprate.WithErrorHandler(func(http.ResponseWriter, *http.Request, error) {}),
+		),
+		// httprate's sliding counter cannot say when an address drops
+		// under the limit; a whole window is a safe upper bound.
+		retryAfter: strconv.FormatInt(int64((window+time.Second-1)/time.Second), 10),
+	}
+}
+
+// refuse answers a failed attempt with e (a 401), or with 429 once the
+// address is over its limit.
+func (g *adminGate) refuse(w http.ResponseWriter, r *http.Request, e *api.Error) {
+	// OnLimit counts this failure unless the address is already over its
+	// limit, atomically.
+	if g.failures.OnLimit(w, r, httprate.CanonicalizeIP(remoteHost(r.RemoteAddr))) {
+		w.Header().Del("WWW-Authenticate")
+		middleware.EntryFrom(r.Context()).SetLimitReason(middleware.ReasonAuthFailures)
+		w.Header().Set("Retry-After", g.retryAfter)
+		middleware.WriteError(w, r, api.NewError(api.CodeRateLimitExceeded,
+			"Too many failed admin token attempts from this address. Retry after "+g.retryAfter+"s."))
+		return
+	}
+	w.Header().Set("X-Should-Retry", "false")
+	middleware.WriteError(w, r, e)
 }
 
 // quotaReset is the account's next quota reset date, zero when unknown.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -52,17 +53,47 @@ func (s *Server) routes(d Deps, cfg Config, up *upstream) http.Handler {
 		r.With(inference(d, h.models, h.limit)...).Post("/v1/messages", handleMessages(h.up, h.rt, h.models, h.bodies, h.out))
 		r.With(h.limit).Post("/v1/messages/count_tokens", handleCountTokens(h.bodies))
 	})
-	// One admin-token check for /admin and /metrics, so failed attempts
-	// count once per address.
-	admin := adminAuth(d.AdminToken)
+	// One failure counter for the admin token on /admin, /metrics and the
+	// console's sign-in, so failed attempts count once per address. The
+	// admin API also takes the console's admin session cookie (with a CSRF
+	// token on changes).
+	gate := newAdminGate(middleware.DefaultAuthFailLimit, middleware.DefaultAuthFailWindow)
+	ready := &readiness{ready: d.Ready, keys: d.Keys, draining: &s.draining, now: d.Now}
+	account := accountJSON(ready, d.Quota)
+	con := newConsole(d, account, gate)
+	var cookie func(*http.Request) (bool, *api.Error)
+	if con != nil {
+		cookie = con.AdminCookie
+	}
+	admin := adminAuth(d.AdminToken, gate, cookie)
 	if d.AdminToken != "" && d.Keys != nil {
-		r.Route("/admin", func(r chi.Router) { adminRoutes(r, d, admin) })
+		r.Route("/admin", func(r chi.Router) { adminRoutes(r, d, admin, account) })
+	}
+
+	// The web console (see gateway/console): pages rendered from embedded
+	// assets, their stylesheet and script, and the session API.
+	if con != nil {
+		r.Route("/console", func(r chi.Router) {
+			r.Use(con.Enabled, con.Headers)
+			r.Get("/", con.Home)
+			r.Get("/login", con.Login)
+			r.Get("/keys", con.KeysPage)
+			r.Get("/usage", con.UsagePage)
+			r.Get("/account", con.AccountPage)
+			r.Get("/me", con.MePage)
+			r.Get("/assets/{file}", con.Asset)
+			r.Post("/signout", con.SignOutForm)
+			r.Post("/api/session", con.SignIn)
+			r.Get("/api/session", con.WhoAmI)
+			r.Delete("/api/session", con.SignOut)
+			r.Get("/api/me", con.Me)
+		})
 	}
 
 	// Probes for orchestrators (see health.go for the response shapes), and
 	// what this is for a client probing the base URL (see root.go).
 	r.Get("/healthz", handleHealthz())
-	r.Get("/readyz", handleReadyz(&readiness{ready: d.Ready, keys: d.Keys, draining: &s.draining, now: d.Now}))
+	r.Get("/readyz", handleReadyz(ready))
 	r.Get("/", handleRoot())
 	r.Head("/", handleRoot())
 
@@ -157,8 +188,9 @@ func inference(d Deps, models *modelCache, limit func(http.Handler) http.Handler
 }
 
 // adminRoutes mounts the admin API (only with an admin token).
-func adminRoutes(r chi.Router, d Deps, auth func(http.Handler) http.Handler) {
+func adminRoutes(r chi.Router, d Deps, auth func(http.Handler) http.Handler, account func(context.Context) ([]byte, error)) {
 	r.Use(auth)
+	r.Get("/account", handleAdminAccount(account))
 	r.Get("/keys", handleAdminListKeys(d.Keys, d.QuotaReset))
 	r.Post("/keys", handleAdminCreateKey(d.Keys, d.Now))
 	r.Post("/keys/{id}/revoke", handleAdminRevokeKey(d.Keys))

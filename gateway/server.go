@@ -122,6 +122,11 @@ type Deps struct {
 	QuotaReset func() time.Time
 	// AdminToken enables /admin/* for callers presenting it; "" disables it.
 	AdminToken string
+	// ConsoleSessionLifetime is how long a web console sign-in lasts; 0
+	// means console.DefaultLifetime (12 h). The console (/console/) is
+	// served with a key store unless NoAuth is set without AdminToken, and
+	// answers 404 while there is neither an admin token nor a client key.
+	ConsoleSessionLifetime time.Duration
 	// Quota returns the account's quota as last seen (GET /v1/usage/quota
 	// sends it as JSON); nil leaves that route out.
 	Quota func() any

@@ -82,6 +82,7 @@ func runConformance(t *testing.T, newDB func(t *testing.T) string) {
 		{"ConsoleSessionSharedByInstances", testConsoleSessionSharedByInstances},
 		{"ConsoleSessionInvalid", testConsoleSessionInvalid},
 		{"ConsoleSessionOnlyHashStored", testConsoleSessionOnlyHashStored},
+		{"KeyUsageIsTheListEntry", testKeyUsageIsTheListEntry},
 		// the database
 		{"PingAndCloseIdempotent", testPingAndCloseIdempotent},
 	}

@@ -202,6 +202,28 @@ func newKey(p CreateParams, now int64) (Key, error) {
 // from reset, see credits.Period.Bounds). It flushes pending usage first
 // so the totals are current.
 func (s *Store) List(ctx context.Context, reset time.Time) ([]KeyWithUsage, error) {
+	return s.listWhere(ctx, reset, "")
+}
+
+// KeyUsage is one key as List shows it (all-time totals and the spend of
+// its current budget period), by id or name: a key holder's own view.
+func (s *Store) KeyUsage(ctx context.Context, idOrName string, reset time.Time) (KeyWithUsage, error) {
+	k, err := s.Get(ctx, idOrName)
+	if err != nil {
+		return KeyWithUsage{}, err
+	}
+	list, err := s.listWhere(ctx, reset, k.ID)
+	if err != nil {
+		return KeyWithUsage{}, err
+	}
+	if len(list) != 1 {
+		return KeyWithUsage{}, notFound(idOrName)
+	}
+	return list[0], nil
+}
+
+// listWhere is List, of the key id only when id is not "".
+func (s *Store) listWhere(ctx context.Context, reset time.Time, id string) ([]KeyWithUsage, error) {
 	if err := s.Flush(ctx); err != nil {
 		return nil, err
 	}
@@ -217,7 +239,8 @@ func (s *Store) List(ctx context.Context, reset time.Time) ([]KeyWithUsage, erro
 				CAST(SUM(credits_nano) AS BIGINT) AS credits
 			FROM usage GROUP BY key_id
 		) u ON u.key_id = k.id
-		ORDER BY k.created_at, `+s.d.insertOrder)
+		WHERE $1 = '' OR k.id = $1
+		ORDER BY k.created_at, `+s.d.insertOrder, id)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}

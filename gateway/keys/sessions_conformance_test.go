@@ -3,6 +3,7 @@ package keys
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -197,4 +198,29 @@ func countRows(t *testing.T, s *Store, table string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// KeyUsage (the key holder's view) is exactly the key's List entry.
+func testKeyUsageIsTheListEntry(t *testing.T, newDB func(*testing.T) string) {
+	ctx := context.Background()
+	clk := newClock()
+	s := openURL(t, newDB(t), Options{Now: clk.Now})
+	budget := int64(5e9)
+	a := mustCreate(t, s, CreateParams{Name: "alice", Budget: &budget})
+	b := mustCreate(t, s, CreateParams{Name: "bob"})
+	s.Record(UsageRecord{KeyID: a.ID, Model: "gpt-4o", PromptTokens: 3, CompletionTokens: 4, Credits: 7})
+	s.Record(UsageRecord{KeyID: b.ID, Model: "gpt-4o", PromptTokens: 30, Error: true})
+	list, err := s.List(ctx, time.Time{})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("List = %v, %v", list, err)
+	}
+	for i, ref := range []string{a.ID, "BOB"} {
+		got, err := s.KeyUsage(ctx, ref, time.Time{})
+		if err != nil || !reflect.DeepEqual(got, list[i]) {
+			t.Errorf("KeyUsage(%s) = %+v, %v\nwant %+v", ref, got, err, list[i])
+		}
+	}
+	if _, err := s.KeyUsage(ctx, "nobody", time.Time{}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("KeyUsage(nobody) err = %v, want ErrNotFound", err)
+	}
 }
