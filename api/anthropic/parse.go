@@ -63,26 +63,31 @@ func topLevel(body []byte) (map[string]json.RawMessage, *api.Error) {
 	if len(trimmed) == 0 {
 		return nil, api.NewError(api.CodeInvalidJSON, "The request body is empty; expected a JSON object.")
 	}
-	if !json.Valid(trimmed) {
-		return nil, api.NewError(api.CodeInvalidJSON, "The request body is not valid JSON.")
-	}
-	if trimmed[0] != '{' {
-		return nil, api.NewError(api.CodeInvalidRequest, "The request body must be a JSON object.")
-	}
+	// One validating pass that also yields the members (Claude Code sends
+	// 80 KB and more on every turn).
 	top := make(map[string]json.RawMessage, 16)
 	var e *api.Error
-	objectMembers(trimmed, func(key string, value []byte) {
+	valid, isObject := api.WalkObject(trimmed, func(m api.Member) {
+		key := m.KeyString()
 		if _, seen := top[key]; seen && e == nil && slices.Contains(requestFields, key) {
 			e = invalid(key, "Field given more than once")
 		}
-		top[key] = value
+		top[key] = m.Value
 		for _, f := range requestFields {
 			if e == nil && key != f && strings.EqualFold(key, f) {
 				e = invalid(key, fmt.Sprintf("Extra inputs are not permitted (did you mean %q?)", f))
 			}
 		}
 	})
-	return top, e
+	switch {
+	case !valid:
+		return nil, api.NewError(api.CodeInvalidJSON, "The request body is not valid JSON.")
+	case !isObject:
+		return nil, api.NewError(api.CodeInvalidRequest, "The request body must be a JSON object.")
+	case e != nil:
+		return nil, e
+	}
+	return top, nil
 }
 
 // checkScalars checks the fields the gateway routes on before the whole

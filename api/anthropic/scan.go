@@ -2,30 +2,11 @@ package anthropic
 
 import (
 	"bytes"
-	"encoding/json"
 )
 
-// The splitters below walk JSON that json.Valid has accepted, so they only
-// track strings and nesting: a body is checked once by the fast validator,
-// then only the few values the gateway needs are decoded.
-
-// objectMembers calls fn with the key (unescaped) and raw value of each
-// member of a valid JSON object.
-func objectMembers(obj []byte, fn func(key string, value []byte)) {
-	i := skipWS(obj, 1) // after '{'
-	for i < len(obj) && obj[i] == '"' {
-		end := endString(obj, i)
-		key := unquote(obj[i:end])
-		i = skipWS(obj, end)
-		i = skipWS(obj, i+1) // after ':'
-		vend := skipValue(obj, i)
-		fn(key, obj[i:vend])
-		i = skipWS(obj, vend)
-		if i < len(obj) && obj[i] == ',' {
-			i = skipWS(obj, i+1)
-		}
-	}
-}
+// The splitters below walk JSON that api.WalkObject has validated, so they
+// only track strings and nesting: a body is checked once, then only the few
+// values the gateway needs are decoded.
 
 // arrayElements calls fn with each raw element of a valid JSON array.
 func arrayElements(arr []byte, fn func(elem []byte)) {
@@ -38,19 +19,6 @@ func arrayElements(arr []byte, fn func(elem []byte)) {
 			i = skipWS(arr, i+1)
 		}
 	}
-}
-
-// unquote is a JSON string's value as encoding/json decodes it: escapes
-// decoded (an escaped key, "mod\u0065l", is the key the upstream sees) and
-// invalid UTF-8 replaced.
-func unquote(quoted []byte) string {
-	inner := quoted[1 : len(quoted)-1]
-	if isPlainASCII(inner) {
-		return string(inner)
-	}
-	var s string
-	_ = json.Unmarshal(quoted, &s)
-	return s
 }
 
 // skipValue returns the index just after the value that starts at i.
@@ -112,14 +80,4 @@ func skipWS(b []byte, i int) int {
 
 func isDelimiter(c byte) bool {
 	return c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r'
-}
-
-// isPlainASCII: no escapes and no bytes outside ASCII.
-func isPlainASCII(b []byte) bool {
-	for _, c := range b {
-		if c == '\\' || c >= 0x80 {
-			return false
-		}
-	}
-	return true
 }

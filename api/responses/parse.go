@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"sort"
 	"strings"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
@@ -60,22 +59,43 @@ func objectBody(body []byte) ([]byte, *api.Error) {
 }
 
 // guardKeys refuses a case variant of a guarded field among the unknown
-// members (DecodeObject matches exactly, so a variant lands there).
+// members (DecodeObject matches exactly, so a variant lands there): the
+// first variant in key order, so the answer does not depend on map order.
 func guardKeys(extra map[string]json.RawMessage) *api.Error {
-	keys := make([]string, 0, len(extra))
+	first := ""
 	for k := range extra {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		for _, f := range guardedFields {
-			if strings.EqualFold(k, f) {
-				return api.NewError(api.CodeInvalidRequest, "The request body has the field \""+api.Clip(k, 40)+
-					"\"; field names are case-sensitive: use \""+f+"\".").WithParam(f)
-			}
+		if guardedVariant(k) && (first == "" || k < first) {
+			first = k
 		}
 	}
-	return nil
+	return variantError(first)
+}
+
+// guardedVariant reports a key that differs from a guarded field only in
+// letter case.
+func guardedVariant(key string) bool {
+	_, ok := variantOf(key)
+	return ok
+}
+
+func variantOf(key string) (field string, ok bool) {
+	for _, f := range guardedFields {
+		if key != f && strings.EqualFold(key, f) {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+// variantError is the 400 for key, a variant of a guarded field; nil when
+// key is none.
+func variantError(key string) *api.Error {
+	f, ok := variantOf(key)
+	if !ok {
+		return nil
+	}
+	return api.NewError(api.CodeInvalidRequest, "The request body has the field \""+api.Clip(key, 40)+
+		"\"; field names are case-sensitive: use \""+f+"\".").WithParam(f)
 }
 
 // fieldShapes says what each field must be, for decoding errors.
@@ -128,27 +148,56 @@ func (p Peek) Initiator() string {
 }
 
 type peekWire struct {
-	model, stream, maxOut, input json.RawMessage
+	model, stream, maxOut, input []byte
 }
 
 // PeekRequest reads and checks the fields the passthrough path needs:
 // model (a non-empty string), stream, max_output_tokens and, from input,
 // the last item's role and whether an image is present. Nothing else is
 // decoded; the body is forwarded as sent. Failures are 400 *api.Error
-// values, as ParseRequest's.
+// values, as ParseRequest's. It is one validating pass over the body
+// (api.WalkObject) plus one over input, with no copy of either: Codex CLI
+// sends 10–60 KB on every turn.
 func PeekRequest(body []byte) (Peek, *api.Error) {
 	var p Peek
-	trimmed, e := objectBody(body)
-	if e != nil {
-		return p, e
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return p, api.NewError(api.CodeInvalidJSON, "The request body is empty; expected a JSON object.")
 	}
 	var w peekWire
-	var extra map[string]json.RawMessage
-	fields := map[string]any{"model": &w.model, "stream": &w.stream, "max_output_tokens": &w.maxOut, "input": &w.input}
-	if err := openai.DecodeObject(trimmed, fields, &extra); err != nil {
-		return p, decodeError(err)
+	repeated, variant := "", ""
+	valid, isObject := api.WalkObject(trimmed, func(m api.Member) {
+		key := keyBytes(m)
+		var slot *[]byte
+		switch string(key) {
+		case "model":
+			slot = &w.model
+		case "stream":
+			slot = &w.stream
+		case "max_output_tokens":
+			slot = &w.maxOut
+		case "input":
+			slot = &w.input
+		default:
+			if guardedVariant(string(key)) && (variant == "" || string(key) < variant) {
+				variant = string(key)
+			}
+			return
+		}
+		if *slot != nil && repeated == "" {
+			repeated = string(key)
+		}
+		*slot = m.Value
+	})
+	switch {
+	case !valid:
+		return p, api.NewError(api.CodeInvalidJSON, "The request body is not valid JSON.")
+	case !isObject:
+		return p, api.NewError(api.CodeInvalidRequest, "The request body must be a JSON object.")
+	case repeated != "":
+		return p, api.NewError(api.CodeInvalidRequest, "The request body has the field \""+repeated+"\" more than once.").WithParam(repeated)
 	}
-	if e := guardKeys(extra); e != nil {
+	if e := variantError(variant); e != nil {
 		return p, e
 	}
 	if e := w.scalars(&p); e != nil {
@@ -184,7 +233,7 @@ type peekItem struct {
 
 var inputImage = []byte(`"input_image"`)
 
-func peekInput(input json.RawMessage, p *Peek) *api.Error {
+func peekInput(input []byte, p *Peek) *api.Error {
 	if isAbsent(input) {
 		return api.NewError(api.CodeMissingField, "Missing required parameter: 'input'.").WithParam("input")
 	}
@@ -192,18 +241,71 @@ func peekInput(input json.RawMessage, p *Peek) *api.Error {
 		p.LastRole = "user"
 		return nil
 	}
-	var items []peekItem
-	if input[0] != '[' || json.Unmarshal(input, &items) != nil {
+	last, ok := lastItem(input)
+	if !ok {
 		return api.NewError(api.CodeInvalidRequest, "\"input\" must be a string or an array of items.").WithParam("input")
 	}
-	if n := len(items); n > 0 && (items[n-1].Type == "" || items[n-1].Type == ItemMessage) {
-		p.LastRole = items[n-1].Role
+	if last.Type == "" || last.Type == ItemMessage {
+		p.LastRole = last.Role
 	}
 	// Most bodies have no image: the byte search spares decoding parts.
 	if bytes.Contains(input, inputImage) {
-		p.HasImage = anyImage(items)
+		var items []peekItem
+		if json.Unmarshal(input, &items) == nil {
+			p.HasImage = anyImage(items)
+		}
 	}
 	return nil
+}
+
+var keyType, keyRole = []byte("type"), []byte("role")
+
+// keyBytes is m's key as encoding/json decodes it, without a copy for the
+// usual plain ASCII key.
+func keyBytes(m api.Member) []byte {
+	if m.Escaped {
+		return []byte(m.KeyString())
+	}
+	return m.Key
+}
+
+// itemHead is the type and role of an input item.
+type itemHead struct{ Type, Role string }
+
+// lastItem reads input (an array, already validated) as encoding/json
+// would decode it into []peekItem: each element an object or null, whose
+// "type" and "role" (keys matched without regard to case, the last one
+// winning) are strings or null. It returns the last element's head; ok is
+// false where that decoding would fail.
+func lastItem(input []byte) (last itemHead, ok bool) {
+	ok = true
+	_, isArray := api.WalkArray(input, func(el []byte) {
+		last = itemHead{}
+		switch {
+		case !ok || isAbsent(el):
+		case el[0] != '{':
+			ok = false
+		default:
+			api.WalkObject(el, func(m api.Member) {
+				var dst *string
+				switch key := keyBytes(m); {
+				case bytes.EqualFold(key, keyType):
+					dst = &last.Type
+				case bytes.EqualFold(key, keyRole):
+					dst = &last.Role
+				default:
+					return
+				}
+				if isAbsent(m.Value) {
+					return
+				}
+				s, isString := api.JSONString(m.Value)
+				ok = ok && isString
+				*dst = s
+			})
+		}
+	})
+	return last, ok && isArray
 }
 
 func anyImage(items []peekItem) bool {

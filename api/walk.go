@@ -1,0 +1,109 @@
+package api
+
+// Member is one member of a JSON object as WalkObject reads it: sub-slices
+// of the input, nothing copied.
+type Member struct {
+	// Key is the key's bytes between its quotes, as written.
+	Key []byte
+	// Escaped reports escapes or non-ASCII bytes in Key: compare
+	// KeyString, not Key.
+	Escaped bool
+	// Value is the member's raw value.
+	Value []byte
+}
+
+// KeyString is the key as encoding/json decodes it.
+func (m Member) KeyString() string {
+	if !m.Escaped {
+		return string(m.Key)
+	}
+	// The walk validated the string, so decoding cannot fail; Key sits
+	// between the quotes of the input.
+	s, _ := decodeString(append(append([]byte{'"'}, m.Key...), '"'))
+	return s
+}
+
+// WalkObject checks that b is one JSON value (white space around it
+// allowed) exactly as encoding/json's syntax check does (same grammar, same
+// nesting limit, invalid UTF-8 accepted) and, when it is an object, calls
+// fn with each member in order. It is one pass over the bytes with no
+// allocation, for the passthrough paths that read a few fields of large
+// bodies. fn may be called before an error further on is found: use what
+// it saw only when valid is true.
+func WalkObject(b []byte, fn func(Member)) (valid, isObject bool) {
+	c := chatScan{b: b}
+	c.ws()
+	if c.i < len(b) && b[c.i] == '{' {
+		ok := c.walkMembers(fn)
+		c.ws()
+		return ok && c.i == len(b), true
+	}
+	_, ok := c.value()
+	c.ws()
+	return ok && c.i == len(b), false
+}
+
+// WalkArray is WalkObject for an array: fn gets each element's raw value.
+func WalkArray(b []byte, fn func(elem []byte)) (valid, isArray bool) {
+	c := chatScan{b: b}
+	c.ws()
+	if c.i < len(b) && b[c.i] == '[' {
+		ok := c.walkElements(fn)
+		c.ws()
+		return ok && c.i == len(b), true
+	}
+	_, ok := c.value()
+	c.ws()
+	return ok && c.i == len(b), false
+}
+
+func (c *chatScan) walkMembers(fn func(Member)) bool {
+	if !c.open() {
+		return false
+	}
+	if c.next('}') {
+		c.depth--
+		return true
+	}
+	for {
+		raw, _, escaped, ok := c.key()
+		if !ok {
+			return false
+		}
+		v, ok := c.value()
+		if !ok {
+			return false
+		}
+		fn(Member{Key: raw, Escaped: escaped, Value: v})
+		more, ok := c.endOf('}')
+		if !ok || !more {
+			return ok
+		}
+	}
+}
+
+func (c *chatScan) walkElements(fn func([]byte)) bool {
+	if !c.open() {
+		return false
+	}
+	if c.next(']') {
+		c.depth--
+		return true
+	}
+	for {
+		c.ws()
+		v, ok := c.value()
+		if !ok {
+			return false
+		}
+		fn(v)
+		more, ok := c.endOf(']')
+		if !ok || !more {
+			return ok
+		}
+	}
+}
+
+// JSONString decodes a raw JSON string value as encoding/json does
+// (escapes, invalid UTF-8 replaced); ok is false for any other value.
+func JSONString(raw []byte) (string, bool) { return jsonString(raw) }

@@ -1,0 +1,76 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+// FuzzWalk: WalkObject and WalkArray judge validity exactly as json.Valid
+// does and, on a valid object or array, find the members (the last of a
+// repeated key) and elements encoding/json finds, keys decoded alike.
+func FuzzWalk(f *testing.F) {
+	for _, s := range []string{`{}`, ` { "a" : [1, {"b":"]}\"\\"}], "c":"x\"y", "d" : true , "e":-1.5e3,"a":null} `,
+		`{"mod\u0065l":"m","k":{"x":[[],{}]}}`, `{"s":"\\\\","t":"\""}`, `[ ]`, `[1,"2",[3],{"4":5},null]`,
+		"{\"\xff\":1}", `{"a":1,}`, `[1,]`, `{"a" 1}`, `"x"`, `12`, ``, `{"a":[}`, `01`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkWalk(t, data)
+	})
+}
+
+func checkWalk(t *testing.T, data []byte) {
+	t.Helper()
+	got := map[string]json.RawMessage{}
+	valid, isObject := WalkObject(data, func(m Member) { got[m.KeyString()] = m.Value })
+	var elems [][]byte
+	validA, isArray := WalkArray(data, func(e []byte) { elems = append(elems, e) })
+	want := json.Valid(data)
+	if valid != want || validA != want {
+		t.Fatalf("%q: valid %v/%v, json.Valid %v", data, valid, validA, want)
+	}
+	if !want {
+		return
+	}
+	trimmed := bytes.TrimSpace(data)
+	if isObject != (trimmed[0] == '{') || isArray != (trimmed[0] == '[') {
+		t.Fatalf("%q: object %v, array %v", data, isObject, isArray)
+	}
+	if isObject {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		if len(m) != len(got) {
+			t.Fatalf("%q: %d members, want %d", data, len(got), len(m))
+		}
+		for k, v := range m {
+			if !bytes.Equal(got[k], v) {
+				t.Fatalf("%q: member %q = %s, want %s", data, k, got[k], v)
+			}
+		}
+	}
+	if isArray {
+		var a []json.RawMessage
+		if err := json.Unmarshal(data, &a); err != nil {
+			t.Fatal(err)
+		}
+		if len(a) != len(elems) {
+			t.Fatalf("%q: %d elements, want %d", data, len(elems), len(a))
+		}
+		for i := range a {
+			if !bytes.Equal(elems[i], a[i]) {
+				t.Fatalf("%q: element %d = %s, want %s", data, i, elems[i], a[i])
+			}
+		}
+	}
+}
+
+func TestWalk(t *testing.T) {
+	t.Parallel()
+	for _, s := range diffCases {
+		checkWalk(t, []byte(s))
+	}
+	checkWalk(t, []byte(benchBody(5)))
+}
