@@ -52,6 +52,9 @@ bench-go: ## Go micro-benchmarks of the hot paths, with allocation counts
 profile: build bench-bin ## pprof CPU, heap and allocs profiles of copilot-proxy under load (HTTP/2 upstream; PROFILE_ARGS='-protocols h1' for HTTP/1.1), into bench-results/profile/
 	./bin/copilot-proxy-bench -bin $(BIN) -profile bench-results/profile -round 10s $(PROFILE_ARGS)
 
+release: ## static binaries for linux/amd64, linux/arm64, darwin/amd64, darwin/arm64, windows/amd64 as archives in dist/ with SHA256SUMS, version from git describe (RELEASE_TARGETS=linux/amd64 for fewer)
+	$(GO) run ./cmd/copilot-proxy-release -version $(VERSION) -out dist
+
 image-check: ## lint the Dockerfile and .dockerignore (pinned bases, non-root user, no secrets, HEALTHCHECK, VOLUME) without a container runtime; also part of make test
 	$(GO) test -count=1 -run '^(TestDockerfile|TestDockerfileLint|TestDockerignore|TestComposeUsesImage)$$' ./cmd/copilot-proxy
 
@@ -80,4 +83,4 @@ soak: build ## 60 s of mixed load with short token lifetimes and random faults (
 	$(GO) run ./cmd/copilot-proxy-soak -bin $(BIN) -duration $(SOAK_DURATION)
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
