@@ -179,7 +179,7 @@ func (rl *relayer) copy(w http.ResponseWriter, r *http.Request, resp *http.Respo
 		rl.tails.Put(tail)
 	}()
 	src := &errReader{r: tail}
-	_, err := io.Copy(w, src)
+	_, err := io.CopyBuffer(writerOnly{w}, src, tail.copyBuf[:])
 	entry := middleware.EntryFrom(r.Context())
 	if u, ok := api.TailUsage(tail.bytes()); ok {
 		entry.SetUsage(u)
@@ -225,7 +225,19 @@ type tailReader struct {
 	r   io.Reader
 	buf [tailSize]byte
 	n   int
+	// copyBuf is the pooled buffer the body is copied through: without
+	// it, net/http's ReadFrom falls back to io.Copy, which allocates 32 KiB
+	// per answer (a body reader is neither a file nor a socket, so there is
+	// no sendfile or splice to lose).
+	copyBuf [copyBufferSize]byte
 }
+
+// copyBufferSize is the chunk a non-stream body is copied in; answers are
+// mostly a few KiB.
+const copyBufferSize = 8 << 10
+
+// writerOnly hides a writer's ReadFrom so io.CopyBuffer uses the buffer.
+type writerOnly struct{ io.Writer }
 
 func (t *tailReader) reset(r io.Reader) { t.r, t.n = r, 0 }
 
