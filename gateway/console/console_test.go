@@ -190,7 +190,7 @@ func TestAdminChangesNeedCSRFFromThisSite(t *testing.T) {
 		"wrong token":     {console.CSRFHeader: s.CSRFToken + "x"},
 		"cross origin":    {console.CSRFHeader: s.CSRFToken, "Origin": "http://evil.example"},
 		"cross site":      {console.CSRFHeader: s.CSRFToken, "Sec-Fetch-Site": "cross-site"},
-		"null origin":     {console.CSRFHeader: s.CSRFToken, "Origin": "null"},
+		"same site":       {console.CSRFHeader: s.CSRFToken, "Origin": "null", "Sec-Fetch-Site": "same-site"},
 		"token in a form": {"Content-Type": "application/x-www-form-urlencoded"},
 	} {
 		st, _, body := do(t, c, "POST", e.ts.URL+"/admin/keys", create, hdr)

@@ -92,13 +92,16 @@ func checkChange(r *http.Request, want, formToken string) *api.Error {
 	return nil
 }
 
-// checkSameSite refuses a request another site made the browser send: a
-// cross-site Sec-Fetch-Site, or an Origin whose host is not this one.
+// checkSameSite refuses a request another origin made the browser send: a
+// Sec-Fetch-Site of cross-site or same-site (another port or subdomain),
+// or an Origin whose host is not this one. Origin "null" is what browsers
+// send for the console's own forms under Referrer-Policy: no-referrer, so
+// it is left to Sec-Fetch-Site (and the CSRF token).
 func checkSameSite(r *http.Request) *api.Error {
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
 		return api.NewError(api.CodeForbidden, "Cross-site request refused: the console accepts changes from its own pages only.")
 	}
-	if origin := r.Header.Get("Origin"); origin != "" {
+	if origin := r.Header.Get("Origin"); origin != "" && origin != "null" {
 		u, err := url.Parse(origin)
 		if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
 			return api.NewError(api.CodeForbidden, "Cross-origin request refused: the console accepts changes from its own pages only.")
