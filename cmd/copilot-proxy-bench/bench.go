@@ -820,6 +820,7 @@ func (e *env) memory(up *upstream, t *target, tr *targetResult, conns0 int) erro
 	time.Sleep(500 * time.Millisecond)
 	idle := t.proc.rss()
 	tr.IdleRSSKiB = idle
+	tr.IdleAnonKiB, tr.IdleFileKiB = t.proc.status("RssAnon:"), t.proc.status("RssFile:")
 	if t.pprof != "" && e.o.memPprof != "" {
 		if err := saveMemProfiles(t.pprof, filepath.Join(e.o.memPprof, up.name), "idle"); err != nil {
 			fmt.Fprintf(e.log, "mem-pprof: %v\n", err)
@@ -880,8 +881,8 @@ func (e *env) memory(up *upstream, t *target, tr *targetResult, conns0 int) erro
 	tr.HeldRSSKiB = held
 	tr.RSSPerStreamKiB = float64(held-idle) / float64(max(n-failed, 1))
 	tr.AfterCloseRSSKiB = after
-	fmt.Fprintf(e.log, "%s %-14s idle RSS %d KiB; %d streams: %d KiB (%.1f KiB/stream, %d upstream connections); after close %d KiB\n",
-		up.name, t.name, idle, n-failed, held, tr.RSSPerStreamKiB, tr.HeldUpstreamConns, after)
+	fmt.Fprintf(e.log, "%s %-14s idle RSS %d KiB (anon %d, file %d); %d streams: %d KiB (%.1f KiB/stream, %d upstream connections); after close %d KiB\n",
+		up.name, t.name, idle, tr.IdleAnonKiB, tr.IdleFileKiB, n-failed, held, tr.RSSPerStreamKiB, tr.HeldUpstreamConns, after)
 	return nil
 }
 
@@ -912,6 +913,13 @@ const clkTck = 100
 
 // rss is VmRSS in KiB.
 func (p *process) rss() int64 {
+	return p.status("VmRSS:")
+}
+
+// status reads one kB figure of /proc/PID/status, such as VmRSS or RssAnon
+// (RSS is RssAnon, the process's own memory, plus RssFile, the pages of the
+// binary it touched, which the kernel can drop and share).
+func (p *process) status(field string) int64 {
 	f, err := os.Open("/proc/" + strconv.Itoa(p.pid) + "/status")
 	if err != nil {
 		return 0
@@ -919,7 +927,7 @@ func (p *process) rss() int64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field); ok {
 			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return n
 		}

@@ -79,7 +79,8 @@ func (r *results) goals() []goal {
 		t := u.ByTarget["copilot-proxy"]
 		ok := t.IdleRSSKiB > 0
 		if ok {
-			g.Measured = fmt.Sprintf("%d KiB = %.2f MiB (baseline %d KiB)", t.IdleRSSKiB, float64(t.IdleRSSKiB)/1024, u.ByTarget["baseline"].IdleRSSKiB)
+			g.Measured = fmt.Sprintf("%d KiB = %.2f MiB: %d anonymous + %d of the binary's pages (baseline %d KiB)",
+				t.IdleRSSKiB, float64(t.IdleRSSKiB)/1024, t.IdleAnonKiB, t.IdleFileKiB, u.ByTarget["baseline"].IdleRSSKiB)
 		}
 		if !r.Metrics {
 			g.Note = "metrics off: the binary has no --metrics"

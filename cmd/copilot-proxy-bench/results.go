@@ -48,6 +48,8 @@ type targetResult struct {
 	UpstreamConnsPer1000 float64          `json:"upstream_conns_per_1000_requests"`
 	ColdStartMs          float64          `json:"cold_start_ms,omitempty"`
 	IdleRSSKiB           int64            `json:"idle_rss_kib,omitempty"`
+	IdleAnonKiB          int64            `json:"idle_rss_anon_kib,omitempty"` // the process's own memory
+	IdleFileKiB          int64            `json:"idle_rss_file_kib,omitempty"` // binary pages touched (shared, reclaimable)
 	HeldStreams          int              `json:"held_streams,omitempty"`
 	HeldRSSKiB           int64            `json:"held_rss_kib,omitempty"`
 	RSSPerStreamKiB      float64          `json:"rss_per_stream_kib,omitempty"`
@@ -195,6 +197,8 @@ func (r *results) sections() []section {
 	}
 	out = append(out, section{fmt.Sprintf("memory (idle, then %d slow chat streams held) and cold start", r.heldStreams()), []row{
 		mk("idle RSS", "KiB", false, num(func(t *targetResult) float64 { return float64(t.IdleRSSKiB) })),
+		mk("  of it anonymous (heap, stacks)", "KiB", false, num(func(t *targetResult) float64 { return float64(t.IdleAnonKiB) })),
+		mk("  of it the binary's pages", "KiB", false, num(func(t *targetResult) float64 { return float64(t.IdleFileKiB) })),
 		mk("RSS per open stream", "KiB", false, num(func(t *targetResult) float64 { return t.RSSPerStreamKiB })),
 		mk("RSS with streams held", "KiB", false, num(func(t *targetResult) float64 { return float64(t.HeldRSSKiB) })),
 		mk("RSS after streams close", "KiB", false, num(func(t *targetResult) float64 { return float64(t.AfterCloseRSSKiB) })),
