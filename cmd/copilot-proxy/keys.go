@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -35,7 +36,8 @@ week (from Monday) or month; the month follows the account's quota reset
 date when the server knows it.
 
 Every command takes --db PATH (env COPILOT_PROXY_DB) or --database-url URL
-(env COPILOT_PROXY_DATABASE_URL, e.g. postgres://… shared by several instances).
+(env COPILOT_PROXY_DATABASE_URL, e.g. postgres://… shared by several instances),
+or --config FILE to take them from serve's config file.
 `
 
 // storeCmd is a command on the key store: its flags, with --db and --json
@@ -51,6 +53,7 @@ func newStoreCmd(name, usage string, getenv func(string) string) storeCmd {
 	c := storeCmd{FlagSet: fs, db: fs.String("db", keys.DefaultPath(getenv), "key store database file")}
 	c.dbURL = fs.String("database-url", "", "key store URL instead of --db: postgres://… (as serve's) or sqlite://PATH")
 	c.asJSON = fs.Bool("json", false, "print JSON")
+	fs.String("config", "", "serve's YAML config `file`, for its db and database-url settings")
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), usage); fs.PrintDefaults() }
 	return c
 }
@@ -61,7 +64,8 @@ func (c storeCmd) parse(args []string, getenv func(string) string, stdout io.Wri
 	if done, err := parseFlags(c.FlagSet, args, stdout); done || err != nil {
 		return done, err
 	}
-	return false, applyEnv(c.FlagSet, getenv, "db", "database-url")
+	_, err = applySettings(c.FlagSet, getenv, "db", "database-url")
+	return false, err
 }
 
 // open opens the key store. Its background work is short-lived: the
@@ -238,7 +242,9 @@ func runKeysUpdate(ctx context.Context, args []string, getenv func(string) strin
 		return fmt.Errorf("%w: keys update needs the key's ID or NAME", errUsage)
 	}
 	given := false
-	fs.Visit(func(fl *flag.Flag) { given = given || fl.Name != "db" && fl.Name != "json" })
+	fs.Visit(func(fl *flag.Flag) {
+		given = given || !slices.Contains([]string{"db", "database-url", "config", "json"}, fl.Name)
+	})
 	if !given {
 		return fmt.Errorf("%w: keys update needs a setting to change: --rpm, --tpm, --concurrency, --models, --budget, --budget-period or --expires", errUsage)
 	}

@@ -20,6 +20,7 @@ Usage:
   copilot-proxy keys ...          issue, list, update (limits, budgets), revoke and rotate client keys
   copilot-proxy usage             requests, tokens and AI credits by key, model and day
   copilot-proxy healthcheck [URL] exit 0 when the gateway is ready (for container health checks)
+  copilot-proxy config print      show the effective settings (flags > env > --config file > defaults)
   copilot-proxy version           print the version
   copilot-proxy help              show this help
 
@@ -58,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runLogout(ctx, args, getenv, stdout, stderr)
 	case "status":
 		return runStatus(ctx, args, getenv, stdout, stderr)
+	case "config":
+		return runConfig(ctx, args, getenv, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil

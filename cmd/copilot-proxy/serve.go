@@ -100,9 +100,10 @@ func serveFlags(cfg *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.BoolVar(&cfg.Metrics, "metrics", false, "serve Prometheus metrics at /metrics on --addr (behind the admin token when one is set)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this separate address only (host:port), instead of --addr")
 	fs.Var(&cfg.ModelAliases, "model-alias", "map a model id clients send to a Copilot model: from=to (repeatable, or comma-separated; env COPILOT_PROXY_MODEL_ALIASES)")
+	configFlag(fs)
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (host:port), for profiling; off by default")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: copilot-proxy serve [flags]\n\nRuns the gateway. Every flag --some-name can also be set with the environment\nvariable COPILOT_PROXY_SOME_NAME; a flag wins over the environment.\nThe GitHub token is read from COPILOT_PROXY_GITHUB_TOKEN or --github-token-file\n(never a flag), then GH_COPILOT_TOKEN / GITHUB_COPILOT_TOKEN, then the file\nthe login command saves (~/.config/copilot-proxy/github-token), then the\neditor plugins' ~/.config/github-copilot/{hosts,apps}.json.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage: copilot-proxy serve [flags]\n\nRuns the gateway. Every flag --some-name can also be set with the environment\nvariable COPILOT_PROXY_SOME_NAME, and in the YAML file of --config as\nsome-name: VALUE; a flag wins over the environment, which wins over the file.\nThe GitHub token is read from COPILOT_PROXY_GITHUB_TOKEN or --github-token-file\n(never a flag), then GH_COPILOT_TOKEN / GITHUB_COPILOT_TOKEN, then the file\nthe login command saves (~/.config/copilot-proxy/github-token), then the\neditor plugins' ~/.config/github-copilot/{hosts,apps}.json.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs
@@ -177,13 +178,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if done, err := parseFlags(fs, args, stdout); done || err != nil {
 		return err
 	}
-	if err := applyEnv(fs, getenv); err != nil {
+	if _, err := applySettings(fs, getenv); err != nil {
 		return err
-	}
-	if v := getenv("COPILOT_PROXY_MODEL_ALIASES"); v != "" && len(cfg.ModelAliases) == 0 {
-		if err := cfg.ModelAliases.Set(v); err != nil {
-			return fmt.Errorf("%w: invalid COPILOT_PROXY_MODEL_ALIASES: %v", errUsage, err)
-		}
 	}
 	if err := cfg.validate(); err != nil {
 		return err
