@@ -32,14 +32,17 @@ func (req *chatRequest) turn() turn {
 	var decl []struct {
 		Type     string `json:"type"`
 		Function struct {
-			Name string `json:"name"`
+			Name       string          `json:"name"`
+			Parameters json.RawMessage `json:"parameters"`
 		} `json:"function"`
 	}
 	_ = json.Unmarshal(req.Tools, &decl)
 	var tools []string
+	schemas := map[string]json.RawMessage{}
 	for _, t := range decl {
 		if t.Type == "function" && t.Function.Name != "" {
 			tools = append(tools, t.Function.Name)
+			addSchema(schemas, t.Function.Name, t.Function.Parameters)
 		}
 	}
 	i := len(msgs)
@@ -56,7 +59,7 @@ func (req *chatRequest) turn() turn {
 	if lastUser {
 		text = textOf(msgs[n-1].Content)
 	}
-	return newTurn(tools, text, lastUser, outputs)
+	return newTurn(tools, text, lastUser, outputs).withSchema(schemas)
 }
 
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) outcome {
@@ -101,7 +104,7 @@ func (c chatGen) completion() string {
 	msg, finish := `{"role":"assistant","content":`+jsonStr(c.turn.text())+`}`, "stop"
 	if c.turn.tool != "" {
 		msg = fmt.Sprintf(`{"role":"assistant","content":null,"tool_calls":[{"id":%s,"type":"function","function":{"name":%s,"arguments":%s}}]}`,
-			jsonStr(c.callID), jsonStr(c.turn.tool), jsonStr(ToolCallArguments))
+			jsonStr(c.callID), jsonStr(c.turn.tool), jsonStr(c.turn.arguments()))
 		finish = "tool_calls"
 	}
 	return fmt.Sprintf(`{"id":%q,"object":"chat.completion","created":%d,"model":%s,"choices":[{"index":0,"message":%s,"finish_reason":%q}],"usage":%s%s}`,
@@ -159,7 +162,7 @@ func (c chatGen) deltas(chunks int) ([]string, string) {
 	}
 	out = append(out, fmt.Sprintf(`{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":%s,"type":"function","function":{"name":%s,"arguments":""}}]}`,
 		jsonStr(c.callID), jsonStr(c.turn.tool)))
-	for _, p := range splitPieces(ToolCallArguments, chunks) {
+	for _, p := range splitPieces(c.turn.arguments(), chunks) {
 		out = append(out, `{"tool_calls":[{"index":0,"function":{"arguments":`+jsonStr(p)+`}}]}`)
 	}
 	return out, "tool_calls"

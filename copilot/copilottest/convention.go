@@ -9,15 +9,17 @@ import (
 // ToolTrigger is the fake's convention for tool calls, the same on chat,
 // /responses and /v1/messages: when the request declares at least one
 // function tool and its last input item is a user message whose text
-// contains ToolTrigger, the answer is a call to one tool, with arguments
-// ToolCallArguments, instead of text. The tool is the one named by the
-// word right after the trigger ("call_tool get_weather" or
+// contains ToolTrigger, the answer is a call to one tool instead of text,
+// with arguments ToolCallArguments (with WithAnswer, the smallest
+// arguments valid for the tool's schema). The tool is the one named by
+// the word right after the trigger ("call_tool get_weather" or
 // "call_tool: get_weather") when that names a declared tool, else the
 // first declared tool.
 const ToolTrigger = "call_tool"
 
 // ToolCallArguments is the JSON arguments (input, on /v1/messages) of every
-// tool call the fake makes.
+// tool call the fake makes, unless WithAnswer is set: its tool calls carry
+// arguments built from the called tool's schema (see exampleArgs).
 const ToolCallArguments = `{"city":"Paris","unit":"celsius"}`
 
 // Token counts of generated usage. A stream reports as many output tokens
@@ -48,16 +50,45 @@ func ToolResultReply(output string) string {
 
 // turn is what the fake makes of a request's input.
 type turn struct {
-	tool      string   // tool to call; "" → answer with text
-	outputs   []string // trailing tool results
+	tool      string          // tool to call; "" → answer with text
+	schema    json.RawMessage // tool's parameters (input_schema)
+	outputs   []string        // trailing tool results
 	hasOutput bool
 	answer    string // WithAnswer's text; "" → the default answers
+	args      string // the tool call's arguments; "" → ToolCallArguments
 }
 
-// withAnswer is t answering with text (see WithAnswer).
+// withAnswer is t answering with text (see WithAnswer): a tool call then
+// carries arguments valid for the tool's schema.
 func (t turn) withAnswer(text string) turn {
 	t.answer = text
+	if text != "" && t.tool != "" {
+		t.args = string(exampleArgs(t.schema))
+	}
 	return t
+}
+
+// withSchema is t with the schema of the tool it calls, from the declared
+// tools' schemas by name.
+func (t turn) withSchema(schemas map[string]json.RawMessage) turn {
+	t.schema = schemas[t.tool]
+	return t
+}
+
+// arguments is the JSON arguments of t's tool call.
+func (t turn) arguments() string {
+	if t.args != "" {
+		return t.args
+	}
+	return ToolCallArguments
+}
+
+// addSchema records a declared tool's schema in schemas; the first
+// declaration of a name wins, as pickTool picks the first.
+func addSchema(schemas map[string]json.RawMessage, name string, schema json.RawMessage) {
+	if _, ok := schemas[name]; !ok {
+		schemas[name] = schema
+	}
 }
 
 // newTurn applies the conventions: tools are the declared function tool

@@ -10,9 +10,10 @@ import (
 // carry it whole, streams send it word by word, in at most SetStream's
 // chunk count deltas (the words are grouped when there are more of them).
 // Tool results at the end of the input are answered with text followed by
-// " | tool output: " and their contents. Tool calls are unchanged (see
-// ToolTrigger). "" keeps the default answers. It is what the gateway's demo
-// command serves.
+// " | tool output: " and their contents. Tool calls (see ToolTrigger)
+// carry the smallest arguments valid for the called tool's schema instead
+// of ToolCallArguments, so that real clients run them. "" keeps the
+// default answers. It is what the gateway's demo command serves.
 func WithAnswer(text string) Option {
 	return func(c *config) { c.answer = text }
 }

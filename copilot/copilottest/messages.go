@@ -52,12 +52,17 @@ func blocksOf(raw json.RawMessage) []anthBlock {
 // turn applies the fake's conventions (see ToolTrigger): client tools are
 // those without a server-tool type.
 func (req *messagesRequest) turn(msgs []anthMessage) turn {
-	var decl []struct{ Name, Type string }
+	var decl []struct {
+		Name, Type  string
+		InputSchema json.RawMessage `json:"input_schema"`
+	}
 	_ = json.Unmarshal(req.Tools, &decl)
 	var tools []string
+	schemas := map[string]json.RawMessage{}
 	for _, t := range decl {
 		if t.Name != "" && (t.Type == "" || t.Type == "custom") {
 			tools = append(tools, t.Name)
+			addSchema(schemas, t.Name, t.InputSchema)
 		}
 	}
 	n := len(msgs)
@@ -74,7 +79,7 @@ func (req *messagesRequest) turn(msgs []anthMessage) turn {
 			outputs = append(outputs, textOf(b.Content))
 		}
 	}
-	return newTurn(tools, text.String(), true, outputs)
+	return newTurn(tools, text.String(), true, outputs).withSchema(schemas)
 }
 
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) outcome {
@@ -214,7 +219,7 @@ func (g *msgGen) final() obj {
 	}
 	if g.turn.tool != "" {
 		content = append(content, pairs("type", "tool_use", "id", g.toolID, "name", g.turn.tool,
-			"input", json.RawMessage(ToolCallArguments)))
+			"input", json.RawMessage(g.turn.arguments())))
 	} else {
 		content = append(content, pairs("type", "text", "text", g.turn.text()))
 	}
@@ -276,7 +281,7 @@ func (g *msgGen) stream(chunks int) []string {
 // toolBlock adds the tool_use block; it returns its number of deltas.
 func (g *msgGen) toolBlock(block func(obj, []obj), chunks int) int {
 	var deltas []obj
-	for _, p := range splitPieces(ToolCallArguments, chunks) {
+	for _, p := range splitPieces(g.turn.arguments(), chunks) {
 		deltas = append(deltas, pairs("type", "input_json_delta", "partial_json", p))
 	}
 	block(pairs("type", "tool_use", "id", g.toolID, "name", g.turn.tool, "input", obj{}), deltas)

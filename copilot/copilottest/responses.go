@@ -54,12 +54,17 @@ func (req *responsesRequest) items() []respInputItem {
 
 // turn applies the fake's conventions (see ToolTrigger).
 func (req *responsesRequest) turn(items []respInputItem) turn {
-	var decl []struct{ Type, Name string }
+	var decl []struct {
+		Type, Name string
+		Parameters json.RawMessage
+	}
 	_ = json.Unmarshal(req.Tools, &decl)
 	var tools []string
+	schemas := map[string]json.RawMessage{}
 	for _, t := range decl {
 		if t.Type == "function" && t.Name != "" {
 			tools = append(tools, t.Name)
+			addSchema(schemas, t.Name, t.Parameters)
 		}
 	}
 	i := len(items)
@@ -76,7 +81,7 @@ func (req *responsesRequest) turn(items []respInputItem) turn {
 	if lastUser {
 		text = textOf(items[n-1].Content)
 	}
-	return newTurn(tools, text, lastUser, outputs)
+	return newTurn(tools, text, lastUser, outputs).withSchema(schemas)
 }
 
 func (s *Server) handleResponses(w http.ResponseWriter, r *http.Request) outcome {
@@ -229,7 +234,7 @@ func (g *respGen) final() obj {
 		output = append(output, g.reasoningItem(true))
 	}
 	if g.turn.tool != "" {
-		output = append(output, g.callItem(ToolCallArguments, true))
+		output = append(output, g.callItem(g.turn.arguments(), true))
 	} else {
 		output = append(output, g.messageItem(g.turn.text(), true))
 	}
@@ -308,12 +313,13 @@ func (g *respGen) streamCall(e *respEvents, idx, chunks int) (obj, int) {
 		return pairs(append([]any{"item_id", g.fcID, "output_index", idx}, kv...)...)
 	}
 	e.add("response.output_item.added", pairs("output_index", idx, "item", g.callItem("", false)))
-	pieces := splitPieces(ToolCallArguments, chunks)
+	args := g.turn.arguments()
+	pieces := splitPieces(args, chunks)
 	for _, p := range pieces {
 		e.add("response.function_call_arguments.delta", at("delta", p))
 	}
-	e.add("response.function_call_arguments.done", at("arguments", ToolCallArguments))
-	item := g.callItem(ToolCallArguments, true)
+	e.add("response.function_call_arguments.done", at("arguments", args))
+	item := g.callItem(args, true)
 	e.add("response.output_item.done", pairs("output_index", idx, "item", item))
 	return item, len(pieces)
 }
