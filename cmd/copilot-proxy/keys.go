@@ -123,21 +123,35 @@ func splitTarget(args []string) (string, []string) {
 	return "", args
 }
 
-func runKeysCreate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+// keysCreateArgs holds keys create's flag values.
+type keysCreateArgs struct {
+	name, models, expires *string
+	rpm, tpm, conc        keys.Limit
+	budget                *keys.ChangeFlag[int64]
+	period                *keys.ChangeFlag[credits.Period]
+}
+
+// keysCreateFlags declares keys create's flags.
+func keysCreateFlags(getenv func(string) string) (storeCmd, *keysCreateArgs) {
 	fs := newStoreCmd("keys create", "Usage: copilot-proxy keys create --name NAME [flags]", getenv)
-	name := fs.String("name", "", "a unique name for the key, e.g. the teammate or tool (required)")
-	var rpm, tpm, conc keys.Limit
-	fs.Var(&rpm, "rpm", "requests per minute for this key (default: the server's --key-rpm; 0 = unlimited)")
-	fs.Var(&tpm, "tpm", "tokens per minute for this key (default: the server's --key-tpm; 0 = unlimited)")
-	fs.Var(&conc, "concurrency", "max concurrent requests for this key (default: the server's --key-concurrency; 0 = unlimited)")
-	models := fs.String("models", "", "comma-separated models this key may use (default: all)")
-	expires := fs.String("expires", "", "expiry: a duration such as 30d, 12h, 2w, or a date 2027-01-31")
-	budget, period := keys.BudgetFlag(), keys.PeriodFlag()
-	fs.Var(budget, "budget", budgetHelp+" (default: no budget)")
-	fs.Var(period, "budget-period", periodHelp+" (default month)")
+	a := &keysCreateArgs{budget: keys.BudgetFlag(), period: keys.PeriodFlag()}
+	a.name = fs.String("name", "", "a unique name for the key, e.g. the teammate or tool (required)")
+	fs.Var(&a.rpm, "rpm", "requests per minute for this key (default: the server's --key-rpm; 0 = unlimited)")
+	fs.Var(&a.tpm, "tpm", "tokens per minute for this key (default: the server's --key-tpm; 0 = unlimited)")
+	fs.Var(&a.conc, "concurrency", "max concurrent requests for this key (default: the server's --key-concurrency; 0 = unlimited)")
+	a.models = fs.String("models", "", "comma-separated models this key may use (default: all)")
+	a.expires = fs.String("expires", "", "expiry: a duration such as 30d, 12h, 2w, or a date 2027-01-31")
+	fs.Var(a.budget, "budget", budgetHelp+" (default: no budget)")
+	fs.Var(a.period, "budget-period", periodHelp+" (default month)")
+	return fs, a
+}
+
+func runKeysCreate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs, a := keysCreateFlags(getenv)
 	if done, err := fs.parse(args, getenv, stdout); done || err != nil {
 		return err
 	}
+	name, models, expires, rpm, tpm, conc, budget, period := a.name, a.models, a.expires, a.rpm, a.tpm, a.conc, a.budget, a.period
 	if strings.TrimSpace(*name) == "" {
 		return fmt.Errorf("%w: --name is required", errUsage)
 	}
@@ -180,7 +194,7 @@ const (
 )
 
 func runKeysList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := newStoreCmd("keys list", keysListUsage, getenv)
+	fs := keysListFlags(getenv)
 	if done, err := fs.parse(args, getenv, stdout); done || err != nil {
 		return err
 	}
@@ -211,6 +225,11 @@ func runKeysList(ctx context.Context, args []string, getenv func(string) string,
 	return tw.Flush()
 }
 
+// keysListFlags declares keys list's flags.
+func keysListFlags(getenv func(string) string) storeCmd {
+	return newStoreCmd("keys list", keysListUsage, getenv)
+}
+
 const keysListUsage = `Usage: copilot-proxy keys list [--json]
 
 Lists every key with its all-time requests and tokens. SPENT is the AI
@@ -231,10 +250,15 @@ const keysUpdateUsage = `Usage: copilot-proxy keys update ID|NAME [flags] [--jso
 Changes only the settings given; the others stay as they are. A running
 gateway applies the change within a second.`
 
+// keysUpdateFlags declares keys update's flags.
+func keysUpdateFlags(getenv func(string) string) (storeCmd, updateFlags) {
+	fs := newStoreCmd("keys update", keysUpdateUsage, getenv)
+	return fs, newUpdateFlags(fs.FlagSet)
+}
+
 func runKeysUpdate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	target, args := splitTarget(args)
-	fs := newStoreCmd("keys update", keysUpdateUsage, getenv)
-	f := newUpdateFlags(fs.FlagSet)
+	fs, f := keysUpdateFlags(getenv)
 	if done, err := fs.parse(args, getenv, stdout); done || err != nil {
 		return err
 	}
@@ -291,9 +315,14 @@ func (f updateFlags) params() keys.UpdateParams {
 		Budget: f.budget.Change, BudgetPeriod: f.period.Change, ExpiresAt: f.expires.Change}
 }
 
+// keysRevokeFlags declares keys revoke's flags.
+func keysRevokeFlags(getenv func(string) string) storeCmd {
+	return newStoreCmd("keys revoke", "Usage: copilot-proxy keys revoke ID|NAME", getenv)
+}
+
 func runKeysRevoke(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	target, args := splitTarget(args)
-	fs := newStoreCmd("keys revoke", "Usage: copilot-proxy keys revoke ID|NAME", getenv)
+	fs := keysRevokeFlags(getenv)
 	if done, err := fs.parse(args, getenv, stdout); done || err != nil {
 		return err
 	}
@@ -314,17 +343,24 @@ func runKeysRevoke(ctx context.Context, args []string, getenv func(string) strin
 	})
 }
 
-func runKeysRotate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	target, args := splitTarget(args)
+// keysRotateFlags declares keys rotate's flags.
+func keysRotateFlags(getenv func(string) string) (storeCmd, *keys.Grace) {
 	fs := newStoreCmd("keys rotate", "Usage: copilot-proxy keys rotate ID|NAME [--grace 24h] [--json]", getenv)
 	grace := keys.Grace(24 * time.Hour)
 	fs.Var(&grace, "grace", "how long the old secret keeps working, e.g. 24h, 7d (0s cuts it off at once)")
+	return fs, &grace
+}
+
+func runKeysRotate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	target, args := splitTarget(args)
+	fs, gracep := keysRotateFlags(getenv)
 	if done, err := fs.parse(args, getenv, stdout); done || err != nil {
 		return err
 	}
 	if target == "" {
 		return fmt.Errorf("%w: keys rotate needs the key's ID or NAME", errUsage)
 	}
+	grace := *gracep
 	st, err := fs.open(ctx)
 	if err != nil {
 		return err

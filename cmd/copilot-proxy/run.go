@@ -21,10 +21,11 @@ Usage:
   copilot-proxy usage             requests, tokens and AI credits by key, model and day
   copilot-proxy healthcheck [URL] exit 0 when the gateway is ready (for container health checks)
   copilot-proxy config print      show the effective settings (flags > env > --config file > defaults)
+  copilot-proxy completion SHELL   print a bash, zsh or fish completion script
   copilot-proxy version           print the version
-  copilot-proxy help              show this help
+  copilot-proxy help [COMMAND]    show this help, or a command's manual
 
-Run "copilot-proxy serve --help" for the gateway's settings.
+Run "copilot-proxy help serve" for the gateway's settings.
 `
 
 // errUsage marks an error caused by bad command-line input.
@@ -61,9 +62,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runStatus(ctx, args, getenv, stdout, stderr)
 	case "config":
 		return runConfig(ctx, args, getenv, stdout, stderr)
+	case "completion":
+		return runCompletion(args, getenv, stdout)
 	case "help":
-		fmt.Fprint(stdout, usage)
-		return nil
+		return runHelp(args, getenv, stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)

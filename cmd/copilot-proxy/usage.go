@@ -11,10 +11,16 @@ import (
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
 )
 
+// usageFlags declares the usage command's flags.
+func usageFlags(getenv func(string) string) (fs storeCmd, key, since *string) {
+	fs = newStoreCmd("usage", "Usage: copilot-proxy usage [--key ID|NAME] [--since 7d] [--json]\n\nRequests, tokens, credits and errors by key, model and day (UTC). CREDITS is\nthe AI credits the requests cost (1 credit = $0.01).", getenv)
+	key = fs.String("key", "", "only this key (ID or NAME)")
+	since = fs.String("since", "", "only days since: a duration such as 7d, 24h, or a date 2026-11-01 (default: all)")
+	return fs, key, since
+}
+
 func runUsage(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := newStoreCmd("usage", "Usage: copilot-proxy usage [--key ID|NAME] [--since 7d] [--json]\n\nRequests, tokens, credits and errors by key, model and day (UTC). CREDITS is\nthe AI credits the requests cost (1 credit = $0.01).", getenv)
-	key := fs.String("key", "", "only this key (ID or NAME)")
-	since := fs.String("since", "", "only days since: a duration such as 7d, 24h, or a date 2026-11-01 (default: all)")
+	fs, key, since := usageFlags(getenv)
 	if done, err := fs.parse(args, getenv, stdout); done || err != nil {
 		return err
 	}
