@@ -140,14 +140,15 @@ func build(ctx context.Context, dir, stage, version string, t target) (string, e
 }
 
 // pack writes the archive of one target: the binary, the README, the
-// LICENSE when there is one and (for Linux) the systemd unit, under a
+// LICENSE when there is one and (for Linux) the systemd unit and its
+// example config, under a
 // directory named like the archive.
 func pack(dir, out, bin, version string, t target, mtime time.Time) (string, error) {
 	base := fmt.Sprintf("copilot-proxy_%s_%s_%s", version, t.OS, t.Arch)
 	files := []file{{Name: filepath.Base(bin), Path: bin, Mode: 0o755}}
 	extra := []string{"README.md", "LICENSE"}
 	if t.OS == "linux" {
-		extra = append(extra, "deploy/systemd/copilot-proxy.service")
+		extra = append(extra, "deploy/systemd/copilot-proxy.service", "deploy/systemd/config.yaml")
 	}
 	for _, e := range extra {
 		p := filepath.Join(dir, e)

@@ -150,7 +150,7 @@ func extractTarGz(t *testing.T, archive, dir string) string {
 			t.Fatalf("%s lacks %s (has %v)", archive, need, names)
 		}
 	}
-	if runtime.GOOS == "linux" && !names["deploy/systemd/copilot-proxy.service"] {
+	if runtime.GOOS == "linux" && (!names["deploy/systemd/copilot-proxy.service"] || !names["deploy/systemd/config.yaml"]) {
 		t.Fatalf("%s lacks the systemd unit (has %v)", archive, names)
 	}
 	return filepath.Join(dir, "copilot-proxy")
