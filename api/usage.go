@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"strconv"
 )
 
 // Usage is the token count of a completion, as OpenAI's chat completions
@@ -20,44 +22,124 @@ type Usage struct {
 	CachedTokens int64 `json:"cached_tokens,omitempty"`
 }
 
-type cachedDetails struct {
-	CachedTokens int64 `json:"cached_tokens"`
-}
-
 // UnmarshalJSON reads either naming: prompt_tokens/completion_tokens or
 // input_tokens/output_tokens (an answer has one of the two). Anthropic's
 // input_tokens leave out the prompt read from or written to its cache
 // (cache_read_input_tokens, cache_creation_input_tokens): they are prompt
 // tokens too, and added.
+//
+// It is a hand-written walk (this runs on every answer) that reads exactly
+// what encoding/json would decode into a struct of those fields: keys
+// matched without regard to case, the last one winning, integers only, null
+// leaving a count alone and clearing a details object; anything else is an
+// error. usage_ref_test.go holds it to that reading.
 func (u *Usage) UnmarshalJSON(b []byte) error {
-	var w struct {
-		PromptTokens     int64          `json:"prompt_tokens"`
-		CompletionTokens int64          `json:"completion_tokens"`
-		TotalTokens      int64          `json:"total_tokens"`
-		InputTokens      int64          `json:"input_tokens"`
-		OutputTokens     int64          `json:"output_tokens"`
-		CacheRead        int64          `json:"cache_read_input_tokens"`
-		CacheCreation    int64          `json:"cache_creation_input_tokens"`
-		PromptDetails    *cachedDetails `json:"prompt_tokens_details"`
-		InputDetails     *cachedDetails `json:"input_tokens_details"`
-		CachedTokens     int64          `json:"cached_tokens"` // the gateway's own form
+	var r usageReader
+	valid, isObject := WalkObject(b, r.member)
+	switch {
+	case !valid:
+		return errUsageSyntax
+	case !isObject && !isNull(bytes.TrimSpace(b)):
+		return errUsageType
+	case r.err != nil:
+		return r.err
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
-	cached := w.CacheRead + w.CachedTokens
-	for _, d := range []*cachedDetails{w.PromptDetails, w.InputDetails} {
-		if d != nil {
-			cached += d.CachedTokens
+	*u = r.usage()
+	return nil
+}
+
+var (
+	errUsageSyntax = errors.New("usage: invalid JSON")
+	errUsageType   = errors.New("usage: not an object of integer counts")
+)
+
+// The fields of a usage object, in usageReader.counts order.
+var usageFields = [...]string{"prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens",
+	"cache_read_input_tokens", "cache_creation_input_tokens", "cached_tokens"}
+
+const (
+	uPrompt = iota
+	uCompletion
+	uTotal
+	uInput
+	uOutput
+	uCacheRead
+	uCacheCreation
+	uCached
+)
+
+// usageReader collects a usage object's members.
+type usageReader struct {
+	counts        [len(usageFields)]int64
+	promptDetails int64 // cached_tokens of prompt_tokens_details
+	inputDetails  int64 // cached_tokens of input_tokens_details
+	err           error
+}
+
+func (r *usageReader) member(m Member) {
+	key := memberKey(m)
+	for i, f := range usageFields {
+		if bytes.EqualFold(key, []byte(f)) {
+			r.count(&r.counts[i], m.Value)
+			return
 		}
 	}
-	*u = Usage{
-		PromptTokens:     w.PromptTokens + w.InputTokens + w.CacheRead + w.CacheCreation,
-		CompletionTokens: w.CompletionTokens + w.OutputTokens,
-		TotalTokens:      w.TotalTokens,
-		CachedTokens:     cached,
+	switch {
+	case bytes.EqualFold(key, []byte("prompt_tokens_details")):
+		r.details(&r.promptDetails, m.Value)
+	case bytes.EqualFold(key, []byte("input_tokens_details")):
+		r.details(&r.inputDetails, m.Value)
 	}
-	return nil
+}
+
+// count stores an integer value; null leaves it.
+func (r *usageReader) count(dst *int64, v []byte) {
+	if isNull(v) {
+		return
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		r.err = errUsageType
+		return
+	}
+	*dst = n
+}
+
+// details reads a *_tokens_details object's cached_tokens into dst; null
+// clears it (encoding/json sets the pointer to nil), and a repeated object
+// keeps what an earlier one set (encoding/json decodes into the same one).
+func (r *usageReader) details(dst *int64, v []byte) {
+	switch {
+	case isNull(v):
+		*dst = 0
+	case v[0] != '{':
+		r.err = errUsageType
+	default:
+		WalkObject(v, func(m Member) {
+			if bytes.EqualFold(memberKey(m), []byte("cached_tokens")) {
+				r.count(dst, m.Value)
+			}
+		})
+	}
+}
+
+func (r *usageReader) usage() Usage {
+	c := r.counts
+	return Usage{
+		PromptTokens:     c[uPrompt] + c[uInput] + c[uCacheRead] + c[uCacheCreation],
+		CompletionTokens: c[uCompletion] + c[uOutput],
+		TotalTokens:      c[uTotal],
+		CachedTokens:     c[uCacheRead] + c[uCached] + r.promptDetails + r.inputDetails,
+	}
+}
+
+// memberKey is m's key as encoding/json decodes it, without a copy for
+// the usual plain ASCII key.
+func memberKey(m Member) []byte {
+	if m.Escaped {
+		return []byte(m.KeyString())
+	}
+	return m.Key
 }
 
 var usageKey = []byte(`"usage"`)
@@ -73,14 +155,30 @@ func ChunkUsage(data []byte) (Usage, bool) {
 	if !hasUsageObject(data) {
 		return Usage{}, false
 	}
-	var w struct {
-		Usage *Usage `json:"usage"`
-	}
-	if err := json.Unmarshal(data, &w); err != nil || w.Usage == nil {
+	// As encoding/json decodes the chunk into struct{ Usage *Usage }: the
+	// last "usage" (in any letter case) wins, null clears it, and a bad one
+	// anywhere fails the whole chunk.
+	var last []byte
+	failed := false
+	valid, isObject := WalkObject(data, func(m Member) {
+		if !bytes.EqualFold(memberKey(m), usageName) {
+			return
+		}
+		last = m.Value
+		if !isNull(m.Value) {
+			var u Usage
+			failed = failed || u.UnmarshalJSON(m.Value) != nil
+		}
+	})
+	if !valid || !isObject || failed || last == nil || isNull(last) {
 		return Usage{}, false
 	}
-	return w.Usage.clamped(), true
+	var u Usage
+	_ = u.UnmarshalJSON(last)
+	return u.clamped(), true
 }
+
+var usageName = []byte("usage")
 
 // clamped drops negative counts: a broken upstream must not credit a key's
 // token budget or subtract from its usage (found by FuzzUsage).
@@ -154,9 +252,12 @@ func TailUsage(tail []byte) (Usage, bool) {
 		if len(rest) == 0 || rest[0] != '{' {
 			continue
 		}
-		var u Usage
-		if err := json.NewDecoder(bytes.NewReader(rest)).Decode(&u); err == nil {
-			return u.clamped(), true
+		c := chatScan{b: rest}
+		if v, ok := c.value(); ok {
+			var u Usage
+			if u.UnmarshalJSON(v) == nil {
+				return u.clamped(), true
+			}
 		}
 	}
 	return Usage{}, false
