@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -177,3 +178,55 @@ func BenchmarkRelayPerEvent(b *testing.B) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// lockedRecorder is a flushRecorder safe to read while the keep-alive timer
+// writes to it.
+type lockedRecorder struct {
+	mu sync.Mutex
+	flushRecorder
+}
+
+func (l *lockedRecorder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.flushRecorder.Write(p)
+}
+
+func (l *lockedRecorder) Flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.flushRecorder.Flush()
+}
+
+func (l *lockedRecorder) opsNow() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.ops...)
+}
+
+// TestStreamHeadersGoWithTheFirstEvent: a prompt first event carries the
+// headers (one write and one flush, no flush of the headers alone before
+// it); when the first event is late, the timer sends the headers alone and
+// no keep-alive comes before the keep-alive interval.
+func TestStreamHeadersGoWithTheFirstEvent(t *testing.T) {
+	t.Parallel()
+	rec := &lockedRecorder{}
+	out := newStreamWriterDelay(rec, time.Hour, time.Hour, time.Now, commentPing)
+	if err := out.write([]byte("data: 1\n\n")); err != nil {
+		t.Fatal(err)
+	}
+	out.stop()
+	if got := strings.Join(rec.opsNow(), "|"); got != "w:data: 1\n\n|f" {
+		t.Errorf("prompt first event: ops %q, want the event then one flush", got)
+	}
+
+	late := &lockedRecorder{}
+	out = newStreamWriterDelay(late, time.Hour, time.Millisecond, time.Now, commentPing)
+	defer out.stop()
+	for len(late.opsNow()) == 0 {
+		time.Sleep(time.Millisecond) // the timer fires after about 1 ms
+	}
+	if got := strings.Join(late.opsNow(), "|"); got != "f" || out.pingCount() != 0 {
+		t.Errorf("late first event: ops %q, pings %d; want the headers flushed alone", got, out.pingCount())
+	}
+}
