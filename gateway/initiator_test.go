@@ -234,3 +234,29 @@ func callPaths(rs []copilottest.Request) []string {
 	}
 	return out
 }
+
+// TestResponsesPassthroughReadsOnlyWhatItActsOn: a /v1/responses body whose
+// other fields the gateway does not act on goes to Copilot's /responses as
+// sent (Copilot judges them), while the same body for a model reached by
+// translation must decode whole, so a malformed field is the client's 400
+// there and nothing goes upstream.
+func TestResponsesPassthroughReadsOnlyWhatItActsOn(t *testing.T) {
+	t.Parallel()
+	const body = `{"model":"MODEL","input":[{"role":"user","content":"hi"}],"tools":5,"x_future":{"a":[1]}}`
+	fake := copilottest.New(t)
+	ts := startOnFake(t, fake)
+	native := strings.Replace(body, "MODEL", "gpt-5-codex", 1)
+	resp, got := post(t, ts, "/v1/responses", native)
+	calls := inferenceCalls(fake)
+	if len(calls) != 1 || calls[0].Path != copilottest.PathResponses || string(calls[0].Body) != native {
+		t.Fatalf("native: status %d (%s); upstream calls %v, want the body as sent at /responses", resp.StatusCode, got, callPaths(calls))
+	}
+
+	fake2 := copilottest.New(t)
+	ts2 := startOnFake(t, fake2)
+	resp, got = post(t, ts2, "/v1/responses", strings.Replace(body, "MODEL", "gpt-4o", 1))
+	wantEnvelope(t, resp, got, http.StatusBadRequest, "invalid_request_error")
+	if calls := inferenceCalls(fake2); len(calls) != 0 {
+		t.Errorf("translated: %d upstream calls for a body that cannot be translated", len(calls))
+	}
+}

@@ -19,22 +19,24 @@ import (
 // router remembers it.
 func handleResponses(up *upstream, rt *router, bodies bodyReader, out *relayer) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, req, ok := readRequest(w, r, bodies, responses.ParseRequest)
+		// The passthrough reads only what it acts on (Codex sends tens of
+		// KB a turn); the whole request is decoded only to translate it.
+		body, peek, ok := readRequest(w, r, bodies, responses.PeekRequest)
 		if ok {
-			body, ok = admitRequest(w, r, rt.models, body, &req.Model, req.Stream, func() int64 {
-				return middleware.OutputEstimate(deref(req.MaxOutputTokens))
+			body, ok = admitRequest(w, r, rt.models, body, &peek.Model, peek.Stream, func() int64 {
+				return middleware.OutputEstimate(peek.MaxOutputTokens)
 			})
 		}
 		if !ok {
 			return
 		}
-		if rt.endpoint(req.Model, api.EndpointResponses, api.EndpointChat) != api.EndpointResponses {
-			responsesViaChat(w, r, up, rt.models, out, req)
+		if rt.endpoint(peek.Model, api.EndpointResponses, api.EndpointChat) != api.EndpointResponses {
+			responsesTranslated(w, r, up, rt.models, out, body)
 			return
 		}
 		resp, ok := up.send(w, r, call{
-			method: http.MethodPost, path: api.EndpointResponses, body: body, stream: req.Stream,
-			initiator: responsesInitiator(req), vision: responsesVision(req),
+			method: http.MethodPost, path: api.EndpointResponses, body: body, stream: peek.Stream,
+			initiator: peek.Initiator(), vision: peek.HasImage,
 		})
 		if !ok {
 			return
@@ -45,13 +47,25 @@ func handleResponses(up *upstream, rt *router, bodies bodyReader, out *relayer) 
 		case answered:
 			return
 		case refused:
-			rt.learn(req.Model, api.EndpointChat)
-			logFallback(r, req.Model, api.EndpointResponses, api.EndpointChat, e)
-			responsesViaChat(w, r, up, rt.models, out, req)
+			rt.learn(peek.Model, api.EndpointChat)
+			logFallback(r, peek.Model, api.EndpointResponses, api.EndpointChat, e)
+			responsesTranslated(w, r, up, rt.models, out, body)
 			return
 		}
 		out.answer(w, r, resp, responsesDialect)
 	}
+}
+
+// responsesTranslated decodes the whole request (admitted, its model id
+// already the one to use) and answers it through chat completions; a body
+// that cannot be decoded is the client's 400.
+func responsesTranslated(w http.ResponseWriter, r *http.Request, up *upstream, models *modelCache, out *relayer, body []byte) {
+	req, e := responses.ParseRequest(body)
+	if e != nil {
+		middleware.WriteError(w, r, e)
+		return
+	}
+	responsesViaChat(w, r, up, models, out, req)
 }
 
 // responsesViaChat answers a Responses request through Copilot's chat
