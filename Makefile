@@ -22,7 +22,7 @@ run: build ## build and run the gateway (reads the GitHub token as the README sa
 test: lint ## vet, format check, and the whole test suite with the race detector
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 8m ./...
 
-test-deps: ## install the servers the backend tests start (redis-server; PostgreSQL if missing) from Debian's packages
+test-deps: ## install what the tests start (redis-server, PostgreSQL and chromium when missing) from Debian's packages
 	@bash .ci/deps
 
 test-short: ## the suite without the race detector, for a quick loop
@@ -70,6 +70,7 @@ openapi: ## regenerate openapi/openapi.json after editing openapi/openapi.yaml
 fuzz: ## run each fuzz target for FUZZTIME (default 5s); CI runs it after test
 	$(GO) test -run '^$$' -fuzz '^FuzzParseChatRequest$$' -fuzztime $(FUZZTIME) ./api
 	$(GO) test -run '^$$' -fuzz '^FuzzUsage$$' -fuzztime $(FUZZTIME) ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzWalk$$' -fuzztime $(FUZZTIME) ./api
 	$(GO) test -run '^$$' -fuzz '^FuzzRelay$$' -fuzztime $(FUZZTIME) ./gateway
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthHeader$$' -fuzztime $(FUZZTIME) ./middleware
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./bytesize

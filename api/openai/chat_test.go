@@ -214,3 +214,31 @@ func TestDecodeObject(t *testing.T) {
 		t.Fatalf("escaped key: %q %v", a, err)
 	}
 }
+
+// TestChatRequestMarshalJSONIsFinal: MarshalJSON writes the bytes
+// json.Marshal writes (extras compacted and HTML-escaped), so the gateway
+// may call it directly and skip json.Marshal's compaction pass.
+func TestChatRequestMarshalJSONIsFinal(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{
+		`{"model":"m","messages":[{"role":"user","content":"<b>&</b>"}]}`,
+		`{"model":"m","messages":[],"x_extra": { "a" : [1, 2,  {"b": "<tag> & \u2028"}] },"metadata":{"k":"v"},"zz":null}`,
+		`{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{ "type" : "object" }}}],"reasoning_effort":"high"}`,
+	} {
+		var r openai.ChatRequest
+		if err := json.Unmarshal([]byte(in), &r); err != nil {
+			t.Fatal(err)
+		}
+		direct, err := r.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		viaJSON, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(direct) != string(viaJSON) {
+			t.Errorf("MarshalJSON:\n%s\njson.Marshal:\n%s", direct, viaJSON)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
 )
 
 // FieldError is DecodeObject's error about one member of an object: a key
@@ -43,49 +45,46 @@ var errNotObject = errors.New("expected a JSON object")
 // *FieldError, as api.ParseChatRequest refuses repeats of the fields it
 // reads. A JSON null leaves every target untouched.
 func DecodeObject(data []byte, fields map[string]any, extra *map[string]json.RawMessage) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if tok == nil {
-		return nil
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return errNotObject
-	}
+	// One pass (api.WalkObject) splits the members and checks the syntax;
+	// only the members of fields are decoded. A member error comes before
+	// any syntax error after it, as a decoder reading in order would find.
 	seen := make(map[string]bool, len(fields))
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
+	var fieldErr error
+	valid, isObject := api.WalkObject(data, func(m api.Member) {
+		if fieldErr != nil {
+			return
 		}
-		key, _ := tok.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return err
-		}
+		key := m.KeyString()
 		target, known := fields[key]
-		if !known {
+		switch {
+		case !known:
 			if extra != nil {
 				if *extra == nil {
 					*extra = make(map[string]json.RawMessage)
 				}
-				(*extra)[key] = raw
+				(*extra)[key] = append(json.RawMessage(nil), m.Value...)
 			}
-			continue
+		case seen[key]:
+			fieldErr = &FieldError{Field: key, Repeated: true}
+		default:
+			seen[key] = true
+			if err := json.Unmarshal(m.Value, target); err != nil {
+				fieldErr = &FieldError{Field: key, Err: err}
+			}
 		}
-		if seen[key] {
-			return &FieldError{Field: key, Repeated: true}
-		}
-		seen[key] = true
-		if err := json.Unmarshal(raw, target); err != nil {
-			return &FieldError{Field: key, Err: err}
-		}
+	})
+	switch {
+	case fieldErr != nil:
+		return fieldErr
+	case !valid:
+		return errSyntax
+	case !isObject && string(bytes.TrimSpace(data)) != "null":
+		return errNotObject
 	}
-	_, err = dec.Token()
-	return err
+	return nil
 }
+
+var errSyntax = errors.New("invalid JSON")
 
 // AppendMembers adds the members of extra to obj, the JSON of a non-empty
 // object, in key order (so output is deterministic), skipping keys that are
@@ -106,12 +105,9 @@ func AppendMembers(obj []byte, extra map[string]json.RawMessage, known map[strin
 		return nil, errNotObject
 	}
 	out := append([]byte(nil), obj[:len(obj)-1]...)
+	var compact bytes.Buffer
 	empty := len(bytes.TrimSpace(out[1:])) == 0
 	for _, k := range keys {
-		v := bytes.TrimSpace(extra[k])
-		if !json.Valid(v) {
-			return nil, errors.New("extra member \"" + k + "\" is not valid JSON")
-		}
 		if !empty {
 			out = append(out, ',')
 		}
@@ -119,7 +115,16 @@ func AppendMembers(obj []byte, extra map[string]json.RawMessage, known map[strin
 		name, _ := json.Marshal(k)
 		out = append(out, name...)
 		out = append(out, ':')
-		out = append(out, v...)
+		// Compacted and HTML-escaped as json.Marshal writes a
+		// json.RawMessage, so callers need no second json.Marshal pass over
+		// the whole object to get the same bytes.
+		compact.Reset()
+		if err := json.Compact(&compact, extra[k]); err != nil {
+			return nil, errors.New("extra member \"" + k + "\" is not valid JSON")
+		}
+		escaped := bytes.NewBuffer(out)
+		json.HTMLEscape(escaped, compact.Bytes())
+		out = escaped.Bytes()
 	}
 	return append(out, '}'), nil
 }

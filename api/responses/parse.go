@@ -29,7 +29,9 @@ func ParseRequest(body []byte) (*Request, *api.Error) {
 		return nil, e
 	}
 	var req Request
-	if err := json.Unmarshal(trimmed, &req); err != nil {
+	// objectBody validated the JSON: decode it as json.Unmarshal would,
+	// without its second validating pass.
+	if err := req.UnmarshalJSON(trimmed); err != nil {
 		return nil, decodeError(err)
 	}
 	if e := guardKeys(req.Extra); e != nil {
@@ -50,12 +52,18 @@ func objectBody(body []byte) ([]byte, *api.Error) {
 	switch {
 	case len(trimmed) == 0:
 		return nil, api.NewError(api.CodeInvalidJSON, "The request body is empty; expected a JSON object.")
-	case !json.Valid(trimmed):
+	case !validJSON(trimmed):
 		return nil, api.NewError(api.CodeInvalidJSON, "The request body is not valid JSON.")
 	case trimmed[0] != '{':
 		return nil, api.NewError(api.CodeInvalidRequest, "The request body must be a JSON object.")
 	}
 	return trimmed, nil
+}
+
+// validJSON is json.Valid in the one-pass walker's time.
+func validJSON(b []byte) bool {
+	valid, _ := api.WalkObject(b, func(api.Member) {})
+	return valid
 }
 
 // guardKeys refuses a case variant of a guarded field among the unknown
