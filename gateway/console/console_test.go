@@ -388,3 +388,29 @@ func between(s, a, b string) string {
 	}
 	return s[:j]
 }
+
+// TestCookieSecureBehindTLSProxy: behind a TLS-terminating proxy that says
+// so, the cookie is Secure; over plain HTTP it is not.
+func TestCookieSecureBehindTLSProxy(t *testing.T) {
+	for _, c := range []struct {
+		hdr  map[string]string
+		want bool
+	}{
+		{nil, false},
+		{map[string]string{"X-Forwarded-Proto": "https"}, true},
+		{map[string]string{"X-Forwarded-Proto": "HTTPS, http"}, true},
+		{map[string]string{"X-Forwarded-Proto": "http"}, false},
+		{map[string]string{"Forwarded": `for=192.0.2.1;proto=https;host=gw.example`}, true},
+		{map[string]string{"Forwarded": `for=192.0.2.1;proto=http`}, false},
+	} {
+		e := newEnv(t, adminToken)
+		st, h, body := do(t, e.browser(t), "POST", e.ts.URL+"/console/api/session", `{"token":"`+adminToken+`"}`, c.hdr)
+		if st != http.StatusOK {
+			t.Fatalf("%d %s", st, body)
+		}
+		cks := (&http.Response{Header: h}).Cookies()
+		if len(cks) != 1 || cks[0].Secure != c.want {
+			t.Errorf("headers %v: cookies %+v, want Secure=%v", c.hdr, cks, c.want)
+		}
+	}
+}

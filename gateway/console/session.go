@@ -112,19 +112,40 @@ func checkSameSite(r *http.Request) *api.Error {
 
 // setCookie sends the session cookie: HttpOnly (no script reads it),
 // SameSite=Strict (no other site's request carries it), Secure when served
-// over TLS, for the session's lifetime.
+// over TLS (see secure), for the session's lifetime.
 func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, token string, s keys.Session) {
 	http.SetCookie(w, &http.Cookie{
 		Name: CookieName, Value: token, Path: "/",
 		MaxAge: int(c.cfg.Lifetime / time.Second), Expires: s.ExpiresAt,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode,
 	})
+}
+
+// secure reports a request that reached the browser over TLS: served with
+// TLS here, or by a TLS-terminating proxy that says so (X-Forwarded-Proto or
+// Forwarded proto=https). Trusting the headers is safe for this one use: a
+// forged one can only make the cookie stricter (kept off plain HTTP).
+func secure(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	if strings.EqualFold(strings.TrimSpace(proto), "https") {
+		return true
+	}
+	for _, part := range strings.Split(r.Header.Get("Forwarded"), ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		if strings.EqualFold(k, "proto") && strings.EqualFold(strings.Trim(v, `"`), "https") {
+			return true
+		}
+	}
+	return false
 }
 
 // clearCookie removes the session cookie from the browser.
 func clearCookie(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode})
 }
 
 // checkToken says which role a presented token signs in as: the admin
