@@ -29,6 +29,7 @@ func loginFlags(cfg *loginConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.GitHubAPIURL, "github-api-url", defaultGitHubAPIURL, "GitHub API base URL, used to check the new token (GitHub Enterprise: https://HOST/api/v3 or https://api.DOMAIN)")
 	cfg.Editor = editorFlags(fs)
 	fs.StringVar(&cfg.ClientID, "client-id", copilot.DefaultClientID, "OAuth app client id (default: the Copilot editor plugins' app, whose tokens Copilot accepts)")
+	configFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: copilot-proxy login [flags]
 
@@ -174,14 +175,15 @@ func newGitHubClient() *http.Client {
 	return &http.Client{Transport: tr, Timeout: time.Minute}
 }
 
-// parseCommand parses args, fills the flags not given from the environment,
-// and checks that the named flags hold absolute http(s) URLs; a URL flag
+// parseCommand parses args, fills the flags not given from the environment
+// and then from the --config file (the settings it shares with serve, such
+// as github-api-url and github-token-file), and checks that the named flags hold absolute http(s) URLs; a URL flag
 // without a default may be left empty.
 func parseCommand(fs *flag.FlagSet, args []string, getenv func(string) string, stdout io.Writer, urlFlags ...string) (done bool, err error) {
 	if done, err := parseFlags(fs, args, stdout); done || err != nil {
 		return done, err
 	}
-	if err := applyEnv(fs, getenv); err != nil {
+	if _, err := applySettings(fs, getenv); err != nil {
 		return false, err
 	}
 	for _, name := range urlFlags {

@@ -31,6 +31,7 @@ func statusFlags(cfg *statusConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.GitHubAPIURL, "github-api-url", defaultGitHubAPIURL, "GitHub API base URL (GitHub Enterprise: https://HOST/api/v3 or https://api.DOMAIN)")
 	fs.StringVar(&cfg.CopilotAPIURL, "copilot-api-url", "", "Copilot API base URL (default: endpoints.api of the Copilot token, else https://api.githubcopilot.com)")
 	fs.StringVar(&cfg.GitHubTokenFile, "github-token-file", "", "file holding the GitHub OAuth token")
+	configFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: copilot-proxy status [--json] [flags]
 
@@ -38,7 +39,10 @@ Checks the GitHub token serve would use, without starting a server: where it
 comes from (never the token itself), whether the Copilot token exchange works,
 the account's plan, the Copilot API host, the Copilot token's expiry and the
 quota. Exits non-zero, with one line saying what to do, when something fails.
-Every flag --some-name can also be set with COPILOT_PROXY_SOME_NAME.
+Every flag --some-name can also be set with COPILOT_PROXY_SOME_NAME; with
+--config, the settings it shares with serve (github-token-file,
+github-api-url, copilot-api-url, the editor identity) come from serve's
+config file, so it checks what serve would use.
 
 Flags:
 `)

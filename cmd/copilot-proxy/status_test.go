@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -237,5 +238,36 @@ func TestStatusBadFlags(t *testing.T) {
 		if !errors.Is(err, errUsage) {
 			t.Errorf("%v: err %v, want a usage error", args, err)
 		}
+	}
+}
+
+// TestStatusReadsServeConfig: with --config, status checks the token and
+// GitHub that serve's config file names, so "status" answers for serve.
+func TestStatusReadsServeConfig(t *testing.T) {
+	t.Parallel()
+	fake := copilottest.New(t)
+	home := t.TempDir()
+	tokenFile := filepath.Join(home, "github-token")
+	if err := os.WriteFile(tokenFile, []byte(copilottest.GitHubToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(home, "config.yaml")
+	body := "addr: 0.0.0.0:9000\ngithub-api-url: " + fake.URL() + "\ncopilot-api-url: " + fake.URL() + "\ngithub-token-file: " + tokenFile + "\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, "config")}
+	out, _, err := runStatusT(t, env, "--json", "--config", cfg)
+	var got statusJSON
+	if jerr := json.Unmarshal([]byte(out), &got); err != nil || jerr != nil {
+		t.Fatalf("status: %v %v\n%s", err, jerr, out)
+	}
+	if !got.OK || got.TokenSource != "file" || got.TokenPath != tokenFile {
+		t.Errorf("status with --config = %+v, want the config's token file", got)
+	}
+	// A flag still wins over the file.
+	_, _, err = runStatusT(t, env, "--config", cfg, "--github-api-url", "not a url")
+	if !errors.Is(err, errUsage) {
+		t.Errorf("a bad --github-api-url flag over the file: %v, want a usage error", err)
 	}
 }
