@@ -52,7 +52,7 @@ func handleAdminAccount(account func(ctx context.Context) ([]byte, error)) http.
 // the sessions) or in single-user mode without an admin token (nobody to
 // sign in). Failed sign-ins count on the admin token's gate.
 func newConsole(d Deps, account func(ctx context.Context) ([]byte, error), gate *adminGate) *console.Console {
-	if d.Keys == nil || (d.NoAuth && d.AdminToken == "") {
+	if d.NoConsole || d.Keys == nil || (d.NoAuth && d.AdminToken == "") {
 		return nil
 	}
 	return console.New(console.Config{

@@ -122,6 +122,9 @@ type Deps struct {
 	QuotaReset func() time.Time
 	// AdminToken enables /admin/* for callers presenting it; "" disables it.
 	AdminToken string
+	// NoConsole turns the web console off (it is on whenever there is a
+	// key store).
+	NoConsole bool
 	// ConsoleSessionLifetime is how long a web console sign-in lasts; 0
 	// means console.DefaultLifetime (12 h). The console (/console/) is
 	// served with a key store unless NoAuth is set without AdminToken, and

@@ -228,6 +228,9 @@ func (a *app) gatewayDeps(hc *http.Client, adminToken string) gateway.Deps {
 		AdminToken:   adminToken,
 		Metrics:      a.metrics,
 		ServeMetrics: a.cfg.Metrics && a.cfg.MetricsAddr == "", // --metrics-addr alone: only there
+
+		NoConsole:              !a.cfg.Console,
+		ConsoleSessionLifetime: a.cfg.ConsoleSession,
 	}
 }
 

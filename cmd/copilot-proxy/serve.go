@@ -58,6 +58,9 @@ type serveConfig struct {
 
 	PprofAddr string // net/http/pprof on a separate loopback listener
 
+	Console        bool          // the web console at /console/
+	ConsoleSession time.Duration // how long a console sign-in lasts
+
 	ModelAliases modelAliases
 
 	// Demo is set by the demo command only (no flag): every log line and
@@ -102,6 +105,8 @@ func serveFlags(cfg *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.Var(&cfg.ModelAliases, "model-alias", "map a model id clients send to a Copilot model: from=to (repeatable, or comma-separated; env COPILOT_PROXY_MODEL_ALIASES)")
 	configFlag(fs)
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (host:port), for profiling; off by default")
+	fs.BoolVar(&cfg.Console, "console", true, "serve the web console at /console/ (it answers only once an admin token is set or a client key exists; --console=false turns it off)")
+	fs.DurationVar(&cfg.ConsoleSession, "console-session", 12*time.Hour, "how long a web console sign-in lasts")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: copilot-proxy serve [flags]\n\nRuns the gateway. Every flag --some-name can also be set with the environment\nvariable COPILOT_PROXY_SOME_NAME, and in the YAML file of --config as\nsome-name: VALUE; a flag wins over the environment, which wins over the file.\nThe GitHub token is read from COPILOT_PROXY_GITHUB_TOKEN or --github-token-file\n(never a flag), then GH_COPILOT_TOKEN / GITHUB_COPILOT_TOKEN, then the file\nthe login command saves (~/.config/copilot-proxy/github-token), then the\neditor plugins' ~/.config/github-copilot/{hosts,apps}.json.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -131,6 +136,7 @@ func (c *serveConfig) validate() error {
 		{"shutdown-timeout", c.ShutdownTimeout < 0, "must not be negative"},
 		{"metrics-addr", c.MetricsAddr != "" && !isHostPort(c.MetricsAddr), "want host:port, e.g. 127.0.0.1:9090"},
 		{"pprof-addr", c.PprofAddr != "" && !isLoopbackAddr(c.PprofAddr), "must be a loopback address such as 127.0.0.1:6060 (profiles show internals)"},
+		{"console-session", c.ConsoleSession < time.Minute, "must be at least 1m"},
 		{"db", c.DB == "" && c.DatabaseURL == "", "no path: set --db, or HOME / XDG_DATA_HOME for the default location"},
 		{"redis-failure", c.RedisFailure != "closed" && c.RedisFailure != "open", "want closed or open"},
 		{"redis-lease-ttl", c.RedisLeaseTTL < time.Second, "must be at least 1s"},
