@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/copilot-proxy/copilot-proxy/internal/mutation"
 )
 
 // diffCases are bodies where the targeted scan could plausibly differ from
@@ -105,31 +107,14 @@ func TestParseChatRequestMatchesReference(t *testing.T) {
 // must be judged alike by both implementations.
 func TestParseChatRequestMutations(t *testing.T) {
 	t.Parallel()
-	rng := rand.New(rand.NewPCG(1, 2))
-	alphabet := []byte(`{}[]":,\ ntrufalse0123456789.-+eEu"abcdefmodelstreamessagesrolecontentimage_urltypeMODELROLEmax_tokens` + "\t\n\xff\x00")
 	seeds := append([]string{benchBody(5)}, diffCases...)
 	n := 20000
 	if testing.Short() {
 		n = 2000
 	}
+	m := mutation.Mutator{Rand: rand.New(rand.NewPCG(1, 2)), Alphabet: []byte(`{}[]":,\ ntrufalse0123456789.-+eEu"abcdefmodelstreamessagesrolecontentimage_urltypeMODELROLEmax_tokens` + "\t\n\xff\x00"), CutOneIn: 1}
 	for range n {
-		b := []byte(seeds[rng.IntN(len(seeds))])
-		for range 1 + rng.IntN(3) {
-			if len(b) == 0 {
-				break
-			}
-			i := rng.IntN(len(b))
-			switch rng.IntN(4) {
-			case 0:
-				b[i] = alphabet[rng.IntN(len(alphabet))]
-			case 1:
-				b = append(b[:i], append([]byte{alphabet[rng.IntN(len(alphabet))]}, b[i:]...)...)
-			case 2:
-				b = append(b[:i], b[i+1:]...)
-			case 3:
-				b = b[:i]
-			}
-		}
+		b := m.Mutate(seeds[m.Rand.IntN(len(seeds))])
 		checkSame(t, b)
 	}
 }

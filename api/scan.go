@@ -166,47 +166,9 @@ func (c *chatScan) value() ([]byte, bool) {
 	return c.b[start:c.i], ok
 }
 
-func (c *chatScan) object() bool {
-	if !c.open() {
-		return false
-	}
-	if c.next('}') {
-		c.depth--
-		return true
-	}
-	for {
-		if _, _, _, ok := c.key(); !ok {
-			return false
-		}
-		if _, ok := c.value(); !ok {
-			return false
-		}
-		more, ok := c.endOf('}')
-		if !ok || !more {
-			return ok
-		}
-	}
-}
+func (c *chatScan) object() bool { return c.walkMembers(nil) }
 
-func (c *chatScan) array() bool {
-	if !c.open() {
-		return false
-	}
-	if c.next(']') {
-		c.depth--
-		return true
-	}
-	for {
-		c.ws()
-		if _, ok := c.value(); !ok {
-			return false
-		}
-		more, ok := c.endOf(']')
-		if !ok || !more {
-			return ok
-		}
-	}
-}
+func (c *chatScan) array() bool { return c.walkElements(nil) }
 
 // str validates a string at c.i (on its opening quote). complex reports
 // escapes or non-ASCII bytes.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/copilot-proxy/copilot-proxy/internal/mutation"
 )
 
 // usageRef is Usage's decoding as it was, on encoding/json: the reference
@@ -126,32 +128,13 @@ func TestUsageMatchesReference(t *testing.T) {
 // TestUsageMutations: every case, mutated at random, is read alike by both.
 func TestUsageMutations(t *testing.T) {
 	t.Parallel()
-	rng := rand.New(rand.NewPCG(5, 6))
-	alphabet := []byte(`{}[]":,\ ntrufl0123456789.-eEusageprompt_tokenscompletioninputcachedreaddetailsPROMPT` + "\xff")
 	n := 30000
 	if testing.Short() {
 		n = 3000
 	}
+	m := mutation.Mutator{Rand: rand.New(rand.NewPCG(5, 6)), Alphabet: []byte(`{}[]":,\ ntrufl0123456789.-eEusageprompt_tokenscompletioninputcachedreaddetailsPROMPT` + "\xff"), CutOneIn: 6}
 	for range n {
-		b := []byte(usageCases[rng.IntN(len(usageCases))])
-		for range 1 + rng.IntN(3) {
-			if len(b) == 0 {
-				break
-			}
-			i := rng.IntN(len(b))
-			switch rng.IntN(4) {
-			case 0:
-				b[i] = alphabet[rng.IntN(len(alphabet))]
-			case 1:
-				b = append(b[:i], append([]byte{alphabet[rng.IntN(len(alphabet))]}, b[i:]...)...)
-			case 2:
-				b = append(b[:i], b[i+1:]...)
-			case 3:
-				if rng.IntN(6) == 0 {
-					b = b[:i]
-				}
-			}
-		}
+		b := m.Mutate(usageCases[m.Rand.IntN(len(usageCases))])
 		checkUsageSame(t, b)
 	}
 }

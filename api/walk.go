@@ -57,6 +57,8 @@ func WalkArray(b []byte, fn func(elem []byte)) (valid, isArray bool) {
 	return ok && c.i == len(b), false
 }
 
+// walkMembers validates the object at c.i, calling fn (when not nil) with
+// each member.
 func (c *chatScan) walkMembers(fn func(Member)) bool {
 	if !c.open() {
 		return false
@@ -74,7 +76,9 @@ func (c *chatScan) walkMembers(fn func(Member)) bool {
 		if !ok {
 			return false
 		}
-		fn(Member{Key: raw, Escaped: escaped, Value: v})
+		if fn != nil {
+			fn(Member{Key: raw, Escaped: escaped, Value: v})
+		}
 		more, ok := c.endOf('}')
 		if !ok || !more {
 			return ok
@@ -82,6 +86,8 @@ func (c *chatScan) walkMembers(fn func(Member)) bool {
 	}
 }
 
+// walkElements validates the array at c.i, calling fn (when not nil) with
+// each element.
 func (c *chatScan) walkElements(fn func([]byte)) bool {
 	if !c.open() {
 		return false
@@ -96,7 +102,9 @@ func (c *chatScan) walkElements(fn func([]byte)) bool {
 		if !ok {
 			return false
 		}
-		fn(v)
+		if fn != nil {
+			fn(v)
+		}
 		more, ok := c.endOf(']')
 		if !ok || !more {
 			return ok

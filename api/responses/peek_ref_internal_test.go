@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/copilot-proxy/copilot-proxy/internal/mutation"
+
 	"github.com/copilot-proxy/copilot-proxy/api"
 	"github.com/copilot-proxy/copilot-proxy/api/openai"
 )
@@ -114,32 +116,13 @@ func TestPeekRequestMutations(t *testing.T) {
 		}
 		seeds = append(seeds, string(b))
 	}
-	rng := rand.New(rand.NewPCG(3, 4))
-	alphabet := []byte(`{}[]":,\ ntrufalse0123456789.-eu"modelstreaminputroletypeusermessageMODELROLETYPE_image` + "\t\n\xff")
 	n := 20000
 	if testing.Short() {
 		n = 2000
 	}
+	m := mutation.Mutator{Rand: rand.New(rand.NewPCG(3, 4)), Alphabet: []byte(`{}[]":,\ ntrufalse0123456789.-eu"modelstreaminputroletypeusermessageMODELROLETYPE_image` + "\t\n\xff"), CutOneIn: 8}
 	for range n {
-		b := []byte(seeds[rng.IntN(len(seeds))])
-		for range 1 + rng.IntN(3) {
-			if len(b) == 0 {
-				break
-			}
-			i := rng.IntN(len(b))
-			switch rng.IntN(4) {
-			case 0:
-				b[i] = alphabet[rng.IntN(len(alphabet))]
-			case 1:
-				b = append(b[:i], append([]byte{alphabet[rng.IntN(len(alphabet))]}, b[i:]...)...)
-			case 2:
-				b = append(b[:i], b[i+1:]...)
-			case 3:
-				if rng.IntN(8) == 0 {
-					b = b[:i]
-				}
-			}
-		}
+		b := m.Mutate(seeds[m.Rand.IntN(len(seeds))])
 		checkPeekSame(t, b)
 	}
 }
