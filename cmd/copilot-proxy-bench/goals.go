@@ -36,136 +36,123 @@ const (
 // goals evaluates the targets from the measured figures.
 func (r *results) goals() []goal {
 	var out []goal
-	add := func(g goal, v float64, ok, met bool) {
-		if ok {
-			g.Value, g.Met = &v, &met
-		} else if g.Measured == "" {
-			g.Measured = "not measured"
-		}
-		out = append(out, g)
-	}
-	order := []string{"h2", "h1"} // the memory targets are for HTTP/2; h1 for reference
-	for _, p := range order {
-		u := r.Upstreams[p]
-		g := goal{Name: "RSS per held stream (copilot-proxy)", Upstream: p, Unit: "KiB", Reference: p != "h2",
-			Goal: fmt.Sprintf("≤ %d KiB, %d held streams", goalRSSPerStreamKiB, goalStreams)}
-		if u == nil {
-			if p == "h2" {
-				add(g, 0, false, false)
-			}
-			continue
-		}
-		t := u.ByTarget["copilot-proxy"]
-		ok := t.HeldStreams > 0
-		if ok {
-			g.Measured = fmt.Sprintf("%.1f KiB (%d streams: %d → %d KiB; baseline %.1f)", t.RSSPerStreamKiB, t.HeldStreams,
-				t.IdleRSSKiB, t.HeldRSSKiB, u.ByTarget["baseline"].RSSPerStreamKiB)
-			if t.HeldStreams < goalStreams*9/10 || t.HeldStreams > goalStreams*11/10 {
-				g.Note = fmt.Sprintf("measured with %d streams, the target says %d", t.HeldStreams, goalStreams)
+	// The memory targets are for HTTP/2, h1 beside each for reference.
+	mem := map[string][]goal{"h2": r.memoryGoals("h2"), "h1": r.memoryGoals("h1")}
+	for k := range 2 {
+		for _, p := range []string{"h2", "h1"} {
+			if k < len(mem[p]) {
+				out = append(out, mem[p][k])
 			}
 		}
-		add(g, t.RSSPerStreamKiB, ok, t.RSSPerStreamKiB <= goalRSSPerStreamKiB)
 	}
-	for _, p := range order {
-		u := r.Upstreams[p]
-		g := goal{Name: "idle RSS (copilot-proxy)", Upstream: p, Unit: "KiB", Reference: p != "h2",
-			Goal: fmt.Sprintf("≤ %d MiB (%d KiB), metrics on", goalIdleRSSKiB/1024, goalIdleRSSKiB)}
-		if u == nil {
-			if p == "h2" {
-				add(g, 0, false, false)
-			}
-			continue
-		}
-		t := u.ByTarget["copilot-proxy"]
-		ok := t.IdleRSSKiB > 0
-		if ok {
-			g.Measured = fmt.Sprintf("%d KiB = %.2f MiB: %d anonymous + %d of the binary's pages (baseline %d KiB)",
-				t.IdleRSSKiB, float64(t.IdleRSSKiB)/1024, t.IdleAnonKiB, t.IdleFileKiB, u.ByTarget["baseline"].IdleRSSKiB)
-		}
-		if !r.Metrics {
-			g.Note = "metrics off: the binary has no --metrics"
-		}
-		add(g, float64(t.IdleRSSKiB), ok, t.IdleRSSKiB <= goalIdleRSSKiB)
-	}
-	streamNote := ""
+	note := ""
 	if r.StreamConcurrency != goalStreamConc {
-		streamNote = fmt.Sprintf("measured at c=%d, the target says c=%d", r.StreamConcurrency, goalStreamConc)
+		note = fmt.Sprintf("measured at c=%d, the target says c=%d", r.StreamConcurrency, goalStreamConc)
 	}
-	for _, p := range []string{"h1", "h2"} {
-		u := r.Upstreams[p]
-		g := goal{Name: "first streamed event added over direct, p50", Upstream: p, Unit: "µs", Note: streamNote,
-			Goal: fmt.Sprintf("≤ %d µs (c=%d, events %.0f ms apart)", goalFirstEventUs, goalStreamConc, r.StreamSpacingMs)}
-		if u == nil {
-			add(g, 0, false, false)
-			continue
-		}
-		d, c := u.ByTarget["direct"].Streams, u.ByTarget["copilot-proxy"].Streams
-		ok := d != nil && c != nil && c.Streams > 0 && d.Streams > 0
-		v := 0.0
-		if ok {
-			v = c.FirstEventP50Us - d.FirstEventP50Us
-			g.Measured = fmt.Sprintf("%+.0f µs (%.0f vs %.0f direct)", v, c.FirstEventP50Us, d.FirstEventP50Us)
-			if b := u.ByTarget["baseline"].Streams; b != nil {
-				g.Measured += fmt.Sprintf("; baseline %+.0f", b.FirstEventP50Us-d.FirstEventP50Us)
+	first := goal{Name: "first streamed event added over direct, p50", Unit: "µs", Note: note,
+		Goal: fmt.Sprintf("≤ %d µs (c=%d, events %.0f ms apart)", goalFirstEventUs, goalStreamConc, r.StreamSpacingMs)}
+	gap := goal{Name: "inter-event gap added over direct, p99", Unit: "µs", Note: note,
+		Goal: fmt.Sprintf("≤ %d µs", goalGapP99Us)}
+	thr := goal{Name: "non-stream chat c=64 throughput / bare proxy's", Unit: "×", Goal: "≥ 1.00×, every feature on"}
+	cpu := goal{Name: "non-stream chat c=64 CPU per request / bare proxy's", Unit: "×", Goal: "≤ 1.00×, every feature on"}
+	for _, target := range []struct {
+		g    goal
+		eval func(u *upstreamResult, g goal) goal
+	}{
+		{first, streamAdded(goalFirstEventUs, func(s *streamResult) float64 { return s.FirstEventP50Us })},
+		{gap, streamAdded(goalGapP99Us, func(s *streamResult) float64 { return s.GapP99Us })},
+		{thr, c64Ratio("%.2f× (%.0f vs %.0f req/s)", func(n *nonStreamResult) float64 { return n.RPS }, func(v float64) bool { return v >= 1 })},
+		{cpu, c64Ratio("%.2f× (%.0f vs %.0f µs)", func(n *nonStreamResult) float64 { return n.CPUUsPerReq }, func(v float64) bool { return v <= 1 })},
+	} {
+		for _, p := range []string{"h1", "h2"} {
+			g := target.g
+			g.Upstream = p
+			if u := r.Upstreams[p]; u != nil {
+				g = target.eval(u, g)
 			}
+			out = append(out, settle(g))
 		}
-		add(g, v, ok, v <= goalFirstEventUs)
-	}
-	for _, p := range []string{"h1", "h2"} {
-		u := r.Upstreams[p]
-		g := goal{Name: "inter-event gap added over direct, p99", Upstream: p, Unit: "µs", Note: streamNote,
-			Goal: fmt.Sprintf("≤ %d µs", goalGapP99Us)}
-		if u == nil {
-			add(g, 0, false, false)
-			continue
-		}
-		d, c := u.ByTarget["direct"].Streams, u.ByTarget["copilot-proxy"].Streams
-		ok := d != nil && c != nil && c.Streams > 0 && d.Streams > 0
-		v := 0.0
-		if ok {
-			v = c.GapP99Us - d.GapP99Us
-			g.Measured = fmt.Sprintf("%+.0f µs (%.0f vs %.0f direct)", v, c.GapP99Us, d.GapP99Us)
-			if b := u.ByTarget["baseline"].Streams; b != nil {
-				g.Measured += fmt.Sprintf("; baseline %+.0f", b.GapP99Us-d.GapP99Us)
-			}
-		}
-		add(g, v, ok, v <= goalGapP99Us)
-	}
-	for _, p := range []string{"h1", "h2"} {
-		u := r.Upstreams[p]
-		g := goal{Name: "non-stream chat c=64 throughput / bare proxy's", Upstream: p, Unit: "×",
-			Goal: "≥ 1.00×, every feature on"}
-		if u == nil {
-			add(g, 0, false, false)
-			continue
-		}
-		b, c := u.ByTarget["baseline"].C64, u.ByTarget["copilot-proxy"].C64
-		ok := b != nil && c != nil && b.RPS > 0
-		v := 0.0
-		if ok {
-			v = c.RPS / b.RPS
-			g.Measured = fmt.Sprintf("%.2f× (%.0f vs %.0f req/s)", v, c.RPS, b.RPS)
-		}
-		add(g, v, ok, v >= 1)
-	}
-	for _, p := range []string{"h1", "h2"} {
-		u := r.Upstreams[p]
-		g := goal{Name: "non-stream chat c=64 CPU per request / bare proxy's", Upstream: p, Unit: "×",
-			Goal: "≤ 1.00×, every feature on"}
-		if u == nil {
-			add(g, 0, false, false)
-			continue
-		}
-		b, c := u.ByTarget["baseline"].C64, u.ByTarget["copilot-proxy"].C64
-		ok := b != nil && c != nil && b.CPUUsPerReq > 0
-		v := 0.0
-		if ok {
-			v = c.CPUUsPerReq / b.CPUUsPerReq
-			g.Measured = fmt.Sprintf("%.2f× (%.0f vs %.0f µs)", v, c.CPUUsPerReq, b.CPUUsPerReq)
-		}
-		add(g, v, ok, v <= 1)
 	}
 	return out
+}
+
+// settle marks a goal not measured when nothing set its value.
+func settle(g goal) goal {
+	if g.Value == nil && g.Measured == "" {
+		g.Measured = "not measured"
+	}
+	return g
+}
+
+// measured sets a goal's figure and whether it meets the target.
+func measured(g goal, v float64, met bool) goal {
+	g.Value, g.Met = &v, &met
+	return g
+}
+
+// memoryGoals are the RSS targets for upstream p; a protocol other than
+// HTTP/2 is shown for reference only, and left out when not measured.
+func (r *results) memoryGoals(p string) []goal {
+	perStream := goal{Name: "RSS per held stream (copilot-proxy)", Upstream: p, Unit: "KiB", Reference: p != "h2",
+		Goal: fmt.Sprintf("≤ %d KiB, %d held streams", goalRSSPerStreamKiB, goalStreams)}
+	idle := goal{Name: "idle RSS (copilot-proxy)", Upstream: p, Unit: "KiB", Reference: p != "h2",
+		Goal: fmt.Sprintf("≤ %d MiB (%d KiB), metrics on", goalIdleRSSKiB/1024, goalIdleRSSKiB)}
+	u := r.Upstreams[p]
+	if u == nil {
+		if p != "h2" {
+			return nil
+		}
+		return []goal{settle(perStream), settle(idle)}
+	}
+	if !r.Metrics {
+		idle.Note = "metrics off: the binary has no --metrics"
+	}
+	t, base := u.ByTarget["copilot-proxy"], u.ByTarget["baseline"]
+	if t.HeldStreams > 0 {
+		perStream.Measured = fmt.Sprintf("%.1f KiB (%d streams: %d → %d KiB; baseline %.1f)", t.RSSPerStreamKiB, t.HeldStreams,
+			t.IdleRSSKiB, t.HeldRSSKiB, base.RSSPerStreamKiB)
+		if t.HeldStreams < goalStreams*9/10 || t.HeldStreams > goalStreams*11/10 {
+			perStream.Note = fmt.Sprintf("measured with %d streams, the target says %d", t.HeldStreams, goalStreams)
+		}
+		perStream = measured(perStream, t.RSSPerStreamKiB, t.RSSPerStreamKiB <= goalRSSPerStreamKiB)
+	}
+	if t.IdleRSSKiB > 0 {
+		idle.Measured = fmt.Sprintf("%d KiB = %.2f MiB: %d anonymous + %d of the binary's pages (baseline %d KiB)",
+			t.IdleRSSKiB, float64(t.IdleRSSKiB)/1024, t.IdleAnonKiB, t.IdleFileKiB, base.IdleRSSKiB)
+		idle = measured(idle, float64(t.IdleRSSKiB), t.IdleRSSKiB <= goalIdleRSSKiB)
+	}
+	return []goal{settle(perStream), settle(idle)}
+}
+
+// streamAdded evaluates a stream figure as copilot-proxy's over direct's,
+// met when at most limit µs; the baseline's is shown beside it.
+func streamAdded(limit float64, field func(*streamResult) float64) func(*upstreamResult, goal) goal {
+	return func(u *upstreamResult, g goal) goal {
+		d, c := u.ByTarget["direct"].Streams, u.ByTarget["copilot-proxy"].Streams
+		if d == nil || c == nil || c.Streams == 0 || d.Streams == 0 {
+			return g
+		}
+		v := field(c) - field(d)
+		g.Measured = fmt.Sprintf("%+.0f µs (%.0f vs %.0f direct)", v, field(c), field(d))
+		if b := u.ByTarget["baseline"].Streams; b != nil {
+			g.Measured += fmt.Sprintf("; baseline %+.0f", field(b)-field(d))
+		}
+		return measured(g, v, v <= limit)
+	}
+}
+
+// c64Ratio evaluates a c=64 non-stream figure as copilot-proxy's over the
+// baseline's.
+func c64Ratio(format string, field func(*nonStreamResult) float64, met func(float64) bool) func(*upstreamResult, goal) goal {
+	return func(u *upstreamResult, g goal) goal {
+		b, c := u.ByTarget["baseline"].C64, u.ByTarget["copilot-proxy"].C64
+		if b == nil || c == nil || field(b) <= 0 {
+			return g
+		}
+		v := field(c) / field(b)
+		g.Measured = fmt.Sprintf(format, v, field(c), field(b))
+		return measured(g, v, met(v))
+	}
 }
 
 func printGoals(w io.Writer, gs []goal) {
