@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
@@ -28,14 +26,10 @@ import (
 
 // demoGateway is a running `copilot-proxy demo`.
 type demoGateway struct {
-	URL    string // http://127.0.0.1:PORT
-	Key    string // the demo client key, read from the banner
-	Stdout *syncBuffer
-	Logs   *syncBuffer
-	client *http.Client // checks every answer (see demoCheck)
-	check  *demoCheck
-	cancel context.CancelFunc
-	done   chan error
+	*inProcess        // its client checks every answer (see demoCheck)
+	Key        string // the demo client key, read from the banner
+	Stdout     *syncBuffer
+	check      *demoCheck
 }
 
 var demoKeyRE = regexp.MustCompile(`demo client key\s+(cpk_[A-Za-z0-9]+)`)
@@ -55,52 +49,19 @@ var realSetupEnv = envMap(map[string]string{
 // with no stream delay, and reads its URL and key from what it prints.
 func startDemo(t *testing.T, args ...string) *demoGateway {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	listening := make(chan net.Addr, 1)
-	ctx = context.WithValue(ctx, listenHookKey{}, func(a net.Addr) { listening <- a })
 	check := &demoCheck{t: t}
-	g := &demoGateway{Stdout: &syncBuffer{}, Logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1), check: check}
+	g := &demoGateway{Stdout: &syncBuffer{}, check: check}
 	args = append([]string{"demo", "--addr", "127.0.0.1:0", "--log-format", "json", "--stream-delay", "0"}, args...)
-	go func() { g.done <- run(ctx, args, realSetupEnv, g.Stdout, g.Logs) }()
-	select {
-	case a := <-listening:
-		g.URL = "http://" + a.String()
-	case err := <-g.done:
-		cancel()
-		t.Fatalf("demo exited early: %v\nlogs:\n%s", err, g.Logs.String())
-	case <-time.After(10 * time.Second):
-		cancel()
-		t.Fatalf("demo did not start; logs:\n%s", g.Logs.String())
-	}
+	g.inProcess = startInProcess(t, args, realSetupEnv, g.Stdout)
+	t.Cleanup(func() { g.stop(t) })
 	m := demoKeyRE.FindStringSubmatch(g.Stdout.String())
 	if m == nil {
-		cancel()
 		t.Fatalf("no demo key in the banner:\n%s", g.Stdout.String())
 	}
 	g.Key = m[1]
 	check.base = &http.Transport{}
 	g.client = &http.Client{Transport: check}
-	t.Cleanup(func() { g.stop(t) })
 	return g
-}
-
-// stop ends the demo as Ctrl-C does and checks it exits cleanly.
-func (g *demoGateway) stop(t *testing.T) {
-	t.Helper()
-	if g.cancel == nil {
-		return
-	}
-	g.cancel()
-	g.cancel = nil
-	g.client.CloseIdleConnections()
-	select {
-	case err := <-g.done:
-		if err != nil {
-			t.Errorf("demo returned %v after shutdown", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Error("demo did not return after its context was cancelled")
-	}
 }
 
 // demoCheck is the clients' transport: it only lets requests go to

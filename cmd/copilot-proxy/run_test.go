@@ -42,15 +42,66 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// testGateway is a running `run serve` for a test.
-type testGateway struct {
-	URL    string
-	DB     string
-	env    map[string]string
+// inProcess is a command run in-process by run until its context is
+// cancelled: serve for testGateway, demo for demoGateway.
+type inProcess struct {
+	URL    string // http://127.0.0.1:PORT
 	Logs   *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
 	client *http.Client
+}
+
+// startInProcess runs args through run on a free loopback port and waits
+// until it listens. The wait is a backstop for a command that never starts,
+// not a timing check.
+func startInProcess(t *testing.T, args []string, getenv func(string) string, stdout io.Writer) *inProcess {
+	t.Helper()
+	p := &inProcess{Logs: &syncBuffer{}, done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	listening := make(chan net.Addr, 1)
+	ctx = context.WithValue(ctx, listenHookKey{}, func(a net.Addr) { listening <- a })
+	go func() { p.done <- run(ctx, args, getenv, stdout, p.Logs) }()
+	select {
+	case a := <-listening:
+		p.URL = "http://" + a.String()
+	case err := <-p.done:
+		cancel()
+		t.Fatalf("%s exited early: %v\nlogs:\n%s", args[0], err, p.Logs.String())
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatalf("%s did not start; logs:\n%s", args[0], p.Logs.String())
+	}
+	p.client = &http.Client{Transport: &http.Transport{}}
+	return p
+}
+
+// stop cancels run's context (as SIGTERM or Ctrl-C does) and checks it
+// exits cleanly.
+func (p *inProcess) stop(t *testing.T) {
+	t.Helper()
+	if p.cancel == nil {
+		return
+	}
+	p.cancel()
+	p.cancel = nil
+	p.client.CloseIdleConnections()
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("run returned %v after shutdown", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Error("run did not return after its context was cancelled")
+	}
+}
+
+// testGateway is a running `run serve` for a test.
+type testGateway struct {
+	*inProcess
+	DB  string
+	env map[string]string
 }
 
 // startGateway runs the real command in-process against the fake upstream
@@ -74,44 +125,10 @@ func startGateway(t *testing.T, fake *copilottest.Server, extraEnv map[string]st
 	for k, v := range extraEnv {
 		env[k] = v
 	}
-	logs := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	listening := make(chan net.Addr, 1)
-	ctx = context.WithValue(ctx, listenHookKey{}, func(a net.Addr) { listening <- a })
-	g := &testGateway{Logs: logs, cancel: cancel, done: make(chan error, 1), DB: env["COPILOT_PROXY_DB"], env: env}
-	go func() { g.done <- run(ctx, append([]string{"serve"}, args...), envMap(env), io.Discard, logs) }()
-	select {
-	case a := <-listening:
-		g.URL = "http://" + a.String()
-	case err := <-g.done:
-		cancel()
-		t.Fatalf("run exited early: %v\nlogs:\n%s", err, logs.String())
-	case <-time.After(10 * time.Second):
-		cancel()
-		t.Fatalf("gateway did not start; logs:\n%s", logs.String())
-	}
-	g.client = &http.Client{Transport: &http.Transport{}}
+	g := &testGateway{DB: env["COPILOT_PROXY_DB"], env: env}
+	g.inProcess = startInProcess(t, append([]string{"serve"}, args...), envMap(env), io.Discard)
 	t.Cleanup(func() { g.stop(t) })
 	return g
-}
-
-// stop cancels run's context (as SIGTERM does) and checks it exits cleanly.
-func (g *testGateway) stop(t *testing.T) {
-	t.Helper()
-	if g.cancel == nil {
-		return
-	}
-	g.cancel()
-	g.cancel = nil
-	g.client.CloseIdleConnections()
-	select {
-	case err := <-g.done:
-		if err != nil {
-			t.Errorf("run returned %v after shutdown", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Error("run did not return after its context was cancelled")
-	}
 }
 
 func (g *testGateway) openai() *openai.Client {
