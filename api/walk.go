@@ -26,7 +26,7 @@ func (m Member) KeyString() string {
 // WalkObject checks that b is one JSON value (white space around it
 // allowed) exactly as encoding/json's syntax check does (same grammar, same
 // nesting limit, invalid UTF-8 accepted) and, when it is an object, calls
-// fn with each member in order. It is one pass over the bytes with no
+// fn (when not nil) with each member in order. It is one pass over the bytes with no
 // allocation, for the passthrough paths that read a few fields of large
 // bodies. fn may be called before an error further on is found: use what
 // it saw only when valid is true.

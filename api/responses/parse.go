@@ -62,7 +62,7 @@ func objectBody(body []byte) ([]byte, *api.Error) {
 
 // validJSON is json.Valid in the one-pass walker's time.
 func validJSON(b []byte) bool {
-	valid, _ := api.WalkObject(b, func(api.Member) {})
+	valid, _ := api.WalkObject(b, nil)
 	return valid
 }
 
