@@ -46,22 +46,45 @@ func accounting(store *keys.Store, models *modelCache, now func() time.Time) fun
 			})
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			sw := middleware.Wrap(w)
-			var started time.Time // when the stream's start was recorded; zero: not a stream
-			onStart := func() {
-				if keyID, model, ok := usageOwner(r); ok {
-					started = now()
-					store.RecordStart(keys.UsageRecord{KeyID: keyID, Model: model, At: started})
-				}
-			}
-			r = r.WithContext(context.WithValue(r.Context(), streamStartKey{}, onStart))
-			defer func() {
-				price(middleware.EntryFrom(r.Context()), models)
-				record(store, r, sw, now(), started)
-			}()
-			next.ServeHTTP(sw, r)
+			a := startAccounting(w, r, store, now)
+			defer a.finish(models)
+			next.ServeHTTP(a.sw, a.r)
 		})
 	}
+}
+
+// accountingRun is the accounting of one request.
+type accountingRun struct {
+	store   *keys.Store
+	now     func() time.Time
+	sw      middleware.StatusWriter
+	r       *http.Request // the request carrying the stream-start hook
+	started time.Time     // when the stream's start was recorded; zero: not a stream
+}
+
+// startAccounting sets up the accounting of a request. It is kept out of
+// the middleware's frame (noinline), which stays on the stack for a whole
+// stream (see upstream.do).
+//
+//go:noinline
+func startAccounting(w http.ResponseWriter, r *http.Request, store *keys.Store, now func() time.Time) *accountingRun {
+	a := &accountingRun{store: store, now: now, sw: middleware.Wrap(w)}
+	a.r = r.WithContext(context.WithValue(r.Context(), streamStartKey{}, a.streamStarted))
+	return a
+}
+
+// streamStarted records the start of the request's stream.
+func (a *accountingRun) streamStarted() {
+	if keyID, model, ok := usageOwner(a.r); ok {
+		a.started = a.now()
+		a.store.RecordStart(keys.UsageRecord{KeyID: keyID, Model: model, At: a.started})
+	}
+}
+
+// finish prices the request, which has ended, and records its usage.
+func (a *accountingRun) finish(models *modelCache) {
+	price(middleware.EntryFrom(a.r.Context()), models)
+	record(a.store, a.r, a.sw, a.now(), a.started)
 }
 
 // price records on e what the request cost (package credits): the cost

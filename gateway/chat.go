@@ -22,48 +22,64 @@ import (
 // unsupported_api_for_model answer.
 func handleChat(up *upstream, rt *router, bodies bodyReader, out *relayer) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, req, ok := readRequest(w, r, bodies, api.ParseChatRequest)
-		if ok {
-			body, ok = admitRequest(w, r, rt.models, body, &req.Model, req.Stream, func() int64 {
-				return middleware.OutputEstimate(req.OutputLimit)
-			})
-		}
-		if !ok {
-			return
-		}
-		if rt.endpoint(req.Model, api.EndpointChat, api.EndpointResponses) != api.EndpointChat {
-			chatViaResponses(w, r, up, rt.models, out, body, req)
-			return
-		}
-
-		// Ask for the usage chunk so every stream is accounted; the client
-		// does not see it unless it asked for it itself.
-		upBody, dropUsage := body, false
-		if req.Stream && !req.IncludeUsage {
-			if b, err := req.WithIncludeUsage(body); err == nil {
-				upBody, dropUsage = b, true
-			}
-		}
-		resp, ok := up.send(w, r, call{
-			method: http.MethodPost, path: "/chat/completions", body: upBody,
-			stream: req.Stream, initiator: req.Initiator(), vision: req.HasImage,
-		})
+		resp, d, ok := sendChat(w, r, up, rt, bodies, out)
 		if !ok {
 			return
 		}
 		defer resp.Body.Close()
-		e, refused, answered := unsupportedAPI(w, r, resp)
-		switch {
-		case answered:
-			return
-		case refused:
-			rt.learn(req.Model, api.EndpointResponses)
-			logFallback(r, req.Model, api.EndpointChat, api.EndpointResponses, e)
-			chatViaResponses(w, r, up, rt.models, out, body, req)
-			return
-		}
-		out.answer(w, r, resp, chatDialect(dropUsage))
+		out.answer(w, r, resp, d)
 	}
+}
+
+// sendChat reads, checks and sends a chat request, and returns Copilot's
+// answer for the caller to relay. It reports false when the request has
+// been answered already: refused, failed, or served through /responses.
+// The parsed request lives in this frame only, not in the one that stays
+// on the stack while a stream is relayed (see upstream.do).
+func sendChat(w http.ResponseWriter, r *http.Request, up *upstream, rt *router, bodies bodyReader, out *relayer) (*http.Response, *dialect, bool) {
+	body, req, ok := readRequest(w, r, bodies, api.ParseChatRequest)
+	if ok {
+		body, ok = admitRequest(w, r, rt.models, body, &req.Model, req.Stream, func() int64 {
+			return middleware.OutputEstimate(req.OutputLimit)
+		})
+	}
+	if !ok {
+		return nil, nil, false
+	}
+	if rt.endpoint(req.Model, api.EndpointChat, api.EndpointResponses) != api.EndpointChat {
+		chatViaResponses(w, r, up, rt.models, out, body, req)
+		return nil, nil, false
+	}
+
+	// Ask for the usage chunk so every stream is accounted; the client
+	// does not see it unless it asked for it itself.
+	upBody, dropUsage := body, false
+	if req.Stream && !req.IncludeUsage {
+		if b, err := req.WithIncludeUsage(body); err == nil {
+			upBody, dropUsage = b, true
+		}
+	}
+	resp, ok := up.send(w, r, call{
+		method: http.MethodPost, path: "/chat/completions", body: upBody,
+		stream: req.Stream, initiator: req.Initiator(), vision: req.HasImage,
+	})
+	if !ok {
+		return nil, nil, false
+	}
+	e, refused, answered := unsupportedAPI(w, r, resp)
+	switch {
+	case answered:
+		resp.Body.Close()
+		return nil, nil, false
+	case refused:
+		resp.Body.Close()
+		rt.learn(req.Model, api.EndpointResponses)
+		logFallback(r, req.Model, api.EndpointChat, api.EndpointResponses, e)
+		chatViaResponses(w, r, up, rt.models, out, body, req)
+		return nil, nil, false
+	}
+	d := chatDialect(dropUsage)
+	return resp, &d, true
 }
 
 // readRequest reads the body and parses it with parse, the first step of

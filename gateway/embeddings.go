@@ -32,7 +32,8 @@ func handleEmbeddings(up *upstream, models *modelCache, bodies bodyReader, out *
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode < 200 || resp.StatusCode > 299 || !req.WantsBase64() || resp.Header.Get("Content-Encoding") != "" {
-			out.answer(w, r, resp, chatDialect(false))
+			d := chatDialect(false)
+			out.answer(w, r, resp, &d)
 			return
 		}
 		writeBase64Embeddings(w, r, resp)

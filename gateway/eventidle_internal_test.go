@@ -81,7 +81,7 @@ func relayPaced(chunks []pacedChunk) (relayResult, string) {
 	defer out.stop()
 	br := bufio.NewReaderSize(guard, relayBufferSize)
 	res := relayGuarded(context.Background(), br, out, ptr(chatDialect(false)), clock.now, guard)
-	return res, string(rec.written)
+	return *res, string(rec.written)
 }
 
 // translatePaced is relayPaced through the translated relay (echoTranslator).
@@ -99,8 +99,8 @@ func translatePaced(chunks []pacedChunk) (relayResult, string) {
 func wantIdleTimeout(t *testing.T, res relayResult, written, lastEvent string) {
 	t.Helper()
 	var ie *eventIdleError
-	if !errors.As(res.Err, &ie) || streamErrorCode(res) != string(api.CodeUpstreamTimeout) {
-		t.Fatalf("err %v (code %q), want the stream idle timeout", res.Err, streamErrorCode(res))
+	if !errors.As(res.Err, &ie) || streamErrorCode(&res) != string(api.CodeUpstreamTimeout) {
+		t.Fatalf("err %v (code %q), want the stream idle timeout", res.Err, streamErrorCode(&res))
 	}
 	if !strings.Contains(written, lastEvent) || !strings.Contains(written, "stream idle timeout") {
 		t.Fatalf("written %q", written)
@@ -187,7 +187,7 @@ func TestEventOver1MiBEndsStream(t *testing.T) {
 	}
 	big := "data: \"" + strings.Repeat("x", 1<<20) + "\"\n\n"
 	res, written := relayPaced([]pacedChunk{{0, "data: {\"a\":1}\n\n"}, {0, big}, {0, "data: [DONE]\n\n"}})
-	if !errors.Is(res.Err, errEventTooLarge) || res.Events != 1 || streamErrorCode(res) != string(api.CodeUpstreamError) ||
+	if !errors.Is(res.Err, errEventTooLarge) || res.Events != 1 || streamErrorCode(&res) != string(api.CodeUpstreamError) ||
 		!strings.Contains(written, "exceeds 1 MiB") || len(written) > 4<<10 {
 		t.Fatalf("result %+v, written %d bytes", res, len(written))
 	}

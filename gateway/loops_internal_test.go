@@ -9,7 +9,7 @@ import (
 // relayEvents is the relay loop without the event-idle guard, as the
 // tests, fuzz targets and benchmarks drive it.
 func relayEvents(ctx context.Context, br *bufio.Reader, out *streamWriter, d *dialect, now func() time.Time) relayResult {
-	return relayGuarded(ctx, br, out, d, now, nil)
+	return *relayGuarded(ctx, br, out, d, now, nil)
 }
 
 // translateEvents is the translating loop without the event-idle guard.

@@ -113,7 +113,7 @@ func nativeMessages(w http.ResponseWriter, r *http.Request, up *upstream, rt *ro
 		logFallback(r, model, api.EndpointMessages, api.EndpointChat, e)
 		return false
 	}
-	out.answer(w, r, resp, messagesDialect)
+	out.answer(w, r, resp, &messagesDialect)
 	return true
 }
 

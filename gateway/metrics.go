@@ -22,6 +22,8 @@ type metricsCtx struct {
 	// headers is when a stream's response headers were sent (zero: not a
 	// stream).
 	headers time.Time
+	sw      middleware.StatusWriter
+	r       *http.Request // the request carrying this context
 }
 
 func (c *metricsCtx) Value(key any) any {
@@ -46,16 +48,28 @@ func metricsFrom(ctx context.Context) *metricsCtx {
 func recordMetrics(m *metrics.Metrics, models *modelCache, now func() time.Time) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mc := &metricsCtx{Context: r.Context(), start: now()}
-			sw := middleware.Wrap(w)
-			r = r.WithContext(mc)
-			defer func() {
-				rq := requestMetrics(r, mc, sw, models, now())
-				m.ObserveRequest(&rq)
-			}()
-			next.ServeHTTP(sw, r)
+			mc := startMetrics(w, r, now)
+			defer mc.observe(m, models, now)
+			next.ServeHTTP(mc.sw, mc.r)
 		})
 	}
+}
+
+// startMetrics is the metrics state of a request starting now. It is kept
+// out of the middleware's frame (noinline), which stays on the stack for a
+// whole stream (see upstream.do).
+//
+//go:noinline
+func startMetrics(w http.ResponseWriter, r *http.Request, now func() time.Time) *metricsCtx {
+	mc := &metricsCtx{Context: r.Context(), start: now(), sw: middleware.Wrap(w)}
+	mc.r = r.WithContext(mc)
+	return mc
+}
+
+// observe records the request, which has ended.
+func (mc *metricsCtx) observe(m *metrics.Metrics, models *modelCache, now func() time.Time) {
+	rq := requestMetrics(mc.r, mc, mc.sw, models, now())
+	m.ObserveRequest(&rq)
 }
 
 // requestMetrics is what the metrics record of a request that ended at end.
@@ -112,7 +126,7 @@ func (rl *relayer) streamStarted(r *http.Request) {
 }
 
 // streamEnded records a finished stream.
-func (rl *relayer) streamEnded(r *http.Request, res relayResult) {
+func (rl *relayer) streamEnded(r *http.Request, res *relayResult) {
 	if rl.metrics == nil {
 		return
 	}

@@ -85,7 +85,7 @@ func newRelayer(keepalive, idle time.Duration, now func() time.Time, m *metrics.
 
 // answer sends the upstream's answer: an error status mapped to the
 // client's error, a stream relayed in d's dialect, anything else copied.
-func (rl *relayer) answer(w http.ResponseWriter, r *http.Request, resp *http.Response, d dialect) {
+func (rl *relayer) answer(w http.ResponseWriter, r *http.Request, resp *http.Response, d *dialect) {
 	switch {
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		writeUpstreamError(w, r, resp)
@@ -98,7 +98,7 @@ func (rl *relayer) answer(w http.ResponseWriter, r *http.Request, resp *http.Res
 
 // stream relays an SSE answer (see relay) and notes how it went: usage and
 // error code on the Entry, the stream metrics, a log line.
-func (rl *relayer) stream(w http.ResponseWriter, r *http.Request, resp *http.Response, d dialect) {
+func (rl *relayer) stream(w http.ResponseWriter, r *http.Request, resp *http.Response, d *dialect) {
 	rl.streamStarted(r)
 	res := rl.relay(w, r, resp, d)
 	rl.streamEnded(r, res)
@@ -110,7 +110,7 @@ func (rl *relayer) stream(w http.ResponseWriter, r *http.Request, resp *http.Res
 // that ended without usage (cut, or the client left) is charged for what it
 // used so far, estimated: the prompt estimated at admission and a token per
 // event relayed (a delta event carries about one token).
-func noteStream(r *http.Request, res relayResult) {
+func noteStream(r *http.Request, res *relayResult) {
 	entry := middleware.EntryFrom(r.Context())
 	switch {
 	case res.HasUsage:
@@ -146,43 +146,69 @@ func (res *relayResult) noteCost(data []byte) {
 // error, or an end without the dialect's last event, ends the stream with a
 // final error event in the dialect's shape; a client that leaves stops the
 // relay at once and, through its context, the upstream.
-func (rl *relayer) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, d dialect) relayResult {
-	setStreamHeaders(w.Header())
-	w.WriteHeader(resp.StatusCode)
-
-	ctx := r.Context()
-	// Closing the body unblocks a pending read the moment the client leaves,
-	// even if the upstream body ignores its context.
-	stopClose := context.AfterFunc(ctx, func() { _ = resp.Body.Close() })
-	defer stopClose()
-
-	out := newStreamWriter(w, rl.keepalive, rl.now, d.ping)
-	defer out.stop()
+func (rl *relayer) relay(w http.ResponseWriter, r *http.Request, resp *http.Response, d *dialect) *relayResult {
+	s := rl.startStream(w, r, resp, resp.StatusCode, d.ping)
+	defer s.close()
 	// With keep-alives the timer sends the headers if the first event is
 	// late (see headerFlushDelay); without, they go now.
-	if rl.keepalive <= 0 && out.flush() != nil {
-		return relayResult{ClientGone: true}
+	if rl.keepalive <= 0 && s.out.flush() != nil {
+		return &relayResult{ClientGone: true}
 	}
-
-	guard := newEventGuard(resp.Body, rl.now, rl.idle)
-	br := rl.readers.Get().(*bufio.Reader)
-	br.Reset(guard)
-	defer func() {
-		br.Reset(nil) // drop the body reference before pooling
-		rl.readers.Put(br)
-	}()
-
-	res := relayGuarded(ctx, br, out, &d, rl.now, guard)
-	res.Pings = out.pingCount()
+	res := relayGuarded(r.Context(), s.br, s.out, d, rl.now, s.guard)
+	res.Pings = s.out.pingCount()
 	return res
+}
+
+// streamRun is what a stream relay holds while it runs: the writer to the
+// client, the guarded reader of the upstream body, and the hook that closes
+// that body the moment the client leaves (even if the body ignores its
+// context), unblocking a pending read.
+type streamRun struct {
+	rl        *relayer
+	out       *streamWriter
+	guard     *eventGuard
+	br        *bufio.Reader
+	stopClose func() bool
+}
+
+// startStream sets the stream's headers and status (sent with the first
+// event, see streamWriter) and sets up the relay's writer and reader. It is
+// kept out of the relay's frame (noinline), which stays on the stack for
+// the stream's whole life (see upstream.do).
+//
+//go:noinline
+func (rl *relayer) startStream(w http.ResponseWriter, r *http.Request, resp *http.Response, status int, ping []byte) *streamRun {
+	setStreamHeaders(w.Header())
+	w.WriteHeader(status)
+	s := &streamRun{rl: rl}
+	s.stopClose = context.AfterFunc(r.Context(), func() { _ = resp.Body.Close() })
+	s.out = newStreamWriter(w, rl.keepalive, rl.now, ping)
+	s.guard = newEventGuard(resp.Body, rl.now, rl.idle)
+	s.br = rl.readers.Get().(*bufio.Reader)
+	s.br.Reset(s.guard)
+	return s
+}
+
+// close pools the reader (without its body), disarms the writer's timer
+// and the close hook.
+func (s *streamRun) close() {
+	s.br.Reset(nil)
+	s.rl.readers.Put(s.br)
+	s.out.stop()
+	s.stopClose()
 }
 
 // relayGuarded is the relay loop, separate from the HTTP plumbing so tests
 // and the benchmark can drive it: it writes each complete event of br and
 // notes it on guard (the reader under br; nil: none). now is the clock
 // FirstEvent is read from.
-func relayGuarded(ctx context.Context, br *bufio.Reader, out *streamWriter, d *dialect, now func() time.Time, guard *eventGuard) relayResult {
-	er := eventRelay{out: out, d: d, now: now, guard: guard, ev: make([]byte, 0, eventBufferSize)}
+//
+// Its state is one heap object and its result a pointer into it: this loop
+// waits for upstream events for a stream's whole life, so its frame (and
+// those under it) stays on the handler goroutine's stack all along, and must
+// stay small (see upstream.do).
+func relayGuarded(ctx context.Context, br *bufio.Reader, out *streamWriter, d *dialect, now func() time.Time, guard *eventGuard) *relayResult {
+	er := &eventRelay{out: out, d: d, now: now, guard: guard, ev: make([]byte, 0, eventBufferSize)}
 	for {
 		line, err := br.ReadSlice('\n')
 		er.ev = append(er.ev, line...)
@@ -190,22 +216,25 @@ func relayGuarded(ctx context.Context, br *bufio.Reader, out *streamWriter, d *d
 		case len(er.ev) > maxEventSize:
 			// A runaway upstream must not make the gateway buffer without
 			// bound: end the stream like a broken one.
-			return er.fail(errEventTooLarge)
+			er.fail(errEventTooLarge)
+			return &er.res
 		case err == nil:
 			if !er.endLine() {
-				return er.res
+				return &er.res
 			}
 		case errors.Is(err, bufio.ErrBufferFull):
 			// The line goes on; keep accumulating it.
 		case errors.Is(err, io.EOF):
-			return er.end()
+			er.end()
+			return &er.res
 		case ctx.Err() != nil || out.failed():
 			// A partial event is dropped: half an event would corrupt the
 			// client's parse of anything that follows.
 			er.res.ClientGone = true
-			return er.res
+			return &er.res
 		default:
-			return er.fail(err)
+			er.fail(err)
+			return &er.res
 		}
 	}
 }
@@ -275,7 +304,7 @@ func (er *eventRelay) reset() {
 // end handles the upstream's end of body: a last event without its blank
 // line is terminated and sent; a stream without the dialect's last event
 // ([DONE] for chat) is a cut.
-func (er *eventRelay) end() relayResult {
+func (er *eventRelay) end() {
 	if er.hasField || er.lineStart < len(er.ev) {
 		// Terminate the last event so the client's parser dispatches it.
 		if er.ev[len(er.ev)-1] != '\n' {
@@ -283,25 +312,23 @@ func (er *eventRelay) end() relayResult {
 		}
 		er.ev = append(er.ev, '\n')
 		if !er.dispatch() {
-			return er.res
+			return
 		}
 	}
 	if !er.res.Done {
 		// Copilot ends every stream with its last event; a clean end without
 		// it is a cut (an intermediary closing, an HTTP/2 stream ended
 		// early), and the client must not take it for a complete answer.
-		return er.fail(er.d.cut)
+		er.fail(er.d.cut)
 	}
-	return er.res
 }
 
 // fail ends the stream with a final error event for err.
-func (er *eventRelay) fail(err error) relayResult {
+func (er *eventRelay) fail(err error) {
 	er.res.Err = err
 	if er.out.write(er.d.failEvent(streamError(err))) != nil {
 		er.res.ClientGone = true
 	}
-	return er.res
 }
 
 // streamError is the final error event for an upstream read error.
@@ -418,7 +445,43 @@ const headerFlushDelay = 20 * time.Millisecond
 func (sw *streamWriter) write(p []byte) error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
+	if !sw.sent {
+		return offStack(func() error { return sw.writeLocked(p) })
+	}
 	return sw.writeLocked(p)
+}
+
+// offStack runs f on a short-lived goroutine and returns its error; a panic
+// in f is raised again here. The first flush of a stream makes net/http
+// write the response head, in a function whose frame alone is 2.8 KiB: on
+// the handler's goroutine, some 5.5 KiB deep in middleware and relay frames
+// at that point, it would double the stack to 16 KiB, and a goroutine's
+// stack does not shrink while it stays that deep, which it does for the
+// stream's whole life. A goroutine that ends after the write gives the
+// space back. The handoff costs about a microsecond, once per stream.
+func offStack(f func() error) error {
+	type result struct {
+		err      error
+		panicked bool
+		v        any
+	}
+	ch := make(chan result, 1)
+	go func() {
+		done := false
+		defer func() {
+			if !done {
+				ch <- result{panicked: true, v: recover()}
+			}
+		}()
+		err := f()
+		done = true
+		ch <- result{err: err}
+	}()
+	r := <-ch
+	if r.panicked {
+		panic(r.v)
+	}
+	return r.err
 }
 
 func (sw *streamWriter) writeLocked(p []byte) error {
@@ -438,11 +501,11 @@ func (sw *streamWriter) writeLocked(p []byte) error {
 	return nil
 }
 
-// flush sends the headers.
+// flush sends the headers (off the handler's stack: see offStack).
 func (sw *streamWriter) flush() error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	if err := sw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	if err := offStack(sw.rc.Flush); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		sw.err = err
 		return err
 	}
@@ -503,7 +566,7 @@ func (sw *streamWriter) pingCount() int {
 
 // streamErrorCode is the error code a stream's end gets on its Entry (for
 // the access log and usage accounting): "" for a clean end.
-func streamErrorCode(res relayResult) string {
+func streamErrorCode(res *relayResult) string {
 	switch {
 	case res.ClientGone:
 		return codeClientClosedRequest
@@ -516,7 +579,7 @@ func streamErrorCode(res relayResult) string {
 }
 
 // logRelay logs how a stream ended.
-func logRelay(r *http.Request, res relayResult) {
+func logRelay(r *http.Request, res *relayResult) {
 	log := middleware.LoggerFrom(r.Context())
 	switch {
 	case res.ClientGone:

@@ -51,7 +51,7 @@ func handleResponses(up *upstream, rt *router, bodies bodyReader, out *relayer) 
 			responsesTranslated(w, r, up, rt.models, out, body)
 			return
 		}
-		out.answer(w, r, resp, responsesDialect)
+		out.answer(w, r, resp, &responsesDialect)
 	}
 }
 

@@ -41,25 +41,13 @@ var errTranslatedCut = errors.New("the upstream stream ended before its last eve
 // stream metrics and a log line like the passthrough relay.
 func (rl *relayer) translate(w http.ResponseWriter, r *http.Request, resp *http.Response, tr translator, ping []byte) {
 	rl.streamStarted(r)
-	setStreamHeaders(w.Header())
-	w.WriteHeader(http.StatusOK)
-	ctx := r.Context()
-	stopClose := context.AfterFunc(ctx, func() { _ = resp.Body.Close() })
-	defer stopClose()
-	out := newStreamWriter(w, rl.keepalive, rl.now, ping)
-	defer out.stop()
-	guard := newEventGuard(resp.Body, rl.now, rl.idle)
-	br := rl.readers.Get().(*bufio.Reader)
-	br.Reset(guard)
-	defer func() {
-		br.Reset(nil)
-		rl.readers.Put(br)
-	}()
-	res := translateGuarded(ctx, br, out, tr, rl.now, guard)
-	res.Pings = out.pingCount()
+	s := rl.startStream(w, r, resp, http.StatusOK, ping)
+	defer s.close()
+	res := translateGuarded(r.Context(), s.br, s.out, tr, rl.now, s.guard)
+	res.Pings = s.out.pingCount()
 	res.Usage, res.HasUsage = tr.usage()
-	rl.streamEnded(r, res)
-	noteStream(r, res)
+	rl.streamEnded(r, &res)
+	noteStream(r, &res)
 }
 
 // translateGuarded is the loop of translate: each upstream event of br is

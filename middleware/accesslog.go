@@ -39,24 +39,12 @@ func AccessLog(logger zerolog.Logger, now func() time.Time) func(http.Handler) h
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := now()
-			ctx := r.Context()
-			id := RequestIDFrom(ctx)
-
-			// All per-request state in one allocation: it is the context
-			// value holder, the response writer wrapper and the lazily
-			// built request logger.
-			st := &accessState{
-				Context: ctx,
-				sw:      statusWriter{w: w},
-				log:     lazyLogger{base: logger, id: id},
-				entry:   EntryFrom(ctx),
-			}
+			st := newAccessState(w, r, &logger, now)
 			completed := false
 			defer func() {
 				// Runs on panic too (then completed is false), so an aborted
 				// request is still logged; the panic keeps unwinding.
-				st.write(logger, r, id, now().Sub(start), completed)
+				st.write(*st.logger, r, st.log.id, now().Sub(st.start), completed)
 			}()
 			next.ServeHTTP(&st.sw, r.WithContext(st))
 			completed = true
@@ -103,6 +91,26 @@ func (h *lazyLogger) get() *zerolog.Logger {
 	return &h.l
 }
 
+// newAccessState is the state of a request starting now. All of it is one
+// allocation: the context value holder, the response writer wrapper and the
+// lazily built request logger. It is kept out of the middleware's frame
+// (noinline), which stays on the stack for a whole stream (see Auth's
+// admit).
+//
+//go:noinline
+func newAccessState(w http.ResponseWriter, r *http.Request, logger *zerolog.Logger, now func() time.Time) *accessState {
+	ctx := r.Context()
+	id := RequestIDFrom(ctx)
+	return &accessState{
+		Context: ctx,
+		sw:      statusWriter{w: w},
+		log:     lazyLogger{base: *logger, id: id},
+		entry:   EntryFrom(ctx),
+		logger:  logger,
+		start:   now(),
+	}
+}
+
 // accessState is the access log's per-request state. It is itself the
 // request context: Value answers the logger key and defers to the parent for
 // everything else, which saves a context.WithValue.
@@ -110,9 +118,11 @@ func (h *lazyLogger) get() *zerolog.Logger {
 // unchanged and derived contexts still attach to the parent's cancelCtx.
 type accessState struct {
 	context.Context
-	sw    statusWriter
-	entry *Entry
-	log   lazyLogger
+	sw     statusWriter
+	entry  *Entry
+	log    lazyLogger
+	logger *zerolog.Logger // the access log's
+	start  time.Time
 }
 
 func (s *accessState) Value(key any) any {

@@ -127,39 +127,72 @@ func Auth(a Authenticator, cfg AuthConfig) func(http.Handler) http.Handler {
 			httprate.WithErrorHandler(func(http.ResponseWriter, *http.Request, error) {}),
 		)
 	}
-	blockedFor := ceilDur(cfg.FailWindow, time.Second)
-
+	g := &authGate{a: a, failures: failures, clientIP: clientIP, blockedFor: ceilDur(cfg.FailWindow, time.Second)}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if secret, ok := credential(r.Header); ok {
-				if p, ok := a.Authenticate(secret); ok {
-					ctx := r.Context()
-					EntryFrom(ctx).SetKeyID(p.KeyID)
-					r.Header.Del(headerAuthorization)
-					r.Header.Del(headerAPIKey)
-					next.ServeHTTP(w, r.WithContext(WithPrincipal(ctx, p)))
-					return
-				}
-			}
-			entry := EntryFrom(r.Context())
-			h := w.Header()
-			h.Set(headerShouldRetry, "false")
-			// OnLimit counts this failure unless the address is already
-			// over its limit, atomically.
-			if failures != nil && failures.OnLimit(w, r, httprate.CanonicalizeIP(clientIP(r))) {
-				entry.SetErrorCode(string(api.CodeRateLimitExceeded))
-				entry.SetLimitReason(ReasonAuthFailures)
-				// httprate's sliding counter cannot say exactly when the
-				// address drops under the limit; a full window is a safe
-				// upper bound for a client that stops failing.
-				writeRateLimited(w, r, blockedFor, "Too many failed API key attempts from this address.")
+			if r2 := g.admit(r); r2 != nil {
+				next.ServeHTTP(w, r2)
 				return
 			}
-			entry.SetLimitReason(ReasonAuth)
-			h.Set("WWW-Authenticate", "Bearer")
-			WriteError(w, r, api.NewError(api.CodeInvalidAPIKey, invalidKeyMessage))
+			g.refuse(w, r)
 		})
 	}
+}
+
+// authGate is Auth's state: the key lookup and the failure counter.
+type authGate struct {
+	a          Authenticator
+	failures   *httprate.RateLimiter // nil: failures are not limited
+	clientIP   func(*http.Request) string
+	blockedFor time.Duration
+}
+
+// admit returns r carrying the principal of the key it presents, with the
+// key's headers removed, or nil when it presents no valid key.
+//
+// It and refuse are kept out of the middleware's frame (noinline): that
+// frame stays on the stack for a whole stream, and Go keeps a goroutine's
+// stack at twice the most it has used (see gateway's upstream.do).
+//
+//go:noinline
+func (g *authGate) admit(r *http.Request) *http.Request {
+	secret, ok := credential(r.Header)
+	if !ok {
+		return nil
+	}
+	p, ok := g.a.Authenticate(secret)
+	if !ok {
+		return nil
+	}
+	ctx := r.Context()
+	EntryFrom(ctx).SetKeyID(p.KeyID)
+	r.Header.Del(headerAuthorization)
+	r.Header.Del(headerAPIKey)
+	return r.WithContext(WithPrincipal(ctx, p))
+}
+
+// refuse answers a request without a valid key: 401, or 429 once its
+// address has failed too often.
+//
+//go:noinline
+func (g *authGate) refuse(w http.ResponseWriter, r *http.Request) {
+	entry := EntryFrom(r.Context())
+	h := w.Header()
+	h.Set(headerShouldRetry, "false")
+	// OnLimit counts this failure unless the address is already over its
+	// limit, atomically.
+	if g.failures != nil && g.failures.OnLimit(w, r, httprate.CanonicalizeIP(g.clientIP(r))) {
+		entry.SetErrorCode(string(api.CodeRateLimitExceeded))
+		entry.SetLimitReason(ReasonAuthFailures)
+		// httprate's sliding counter cannot say exactly when the address
+		// drops under the limit; a full window is a safe upper bound for a
+		// client that stops failing.
+		writeRateLimited(w, r, g.blockedFor, "Too many failed API key attempts from this address.")
+		return
+	}
+	entry.SetLimitReason(ReasonAuth)
+	h.Set("WWW-Authenticate", "Bearer")
+	WriteError(w, r, api.NewError(api.CodeInvalidAPIKey, invalidKeyMessage))
 }
 
 // credential extracts the presented key. A Bearer Authorization header wins

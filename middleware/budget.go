@@ -80,10 +80,11 @@ type budgetKey struct{}
 // handler goroutine touches it until Middleware settles it.
 type budgetTicket struct {
 	b        *Budgets
-	specs    []BudgetSpec // the key's budget first, then the global one
-	name     string       // the key's name, for messages
-	hold     BudgetHold   // from the last admitting check
-	reserved bool         // an estimate is reserved
+	specs    []BudgetSpec  // the key's budget first, then the global one
+	name     string        // the key's name, for messages
+	hold     BudgetHold    // from the last admitting check
+	reserved bool          // an estimate is reserved
+	r        *http.Request // the request carrying the ticket in its context
 }
 
 // Middleware enforces the budgets that apply to a request: its key's, if it
@@ -95,23 +96,40 @@ type budgetTicket struct {
 // budgeted request gets 503 limits_unavailable.
 func (b *Budgets) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, _ := PrincipalFrom(r.Context())
-		specs := b.specsFor(p)
-		if len(specs) == 0 {
+		t, answered := b.admit(w, r)
+		switch {
+		case answered:
+		case t == nil:
 			next.ServeHTTP(w, r)
-			return
+		default:
+			defer t.settle(t.r)
+			next.ServeHTTP(w, t.r)
 		}
-		t := &budgetTicket{b: b, specs: specs, name: p.KeyName}
-		if t.name == "" {
-			t.name = p.KeyID
-		}
-		if !t.check(w, r, 0) {
-			return
-		}
-		r = r.WithContext(context.WithValue(r.Context(), budgetKey{}, t))
-		defer t.settle(r)
-		next.ServeHTTP(w, r)
 	})
+}
+
+// admit checks the request against its budgets. It returns nil and false
+// when none applies, and true when it refused the request.
+//
+// It is kept out of the middleware's frame (noinline), which stays on the
+// stack for a whole stream (see Auth's admit).
+//
+//go:noinline
+func (b *Budgets) admit(w http.ResponseWriter, r *http.Request) (*budgetTicket, bool) {
+	p, _ := PrincipalFrom(r.Context())
+	specs := b.specsFor(p)
+	if len(specs) == 0 {
+		return nil, false
+	}
+	t := &budgetTicket{b: b, specs: specs, name: p.KeyName}
+	if t.name == "" {
+		t.name = p.KeyID
+	}
+	if !t.check(w, r, 0) {
+		return nil, true
+	}
+	t.r = r.WithContext(context.WithValue(r.Context(), budgetKey{}, t))
+	return t, false
 }
 
 // specsFor lists the budgets p's requests count against: the key's, then

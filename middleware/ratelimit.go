@@ -150,42 +150,70 @@ func (l *Limiter) Close() {}
 // mode) the request gets 503 limits_unavailable in the route's error shape.
 func (l *Limiter) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		p, hasP := PrincipalFrom(ctx)
-		var lim KeyLimits
-		if hasP {
-			lim = l.resolveLimits(p)
-		}
-		useKey := lim.Any()
-		if !useKey && l.cfg.GlobalRPM == 0 && l.cfg.GlobalConcurrency == 0 {
+		a, answered := l.admit(w, r)
+		switch {
+		case answered:
+		case a == nil:
 			next.ServeHTTP(w, r)
-			return
+		default:
+			defer a.release()
+			next.ServeHTTP(a.sw, a.r)
 		}
-		t, snap, rej, err := l.store.Admit(ctx, AdmitRequest{KeyID: p.KeyID, Key: lim,
-			GlobalRPM: l.cfg.GlobalRPM, GlobalConcurrency: l.cfg.GlobalConcurrency})
-		if err != nil {
-			writeLimitsUnavailable(w, r, err)
-			return
-		}
-		if useKey {
-			setLimitHeaders(w.Header(), snap)
-		}
-		entry := EntryFrom(ctx)
-		if rej != nil {
-			writeLimited(w, r, rej, p)
-			return
-		}
-		r = withReservation(r, t, lim, p)
-		sw := Wrap(w)
-		defer func() {
-			var tokens int64
-			if lim.TPM > 0 {
-				tokens = min(entry.Tokens(), maxLimit)
-			}
-			t.Release(tokens, refunded(sw.Status(), entry))
-		}()
-		next.ServeHTTP(sw, r)
 	})
+}
+
+// admission is a request the limits admitted: its ticket, released with
+// the tokens it used when it ends.
+type admission struct {
+	t     LimitTicket
+	lim   KeyLimits
+	entry *Entry
+	sw    StatusWriter
+	r     *http.Request // the request with its reservation
+}
+
+// admit checks the request against its limits. It returns nil and false
+// when no limit applies, and true when it answered the request (refused,
+// or the counters are unreachable).
+//
+// It is kept out of the middleware's frame (noinline), which stays on the
+// stack for a whole stream (see Auth's admit).
+//
+//go:noinline
+func (l *Limiter) admit(w http.ResponseWriter, r *http.Request) (*admission, bool) {
+	ctx := r.Context()
+	p, hasP := PrincipalFrom(ctx)
+	var lim KeyLimits
+	if hasP {
+		lim = l.resolveLimits(p)
+	}
+	useKey := lim.Any()
+	if !useKey && l.cfg.GlobalRPM == 0 && l.cfg.GlobalConcurrency == 0 {
+		return nil, false
+	}
+	t, snap, rej, err := l.store.Admit(ctx, AdmitRequest{KeyID: p.KeyID, Key: lim,
+		GlobalRPM: l.cfg.GlobalRPM, GlobalConcurrency: l.cfg.GlobalConcurrency})
+	if err != nil {
+		writeLimitsUnavailable(w, r, err)
+		return nil, true
+	}
+	if useKey {
+		setLimitHeaders(w.Header(), snap)
+	}
+	if rej != nil {
+		writeLimited(w, r, rej, p)
+		return nil, true
+	}
+	return &admission{t: t, lim: lim, entry: EntryFrom(ctx), sw: Wrap(w), r: withReservation(r, t, lim, p)}, false
+}
+
+// release gives the admission back with the tokens the request used.
+func (a *admission) release() {
+	var tokens int64
+	if a.lim.TPM > 0 {
+		tokens = min(a.entry.Tokens(), maxLimit)
+	}
+	a.t.Release(tokens, refunded(a.sw.Status(), a.entry))
 }
 
 // writeLimited answers a request a limit refused: 429 rate_limit_exceeded
