@@ -119,6 +119,24 @@ func TestParseChatRequestMutations(t *testing.T) {
 	}
 }
 
+// TestParseChatRequestStringWords puts each byte class the string scan's
+// eight-byte fast path must stop at (the closing quote, an escape, a
+// control byte, UTF-8, bad UTF-8) and some it must not (DEL, '~', ' ') at
+// every offset across two words of a message's content: the scan and
+// encoding/json must judge every body alike.
+func TestParseChatRequestStringWords(t *testing.T) {
+	t.Parallel()
+	specials := []string{`"`, `\n`, `\u00e9`, `\x`, "\x00", "\x1f", "\x7f", "~", " ", "é", "\xff", `\"`, `\\`}
+	for _, sp := range specials {
+		for at := range 17 {
+			for _, tail := range []string{"", "abcdefghij"} {
+				content := strings.Repeat("a", at) + sp + tail
+				checkSame(t, []byte(`{"model":"m","messages":[{"role":"user","content":"`+content+`"}]}`))
+			}
+		}
+	}
+}
+
 // FuzzParseChatRequestReference: the targeted scan and the encoding/json
 // implementation it replaced agree on every input.
 func FuzzParseChatRequestReference(f *testing.F) {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"unicode/utf8"
@@ -175,9 +176,7 @@ func (c *chatScan) array() bool { return c.walkElements(nil) }
 func (c *chatScan) str() (complex, ok bool) {
 	b, i := c.b, c.i+1
 	for {
-		for i < len(b) && plainByte[b[i]] {
-			i++
-		}
+		i = plainRun(b, i)
 		if i >= len(b) {
 			return false, false
 		}
@@ -208,6 +207,28 @@ func (c *chatScan) str() (complex, ok bool) {
 			i++
 		}
 	}
+}
+
+// plainRun returns the end of the run of plain bytes (see plainByte) of b
+// that starts at i. Eight bytes at a time while none needs a look (the
+// bulk of a prompt), then byte by byte.
+func plainRun(b []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for i+8 <= len(b) {
+		v := binary.LittleEndian.Uint64(b[i:])
+		q, bs := v^(ones*'"'), v^(ones*'\\')
+		// A high bit set in any of these: a byte >= 0x80, < 0x20, '"' or
+		// '\\' (the usual has-zero and has-less-than tests, exact as to
+		// whether some byte matches).
+		if (v|(v-ones*0x20)&^v|(q-ones)&^q|(bs-ones)&^bs)&highs != 0 {
+			break
+		}
+		i += 8
+	}
+	for i < len(b) && plainByte[b[i]] {
+		i++
+	}
+	return i
 }
 
 func isHex(c byte) bool {
