@@ -1,0 +1,68 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestOffStack: the short-lived goroutine's error comes back, and a panic
+// in it is raised again on the caller's goroutine (where Recover and the
+// access log see it), not on its own, where it would end the process.
+func TestOffStack(t *testing.T) {
+	t.Parallel()
+	want := errors.New("write failed")
+	if err := offStack(func() error { return want }); err != want {
+		t.Fatalf("offStack error = %v, want %v", err, want)
+	}
+	if err := offStack(func() error { return nil }); err != nil {
+		t.Fatalf("offStack error = %v, want nil", err)
+	}
+	defer func() {
+		if v := recover(); v != http.ErrAbortHandler {
+			t.Fatalf("recovered %v, want http.ErrAbortHandler", v)
+		}
+	}()
+	_ = offStack(func() error { panic(http.ErrAbortHandler) })
+	t.Fatal("offStack returned after a panic")
+}
+
+// panicTransport panics in RoundTrip.
+type panicTransport struct{}
+
+func (panicTransport) RoundTrip(*http.Request) (*http.Response, error) { panic("transport bug") }
+
+// answerTransport answers every request with 200 and body.
+type answerTransport struct{ body string }
+
+func (a answerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(a.body)), Request: r}, nil
+}
+
+// TestUpstreamStreamRoundTrip: a stream's round trip, run on its own
+// goroutine, returns the answer as a non-stream call does, and a panic below
+// the client becomes an error instead of ending the process.
+func TestUpstreamStreamRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, stream := range []bool{false, true} {
+		u := newUpstream(&http.Client{Transport: answerTransport{body: "data: x\n\n"}}, "http://copilot.test", time.Now)
+		resp, err := u.do(context.Background(), call{method: http.MethodPost, path: "/chat/completions", body: []byte(`{}`), stream: stream})
+		if err != nil {
+			t.Fatalf("stream=%v: %v", stream, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "data: x\n\n" {
+			t.Fatalf("stream=%v: body %q", stream, b)
+		}
+	}
+	u := newUpstream(&http.Client{Transport: panicTransport{}}, "http://copilot.test", time.Now)
+	resp, err := u.do(context.Background(), call{method: http.MethodPost, path: "/chat/completions", body: []byte(`{}`), stream: true})
+	if resp != nil || !errors.Is(err, errRoundTripPanic) {
+		t.Fatalf("got %v, %v; want errRoundTripPanic", resp, err)
+	}
+}
