@@ -447,42 +447,9 @@ func (sw *streamWriter) write(p []byte) error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	if !sw.sent {
-		return offStack(func() error { return sw.writeLocked(p) })
+		return offStackErr(func() error { return sw.writeLocked(p) })
 	}
 	return sw.writeLocked(p)
-}
-
-// offStack runs f on a short-lived goroutine and returns its error; a panic
-// in f is raised again here. The first flush of a stream makes net/http
-// write the response head, in a function whose frame alone is 2.8 KiB: on
-// the handler's goroutine, some 5.5 KiB deep in middleware and relay frames
-// at that point, it would double the stack to 16 KiB, and a goroutine's
-// stack does not shrink while it stays that deep, which it does for the
-// stream's whole life. A goroutine that ends after the write gives the
-// space back. The handoff costs about a microsecond, once per stream.
-func offStack(f func() error) error {
-	type result struct {
-		err      error
-		panicked bool
-		v        any
-	}
-	ch := make(chan result, 1)
-	go func() {
-		done := false
-		defer func() {
-			if !done {
-				ch <- result{panicked: true, v: recover()}
-			}
-		}()
-		err := f()
-		done = true
-		ch <- result{err: err}
-	}()
-	r := <-ch
-	if r.panicked {
-		panic(r.v)
-	}
-	return r.err
 }
 
 func (sw *streamWriter) writeLocked(p []byte) error {
@@ -506,7 +473,7 @@ func (sw *streamWriter) writeLocked(p []byte) error {
 func (sw *streamWriter) flush() error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	if err := offStack(sw.rc.Flush); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	if err := offStackErr(sw.rc.Flush); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		sw.err = err
 		return err
 	}

@@ -3,10 +3,8 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -90,49 +88,16 @@ func (u *upstream) request(ctx context.Context, c call) (req *http.Request, rele
 	return req, release
 }
 
-// do sends c; the caller closes the response body.
-//
-// A stream's round trip runs on a goroutine of its own. The handler's
-// goroutine lives as long as the stream, and a goroutine's stack never
-// shrinks below twice the most it has used while it is in use: the round
-// trip's call chain (client, token transport, HTTP/2 transport), on top of
-// the middleware and handler frames, would double that goroutine's stack to
-// 16 KiB for the stream's whole life. The short-lived goroutine takes that
-// depth and gives its stack back when the headers are in.
+// do sends c; the caller closes the response body. A stream's round trip
+// runs off the handler's stack (see offStack): that goroutine stays for the
+// stream's whole life.
 func (u *upstream) do(ctx context.Context, c call) (*http.Response, error) {
 	req, release := u.request(ctx, c)
 	defer release()
 	if !c.stream {
 		return u.hc.Do(req)
 	}
-	ch := make(chan roundTrip, 1)
-	go u.roundTrip(req, ch)
-	rt := <-ch
-	return rt.resp, rt.err
-}
-
-// errRoundTripPanic is the error of a round trip that panicked (logged).
-var errRoundTripPanic = errors.New("the upstream round trip failed inside the gateway")
-
-// roundTrip is the answer to one request, or why there is none.
-type roundTrip struct {
-	resp *http.Response
-	err  error
-}
-
-// roundTrip sends req on ch (buffered, so it never blocks). A panic below
-// the client is turned into an error: on this goroutine it would otherwise
-// end the process instead of one request.
-func (u *upstream) roundTrip(req *http.Request, ch chan<- roundTrip) {
-	defer func() {
-		if v := recover(); v != nil {
-			middleware.LoggerFrom(req.Context()).Error().Str("panic", api.Redact(fmt.Sprint(v))).
-				Bytes("stack", debug.Stack()).Msg("upstream round trip panicked")
-			ch <- roundTrip{err: errRoundTripPanic}
-		}
-	}()
-	resp, err := u.hc.Do(req)
-	ch <- roundTrip{resp: resp, err: err}
+	return offStack(func() (*http.Response, error) { return u.hc.Do(req) })
 }
 
 // send sends c with the client's context, so a client that leaves cancels

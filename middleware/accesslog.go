@@ -44,7 +44,7 @@ func AccessLog(logger zerolog.Logger, now func() time.Time) func(http.Handler) h
 			defer func() {
 				// Runs on panic too (then completed is false), so an aborted
 				// request is still logged; the panic keeps unwinding.
-				st.write(*st.logger, r, st.log.id, now().Sub(st.start), completed)
+				st.write(st.log.base, r, st.log.id, now().Sub(st.start), completed)
 			}()
 			next.ServeHTTP(&st.sw, r.WithContext(st))
 			completed = true
@@ -106,7 +106,6 @@ func newAccessState(w http.ResponseWriter, r *http.Request, logger *zerolog.Logg
 		sw:      statusWriter{w: w},
 		log:     lazyLogger{base: *logger, id: id},
 		entry:   EntryFrom(ctx),
-		logger:  logger,
 		start:   now(),
 	}
 }
@@ -118,11 +117,10 @@ func newAccessState(w http.ResponseWriter, r *http.Request, logger *zerolog.Logg
 // unchanged and derived contexts still attach to the parent's cancelCtx.
 type accessState struct {
 	context.Context
-	sw     statusWriter
-	entry  *Entry
-	log    lazyLogger
-	logger *zerolog.Logger // the access log's
-	start  time.Time
+	sw    statusWriter
+	entry *Entry
+	log   lazyLogger
+	start time.Time
 }
 
 func (s *accessState) Value(key any) any {
