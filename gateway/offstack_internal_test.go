@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/copilot-proxy/copilot-proxy/middleware"
 )
 
 // TestOffStack: the short-lived goroutine's results come back, and a panic
@@ -65,8 +67,13 @@ func TestUpstreamStreamRoundTrip(t *testing.T) {
 		}
 	}
 	defer func() {
-		if v := recover(); v != "transport bug" {
-			t.Fatalf("recovered %v, want the transport's panic", v)
+		v := recover()
+		p, ok := v.(*raisedAgain)
+		if !ok || p.v != "transport bug" || p.Error() != "transport bug" {
+			t.Fatalf("recovered %#v, want the transport's panic", v)
+		}
+		if c, ok := v.(middleware.StackCarrier); !ok || !strings.Contains(string(c.PanicStack()), "panicTransport.RoundTrip") {
+			t.Fatalf("the re-raised panic does not carry the transport's stack")
 		}
 	}()
 	u := newUpstream(&http.Client{Transport: panicTransport{}}, "http://copilot.test", time.Now)

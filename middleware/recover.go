@@ -11,7 +11,8 @@ import (
 
 // Recover turns a panic in next into a 500 envelope (internal_error,
 // "internal error") when the response has not started, logging it at error
-// level with the stack through LoggerFrom. If the response has already
+// level through LoggerFrom, its text passed through api.Redact, with the
+// stack (a StackCarrier's own). If the response has already
 // started, an envelope would corrupt it, so after logging it aborts the
 // connection with panic(http.ErrAbortHandler) and the client sees a broken
 // response. A panic with http.ErrAbortHandler itself (how a broken stream
@@ -30,9 +31,9 @@ func Recover(next http.Handler) http.Handler {
 			ctx := r.Context()
 			EntryFrom(ctx).SetErrorCode(string(api.CodeInternal))
 			LoggerFrom(ctx).Error().
-				Str("panic", panicText(rec)).
+				Str("panic", api.Redact(panicText(rec))).
 				Bool("response_started", sw.Started()).
-				Str("stack", string(debug.Stack())).
+				Str("stack", string(panicStack(rec))).
 				Msg("handler panicked")
 			if sw.Started() {
 				panic(http.ErrAbortHandler)
@@ -41,6 +42,24 @@ func Recover(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// StackCarrier is a panic value that carries the stack it was first raised
+// on: a panic raised again on another goroutine (the gateway runs a
+// stream's deep one-off calls on short-lived goroutines), where the stack
+// at the recovery no longer shows where it happened. Recover logs that
+// stack instead.
+type StackCarrier interface {
+	PanicStack() []byte
+}
+
+// panicStack is the stack to log for rec: the one it carries, else the
+// current one (the panicking goroutine's, at the recovery).
+func panicStack(rec any) []byte {
+	if c, ok := rec.(StackCarrier); ok {
+		return c.PanicStack()
+	}
+	return debug.Stack()
 }
 
 // panicText describes a panic value. Only the value's own text is used; it is

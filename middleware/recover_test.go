@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/copilot-proxy/copilot-proxy/api"
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 )
@@ -182,5 +183,56 @@ func TestRecoverStandalone(t *testing.T) {
 	}
 	if code, _, _ := decodeEnvelope(t, rec.Body.Bytes()); code != "internal_error" {
 		t.Fatalf("code = %q", code)
+	}
+}
+
+// carried is a panic value with the stack it was first raised on.
+type carried struct{ stack []byte }
+
+func (c carried) PanicStack() []byte { return c.stack }
+
+// TestRecoverLogsRedactedTextAndCarriedStack: the logged panic text goes
+// through api.Redact (a panic message may quote a header or an upstream
+// error), and a StackCarrier's stack is logged instead of the recovery's.
+func TestRecoverLogsRedactedTextAndCarriedStack(t *testing.T) {
+	t.Parallel()
+	secret := "ghu_" + strings.Repeat("a", 36)
+	tests := []struct {
+		name      string
+		value     any
+		wantPanic string
+		wantStack string
+	}{
+		{"redacted", errors.New("upstream said Bearer " + secret), "upstream said Bearer " + api.Redacted, "recover_test.go"},
+		{"carried stack", carried{stack: []byte("goroutine 7 [running]:\nsomewhere/else.go:1")}, "middleware.carried: ", "somewhere/else.go:1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var buf syncBuffer
+			rec := httptest.NewRecorder()
+			h := RequestID(AccessLog(zerolog.New(&buf), nil)(Recover(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+				panic(tt.value)
+			}))))
+			Entries(h).ServeHTTP(rec, newRequest(http.MethodGet, "/", nil))
+			if rec.Code != http.StatusInternalServerError {
+				t.Fatalf("status = %d, want 500", rec.Code)
+			}
+			if strings.Contains(buf.String(), secret) {
+				t.Fatalf("the secret reached the log: %s", buf.String())
+			}
+			var line map[string]any
+			for _, l := range buf.waitLines(t, 2) {
+				if l["message"] == "handler panicked" {
+					line = l
+				}
+			}
+			if p, _ := line["panic"].(string); !strings.HasPrefix(p, tt.wantPanic) {
+				t.Errorf("panic = %q, want it to start with %q", p, tt.wantPanic)
+			}
+			if s, _ := line["stack"].(string); !strings.Contains(s, tt.wantStack) {
+				t.Errorf("stack = %q, want it to contain %q", s, tt.wantStack)
+			}
+		})
 	}
 }
