@@ -102,7 +102,7 @@ func (b *Budgets) Middleware(next http.Handler) http.Handler {
 		case t == nil:
 			next.ServeHTTP(w, r)
 		default:
-			defer t.settle(t.r)
+			defer t.settle()
 			next.ServeHTTP(w, t.r)
 		}
 	})
@@ -196,10 +196,11 @@ func (t *budgetTicket) check(w http.ResponseWriter, r *http.Request, est int64) 
 
 // settle replaces the request's reservation with its cost (Entry.Cost) in
 // each budget, and logs a budget's passing 80 % and 100 %.
-func (t *budgetTicket) settle(r *http.Request) {
+func (t *budgetTicket) settle() {
 	if t.hold == nil {
 		return
 	}
+	r := t.r
 	cost, _ := EntryFrom(r.Context()).Cost()
 	// The client may be gone; the spend must still be counted.
 	settled, err := t.hold.Settle(context.WithoutCancel(r.Context()), max(cost, 0))
