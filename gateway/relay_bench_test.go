@@ -128,17 +128,8 @@ func (u *benchUpstream) Read(p []byte) (int, error) {
 	return c, nil
 }
 
-// benchClient is a client that reads everything at once: a ResponseWriter
-// that discards what it is sent and can flush.
-type benchClient struct{ h http.Header }
-
-func (c *benchClient) Header() http.Header         { return c.h }
-func (c *benchClient) WriteHeader(int)             {}
-func (c *benchClient) Write(p []byte) (int, error) { return len(p), nil }
-func (c *benchClient) Flush()                      {}
-
 // benchStream sets up b.N upstream events of a recording as the relay reads
-// them: guarded, through a relay-sized buffer, towards a benchClient.
+// them: guarded, through a relay-sized buffer, towards a discardFlusher.
 func benchStream(b *testing.B, evs [][]byte, ping []byte) (*bufio.Reader, *eventGuard, *streamWriter) {
 	size := 0
 	for _, ev := range evs {
@@ -147,7 +138,7 @@ func benchStream(b *testing.B, evs [][]byte, ping []byte) (*bufio.Reader, *event
 	b.ReportAllocs()
 	b.SetBytes(int64(size / len(evs)))
 	guard := newEventGuard(&benchUpstream{evs: evs, n: b.N}, time.Now, benchIdle)
-	out := newStreamWriter(&benchClient{h: http.Header{}}, -1, time.Now, ping)
+	out := newStreamWriter(&discardFlusher{h: http.Header{}}, -1, time.Now, ping)
 	return bufio.NewReaderSize(guard, relayBufferSize), guard, out
 }
 
