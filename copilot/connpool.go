@@ -1,6 +1,7 @@
 package copilot
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptrace"
@@ -17,107 +18,154 @@ const DefaultStreamsPerConn = 100
 // concurrent streams over HTTP/2. Go's transport, when a connection is at
 // the server's stream limit, dials a new connection for every request
 // that arrives meanwhile (a burst of 100 opened some 60 connections in our
-// tests); PooledTransport instead spreads requests over a few shards, each
-// an *http.Transport holding one HTTP/2 connection while the server allows
-// StreamsPerConn streams on it. A request goes to the least busy shard with
-// fewer than StreamsPerConn requests in flight; when every shard is that
-// busy, a new shard (a new connection) opens. (Go's strict mode, which
-// would queue for a stream instead, left queued requests waiting forever in
-// our tests; a server announcing fewer streams than StreamsPerConn gets
-// Go's extra connections for the overflow.) A new shard's
-// first request dials alone, so a burst shares its one connection. Over HTTP/1.1 each
+// tests); PooledTransport instead spreads requests over a few shards per
+// host, each an *http.Transport holding one HTTP/2 connection while the
+// server allows StreamsPerConn streams on it. A request goes to the least
+// busy shard of its host with fewer than StreamsPerConn requests in
+// flight; when every shard is that busy, a new shard (a new connection)
+// opens. (Go's strict mode, which would queue for a stream instead, left
+// queued requests waiting forever in our tests; a server announcing fewer
+// streams than StreamsPerConn gets Go's extra connections for the
+// overflow.)
+//
+// A shard with nothing in flight may have no connection (none yet, or its
+// idle one was closed), so the first request it gets then dials alone and
+// the rest of a burst waits for that connection and shares it. Shards are
+// per host because a connection serves one host: a request to GitHub must
+// not open the gate for a burst to the Copilot host. Over HTTP/1.1 each
 // shard is an ordinary connection pool.
 type PooledTransport struct {
-	cfg      BaseTransportConfig
-	perConn  int64
-	mu       sync.Mutex
-	shards   []*shard
-	openings atomic.Int64 // shards opened, for tests and metrics
+	cfg     BaseTransportConfig
+	perConn int64
+	mu      sync.Mutex
+	shards  map[string][]*shard // by req.URL.Host
 }
 
+// shard is one *http.Transport and its requests in flight. Its fields
+// other than t are guarded by PooledTransport.mu.
 type shard struct {
 	t        *http.Transport
-	inflight atomic.Int64
-	ready    chan struct{} // closed once the first request has a connection
-	once     sync.Once
+	inflight int64
+	gate     *gate // a fresh one whenever inflight drops to 0 (release)
+}
+
+// gate holds a shard's requests back until its first one has a connection.
+type gate struct {
+	ch      chan struct{}
+	once    sync.Once
+	claimed bool // guarded by PooledTransport.mu: a request is dialing for it
+}
+
+func newGate() *gate { return &gate{ch: make(chan struct{})} }
+
+// open lets the waiting requests go; safe to call more than once.
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
+
+// wait blocks until the gate opens or ctx is done.
+func (g *gate) wait(ctx context.Context) error {
+	select {
+	case <-g.ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // NewPooledTransport returns a PooledTransport whose shards are
-// NewBaseTransport(cfg) with strict HTTP/2 stream limits.
+// NewBaseTransport(cfg) (without Go's strict HTTP/2 stream limits: see
+// PooledTransport).
 func NewPooledTransport(cfg BaseTransportConfig) *PooledTransport {
 	per := int64(cfg.StreamsPerConn)
 	if per <= 0 {
 		per = DefaultStreamsPerConn
 	}
-	return &PooledTransport{cfg: cfg, perConn: per}
+	return &PooledTransport{cfg: cfg, perConn: per, shards: map[string][]*shard{}}
 }
 
-// RoundTrip sends req over the least busy shard (see PooledTransport).
+// RoundTrip sends req over a shard of its host (see PooledTransport).
 func (p *PooledTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	s, first := p.pick()
-	if !first {
-		select {
-		case <-s.ready:
-		case <-req.Context().Done():
-			s.inflight.Add(-1)
-			return nil, req.Context().Err()
-		}
-	}
+	s, g, first := p.pick(req.URL.Host)
 	if first {
 		// The others wait for this request's connection, not its answer
 		// (a non-stream answer comes after the whole generation).
-		open := func() { s.once.Do(func() { close(s.ready) }) }
-		defer open()
+		defer g.open()
 		req = req.WithContext(httptrace.WithClientTrace(req.Context(),
-			&httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { open() }}))
+			&httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { g.open() }}))
+	} else if err := g.wait(req.Context()); err != nil {
+		p.release(s)
+		return nil, err
 	}
 	resp, err := s.t.RoundTrip(req)
 	if err != nil {
-		s.inflight.Add(-1)
+		p.release(s)
 		return nil, err
 	}
-	resp.Body = &shardBody{ReadCloser: resp.Body, s: s}
+	resp.Body = &shardBody{ReadCloser: resp.Body, p: p, s: s}
 	return resp, nil
 }
 
-// pick takes a slot on the shard to use; first reports a new shard whose
-// first request this is.
-func (p *PooledTransport) pick() (s *shard, first bool) {
+// pick takes a slot on the shard of host to use and returns the shard's
+// gate; first reports that this request is the one to dial for the gate.
+func (p *PooledTransport) pick(host string) (s *shard, g *gate, first bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var best *shard
-	for _, c := range p.shards {
-		if n := c.inflight.Load(); n < p.perConn && (best == nil || n < best.inflight.Load()) {
-			best = c
+	for _, c := range p.shards[host] {
+		if c.inflight < p.perConn && (s == nil || c.inflight < s.inflight) {
+			s = c
 		}
 	}
-	if best == nil {
-		best = &shard{t: NewBaseTransport(p.cfg), ready: make(chan struct{})}
-		p.shards = append(p.shards, best)
-		p.openings.Add(1)
-		first = true
+	if s == nil {
+		s = &shard{t: NewBaseTransport(p.cfg), gate: newGate()}
+		p.shards[host] = append(p.shards[host], s)
 	}
-	best.inflight.Add(1)
-	return best, first
+	s.inflight++
+	g = s.gate
+	first = !g.claimed
+	g.claimed = true
+	return s, g, first
+}
+
+// release gives a slot back. A shard left with nothing in flight gets a
+// fresh gate: its connection may close idle before the next request, and
+// the next burst must then share one new connection, not dial one each.
+func (p *PooledTransport) release(s *shard) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s.inflight--; s.inflight == 0 {
+		s.gate = newGate()
+	}
 }
 
 // CloseIdleConnections closes the idle connections of every shard.
 func (p *PooledTransport) CloseIdleConnections() {
 	p.mu.Lock()
-	shards := append([]*shard(nil), p.shards...)
+	var all []*shard
+	for _, shards := range p.shards {
+		all = append(all, shards...)
+	}
 	p.mu.Unlock()
-	for _, s := range shards {
+	for _, s := range all {
 		s.t.CloseIdleConnections()
 	}
 }
 
-// Shards is how many shards (connections, over HTTP/2) were opened.
-func (p *PooledTransport) Shards() int { return int(p.openings.Load()) }
+// Shards is how many shards (connections, over HTTP/2) were opened, over
+// all hosts; a shard is never removed.
+func (p *PooledTransport) Shards() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, shards := range p.shards {
+		n += len(shards)
+	}
+	return n
+}
 
 // shardBody gives its shard's slot back once, when the body is closed or
 // read to its end.
 type shardBody struct {
 	io.ReadCloser
+	p    *PooledTransport
 	s    *shard
 	done atomic.Bool
 }
@@ -138,6 +186,6 @@ func (b *shardBody) Close() error {
 
 func (b *shardBody) release() {
 	if b.done.CompareAndSwap(false, true) {
-		b.s.inflight.Add(-1)
+		b.p.release(b.s)
 	}
 }
