@@ -27,7 +27,11 @@ func TestConsoleMatchesSpec(t *testing.T) {
 	e := newEnv(t, 0)
 	ctx := context.Background()
 	session := func(role, keyID string) (http.Header, string) {
-		tok, s, err := e.store.CreateSession(ctx, keys.NewSession{Role: role, KeyID: keyID, Lifetime: time.Hour})
+		ns := keys.NewSession{Role: role, KeyID: keyID, Lifetime: time.Hour}
+		if role == keys.RoleAdmin {
+			ns.AdminFP = keys.AdminFingerprint(adminToken)
+		}
+		tok, s, err := e.store.CreateSession(ctx, ns)
 		if err != nil {
 			t.Fatal(err)
 		}

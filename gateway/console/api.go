@@ -51,7 +51,11 @@ func (c *Console) SignIn(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, form, api.NewError(api.CodeInvalidAPIKey, "Wrong admin token or client key."), true)
 		return
 	}
-	tok, s, err := c.cfg.Store.CreateSession(r.Context(), keys.NewSession{Role: role, KeyID: keyID, Lifetime: c.cfg.Lifetime})
+	ns := keys.NewSession{Role: role, KeyID: keyID, Lifetime: c.cfg.Lifetime}
+	if role == keys.RoleAdmin {
+		ns.AdminFP = c.adminFP
+	}
+	tok, s, err := c.cfg.Store.CreateSession(r.Context(), ns)
 	if err != nil {
 		middleware.LoggerFrom(r.Context()).Error().Err(err).Msg("console: cannot create a session")
 		c.fail(w, r, form, api.NewError(api.CodeInternal, "the key store failed; see the gateway log"), false)

@@ -68,9 +68,12 @@ type Config struct {
 // Console serves the console's pages, assets and session API. Its handler
 // methods are mounted by the gateway's routes.go.
 type Console struct {
-	cfg    Config
-	pages  map[string]*template.Template
-	assets map[string]asset
+	cfg Config
+	// adminFP is keys.AdminFingerprint of cfg.AdminToken ("" without one):
+	// admin sessions are live only while theirs matches it.
+	adminFP string
+	pages   map[string]*template.Template
+	assets  map[string]asset
 }
 
 // asset is a static file with its content hash, which versions its URL.
@@ -96,6 +99,9 @@ func New(cfg Config) *Console {
 		cfg.Refuse = func(w http.ResponseWriter, r *http.Request, e *api.Error) { middleware.WriteError(w, r, e) }
 	}
 	c := &Console{cfg: cfg, assets: map[string]asset{}}
+	if cfg.AdminToken != "" {
+		c.adminFP = keys.AdminFingerprint(cfg.AdminToken)
+	}
 	for name, ct := range map[string]string{"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"} {
 		b, err := fs.ReadFile(assetsFS, "assets/"+name)
 		if err != nil {

@@ -54,6 +54,13 @@ func newEnv(t *testing.T, token string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	return serve(t, store, clk, token)
+}
+
+// serve serves a gateway on store with the admin token (none when ""), as
+// another instance, or the same one restarted, would.
+func serve(t *testing.T, store *keys.Store, clk *clock, token string) *env {
+	t.Helper()
 	srv := gateway.NewServer(gateway.Deps{
 		Logger: zerolog.New(io.Discard), Upstream: &http.Client{}, Keys: store, AdminToken: token, Now: clk.Now,
 		Quota: func() any { return map[string]any{"headers": nil, "account": nil} },
@@ -177,6 +184,44 @@ func TestSessionExpiresAndSignsOut(t *testing.T) {
 	}
 	if st, _, _ := do(t, c, "GET", e.ts.URL+"/admin/keys", "", nil); st != http.StatusUnauthorized {
 		t.Errorf("admin API after sign-out: %d", st)
+	}
+}
+
+// TestAdminSessionEndsWithItsToken: an admin session is tied to the admin
+// token it signed in with. A server on the same store with another admin
+// token, or with none, refuses it on the admin API and the console pages;
+// one with the same token (a restart) keeps it.
+func TestAdminSessionEndsWithItsToken(t *testing.T) {
+	e := newEnv(t, adminToken)
+	if _, err := e.store.Create(context.Background(), keys.CreateParams{Name: "alice"}); err != nil {
+		t.Fatal(err) // a key keeps the console on without an admin token
+	}
+	c := e.browser(t)
+	e.signIn(t, c, adminToken)
+	for _, tc := range []struct {
+		name, token string
+		admin       int // GET /admin/keys
+		live        bool
+	}{
+		{"same token", adminToken, http.StatusOK, true},
+		{"another token", "another-admin-token-0123456789", http.StatusUnauthorized, false},
+		{"no token", "", http.StatusNotFound, false}, // no admin API at all
+	} {
+		// Cookies ignore the port: c sends its session to this server too.
+		other := serve(t, e.store, e.clk, tc.token)
+		if st, _, body := do(t, c, "GET", other.ts.URL+"/admin/keys", "", nil); st != tc.admin {
+			t.Errorf("%s: /admin/keys %d %s, want %d", tc.name, st, body, tc.admin)
+		}
+		st, h, _ := do(t, c, "GET", other.ts.URL+"/console/keys", "", nil)
+		if tc.live && st != http.StatusOK {
+			t.Errorf("%s: /console/keys %d, want 200", tc.name, st)
+		}
+		if !tc.live && (st != http.StatusSeeOther || h.Get("Location") != "/console/login") {
+			t.Errorf("%s: /console/keys %d to %q, want 303 to /console/login", tc.name, st, h.Get("Location"))
+		}
+		if st, _, _ := do(t, c, "GET", other.ts.URL+"/console/api/session", "", nil); (st == http.StatusOK) != tc.live {
+			t.Errorf("%s: /console/api/session %d", tc.name, st)
+		}
 	}
 }
 

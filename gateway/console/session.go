@@ -31,12 +31,18 @@ func errNoSession() *api.Error {
 
 // session returns the live session of r's cookie and its token. A store
 // failure is an error; no cookie or no live session is keys.ErrNoSession.
+// An admin session is live only while the admin token it signed in with is
+// this instance's: changing the token (say, because it leaked) or removing
+// it ends every admin session, here and on any instance sharing the store.
 func (c *Console) session(r *http.Request) (keys.Session, string, error) {
 	ck, err := r.Cookie(CookieName)
 	if err != nil || ck.Value == "" || len(ck.Value) > 128 {
 		return keys.Session{}, "", keys.ErrNoSession
 	}
 	s, err := c.cfg.Store.Session(r.Context(), ck.Value)
+	if err == nil && s.Role == keys.RoleAdmin && (c.adminFP == "" || s.AdminFP != c.adminFP) {
+		return keys.Session{}, "", keys.ErrNoSession
+	}
 	return s, ck.Value, err
 }
 

@@ -12,13 +12,17 @@ import (
 // Conformance cases of the web console sessions (run on SQLite and
 // PostgreSQL by runConformance).
 
+// testAdminFP is the fingerprint of an admin token, as the console stores
+// it with an admin session.
+var testAdminFP = AdminFingerprint("admin-token-0123456789abcdef")
+
 func testConsoleSessions(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
 	clk := newClock()
 	s := openURL(t, newDB(t), Options{Now: clk.Now})
 	ck := mustCreate(t, s, CreateParams{Name: "alice"})
 
-	adminTok, admin, err := s.CreateSession(ctx, NewSession{Role: RoleAdmin, Lifetime: 12 * time.Hour})
+	adminTok, admin, err := s.CreateSession(ctx, NewSession{Role: RoleAdmin, AdminFP: testAdminFP, Lifetime: 12 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,11 +37,11 @@ func testConsoleSessions(t *testing.T, newDB func(*testing.T) string) {
 		t.Errorf("admin session times %v..%v", admin.CreatedAt, admin.ExpiresAt)
 	}
 	got, err := s.Session(ctx, adminTok)
-	if err != nil || got != admin {
-		t.Errorf("Session(admin) = %+v, %v; want %+v", got, err, admin)
+	if err != nil || got != admin || got.AdminFP != testAdminFP {
+		t.Errorf("Session(admin) = %+v, %v; want %+v with the admin token's fingerprint", got, err, admin)
 	}
 	got, err = s.Session(ctx, keyTok)
-	if err != nil || got != keySess || got.KeyID != ck.ID || got.Role != RoleKey {
+	if err != nil || got != keySess || got.KeyID != ck.ID || got.Role != RoleKey || got.AdminFP != "" {
 		t.Errorf("Session(key) = %+v, %v; want %+v", got, err, keySess)
 	}
 	for _, bad := range []string{"", "nope", adminTok + "x", strings.ToUpper(adminTok)} {
@@ -63,11 +67,11 @@ func testConsoleSessionExpiry(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
 	clk := newClock()
 	s := openURL(t, newDB(t), Options{Now: clk.Now})
-	short, _, err := s.CreateSession(ctx, NewSession{Role: RoleAdmin, Lifetime: time.Minute})
+	short, _, err := s.CreateSession(ctx, NewSession{Role: RoleAdmin, AdminFP: testAdminFP, Lifetime: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	long, _, err := s.CreateSession(ctx, NewSession{Role: RoleAdmin, Lifetime: time.Hour})
+	long, _, err := s.CreateSession(ctx, NewSession{Role: RoleAdmin, AdminFP: testAdminFP, Lifetime: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +94,7 @@ func testConsoleSessionExpiry(t *testing.T, newDB func(*testing.T) string) {
 	}
 	// Creating a session purges the expired ones too.
 	clk.Advance(time.Hour)
-	if _, _, err := s.CreateSession(ctx, NewSession{Role: RoleAdmin, Lifetime: time.Hour}); err != nil {
+	if _, _, err := s.CreateSession(ctx, NewSession{Role: RoleAdmin, AdminFP: testAdminFP, Lifetime: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	if rows := countRows(t, s, "console_sessions"); rows != 1 {
@@ -137,7 +141,7 @@ func testConsoleSessionSharedByInstances(t *testing.T, newDB func(*testing.T) st
 	ctx := context.Background()
 	loc := newDB(t)
 	a, b := openURL(t, loc, Options{}), openURL(t, loc, Options{})
-	tok, sess, err := a.CreateSession(ctx, NewSession{Role: RoleAdmin, Lifetime: time.Hour})
+	tok, sess, err := a.CreateSession(ctx, NewSession{Role: RoleAdmin, AdminFP: testAdminFP, Lifetime: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +164,11 @@ func testConsoleSessionInvalid(t *testing.T, newDB func(*testing.T) string) {
 		{Role: "root", Lifetime: time.Hour},
 		{Role: RoleKey, Lifetime: time.Hour},
 		{Role: RoleAdmin, KeyID: ck.ID, Lifetime: time.Hour},
-		{Role: RoleAdmin},
+		{Role: RoleAdmin, AdminFP: testAdminFP},
+		{Role: RoleAdmin, Lifetime: time.Hour},
+		{Role: RoleAdmin, AdminFP: "short", Lifetime: time.Hour},
+		{Role: RoleAdmin, AdminFP: testAdminFP + "00", Lifetime: time.Hour},
+		{Role: RoleKey, KeyID: ck.ID, AdminFP: testAdminFP, Lifetime: time.Hour},
 	} {
 		if _, _, err := s.CreateSession(ctx, p); !errors.Is(err, ErrInvalid) {
 			t.Errorf("CreateSession(%+v) err = %v, want ErrInvalid", p, err)
@@ -175,7 +183,7 @@ func testConsoleSessionInvalid(t *testing.T, newDB func(*testing.T) string) {
 func testConsoleSessionOnlyHashStored(t *testing.T, newDB func(*testing.T) string) {
 	ctx := context.Background()
 	s := openURL(t, newDB(t), Options{})
-	tok, _, err := s.CreateSession(ctx, NewSession{Role: RoleAdmin, Lifetime: time.Hour})
+	tok, _, err := s.CreateSession(ctx, NewSession{Role: RoleAdmin, AdminFP: testAdminFP, Lifetime: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
