@@ -76,6 +76,12 @@ var diffCases = []string{
 	`{"model":"m","messages":[{"role":"user"}],"max_completion_tokens":1e3,"max_tokens":5}`,
 	`{"model":"m","messages":[{"role":"user"}],"MAX_TOKENS":100}`,
 	`{"model":"m","messages":[{"role":"user"}],"max_tokens":99999999999999999999}`,
+	// Output-limit keys written with escapes: read as encoding/json reads them.
+	`{"model":"m","messages":[{"role":"user"}],"max\u005ftokens":100}`,
+	`{"model":"m","messages":[{"role":"user"}],"\u006dax_completion_tokens":3,"max_tokens":9}`,
+	`{"model":"m","messages":[{"role":"user"}],"max_tokens":1,"max\u005ftokens":2}`,
+	`{"model":"m","messages":[{"role":"user"}],"max\u005ftokens":2,"max_tokens":null}`,
+	`{"model":"m","messages":[{"role":"user"}],"max_tokens\u00e9":5,"max_tok\u00e9ns":6}`,
 }
 
 func checkSame(t *testing.T, body []byte) {

@@ -421,7 +421,7 @@ func (c *chatScan) top() bool {
 		case fMessages:
 			c.messages = v
 		case -1:
-			c.limitField(raw, complex, v)
+			c.limitField(raw, quoted, complex, v)
 		}
 		more, ok := c.endOf('}')
 		if !ok || !more {
@@ -430,10 +430,16 @@ func (c *chatScan) top() bool {
 	}
 }
 
-// limitField keeps the value of an output-limit field.
-func (c *chatScan) limitField(raw []byte, complex bool, v []byte) {
+// limitField keeps the value of an output-limit field. A key written with
+// escapes ("max\u005ftokens") is decoded first, as encoding/json and
+// Copilot read it: skipping it would let a client shrink its reservation.
+func (c *chatScan) limitField(raw, quoted []byte, complex bool, v []byte) {
 	if complex {
-		return
+		name, ok := decodeString(quoted)
+		if !ok {
+			return
+		}
+		raw = []byte(name) // rare: the common path stays without a copy
 	}
 	switch string(raw) {
 	case "max_tokens":
