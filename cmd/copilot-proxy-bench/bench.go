@@ -821,11 +821,8 @@ func (e *env) memory(up *upstream, t *target, tr *targetResult, conns0 int) erro
 	idle := t.proc.rss()
 	tr.IdleRSSKiB = idle
 	tr.IdleAnonKiB, tr.IdleFileKiB = t.proc.status("RssAnon:"), t.proc.status("RssFile:")
-	if t.pprof != "" && e.o.memPprof != "" {
-		if err := saveMemProfiles(t.pprof, filepath.Join(e.o.memPprof, up.name), "idle"); err != nil {
-			fmt.Fprintf(e.log, "mem-pprof: %v\n", err)
-		}
-	}
+	idleStack, stackOK := stackInuse(t)
+	e.saveMemProfiles(up, t, "idle")
 	up.fake.SetStream(1000, time.Second)
 	defer up.fake.SetStream(copilottest.DefaultChunks, 0)
 
@@ -833,35 +830,14 @@ func (e *env) memory(up *upstream, t *target, tr *targetResult, conns0 int) erro
 	c := newClient(n, nil)
 	defer c.CloseIdleConnections()
 	ctx, cancel := context.WithCancel(context.Background())
-	var started, finished sync.WaitGroup
-	var mu sync.Mutex
-	failed := 0
-	sem := make(chan struct{}, 64) // open them at a steady pace
-	for range n {
-		started.Add(1)
-		finished.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer finished.Done()
-			o := e.oneStream(ctx, c, cell{e.chat(), t}, make([]byte, 4<<10), func() { <-sem; started.Done() })
-			if o.events == 0 {
-				mu.Lock()
-				failed++
-				mu.Unlock()
-				<-sem
-				started.Done()
-			}
-		}()
-	}
-	started.Wait()
+	failed, finished := e.holdStreams(ctx, c, t, n)
 	time.Sleep(time.Second)
 	held := t.proc.rss()
 	tr.HeldUpstreamConns = up.fake.Connections() - conns0
-	if t.pprof != "" && e.o.memPprof != "" {
-		if err := saveMemProfiles(t.pprof, filepath.Join(e.o.memPprof, up.name), "held"); err != nil {
-			fmt.Fprintf(e.log, "mem-pprof: %v\n", err)
-		}
+	if heldStack, ok := stackInuse(t); ok && stackOK {
+		tr.StackPerStreamKiB = float64(heldStack-idleStack) / 1024 / float64(max(n-failed, 1))
 	}
+	e.saveMemProfiles(up, t, "held")
 	if e.o.hold > 0 {
 		fmt.Fprintf(e.log, "%s %-14s pid %d: holding %d streams for %s\n", up.name, t.name, t.proc.pid, n-failed, e.o.hold)
 		time.Sleep(e.o.hold)
@@ -881,9 +857,73 @@ func (e *env) memory(up *upstream, t *target, tr *targetResult, conns0 int) erro
 	tr.HeldRSSKiB = held
 	tr.RSSPerStreamKiB = float64(held-idle) / float64(max(n-failed, 1))
 	tr.AfterCloseRSSKiB = after
-	fmt.Fprintf(e.log, "%s %-14s idle RSS %d KiB (anon %d, file %d); %d streams: %d KiB (%.1f KiB/stream, %d upstream connections); after close %d KiB\n",
-		up.name, t.name, idle, tr.IdleAnonKiB, tr.IdleFileKiB, n-failed, held, tr.RSSPerStreamKiB, tr.HeldUpstreamConns, after)
+	fmt.Fprintf(e.log, "%s %-14s idle RSS %d KiB (anon %d, file %d); %d streams: %d KiB (%.1f KiB/stream, stacks %.1f, %d upstream connections); after close %d KiB\n",
+		up.name, t.name, idle, tr.IdleAnonKiB, tr.IdleFileKiB, n-failed, held, tr.RSSPerStreamKiB, tr.StackPerStreamKiB, tr.HeldUpstreamConns, after)
 	return nil
+}
+
+// holdStreams opens n slow chat streams to t, at a steady pace, and returns
+// once each has its first event (or has failed): the count that failed, and
+// a group done when all have ended (after ctx is cancelled).
+func (e *env) holdStreams(ctx context.Context, c *http.Client, t *target, n int) (failed int, finished *sync.WaitGroup) {
+	var started sync.WaitGroup
+	finished = new(sync.WaitGroup)
+	var mu sync.Mutex
+	sem := make(chan struct{}, 64)
+	for range n {
+		started.Add(1)
+		finished.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer finished.Done()
+			o := e.oneStream(ctx, c, cell{e.chat(), t}, make([]byte, 4<<10), func() { <-sem; started.Done() })
+			if o.events == 0 {
+				mu.Lock()
+				failed++
+				mu.Unlock()
+				<-sem
+				started.Done()
+			}
+		}()
+	}
+	started.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	return failed, finished
+}
+
+// saveMemProfiles saves t's memory profiles with -mem-pprof (label: idle or
+// held); a failure is logged, the run goes on.
+func (e *env) saveMemProfiles(up *upstream, t *target, label string) {
+	if t.pprof == "" || e.o.memPprof == "" {
+		return
+	}
+	if err := saveMemProfiles(t.pprof, filepath.Join(e.o.memPprof, up.name), label); err != nil {
+		fmt.Fprintf(e.log, "mem-pprof: %v\n", err)
+	}
+}
+
+// stackInuse reads go_memstats_stack_inuse_bytes from t's /metrics: the
+// goroutine stacks of a Go process with metrics on. ok is false for a target
+// without that metric (the baseline).
+func stackInuse(t *target) (bytes int64, ok bool) {
+	resp, err := http.Get(t.url + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return 0, false
+	}
+	const name = "go_memstats_stack_inuse_bytes "
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, found := strings.CutPrefix(line, name); found {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int64(f), err == nil
+		}
+	}
+	return 0, false
 }
 
 // ---- /proc ----

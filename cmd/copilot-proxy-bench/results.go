@@ -53,8 +53,12 @@ type targetResult struct {
 	HeldStreams          int              `json:"held_streams,omitempty"`
 	HeldRSSKiB           int64            `json:"held_rss_kib,omitempty"`
 	RSSPerStreamKiB      float64          `json:"rss_per_stream_kib,omitempty"`
-	AfterCloseRSSKiB     int64            `json:"after_close_rss_kib,omitempty"`
-	HeldUpstreamConns    int              `json:"held_upstream_conns,omitempty"` // opened by the process from its start until the streams are held
+	// StackPerStreamKiB is the goroutine stack memory a held stream adds
+	// (go_memstats_stack_inuse_bytes from copilot-proxy's /metrics, held
+	// minus idle, per stream); 0 where the target has no such metric.
+	StackPerStreamKiB float64 `json:"stack_per_stream_kib,omitempty"`
+	AfterCloseRSSKiB  int64   `json:"after_close_rss_kib,omitempty"`
+	HeldUpstreamConns int     `json:"held_upstream_conns,omitempty"` // opened by the process from its start until the streams are held
 }
 
 // apiResult is one of /v1/responses and /v1/messages, native or translated.
@@ -200,6 +204,7 @@ func (r *results) sections() []section {
 		mk("  of it anonymous (heap, stacks)", "KiB", false, num(func(t *targetResult) float64 { return float64(t.IdleAnonKiB) })),
 		mk("  of it the binary's pages", "KiB", false, num(func(t *targetResult) float64 { return float64(t.IdleFileKiB) })),
 		mk("RSS per open stream", "KiB", false, num(func(t *targetResult) float64 { return t.RSSPerStreamKiB })),
+		mk("  of it goroutine stacks", "KiB", false, num(func(t *targetResult) float64 { return t.StackPerStreamKiB })),
 		mk("RSS with streams held", "KiB", false, num(func(t *targetResult) float64 { return float64(t.HeldRSSKiB) })),
 		mk("RSS after streams close", "KiB", false, num(func(t *targetResult) float64 { return float64(t.AfterCloseRSSKiB) })),
 		mk("upstream conns opened, streams held", "", false, func(u *upstreamResult, t string) (float64, bool) {
