@@ -20,16 +20,17 @@ func (e spendError) Unwrap() error { return e.err }
 // Redis is unreachable the failure mode applies: an error (closed) or this
 // instance's memory (open).
 func (c *Client) Check(ctx context.Context, specs []middleware.BudgetSpec, est int64, spend middleware.SpendFunc) (middleware.BudgetCheck, error) {
-	if !c.br.allow() {
+	gen, ok := c.br.allow()
+	if !ok {
 		return c.checkFallback(ctx, specs, est, spend, ErrUnavailable)
 	}
 	res, err := c.check(ctx, specs, est, spend)
 	var se spendError
 	if errors.As(err, &se) {
-		c.br.done(nil) // Redis answered; the key store did not
+		c.br.done(gen, nil) // Redis answered; the key store did not
 		return middleware.BudgetCheck{}, se
 	}
-	c.br.done(err)
+	c.br.done(gen, err)
 	if err != nil {
 		return c.checkFallback(ctx, specs, est, spend, err)
 	}
@@ -153,11 +154,12 @@ func (h *hold) Settle(ctx context.Context, cost int64) ([]middleware.BudgetSettl
 	if h.member == "" && cost == 0 {
 		return nil, nil
 	}
-	if !c.br.allow() {
+	gen, ok := c.br.allow()
+	if !ok {
 		return nil, ErrUnavailable
 	}
 	out, err := h.settle(ctx, cost)
-	c.br.done(err)
+	c.br.done(gen, err)
 	return out, err
 }
 

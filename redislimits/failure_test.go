@@ -1,11 +1,16 @@
 package redislimits
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,31 +178,123 @@ func TestLeaseRenewedWhileRequestRuns(t *testing.T) {
 	}
 }
 
+// refused is what go-redis returns when nothing listens on Redis's port.
+var refused = &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+
+// newTestBreaker is a breaker recording its changes.
+func newTestBreaker(changes *[]bool) *breaker {
+	return &breaker{interval: 50 * time.Millisecond, onChange: func(down bool, _ error) { *changes = append(*changes, down) }}
+}
+
+// mustAllow is allow for a call the breaker must let through.
+func mustAllow(t *testing.T, b *breaker, what string) uint64 {
+	t.Helper()
+	gen, ok := b.allow()
+	if !ok {
+		t.Fatalf("%s: refused", what)
+	}
+	return gen
+}
+
+// A refused connection opens the breaker at once; after the interval one
+// probe goes through, and its success closes it.
 func TestBreaker(t *testing.T) {
 	t.Parallel()
 	var changes []bool
-	b := &breaker{interval: 50 * time.Millisecond, onChange: func(down bool, _ error) { changes = append(changes, down) }}
-	if !b.allow() {
-		t.Fatal("a closed breaker refused")
-	}
-	b.done(errors.New("connection refused"))
-	b.done(errors.New("connection refused")) // still the same outage
-	if b.allow() || !b.isDown() {
+	b := newTestBreaker(&changes)
+	gen := mustAllow(t, b, "a closed breaker")
+	b.done(gen, refused)
+	b.done(gen, refused) // still the same outage
+	if _, ok := b.allow(); ok || !b.isDown() {
 		t.Fatal("allowed within the interval after a failure")
 	}
 	time.Sleep(60 * time.Millisecond)
-	if !b.allow() {
-		t.Fatal("no probe after the interval")
-	}
-	if b.allow() {
+	probe := mustAllow(t, b, "the probe after the interval")
+	if _, ok := b.allow(); ok {
 		t.Fatal("a second probe while one runs")
 	}
-	b.done(nil)
-	if !b.allow() || b.isDown() {
+	b.done(probe, nil)
+	if _, ok := b.allow(); !ok || b.isDown() {
 		t.Fatal("not closed after a successful probe")
 	}
 	if len(changes) != 2 || !changes[0] || changes[1] {
 		t.Fatalf("changes %v, want [true false]", changes)
+	}
+}
+
+// A call admitted before the breaker opened cannot close it: its success
+// (or failure) says nothing about Redis now. Only the probe does, so the
+// outage is reported once.
+func TestBreakerIgnoresCallsFromBeforeTheOutage(t *testing.T) {
+	t.Parallel()
+	var changes []bool
+	b := newTestBreaker(&changes)
+	early, late := mustAllow(t, b, "call A"), mustAllow(t, b, "call B")
+	b.done(early, refused)
+	b.done(late, nil) // B started before A failed, succeeds after
+	if !b.isDown() {
+		t.Fatal("closed by the success of a call admitted before the outage")
+	}
+	time.Sleep(60 * time.Millisecond)
+	probe := mustAllow(t, b, "the probe")
+	b.done(late, errors.New("i/o timeout")) // an old call failing: not the probe's outcome
+	if _, ok := b.allow(); ok {
+		t.Fatal("an old call's failure ended the probe")
+	}
+	b.done(probe, nil)
+	b.done(early, refused) // after the recovery, a leftover of the outage
+	if b.isDown() {
+		t.Fatal("reopened by a call admitted before the recovery")
+	}
+	if len(changes) != 2 || !changes[0] || changes[1] {
+		t.Fatalf("changes %v, want one outage [true false]", changes)
+	}
+}
+
+// A slow call (a timeout) does not open the breaker; openAfter of them in a
+// row do. A success in between starts the count again, and a failed probe
+// keeps it open for another interval.
+func TestBreakerOpensAfterFailuresInARow(t *testing.T) {
+	t.Parallel()
+	var changes []bool
+	b := newTestBreaker(&changes)
+	slow := context.DeadlineExceeded
+	for i, outcome := range []error{slow, slow, nil, slow, slow} {
+		b.done(mustAllow(t, b, fmt.Sprint("call ", i)), outcome)
+		if b.isDown() {
+			t.Fatalf("open after call %d (%v): fewer than %d failures in a row", i, outcome, openAfter)
+		}
+	}
+	b.done(mustAllow(t, b, "the third failure in a row"), slow)
+	if !b.isDown() || len(changes) != 1 {
+		t.Fatalf("not open after %d failures in a row (changes %v)", openAfter, changes)
+	}
+	time.Sleep(60 * time.Millisecond)
+	b.done(mustAllow(t, b, "the probe"), slow)
+	if _, ok := b.allow(); ok || !b.isDown() {
+		t.Fatal("a failed probe did not keep the breaker open for another interval")
+	}
+	if len(changes) != 1 {
+		t.Fatalf("changes %v, want [true]", changes)
+	}
+}
+
+func TestConnFailure(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{refused, true},
+		{fmt.Errorf("read: %w", os.NewSyscallError("read", syscall.ECONNRESET)), true},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("i/o timeout")}, true},
+		{&net.OpError{Op: "read", Net: "tcp", Err: errors.New("i/o timeout")}, false},
+		{context.DeadlineExceeded, false},
+		{errors.New("NOSCRIPT No matching script"), false},
+	} {
+		if got := connFailure(tc.err); got != tc.want {
+			t.Errorf("connFailure(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
 

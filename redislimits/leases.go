@@ -66,19 +66,34 @@ func (c *Client) loop() {
 		case <-renew.C:
 			c.renew()
 		case <-probe.C:
-			if c.br.isDown() && c.br.allow() {
-				ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
-				c.br.done(c.rdb.Ping(ctx).Err())
-				cancel()
-			}
+			c.probe()
 		}
 	}
+}
+
+// probe pings Redis while the breaker is open and due for a probe, so the
+// recovery shows without traffic.
+func (c *Client) probe() {
+	if !c.br.isDown() {
+		return
+	}
+	gen, ok := c.br.allow()
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+	defer cancel()
+	c.br.done(gen, c.rdb.Ping(ctx).Err())
 }
 
 // renew extends every lease this instance holds, in one pipeline.
 func (c *Client) renew() {
 	held := c.leases.snapshot()
-	if len(held) == 0 || !c.br.allow() {
+	if len(held) == 0 {
+		return
+	}
+	gen, ok := c.br.allow()
+	if !ok {
 		return
 	}
 	err := c.renewAll(held)
@@ -91,7 +106,7 @@ func (c *Client) renew() {
 			err = c.renewAll(held)
 		}
 	}
-	c.br.done(err)
+	c.br.done(gen, err)
 	if err != nil {
 		c.cfg.Logger.Debug().Str("error", err.Error()).Msg("redis: lease renewal failed")
 	}

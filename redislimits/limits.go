@@ -17,11 +17,12 @@ func (c *Client) Admit(ctx context.Context, req middleware.AdmitRequest) (middle
 	if !global && !useKey {
 		return noTicket{}, middleware.LimitSnapshot{}, nil, nil
 	}
-	if !c.br.allow() {
+	gen, ok := c.br.allow()
+	if !ok {
 		return c.admitFallback(ctx, req, ErrUnavailable)
 	}
 	t, snap, rej, err := c.admit(ctx, req, global, useKey)
-	c.br.done(err)
+	c.br.done(gen, err)
 	if err != nil {
 		return c.admitFallback(ctx, req, err)
 	}
@@ -118,11 +119,11 @@ type ticket struct {
 func (t *ticket) ReserveTokens(ctx context.Context, need int64) (middleware.LimitSnapshot, *middleware.LimitRejection, error) {
 	c := t.c
 	var err error
-	if c.br.allow() {
+	if gen, ok := c.br.allow(); ok {
 		var snap middleware.LimitSnapshot
 		var rej *middleware.LimitRejection
 		snap, rej, err = t.reserve(ctx, need)
-		c.br.done(err)
+		c.br.done(gen, err)
 		if err == nil {
 			return snap, rej, nil
 		}
@@ -160,14 +161,15 @@ func (t *ticket) Release(tokens int64, refund bool) {
 	if t.kLease {
 		c.leases.remove(t.n.kconc(), t.id)
 	}
-	if !c.br.allow() {
+	gen, ok := c.br.allow()
+	if !ok {
 		return
 	}
 	ctx, cancel := c.callCtx(context.Background())
 	defer cancel()
 	err := releaseScript.Run(ctx, c.rdb, t.n.all[:], t.id, flag(t.gLease), flag(refund && t.gAdm),
 		flag(t.kLease), flag(refund && t.kAdm), t.resN, max(tokens, 0), micros(c.cfg.window)).Err()
-	c.br.done(err)
+	c.br.done(gen, err)
 	if err != nil {
 		c.cfg.Logger.Debug().Str("error", err.Error()).Msg("redis: release failed; the request's leases will expire")
 	}

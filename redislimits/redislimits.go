@@ -21,9 +21,12 @@
 //
 // When Redis cannot be reached (or errs) the Failure mode decides: closed
 // refuses (the middleware answers 503 limits_unavailable), open counts in
-// this instance's memory. A circuit breaker stops trying for ProbeInterval
-// after a failure and then lets one call probe; the outage and the recovery
-// are logged once each and reported to OnFallback.
+// this instance's memory, for that call. A circuit breaker opens after three
+// failed calls in a row, or at once when a connection is refused, reset or
+// cannot be dialled (one slow call does not open it); open, it stops trying
+// for ProbeInterval and then lets one call probe, and only a call made after
+// it opened can close it. The outage and the recovery are logged once each
+// and reported to OnFallback.
 package redislimits
 
 import (
@@ -102,8 +105,8 @@ type Config struct {
 	LeaseTTL time.Duration
 	// Timeout bounds each Redis call. Default DefaultTimeout.
 	Timeout time.Duration
-	// ProbeInterval is how long the breaker waits after a failure before
-	// it tries Redis again. Default DefaultProbeInterval.
+	// ProbeInterval is how long the breaker, once open, waits before it
+	// tries Redis again. Default DefaultProbeInterval.
 	ProbeInterval time.Duration
 	// Prefix starts every key. Default DefaultPrefix.
 	Prefix string
@@ -215,8 +218,9 @@ func clientOptions(opt *redis.Options, timeout time.Duration) *redis.Options {
 func (c *Client) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
+	gen := c.br.current()
 	err := c.rdb.Ping(ctx).Err()
-	c.br.done(err)
+	c.br.done(gen, err)
 	return err
 }
 
