@@ -51,6 +51,7 @@ func runConformance(t *testing.T, newDB func(t *testing.T) string) {
 		{"Rotate", testRotate},
 		{"Update", testUpdate},
 		{"UpdateRefused", testUpdateRefused},
+		{"ConcurrentUpdatesOnTwoStores", testConcurrentUpdatesOnTwoStores},
 		{"CountKeys", testCountKeys},
 		{"OnlyHashStored", testOnlyHashStoredInTables},
 		// authentication and the cache
@@ -92,6 +93,49 @@ func runConformance(t *testing.T, newDB func(t *testing.T) string) {
 			c.run(t, newDB)
 		})
 	}
+}
+
+// testConcurrentUpdatesOnTwoStores: two instances patching different
+// settings of one key at the same moment both keep their change. Update
+// reads the row, merges, and writes every column back, so without the row
+// lock (PostgreSQL's lockKey) the second write would put back the value the
+// first one replaced. Each round starts both updates together, then checks
+// the row.
+func testConcurrentUpdatesOnTwoStores(t *testing.T, newDB func(*testing.T) string) {
+	ctx := context.Background()
+	loc := newDB(t)
+	a, b := openURL(t, loc, Options{}), openURL(t, loc, Options{})
+	ck := mustCreate(t, a, CreateParams{Name: "alice"})
+	const rounds = 25
+	for i := 1; i <= rounds; i++ {
+		var (
+			wg    sync.WaitGroup
+			errs  [2]error
+			start = make(chan struct{})
+		)
+		wg.Go(func() { <-start; _, errs[0] = a.Update(ctx, ck.ID, UpdateParams{RPM: To(i)}) })
+		wg.Go(func() { <-start; _, errs[1] = b.Update(ctx, ck.ID, UpdateParams{TPM: To(i)}) })
+		close(start)
+		wg.Wait()
+		if errs[0] != nil || errs[1] != nil {
+			t.Fatalf("round %d: %v, %v", i, errs[0], errs[1])
+		}
+		k, err := a.Get(ctx, ck.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.RPM == nil || k.TPM == nil || *k.RPM != i || *k.TPM != i {
+			t.Fatalf("round %d: rpm %v tpm %v, want both %d: a concurrent update was lost", i, deref(k.RPM), deref(k.TPM), i)
+		}
+	}
+}
+
+// deref is *p, or -1 for nil.
+func deref(p *int) int {
+	if p == nil {
+		return -1
+	}
+	return *p
 }
 
 func testUpdate(t *testing.T, newDB func(*testing.T) string) {
