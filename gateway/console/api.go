@@ -277,10 +277,12 @@ func startOfDay(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }
 
-// baseURL is the gateway's address as the browser reached it.
+// baseURL is the gateway's address as the browser reached it: https when
+// the cookie is Secure (served with TLS here or by a TLS-terminating proxy
+// that says so, see secure), so the snippets match what the browser used.
 func baseURL(r *http.Request) string {
 	scheme := "http"
-	if r.TLS != nil {
+	if secure(r) {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host

@@ -434,20 +434,24 @@ func between(s, a, b string) string {
 	return s[:j]
 }
 
+// tlsProxyRows are requests as a TLS-terminating proxy may forward them,
+// and whether they reached the browser over TLS.
+var tlsProxyRows = []struct {
+	hdr  map[string]string
+	want bool
+}{
+	{nil, false},
+	{map[string]string{"X-Forwarded-Proto": "https"}, true},
+	{map[string]string{"X-Forwarded-Proto": "HTTPS, http"}, true},
+	{map[string]string{"X-Forwarded-Proto": "http"}, false},
+	{map[string]string{"Forwarded": `for=192.0.2.1;proto=https;host=gw.example`}, true},
+	{map[string]string{"Forwarded": `for=192.0.2.1;proto=http`}, false},
+}
+
 // TestCookieSecureBehindTLSProxy: behind a TLS-terminating proxy that says
 // so, the cookie is Secure; over plain HTTP it is not.
 func TestCookieSecureBehindTLSProxy(t *testing.T) {
-	for _, c := range []struct {
-		hdr  map[string]string
-		want bool
-	}{
-		{nil, false},
-		{map[string]string{"X-Forwarded-Proto": "https"}, true},
-		{map[string]string{"X-Forwarded-Proto": "HTTPS, http"}, true},
-		{map[string]string{"X-Forwarded-Proto": "http"}, false},
-		{map[string]string{"Forwarded": `for=192.0.2.1;proto=https;host=gw.example`}, true},
-		{map[string]string{"Forwarded": `for=192.0.2.1;proto=http`}, false},
-	} {
+	for _, c := range tlsProxyRows {
 		e := newEnv(t, adminToken)
 		st, h, body := do(t, e.browser(t), "POST", e.ts.URL+"/console/api/session", `{"token":"`+adminToken+`"}`, c.hdr)
 		if st != http.StatusOK {
@@ -456,6 +460,36 @@ func TestCookieSecureBehindTLSProxy(t *testing.T) {
 		cks := (&http.Response{Header: h}).Cookies()
 		if len(cks) != 1 || cks[0].Secure != c.want {
 			t.Errorf("headers %v: cookies %+v, want Secure=%v", c.hdr, cks, c.want)
+		}
+	}
+}
+
+// TestBaseURLBehindTLSProxy: the base URL a key holder is told to use has
+// the scheme the browser used, by the same rule as the cookie's Secure
+// flag, on the session API and on the page.
+func TestBaseURLBehindTLSProxy(t *testing.T) {
+	e := newEnv(t, adminToken)
+	k, err := e.store.Create(context.Background(), keys.CreateParams{Name: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.browser(t)
+	e.signIn(t, c, k.Secret)
+	host := strings.TrimPrefix(e.ts.URL, "http://")
+	for _, row := range tlsProxyRows {
+		want := "http://" + host
+		if row.want {
+			want = "https://" + host
+		}
+		st, _, body := do(t, c, "GET", e.ts.URL+"/console/api/me", "", row.hdr)
+		var me struct {
+			BaseURL string `json:"base_url"`
+		}
+		if err := json.Unmarshal([]byte(body), &me); err != nil || st != http.StatusOK || me.BaseURL != want {
+			t.Errorf("headers %v: /console/api/me %d base_url %q, want %q", row.hdr, st, me.BaseURL, want)
+		}
+		if _, _, page := do(t, c, "GET", e.ts.URL+"/console/me", "", row.hdr); !strings.Contains(page, "ANTHROPIC_BASE_URL="+want) {
+			t.Errorf("headers %v: the page does not say ANTHROPIC_BASE_URL=%s", row.hdr, want)
 		}
 	}
 }
