@@ -1,7 +1,9 @@
 package responses
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
 )
@@ -51,43 +53,15 @@ type Response struct {
 	Usage              *Usage             `json:"usage"`
 	Metadata           map[string]string  `json:"metadata"`
 	PromptCacheKey     string             `json:"prompt_cache_key,omitempty"`
-	// ToolsJSON, when set, is Tools already encoded, sent instead of
+	// toolsJSON, when set, is Tools already encoded, sent instead of
 	// encoding Tools again: every event of a stream repeats the request's
 	// tools, which cost most of the encoding (Codex sends dozens).
-	ToolsJSON json.RawMessage `json:"-"`
+	// Unexported so only this package, which keeps it in step with Tools,
+	// sets it.
+	toolsJSON json.RawMessage
 }
 
 type responseWire Response
-
-// responseHead and responseTail are the members before and after "tools",
-// in the API's order: with the tools pre-encoded, the response is written
-// as head, tools, tail, so the tools' bytes are not compacted again.
-type responseHead struct {
-	ID                 string             `json:"id"`
-	Object             string             `json:"object"`
-	CreatedAt          int64              `json:"created_at"`
-	Status             string             `json:"status"`
-	Error              *ResponseError     `json:"error"`
-	IncompleteDetails  *IncompleteDetails `json:"incomplete_details"`
-	Instructions       json.RawMessage    `json:"instructions"`
-	MaxOutputTokens    *int64             `json:"max_output_tokens"`
-	Model              string             `json:"model"`
-	Output             []Item             `json:"output"`
-	ParallelToolCalls  bool               `json:"parallel_tool_calls"`
-	PreviousResponseID *string            `json:"previous_response_id"`
-	Reasoning          *Reasoning         `json:"reasoning"`
-	Store              bool               `json:"store"`
-	Temperature        *float64           `json:"temperature"`
-	Text               *TextConfig        `json:"text,omitempty"`
-	ToolChoice         *ToolChoice        `json:"tool_choice"`
-}
-
-type responseTail struct {
-	TopP           *float64          `json:"top_p"`
-	Usage          *Usage            `json:"usage"`
-	Metadata       map[string]string `json:"metadata"`
-	PromptCacheKey string            `json:"prompt_cache_key,omitempty"`
-}
 
 // MarshalJSON encodes the response with the members the API always sends
 // present: empty lists and objects rather than null.
@@ -110,35 +84,36 @@ func (r Response) MarshalJSON() ([]byte, error) {
 	if r.ToolChoice == nil {
 		r.ToolChoice = &ToolChoice{Mode: "auto"}
 	}
-	if r.ToolsJSON == nil {
+	if r.toolsJSON == nil {
 		return json.Marshal(responseWire(r))
 	}
 	return r.marshalSplit()
 }
 
-// marshalSplit writes the response around its pre-encoded ToolsJSON.
+// toolsMark is where the tools go in a response encoded with no tools:
+// only numbers, the Usage struct and string maps follow, and a quote is
+// always escaped inside a string, so the last match is the member itself.
+var toolsMark = []byte(`,"tools":[],"top_p":`)
+
+// marshalSplit writes the response with its pre-encoded toolsJSON spliced
+// in place of an empty tools list, so the tools' bytes are not compacted
+// again and every other member is encoded by the one struct.
 func (r Response) marshalSplit() ([]byte, error) {
-	head, err := json.Marshal(responseHead{
-		ID: r.ID, Object: r.Object, CreatedAt: r.CreatedAt, Status: r.Status, Error: r.Error,
-		IncompleteDetails: r.IncompleteDetails, Instructions: r.Instructions,
-		MaxOutputTokens: r.MaxOutputTokens, Model: r.Model, Output: r.Output,
-		ParallelToolCalls: r.ParallelToolCalls, PreviousResponseID: r.PreviousResponseID,
-		Reasoning: r.Reasoning, Store: r.Store, Temperature: r.Temperature, Text: r.Text,
-		ToolChoice: r.ToolChoice,
-	})
+	tools := r.toolsJSON
+	r.Tools = []Tool{}
+	whole, err := json.Marshal(responseWire(r))
 	if err != nil {
 		return nil, err
 	}
-	tail, err := json.Marshal(responseTail{TopP: r.TopP, Usage: r.Usage, Metadata: r.Metadata, PromptCacheKey: r.PromptCacheKey})
-	if err != nil {
-		return nil, err
+	at := bytes.LastIndex(whole, toolsMark)
+	if at < 0 {
+		return nil, errors.New("responses: no tools member in the encoded response")
 	}
-	out := make([]byte, 0, len(head)+len(r.ToolsJSON)+len(tail)+10)
-	out = append(out, head[:len(head)-1]...)
+	out := make([]byte, 0, len(whole)+len(tools))
+	out = append(out, whole[:at]...)
 	out = append(out, `,"tools":`...)
-	out = append(out, r.ToolsJSON...)
-	out = append(out, ',')
-	return append(out, tail[1:]...), nil
+	out = append(out, tools...)
+	return append(out, whole[at+len(toolsMark)-len(`,"top_p":`):]...), nil
 }
 
 // ResponseError is a failed response's error.

@@ -171,7 +171,7 @@ func (s *StreamFromChat) response(status string) *Response {
 			s.tools = b
 		}
 	}
-	r.ToolsJSON = s.tools
+	r.toolsJSON = s.tools
 	return r
 }
 
