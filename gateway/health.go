@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/copilot-proxy/copilot-proxy/api"
 	"github.com/copilot-proxy/copilot-proxy/copilot"
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
@@ -148,19 +150,33 @@ const CondRedis = "redis"
 
 // Probe is a readiness condition from a dependency's ping (Redis): the
 // ping's result, cached for a second so /readyz polling does not hammer it.
+// /readyz is public, so a failure shows as "<Name> unreachable" only: the
+// ping's error can name the internal host:port. The error goes to Logger,
+// once each time the condition starts failing.
 type Probe struct {
 	Name string
 	Ping func(context.Context) error
 	Now  func() time.Time
-	c    keysCheck
+	// Logger gets the ping's error when the condition starts failing;
+	// the zero Logger logs nothing.
+	Logger zerolog.Logger
+
+	c       keysCheck
+	failing atomic.Bool // the last Condition failed
 }
 
 // Condition pings (or reuses the last ping) and reports the condition.
 func (p *Probe) Condition() Condition {
 	c := Condition{Name: p.Name, OK: true}
-	if err := p.c.check(context.Background(), p.Now, p.Ping); err != nil {
-		c.OK, c.Reason = false, p.Name+" unreachable: "+err.Error()
+	err := p.c.check(context.Background(), p.Now, p.Ping)
+	if err == nil {
+		p.failing.Store(false)
+		return c
 	}
+	if !p.failing.Swap(true) {
+		p.Logger.Warn().Str("condition", p.Name).Str("error", api.Redact(err.Error())).Msg("readiness: " + p.Name + " unreachable")
+	}
+	c.OK, c.Reason = false, p.Name+" unreachable"
 	return c
 }
 

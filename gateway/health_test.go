@@ -6,8 +6,12 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/copilot-proxy/copilot-proxy/copilot"
 	"github.com/copilot-proxy/copilot-proxy/gateway"
@@ -152,4 +156,61 @@ func TestTokenCondition(t *testing.T) {
 			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
 		}
 	}
+}
+
+// TestProbeHidesTheError: a failing Probe (Redis) says only "redis
+// unreachable" on the public /readyz, since the ping's error names the
+// internal host:port; the error is logged once per failing streak.
+func TestProbeHidesTheError(t *testing.T) {
+	t.Parallel()
+	var logs lockedLog
+	clk := newClock()
+	fail := errors.New("dial tcp 10.1.2.3:6379: connect: connection refused")
+	var pingErr atomic.Pointer[error]
+	pingErr.Store(&fail)
+	p := &gateway.Probe{Name: gateway.CondRedis, Now: clk.Now, Logger: zerolog.New(&logs),
+		Ping: func(context.Context) error { return *pingErr.Load() }}
+	ts := start(t, noUpstream, func(d *gateway.Deps) {
+		d.Ready = func() []gateway.Condition { return []gateway.Condition{p.Condition()} }
+	})
+	get := func() (int, string) {
+		clk.Add(1500 * time.Millisecond) // past the probe's cache
+		resp, body := do(t, ts, http.MethodGet, "/readyz", "", "")
+		return resp.StatusCode, string(body)
+	}
+	for range 2 {
+		status, body := get()
+		if status != 503 || !strings.Contains(body, `"reason":"redis unreachable"`) || strings.Contains(body, "10.1.2.3") {
+			t.Fatalf("readyz with Redis down = %d %s", status, body)
+		}
+	}
+	var ok error
+	pingErr.Store(&ok)
+	if status, body := get(); status != 200 {
+		t.Fatalf("readyz with Redis back = %d %s", status, body)
+	}
+	pingErr.Store(&fail)
+	get()
+	if n := strings.Count(logs.String(), "10.1.2.3:6379"); n != 2 {
+		t.Errorf("the error is logged %d times over two failing streaks, want 2:\n%s", n, logs.String())
+	}
+}
+
+// lockedLog is a log sink written by the server's goroutines and read by
+// the test.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
