@@ -13,9 +13,9 @@ const configUsage = `Usage: copilot-proxy config print [--config FILE] [serve fl
 Prints the configuration serve would run with, as a config file: every
 setting with its value and, as a comment, where the value comes from (flag,
 env, file or default; settings at their default are commented out).
-Precedence: flags > environment > config file > defaults. Secrets are masked
-(****): a URL's password, any token. The output loads back with --config (a
-masked password must be filled in again).
+Precedence: flags > environment > config file > defaults. Secrets are masked:
+a URL's passwords (xxxxx), any token (****). The output loads back with
+--config (a masked password must be filled in again).
 `
 
 // runConfig is the config command; its only subcommand is print.
@@ -61,7 +61,7 @@ func runConfigPrint(args []string, getenv func(string) string, stdout io.Writer)
 	}
 	header := "# copilot-proxy serve configuration (copilot-proxy config print)\n" +
 		"# Precedence: flags > environment > config file > defaults; each value says where it came from\n" +
-		"# (defaults are commented out). Secrets are masked as ****.\n"
+		"# (defaults are commented out). Secrets are masked: URL passwords as xxxxx, tokens as ****.\n"
 	if file := fs.Lookup("config").Value.String(); file != "" {
 		header += "# Config file: " + strings.ReplaceAll(file, "\n", " ") + "\n"
 	}

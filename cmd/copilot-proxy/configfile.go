@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	yaml "go.yaml.in/yaml/v4"
+
+	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
 )
 
 // The layers a setting can come from, highest precedence first: the
@@ -215,7 +217,7 @@ func checkPasswordExposure(path, key string, values []string) error {
 		return nil // no Unix permission bits to judge by
 	}
 	for _, v := range values {
-		if maskSecrets(key, v) == v {
+		if !mayHoldPassword(v) {
 			continue
 		}
 		if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o004 != 0 {
@@ -225,31 +227,34 @@ func checkPasswordExposure(path, key string, values []string) error {
 	return nil
 }
 
-// maskSecrets hides the secret parts of a setting's value: a URL's
-// password, a password= parameter, and any token (flags naming a token
-// file are paths, not secrets).
+// mayHoldPassword reports a URL with a password, or a URL that does not
+// parse: where its password would be cannot be known (a # in a password
+// makes url.Parse fail), so it is judged as holding one.
+func mayHoldPassword(v string) bool {
+	if !strings.Contains(v, "://") {
+		return false
+	}
+	if _, err := url.Parse(v); err != nil {
+		return true
+	}
+	return keys.URLPassword(v) != ""
+}
+
+// maskSecrets hides the secret parts of a setting's value: any token
+// (flags naming a token file are paths, not secrets) and a URL's
+// passwords. URLs go through keys.RedactURL, the key store's own
+// redaction, so config print masks what the store's messages mask: the
+// userinfo password, every password and sslpassword parameter, and the
+// whole URL but its scheme when it does not parse.
 func maskSecrets(name, value string) string {
-	if value == "" {
+	switch {
+	case value == "":
 		return value
-	}
-	if (strings.Contains(name, "token") || strings.Contains(name, "secret") || strings.Contains(name, "password")) &&
-		!strings.HasSuffix(name, "-file") {
+	case (strings.Contains(name, "token") || strings.Contains(name, "secret") || strings.Contains(name, "password")) &&
+		!strings.HasSuffix(name, "-file"):
 		return "****"
-	}
-	if u, err := url.Parse(value); err == nil && u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			scheme, rest, _ := strings.Cut(value, "://")
-			user, after, _ := strings.Cut(rest, "@")
-			name, _, _ := strings.Cut(user, ":")
-			value = scheme + "://" + name + ":****@" + after
-		}
-	}
-	if i := strings.Index(strings.ToLower(value), "password="); i >= 0 {
-		end := strings.IndexAny(value[i:], "& ")
-		if end < 0 {
-			end = len(value) - i
-		}
-		value = value[:i+len("password=")] + "****" + value[i+end:]
+	case strings.Contains(value, "://"):
+		return keys.RedactURL(value)
 	}
 	return value
 }

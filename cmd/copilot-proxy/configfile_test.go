@@ -172,17 +172,54 @@ func TestConfigFilePasswordNeedsPrivateFile(t *testing.T) {
 	}
 }
 
+// TestConfigFilePasswordExposureCases: every URL config print would have
+// to mask is refused in a world-readable file, including an @ or a # in
+// the password and a second password parameter.
+func TestConfigFilePasswordExposureCases(t *testing.T) {
+	t.Parallel()
+	for _, url := range []string{
+		"postgres://u:p@ss@db/x",
+		"postgres://db/x?sslmode=require&sslpassword=abc",
+		"postgres://u:p#ss@db/x",
+	} {
+		t.Run(url, func(t *testing.T) {
+			t.Parallel()
+			path := writeConfigFile(t, "database-url: \""+url+"\"\n")
+			if err := os.Chmod(path, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := loadServe(t, []string{"--config", path}, map[string]string{})
+			if err == nil || !strings.Contains(err.Error(), "readable by every user") {
+				t.Fatalf("world-readable file with %s: %v", url, err)
+			}
+		})
+	}
+	path := writeConfigFile(t, "database-url: postgres://u@db/x?sslmode=require\n")
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := loadServe(t, []string{"--config", path}, map[string]string{}); err != nil {
+		t.Fatalf("world-readable file without a password: %v", err)
+	}
+}
+
 // TestMaskSecrets: passwords in URLs and parameters and tokens never show.
 func TestMaskSecrets(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct{ name, in, want string }{
-		{"database-url", "postgres://user:pass@db:5432/x?sslmode=require", "postgres://user:****@db:5432/x?sslmode=require"},
-		{"database-url", "postgres://user:p%40ss@db/x", "postgres://user:****@db/x"},
+		{"database-url", "postgres://user:pass@db:5432/x?sslmode=require", "postgres://user:xxxxx@db:5432/x?sslmode=require"},
+		{"database-url", "postgres://user:p%40ss@db/x", "postgres://user:xxxxx@db/x"},
 		{"database-url", "postgres://user@db/x", "postgres://user@db/x"},
-		{"database-url", "postgres://db/x?user=u&password=pw&sslmode=disable", "postgres://db/x?user=u&password=****&sslmode=disable"},
+		{"database-url", "postgres://db/x?user=u&password=pw&sslmode=disable", "postgres://db/x?password=xxxxx&sslmode=disable&user=u"},
 		{"database-url", "sqlite:///var/lib/x.db", "sqlite:///var/lib/x.db"},
-		{"redis-url", "redis://:pass@redis:6379/0", "redis://:****@redis:6379/0"},
-		{"redis-url", "rediss://default:pass@redis:6380", "rediss://default:****@redis:6380"},
+		{"redis-url", "redis://:pass@redis:6379/0", "redis://:xxxxx@redis:6379/0"},
+		{"redis-url", "rediss://default:pass@redis:6380", "rediss://default:xxxxx@redis:6380"},
+		// An unescaped @ in the password: url.Parse splits at the last @.
+		{"database-url", "postgres://u:p@ss@db/x", "postgres://u:xxxxx@db/x"},
+		// Every password parameter, not only the first.
+		{"database-url", "postgres://db/x?sslpassword=abc&password=pw", "postgres://db/x?password=xxxxx&sslpassword=xxxxx"},
+		// A # in the password: the URL does not parse, so only its scheme shows.
+		{"database-url", "postgres://u:p#ss@db/x", "postgres://(unparsable URL)"},
 		{"github-token", "ghu_secret", "****"},
 		{"github-token-file", "/run/credentials/x/github-token", "/run/credentials/x/github-token"},
 		{"addr", "0.0.0.0:8080", "0.0.0.0:8080"},
@@ -209,8 +246,8 @@ func TestConfigPrint(t *testing.T) {
 	for _, want := range []string{
 		"\naddr: 0.0.0.0:9000 # flag\n", "\nlog-level: debug # env COPILOT_PROXY_LOG_LEVEL\n", "\nkey-rpm: 30 # file\n",
 		"\nmodel-alias: [fast=gpt-4o] # file\n", "\n# key-tpm: 0 # default\n", "\n# metrics: false # default\n",
-		"\ndatabase-url: postgres://copilot:****@db:5432/copilot # env COPILOT_PROXY_DATABASE_URL\n",
-		"\nredis-url: redis://:****@redis:6379/0 # file\n",
+		"\ndatabase-url: postgres://copilot:xxxxx@db:5432/copilot # env COPILOT_PROXY_DATABASE_URL\n",
+		"\nredis-url: redis://:xxxxx@redis:6379/0 # file\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("config print lacks %q:\n%s", strings.TrimSpace(want), text)
