@@ -213,6 +213,14 @@ func TestDecodeObject(t *testing.T) {
 	if err := openai.DecodeObject([]byte(`{"\u0061":"escaped","b":[1]}`), map[string]any{"a": &a}, nil); err != nil || a != "escaped" {
 		t.Fatalf("escaped key: %q %v", a, err)
 	}
+	// A syntax error after a member error wins: callers passing raw bytes
+	// rely on it instead of validating first.
+	var fe *openai.FieldError
+	for _, in := range []string{`{"a":1,`, `{"a":"x","a":"y"`, `{"a":1} x`} {
+		if err := openai.DecodeObject([]byte(in), map[string]any{"a": &a}, nil); err == nil || errors.As(err, &fe) {
+			t.Errorf("%q: %v, want the syntax error", in, err)
+		}
+	}
 }
 
 // TestChatRequestMarshalJSONIsFinal: MarshalJSON writes the bytes

@@ -46,8 +46,11 @@ var errNotObject = errors.New("expected a JSON object")
 // reads. A JSON null leaves every target untouched.
 func DecodeObject(data []byte, fields map[string]any, extra *map[string]json.RawMessage) error {
 	// One pass (api.WalkObject) splits the members and checks the syntax;
-	// only the members of fields are decoded. A member error comes before
-	// any syntax error after it, as a decoder reading in order would find.
+	// only the members of fields are decoded. A syntax error anywhere wins
+	// over a member error, so a caller handing raw bytes to UnmarshalJSON
+	// (responses.ParseRequest) needs no validating pass of its own; when
+	// json.Unmarshal calls UnmarshalJSON it has validated data already, so
+	// the order is not observable there.
 	seen := make(map[string]bool, len(fields))
 	var fieldErr error
 	valid, isObject := api.WalkObject(data, func(m api.Member) {
@@ -74,10 +77,10 @@ func DecodeObject(data []byte, fields map[string]any, extra *map[string]json.Raw
 		}
 	})
 	switch {
-	case fieldErr != nil:
-		return fieldErr
 	case !valid:
 		return errSyntax
+	case fieldErr != nil:
+		return fieldErr
 	case !isObject && string(bytes.TrimSpace(data)) != "null":
 		return errNotObject
 	}

@@ -24,13 +24,14 @@ var guardedFields = [...]string{"model", "stream", "input", "max_output_tokens"}
 // guarded field spelled with other capitals or given twice, a value of the
 // wrong shape.
 func ParseRequest(body []byte) (*Request, *api.Error) {
-	trimmed, e := objectBody(body)
-	if e != nil {
+	trimmed := bytes.TrimSpace(body)
+	if e := objectStart(trimmed); e != nil {
 		return nil, e
 	}
 	var req Request
-	// objectBody validated the JSON: decode it as json.Unmarshal would,
-	// without its second validating pass.
+	// One pass over the body: DecodeObject checks the syntax as it splits
+	// the members (a syntax error wins over a member error), so the body
+	// is not validated first as json.Unmarshal would.
 	if err := req.UnmarshalJSON(trimmed); err != nil {
 		return nil, decodeError(err)
 	}
@@ -46,18 +47,19 @@ func ParseRequest(body []byte) (*Request, *api.Error) {
 	return &req, nil
 }
 
-// objectBody is the trimmed body when it is a valid JSON object.
-func objectBody(body []byte) ([]byte, *api.Error) {
-	trimmed := bytes.TrimSpace(body)
+// objectStart refuses a trimmed body that is empty or does not start an
+// object, with the error its validity calls for. An object's own syntax is
+// left to the decoder's one pass.
+func objectStart(trimmed []byte) *api.Error {
 	switch {
 	case len(trimmed) == 0:
-		return nil, api.NewError(api.CodeInvalidJSON, "The request body is empty; expected a JSON object.")
+		return api.NewError(api.CodeInvalidJSON, "The request body is empty; expected a JSON object.")
+	case trimmed[0] == '{':
+		return nil
 	case !validJSON(trimmed):
-		return nil, api.NewError(api.CodeInvalidJSON, "The request body is not valid JSON.")
-	case trimmed[0] != '{':
-		return nil, api.NewError(api.CodeInvalidRequest, "The request body must be a JSON object.")
+		return api.NewError(api.CodeInvalidJSON, "The request body is not valid JSON.")
 	}
-	return trimmed, nil
+	return api.NewError(api.CodeInvalidRequest, "The request body must be a JSON object.")
 }
 
 // validJSON is json.Valid in the one-pass walker's time.

@@ -66,6 +66,9 @@ func TestParseRequestErrors(t *testing.T) {
 	}{
 		{"empty", "  ", api.CodeInvalidJSON, ""},
 		{"invalid json", `{"model":`, api.CodeInvalidJSON, ""},
+		{"invalid json after a bad member", `{"model":4,"input":"hi"`, api.CodeInvalidJSON, ""},
+		{"invalid json after a repeat", `{"model":"a","model":"b",}`, api.CodeInvalidJSON, ""},
+		{"invalid json, not an object", `["model"`, api.CodeInvalidJSON, ""},
 		{"not an object", `["model"]`, api.CodeInvalidRequest, ""},
 		{"missing model", `{"input":"hi"}`, api.CodeMissingField, "model"},
 		{"null model", `{"model":null,"input":"hi"}`, api.CodeMissingField, "model"},

@@ -11,29 +11,31 @@ import (
 	"github.com/copilot-proxy/copilot-proxy/internal/mutation"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
-	"github.com/copilot-proxy/copilot-proxy/api/openai"
 )
 
 // peekRequestRef is PeekRequest as it was built on encoding/json (a
 // validity pass, a token decoder over the members, then the input items
-// decoded whole): the reference the one-pass walk must agree with.
+// decoded whole): the reference the one-pass walk must agree with. It uses
+// nothing of api.WalkObject's, so a walker bug cannot hide on both sides.
 func peekRequestRef(body []byte) (Peek, *api.Error) {
 	var p Peek
-	trimmed, e := objectBody(body)
-	if e != nil {
-		return p, e
+	trimmed := bytes.TrimSpace(body)
+	switch {
+	case len(trimmed) == 0:
+		return p, api.NewError(api.CodeInvalidJSON, "The request body is empty; expected a JSON object.")
+	case !json.Valid(trimmed):
+		return p, api.NewError(api.CodeInvalidJSON, "The request body is not valid JSON.")
+	case trimmed[0] != '{':
+		return p, api.NewError(api.CodeInvalidRequest, "The request body must be a JSON object.")
 	}
-	var w struct{ model, stream, maxOut, input json.RawMessage }
-	var extra map[string]json.RawMessage
-	fields := map[string]any{"model": &w.model, "stream": &w.stream, "max_output_tokens": &w.maxOut, "input": &w.input}
-	if err := openai.DecodeObject(trimmed, fields, &extra); err != nil {
-		return p, decodeError(err)
+	w, extra, repeated := peekMembersRef(trimmed)
+	if repeated != "" {
+		return p, api.NewError(api.CodeInvalidRequest, "The request body has the field \""+repeated+"\" more than once.").WithParam(repeated)
 	}
 	if e := guardKeys(extra); e != nil {
 		return p, e
 	}
-	pw := peekWire{model: w.model, stream: w.stream, maxOut: w.maxOut, input: w.input}
-	if e := pw.scalars(&p); e != nil {
+	if e := w.scalars(&p); e != nil {
 		return p, e
 	}
 	if isAbsent(w.input) {
@@ -54,6 +56,32 @@ func peekRequestRef(body []byte) (Peek, *api.Error) {
 		p.HasImage = anyImage(items)
 	}
 	return p, nil
+}
+
+// peekMembersRef reads the members of obj (a valid JSON object) with a
+// token decoder: the four fields PeekRequest reads (the last of a repeat),
+// every other member in extra, and the first of the four given twice.
+func peekMembersRef(obj []byte) (w peekWire, extra map[string]json.RawMessage, repeated string) {
+	slots := map[string]*[]byte{"model": &w.model, "stream": &w.stream, "max_output_tokens": &w.maxOut, "input": &w.input}
+	extra = map[string]json.RawMessage{}
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	_, _ = dec.Token() // {
+	for dec.More() {
+		tok, _ := dec.Token()
+		key, _ := tok.(string)
+		var v json.RawMessage
+		_ = dec.Decode(&v)
+		slot, ok := slots[key]
+		switch {
+		case !ok:
+			extra[key] = v
+			continue
+		case *slot != nil && repeated == "":
+			repeated = key
+		}
+		*slot = v
+	}
+	return w, extra, repeated
 }
 
 // peekCases are bodies where a hand-written walk could plausibly differ
