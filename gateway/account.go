@@ -51,12 +51,12 @@ func handleAdminAccount(account func(ctx context.Context) ([]byte, error)) http.
 // newConsole builds the web console, or nil without a key store (it keeps
 // the sessions) or in single-user mode without an admin token (nobody to
 // sign in). Failed sign-ins count on the admin token's gate.
-func newConsole(d Deps, account func(ctx context.Context) ([]byte, error), gate *adminGate) *console.Console {
+func newConsole(d Deps, account func(ctx context.Context) ([]byte, error), gate *middleware.FailureGate) *console.Console {
 	if d.NoConsole || d.Keys == nil || (d.NoAuth && d.AdminToken == "") {
 		return nil
 	}
 	return console.New(console.Config{
 		Store: d.Keys, AdminToken: d.AdminToken, Account: account, QuotaReset: d.QuotaReset,
-		Refuse: gate.refuse, Lifetime: d.ConsoleSessionLifetime, Now: d.Now,
+		Gate: gate, Lifetime: d.ConsoleSessionLifetime, Now: d.Now,
 	})
 }

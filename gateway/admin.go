@@ -8,15 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"reflect"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/httprate"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
 	"github.com/copilot-proxy/copilot-proxy/credits"
@@ -38,75 +35,54 @@ const maxAdminBody = 64 << 10
 // if so, its refusal (nil: an admin session, and for a change the right
 // CSRF token from this site). A cookie naming no live session counts as a
 // failed attempt; a refused change (403) does not, it is no guess.
-func adminAuth(token string, gate *adminGate, cookie func(*http.Request) (bool, *api.Error)) func(http.Handler) http.Handler {
+func adminAuth(token string, gate *middleware.FailureGate, cookie func(*http.Request) (bool, *api.Error)) func(http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(token))
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-			got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-			if ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
+			if hasBearer(r, want) {
 				next.ServeHTTP(w, r)
 				return
 			}
-			if cookie != nil && r.Header.Get("Authorization") == "" {
-				if present, e := cookie(r); present {
-					switch {
-					case e == nil:
-						next.ServeHTTP(w, r)
-					case e.Code == api.CodeInvalidAPIKey:
-						w.Header().Set("WWW-Authenticate", `Bearer realm="copilot-proxy admin"`)
-						gate.refuse(w, r, e)
-					default:
-						middleware.WriteError(w, r, e)
-					}
-					return
-				}
+			e, counted := cookieRefusal(r, cookie)
+			switch {
+			case e == nil:
+				next.ServeHTTP(w, r)
+			case counted:
+				w.Header().Set("WWW-Authenticate", `Bearer realm="copilot-proxy admin"`)
+				gate.Refuse(w, r, e, "admin token")
+			default:
+				middleware.WriteError(w, r, e)
 			}
-			w.Header().Set("WWW-Authenticate", `Bearer realm="copilot-proxy admin"`)
-			gate.refuse(w, r, api.NewError(api.CodeInvalidAPIKey, "Invalid admin token. Send the admin token as 'Authorization: Bearer <token>'."))
 		})
 	}
 }
 
-// adminGate counts failed admin-token attempts per client address: those
-// on the admin API and /metrics, and the console's failed sign-ins, so all
-// count once per address. Only failures are counted, and the counter is
-// consulted only on failure, so a right token from an address others
-// guessed from still passes.
-type adminGate struct {
-	failures   *httprate.RateLimiter
-	retryAfter string
+// hasBearer reports whether r's Authorization is "Bearer <the token whose
+// SHA-256 is want>", compared in constant time.
+func hasBearer(r *http.Request, want [sha256.Size]byte) bool {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
-// newAdminGate allows failLimit failures per address per window.
-func newAdminGate(failLimit int, window time.Duration) *adminGate {
-	return &adminGate{
-		failures: httprate.NewRateLimiter(failLimit, window,
-			// The answer is ours (the error envelope), not httprate's.
-			httprate.WithResponseHeaders(httprate.ResponseHeaders{}),
-			httprate.WithErrorHandler(func(http.ResponseWriter, *http.Request, error) {}),
-		),
-		// httprate's sliding counter cannot say when an address drops
-		// under the limit; a whole window is a safe upper bound.
-		retryAfter: strconv.FormatInt(int64((window+time.Second-1)/time.Second), 10),
+// cookieRefusal decides a request without the admin bearer token: nil
+// admits it (an admin session cookie, see adminAuth), and counted says
+// whether the refusal is a failed attempt for the gate. A request with an
+// Authorization header or without a session cookie is a wrong token.
+func cookieRefusal(r *http.Request, cookie func(*http.Request) (bool, *api.Error)) (e *api.Error, counted bool) {
+	if cookie != nil && r.Header.Get("Authorization") == "" {
+		if present, e := cookie(r); present {
+			return e, e != nil && e.Code == api.CodeInvalidAPIKey
+		}
 	}
+	return api.NewError(api.CodeInvalidAPIKey, "Invalid admin token. Send the admin token as 'Authorization: Bearer <token>'."), true
 }
 
-// refuse answers a failed attempt with e (a 401), or with 429 once the
-// address is over its limit.
-func (g *adminGate) refuse(w http.ResponseWriter, r *http.Request, e *api.Error) {
-	// OnLimit counts this failure unless the address is already over its
-	// limit, atomically.
-	if g.failures.OnLimit(w, r, httprate.CanonicalizeIP(remoteHost(r.RemoteAddr))) {
-		w.Header().Del("WWW-Authenticate")
-		middleware.EntryFrom(r.Context()).SetLimitReason(middleware.ReasonAuthFailures)
-		w.Header().Set("Retry-After", g.retryAfter)
-		middleware.WriteError(w, r, api.NewError(api.CodeRateLimitExceeded,
-			"Too many failed admin token attempts from this address. Retry after "+g.retryAfter+"s."))
-		return
-	}
-	w.Header().Set("X-Should-Retry", "false")
-	middleware.WriteError(w, r, e)
+// newAdminGate is the failure gate of the admin token: one per server, for
+// the admin API, /metrics and the console's sign-in, so failed attempts
+// count once per address.
+func newAdminGate(failLimit int, window time.Duration) *middleware.FailureGate {
+	return middleware.NewFailureGate(failLimit, window, nil)
 }
 
 // quotaReset is the account's next quota reset date, zero when unknown.
@@ -115,15 +91,6 @@ func quotaReset(reset func() time.Time) time.Time {
 		return time.Time{}
 	}
 	return reset()
-}
-
-// remoteHost is the address part of a RemoteAddr, or all of it when it has
-// no port.
-func remoteHost(addr string) string {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
-	return addr
 }
 
 // createKeyRequest is the body of POST /admin/keys: the CLI's flags as JSON.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/copilot-proxy/copilot-proxy/api"
 	"github.com/copilot-proxy/copilot-proxy/credits"
-	"github.com/go-chi/httprate"
 )
 
 // Principal is the authenticated caller, as the gateway's key store describes
@@ -92,8 +91,8 @@ type principalKey struct{}
 // "x-should-retry: false". The key never appears in a log line, an error or
 // a response.
 //
-// Failed attempts are counted per client address with httprate's sliding
-// window counter. Once an address has failed FailLimit times within
+// Failed attempts are counted per client address by a FailureGate
+// (httprate's sliding window counter). Once an address has failed FailLimit times within
 // FailWindow, its further requests that fail get 429 rate_limit_exceeded
 // (with Retry-After and x-should-retry: false) instead of 401, and are not
 // counted; a request from that address with a valid key still passes, so a
@@ -106,28 +105,7 @@ func Auth(a Authenticator, cfg AuthConfig) func(http.Handler) http.Handler {
 	if a == nil {
 		panic("middleware.Auth: nil Authenticator")
 	}
-	if cfg.FailLimit == 0 {
-		cfg.FailLimit = DefaultAuthFailLimit
-	}
-	if cfg.FailWindow <= 0 {
-		cfg.FailWindow = DefaultAuthFailWindow
-	}
-	clientIP := cfg.ClientIP
-	if clientIP == nil {
-		clientIP = func(r *http.Request) string { return remoteIP(r.RemoteAddr) }
-	}
-	var failures *httprate.RateLimiter
-	if cfg.FailLimit > 0 {
-		failures = httprate.NewRateLimiter(cfg.FailLimit, cfg.FailWindow,
-			// No headers from httprate: the answer is ours.
-			httprate.WithResponseHeaders(httprate.ResponseHeaders{}),
-			// OnLimit reports a counter error as "limited" after calling
-			// this; the in-memory counter never fails, and we answer with
-			// our envelope either way.
-			httprate.WithErrorHandler(func(http.ResponseWriter, *http.Request, error) {}),
-		)
-	}
-	g := &authGate{a: a, failures: failures, clientIP: clientIP, blockedFor: ceilDur(cfg.FailWindow, time.Second)}
+	g := &authGate{a: a, gate: NewFailureGate(cfg.FailLimit, cfg.FailWindow, cfg.ClientIP)}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r2 := g.admit(r); r2 != nil {
@@ -141,10 +119,8 @@ func Auth(a Authenticator, cfg AuthConfig) func(http.Handler) http.Handler {
 
 // authGate is Auth's state: the key lookup and the failure counter.
 type authGate struct {
-	a          Authenticator
-	failures   *httprate.RateLimiter // nil: failures are not limited
-	clientIP   func(*http.Request) string
-	blockedFor time.Duration
+	a    Authenticator
+	gate *FailureGate
 }
 
 // admit returns r carrying the principal of the key it presents, with the
@@ -172,27 +148,13 @@ func (g *authGate) admit(r *http.Request) *http.Request {
 }
 
 // refuse answers a request without a valid key: 401, or 429 once its
-// address has failed too often.
+// address has failed too often (the gate then marks ReasonAuthFailures).
 //
 //go:noinline
 func (g *authGate) refuse(w http.ResponseWriter, r *http.Request) {
-	entry := EntryFrom(r.Context())
-	h := w.Header()
-	h.Set(headerShouldRetry, "false")
-	// OnLimit counts this failure unless the address is already over its
-	// limit, atomically.
-	if g.failures != nil && g.failures.OnLimit(w, r, httprate.CanonicalizeIP(g.clientIP(r))) {
-		entry.SetErrorCode(string(api.CodeRateLimitExceeded))
-		entry.SetLimitReason(ReasonAuthFailures)
-		// httprate's sliding counter cannot say exactly when the address
-		// drops under the limit; a full window is a safe upper bound for a
-		// client that stops failing.
-		writeRateLimited(w, r, g.blockedFor, "Too many failed API key attempts from this address.")
-		return
-	}
-	entry.SetLimitReason(ReasonAuth)
-	h.Set("WWW-Authenticate", "Bearer")
-	WriteError(w, r, api.NewError(api.CodeInvalidAPIKey, invalidKeyMessage))
+	EntryFrom(r.Context()).SetLimitReason(ReasonAuth)
+	w.Header().Set("WWW-Authenticate", "Bearer")
+	g.gate.Refuse(w, r, api.NewError(api.CodeInvalidAPIKey, invalidKeyMessage), "API key")
 }
 
 // credential extracts the presented key. A Bearer Authorization header wins

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,43 +70,29 @@ func (c *Console) SignIn(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, info(s))
 }
 
-// fail answers a failed sign-in: through Refuse when it counts as a wrong
-// token (throttled), else as is; as the sign-in page for a form.
+// fail answers a failed sign-in: through the gate when it counts as a
+// wrong token (401, or 429 past the limit), else as is. A form gets the
+// sign-in page again with the error, and the same status and Retry-After.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, form bool, e *api.Error, counted bool) {
-	if !form {
-		if counted {
-			c.cfg.Refuse(w, r, e)
-		} else {
-			middleware.WriteError(w, r, e)
-		}
+	switch {
+	case !form && counted:
+		c.cfg.Gate.Refuse(w, r, e, "sign-in")
+		return
+	case !form:
+		middleware.WriteError(w, r, e)
 		return
 	}
-	rec := &statusRecorder{header: http.Header{}}
+	code, status, msg := e.Code, e.HTTPStatus(), e.Message
 	if counted {
-		c.cfg.Refuse(rec, r, e)
-	} else {
-		middleware.WriteError(rec, r, e)
+		if limited, wait := c.cfg.Gate.Fail(r); limited {
+			w.Header().Set("Retry-After", strconv.FormatInt(int64(wait/time.Second), 10))
+			code, status = api.CodeRateLimitExceeded, http.StatusTooManyRequests
+			msg = "Too many failed sign-ins from this address. Wait a minute and try again."
+		}
 	}
-	if ra := rec.header.Get("Retry-After"); ra != "" {
-		w.Header().Set("Retry-After", ra)
-	}
-	msg := e.Message
-	if rec.status == http.StatusTooManyRequests {
-		msg = "Too many failed sign-ins from this address. Wait a minute and try again."
-	}
-	c.render(w, r, rec.status, "login", page{Title: "Sign in", Error: msg})
+	middleware.EntryFrom(r.Context()).SetErrorCode(string(code)) // for the access log, as WriteError does
+	c.render(w, r, status, "login", page{Title: "Sign in", Error: msg})
 }
-
-// statusRecorder keeps the status and headers of an error answer, so a
-// form's failure can be shown as a page instead.
-type statusRecorder struct {
-	header http.Header
-	status int
-}
-
-func (s *statusRecorder) Header() http.Header         { return s.header }
-func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
-func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
 
 // isForm reports whether r's body is form-encoded.
 func isForm(r *http.Request) bool {

@@ -54,11 +54,10 @@ type Config struct {
 	// QuotaReset is the account's next quota reset (monthly budget
 	// periods follow it); nil: calendar months.
 	QuotaReset func() time.Time
-	// Refuse answers a failed sign-in: the given 401, or a 429 once the
-	// address failed too often (the admin token's failure counter, so
-	// guesses through the console and the admin API count together). Nil
-	// answers the 401 unthrottled.
-	Refuse func(w http.ResponseWriter, r *http.Request, e *api.Error)
+	// Gate counts failed sign-ins per address: past its limit they get 429.
+	// It is the admin token's gate, so guesses through the console and the
+	// admin API count together. Nil leaves sign-ins unthrottled.
+	Gate *middleware.FailureGate
 	// Lifetime of a session; 0 means DefaultLifetime.
 	Lifetime time.Duration
 	// Now is the clock; nil is time.Now.
@@ -95,8 +94,8 @@ func New(cfg Config) *Console {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Refuse == nil {
-		cfg.Refuse = func(w http.ResponseWriter, r *http.Request, e *api.Error) { middleware.WriteError(w, r, e) }
+	if cfg.Gate == nil {
+		cfg.Gate = middleware.NewFailureGate(-1, 0, nil)
 	}
 	c := &Console{cfg: cfg, assets: map[string]asset{}}
 	if cfg.AdminToken != "" {

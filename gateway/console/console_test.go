@@ -317,6 +317,15 @@ func TestFailedSignInsAreThrottled(t *testing.T) {
 	if st != http.StatusTooManyRequests || h.Get("Retry-After") == "" || errCode(t, body) != "rate_limit_exceeded" {
 		t.Errorf("over the limit: %d %s", st, body)
 	}
+	if h.Get("Retry-After") != "60" || h.Get("X-Should-Retry") != "false" {
+		t.Errorf("over the limit: Retry-After %q X-Should-Retry %q", h.Get("Retry-After"), h.Get("X-Should-Retry"))
+	}
+	// The sign-in form gets its page again, with the same status and wait.
+	st, h, page := do(t, c, "POST", e.ts.URL+"/console/api/session", url.Values{"token": {"wrong-token-0123456789"}}.Encode(),
+		map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+	if st != http.StatusTooManyRequests || h.Get("Retry-After") != "60" || !strings.Contains(page, "<form") || !strings.Contains(page, "Too many failed sign-ins") {
+		t.Errorf("form over the limit: %d %v\n%s", st, h, page)
+	}
 	// The admin API shares the counter: a wrong bearer token is now 429 too.
 	if st, _, _ := do(t, c, "GET", e.ts.URL+"/admin/keys", "", map[string]string{"Authorization": "Bearer nope"}); st != http.StatusTooManyRequests {
 		t.Errorf("admin API after failed sign-ins: %d", st)

@@ -48,9 +48,6 @@ func parsePages(assetURL func(string) string) map[string]*template.Template {
 
 // render writes a page, buffered so that a template error is a clean 500.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
-	if status == 0 {
-		status = http.StatusUnauthorized
-	}
 	p.Nav, p.Now, p.Script = name, c.cfg.Now().UTC(), name != "login"
 	var buf bytes.Buffer
 	if err := c.pages[name].ExecuteTemplate(&buf, "layout.html", p); err != nil {
