@@ -369,3 +369,29 @@ func TestComposeUsesImage(t *testing.T) {
 		}
 	}
 }
+
+// TestNginxFailsOverOnlyDeadInstances: nginx retries and counts toward
+// max_fails only connection errors and timeouts. A gateway's 502 or 503
+// comes from Copilot, the token or Redis, which both instances share;
+// counted as failures they would take both instances out of the pool.
+func TestNginxFailsOverOnlyDeadInstances(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy/compose/nginx.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(strings.TrimSuffix(strings.TrimSpace(line), ";"))
+		if len(fields) == 0 || fields[0] != "proxy_next_upstream" {
+			continue
+		}
+		found = true
+		if got := strings.Join(fields[1:], " "); got != "error timeout" {
+			t.Errorf("nginx.conf: proxy_next_upstream %s; want only error timeout", got)
+		}
+	}
+	if !found {
+		t.Error("nginx.conf sets no proxy_next_upstream; keep it explicit: error timeout")
+	}
+}
