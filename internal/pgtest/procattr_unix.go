@@ -8,7 +8,15 @@ import (
 	"os/user"
 	"strconv"
 	"syscall"
+
+	"github.com/copilot-proxy/copilot-proxy/internal/testproc"
 )
+
+// withParentDeath has the kernel stop the server (SIGQUIT: immediate
+// shutdown) if the test binary dies without stopping it.
+func withParentDeath(a *syscall.SysProcAttr) *syscall.SysProcAttr {
+	return testproc.ParentDeath(a, syscall.SIGQUIT)
+}
 
 // procAttr says how initdb and postgres run. PostgreSQL refuses to run as
 // root, so as root they run as the postgres system user (uid and gid are

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/copilot-proxy/copilot-proxy/internal/testproc"
 )
 
 const (
@@ -80,36 +81,20 @@ func start() (srv *server, missing string, err error) {
 
 // findBinaries finds initdb and postgres, or says what is missing.
 func findBinaries() (initdb, postgres, missing string) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	find := func(name string) string {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-		// The newest version installed, as Debian lays them out.
-		for i := len(dirs) - 1; i >= 0; i-- {
-			if p := filepath.Join(dirs[i], name); isExecutable(p) {
-				return p
-			}
-		}
-		return ""
-	}
-	initdb, postgres = find("initdb"), find("postgres")
+	const debian = "/usr/lib/postgresql/*/bin" // every version installed, as Debian lays them out
+	initdb, errInitdb := testproc.FindBinary("initdb", debian)
+	postgres, errPostgres := testproc.FindBinary("postgres", debian)
 	var lack []string
-	if initdb == "" {
+	if errInitdb != nil {
 		lack = append(lack, "initdb")
 	}
-	if postgres == "" {
+	if errPostgres != nil {
 		lack = append(lack, "postgres")
 	}
 	if len(lack) > 0 {
 		return "", "", "the " + strings.Join(lack, " and ") + " binaries, which were not found"
 	}
 	return initdb, postgres, ""
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 // runInitdb creates the cluster in dir/data: trust authentication, no
@@ -132,7 +117,7 @@ var errPortTaken = errors.New("port taken")
 // launch starts postgres on dir/data on a free port and waits until it
 // accepts connections.
 func launch(postgres, dir string, attr *syscall.SysProcAttr) (*server, error) {
-	port, err := freePort()
+	port, err := testproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -219,14 +204,4 @@ func (s *server) logTail() string {
 		b = b[len(b)-4000:]
 	}
 	return string(bytes.TrimSpace(b))
-}
-
-// freePort is a loopback TCP port nobody listens on right now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

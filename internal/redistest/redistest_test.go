@@ -2,10 +2,13 @@ package redistest
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/copilot-proxy/copilot-proxy/internal/testproc"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -53,5 +56,36 @@ func TestUnavailableSkipsLocallyFailsInCI(t *testing.T) {
 	unavailable(ci, "true", err)
 	if ci.skipped != "" || !strings.Contains(ci.failed, "CI is set") {
 		t.Errorf("in CI: skipped %q, failed %q", ci.skipped, ci.failed)
+	}
+}
+
+// TestRunWithoutATest: Find, Run and Call serve a command (the bench): the
+// process answers, Call reads a bulk answer, Stop ends it.
+func TestRunWithoutATest(t *testing.T) {
+	bin, err := Find("")
+	if err != nil {
+		unavailable(t, testproc.CI(), err)
+	}
+	if _, err := Find(filepath.Join(t.TempDir(), "none")); err == nil {
+		t.Error("Find accepted a binary that does not exist")
+	}
+	p, err := Run(bin, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if p.Pid() <= 0 {
+		t.Errorf("Pid %d while running", p.Pid())
+	}
+	line, body, err := Call(p.Addr(), "INFO server")
+	if err != nil || !strings.HasPrefix(line, "$") || !strings.Contains(body, "redis_version:") {
+		t.Fatalf("INFO: %q %q %v", line, body, err)
+	}
+	if line, body, err := Call(p.Addr(), "GET missing"); err != nil || line != "$-1" || body != "" {
+		t.Errorf("a nil bulk: %q %q %v", line, body, err)
+	}
+	p.Stop()
+	if p.Pid() != 0 || ping(p.Addr()) == nil {
+		t.Error("still running after Stop")
 	}
 }
