@@ -77,17 +77,16 @@ type usageReader struct {
 }
 
 func (r *usageReader) member(m Member) {
-	key := memberKey(m)
 	for i, f := range usageFields {
-		if bytes.EqualFold(key, []byte(f)) {
+		if m.KeyEqualFold(f) {
 			r.count(&r.counts[i], m.Value)
 			return
 		}
 	}
 	switch {
-	case bytes.EqualFold(key, []byte("prompt_tokens_details")):
+	case m.KeyEqualFold("prompt_tokens_details"):
 		r.details(&r.promptDetails, m.Value)
-	case bytes.EqualFold(key, []byte("input_tokens_details")):
+	case m.KeyEqualFold("input_tokens_details"):
 		r.details(&r.inputDetails, m.Value)
 	}
 }
@@ -116,7 +115,7 @@ func (r *usageReader) details(dst *int64, v []byte) {
 		r.err = errUsageType
 	default:
 		WalkObject(v, func(m Member) {
-			if bytes.EqualFold(memberKey(m), []byte("cached_tokens")) {
+			if m.KeyEqualFold("cached_tokens") {
 				r.count(dst, m.Value)
 			}
 		})
@@ -131,15 +130,6 @@ func (r *usageReader) usage() Usage {
 		TotalTokens:      c[uTotal],
 		CachedTokens:     c[uCacheRead] + c[uCached] + r.promptDetails + r.inputDetails,
 	}
-}
-
-// memberKey is m's key as encoding/json decodes it, without a copy for
-// the usual plain ASCII key.
-func memberKey(m Member) []byte {
-	if m.Escaped {
-		return []byte(m.KeyString())
-	}
-	return m.Key
 }
 
 var usageKey = []byte(`"usage"`)
@@ -158,27 +148,24 @@ func ChunkUsage(data []byte) (Usage, bool) {
 	// As encoding/json decodes the chunk into struct{ Usage *Usage }: the
 	// last "usage" (in any letter case) wins, null clears it, and a bad one
 	// anywhere fails the whole chunk.
-	var last []byte
-	failed := false
+	var last Usage
+	found, failed := false, false
 	valid, isObject := WalkObject(data, func(m Member) {
-		if !bytes.EqualFold(memberKey(m), usageName) {
-			return
-		}
-		last = m.Value
-		if !isNull(m.Value) {
-			var u Usage
-			failed = failed || u.UnmarshalJSON(m.Value) != nil
+		switch {
+		case !m.KeyEqualFold("usage"):
+		case isNull(m.Value):
+			found = false
+		case last.UnmarshalJSON(m.Value) != nil:
+			failed = true
+		default:
+			found = true
 		}
 	})
-	if !valid || !isObject || failed || last == nil || isNull(last) {
+	if !valid || !isObject || failed || !found {
 		return Usage{}, false
 	}
-	var u Usage
-	_ = u.UnmarshalJSON(last)
-	return u.clamped(), true
+	return last.clamped(), true
 }
-
-var usageName = []byte("usage")
 
 // clamped drops negative counts: a broken upstream must not credit a key's
 // token budget or subtract from its usage (found by FuzzUsage).

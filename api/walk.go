@@ -1,5 +1,7 @@
 package api
 
+import "strings"
+
 // Member is one member of a JSON object as WalkObject reads it: sub-slices
 // of the input, nothing copied.
 type Member struct {
@@ -21,6 +23,25 @@ func (m Member) KeyString() string {
 	// between the quotes of the input.
 	s, _ := decodeString(append(append([]byte{'"'}, m.Key...), '"'))
 	return s
+}
+
+// DecodedKey is the key as encoding/json decodes it, without a copy for the
+// usual plain ASCII key (then it is Key itself).
+func (m Member) DecodedKey() []byte {
+	if !m.Escaped {
+		return m.Key
+	}
+	return []byte(m.KeyString())
+}
+
+// KeyEqualFold reports whether the key, as encoding/json decodes it, is
+// name under case folding: how encoding/json matches a key to a struct
+// field. name is ASCII (a field name).
+func (m Member) KeyEqualFold(name string) bool {
+	if !m.Escaped {
+		return asciiEqualFold(m.Key, name)
+	}
+	return strings.EqualFold(m.KeyString(), name)
 }
 
 // WalkObject checks that b is one JSON value (white space around it

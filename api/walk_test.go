@@ -74,3 +74,27 @@ func TestWalk(t *testing.T) {
 	}
 	checkWalk(t, []byte(benchBody(5)))
 }
+
+// KeyEqualFold matches a key to a field name as encoding/json matches a
+// key to a struct field (Unicode case folding, escapes decoded), and
+// DecodedKey is the key encoding/json decodes.
+func TestMemberKeyEqualFold(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{`"usage"`, `"USAGE"`, `"Usage"`, `"us\u0061ge"`, `"U\u0053AGE"`, `"usagE"`,
+		`"uſage"`, `"usage "`, `"usag"`, `"usages"`, `"\u00fcsage"`, `"type"`, `""`} {
+		var target struct {
+			Usage *int `json:"usage"`
+		}
+		want := json.Unmarshal([]byte(`{`+key+`:1}`), &target) == nil && target.Usage != nil
+		WalkObject([]byte(`{`+key+`:1}`), func(m Member) {
+			if got := m.KeyEqualFold("usage"); got != want {
+				t.Errorf("%s: KeyEqualFold(usage) = %v, want %v", key, got, want)
+			}
+			var decoded string
+			_ = json.Unmarshal([]byte(key), &decoded)
+			if string(m.DecodedKey()) != decoded {
+				t.Errorf("%s: DecodedKey %q, want %q", key, m.DecodedKey(), decoded)
+			}
+		})
+	}
+}

@@ -177,7 +177,7 @@ func PeekRequest(body []byte) (Peek, *api.Error) {
 	var w peekWire
 	repeated, variant := "", ""
 	valid, isObject := api.WalkObject(trimmed, func(m api.Member) {
-		key := keyBytes(m)
+		key := m.DecodedKey()
 		var slot *[]byte
 		switch string(key) {
 		case "model":
@@ -268,17 +268,6 @@ func peekInput(input []byte, p *Peek) *api.Error {
 	return nil
 }
 
-var keyType, keyRole = []byte("type"), []byte("role")
-
-// keyBytes is m's key as encoding/json decodes it, without a copy for the
-// usual plain ASCII key.
-func keyBytes(m api.Member) []byte {
-	if m.Escaped {
-		return []byte(m.KeyString())
-	}
-	return m.Key
-}
-
 // itemHead is the type and role of an input item.
 type itemHead struct{ Type, Role string }
 
@@ -298,10 +287,10 @@ func lastItem(input []byte) (last itemHead, ok bool) {
 		default:
 			api.WalkObject(el, func(m api.Member) {
 				var dst *string
-				switch key := keyBytes(m); {
-				case bytes.EqualFold(key, keyType):
+				switch {
+				case m.KeyEqualFold("type"):
 					dst = &last.Type
-				case bytes.EqualFold(key, keyRole):
+				case m.KeyEqualFold("role"):
 					dst = &last.Role
 				default:
 					return
