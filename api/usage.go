@@ -225,6 +225,17 @@ func IsUsageOnlyChunk(data []byte) bool {
 // size is accounted without being buffered. ok is false when the tail holds
 // no complete usage object.
 func TailUsage(tail []byte) (Usage, bool) {
+	return tailUsage(tail, func(rest []byte) (u Usage, ok bool) {
+		c := chatScan{b: rest}
+		v, ok := c.value()
+		return u, ok && u.UnmarshalJSON(v) == nil
+	})
+}
+
+// tailUsage is TailUsage's search, from the end, for a "usage" key whose
+// value is an object; decode reads the usage object at the start of rest
+// (more bytes may follow it). usage_ref_test.go passes encoding/json's.
+func tailUsage(tail []byte, decode func(rest []byte) (Usage, bool)) (Usage, bool) {
 	for end := len(tail); end > 0; {
 		i := bytes.LastIndex(tail[:end], usageKey)
 		if i < 0 {
@@ -239,12 +250,8 @@ func TailUsage(tail []byte) (Usage, bool) {
 		if len(rest) == 0 || rest[0] != '{' {
 			continue
 		}
-		c := chatScan{b: rest}
-		if v, ok := c.value(); ok {
-			var u Usage
-			if u.UnmarshalJSON(v) == nil {
-				return u.clamped(), true
-			}
+		if u, ok := decode(rest); ok {
+			return u.clamped(), true
 		}
 	}
 	return Usage{}, false

@@ -61,27 +61,13 @@ func chunkUsageRef(data []byte) (Usage, bool) {
 	return Usage(*w.Usage).clamped(), true
 }
 
+// tailUsageRef is TailUsage's search decoding with encoding/json.
 func tailUsageRef(tail []byte) (Usage, bool) {
-	for end := len(tail); end > 0; {
-		i := bytes.LastIndex(tail[:end], usageKey)
-		if i < 0 {
-			return Usage{}, false
-		}
-		end = i
-		rest := skipSpace(tail[i+len(usageKey):])
-		if len(rest) == 0 || rest[0] != ':' {
-			continue
-		}
-		rest = skipSpace(rest[1:])
-		if len(rest) == 0 || rest[0] != '{' {
-			continue
-		}
+	return tailUsage(tail, func(rest []byte) (Usage, bool) {
 		var u usageRef
-		if err := json.NewDecoder(bytes.NewReader(rest)).Decode(&u); err == nil {
-			return Usage(u).clamped(), true
-		}
-	}
-	return Usage{}, false
+		err := json.NewDecoder(bytes.NewReader(rest)).Decode(&u)
+		return Usage(u), err == nil
+	})
 }
 
 var usageCases = []string{
