@@ -1,17 +1,15 @@
 package main
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/copilot-proxy/copilot-proxy/internal/redistest"
 )
 
 // redisResult is copilot-proxy's non-stream chat with its limits and
@@ -38,24 +36,6 @@ type redisSide struct {
 	C64 *nonStreamResult `json:"nonstream_c64,omitempty"`
 }
 
-// findRedis returns the redis-server binary: bin, else from PATH, else
-// Debian's; "" when there is none.
-func findRedis(bin string) string {
-	if bin != "" {
-		if _, err := os.Stat(bin); err == nil {
-			return bin
-		}
-		return ""
-	}
-	if p, err := exec.LookPath("redis-server"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/redis-server"); err == nil {
-		return "/usr/bin/redis-server"
-	}
-	return ""
-}
-
 // redisPhase measures copilot-proxy with --redis-url against in-memory
 // limits, both with a key carrying rpm and concurrency limits and a credit
 // budget, and the global limits, so every request is admitted (and its
@@ -70,8 +50,8 @@ func (e *env) redisPhase() (*redisResult, error) {
 	}
 	rr := &redisResult{Upstream: up.name,
 		Setup: "non-stream chat; key with --rpm, --concurrency and --budget, --global-rpm and --global-concurrency; the same flags on both but --redis-url"}
-	bin := findRedis(e.o.redisBin)
-	if bin == "" {
+	bin, err := redistest.Find(e.o.redisBin)
+	if err != nil {
 		rr.Skipped = "skipped: no redis-server"
 		fmt.Fprintln(e.log, "redis: skipped: no redis-server (Debian: apt-get install redis-server, or make test-deps)")
 		return rr, nil
@@ -79,11 +59,12 @@ func (e *env) redisPhase() (*redisResult, error) {
 	if v, err := exec.Command(bin, "--version").Output(); err == nil {
 		rr.Server = strings.TrimSpace(string(v))
 	}
-	rs, addr, err := e.startRedis(bin)
+	rs, err := e.startRedis(bin)
 	if err != nil {
 		return nil, err
 	}
-	defer rs.stop()
+	defer rs.Stop()
+	addr := rs.Addr()
 	dbMem, dbRedis := filepath.Join(e.dir, "budget-memory.db"), filepath.Join(e.dir, "budget-redis.db")
 	keyMem, err := e.createKey(dbMem, "--budget", "1000000")
 	if err != nil {
@@ -104,7 +85,7 @@ func (e *env) redisPhase() (*redisResult, error) {
 		return nil, err
 	}
 	defer red.proc.stop()
-	red.aux = rs
+	red.aux = &process{pid: rs.Pid()} // for its CPU time
 	scripts0, cmds0, err := redisCommands(addr)
 	if err != nil {
 		return nil, err
@@ -124,96 +105,20 @@ func (e *env) redisPhase() (*redisResult, error) {
 }
 
 // startRedis starts a redis-server on a free loopback port in a folder of
-// its own, keeping nothing on disk, and waits until it answers PING.
-func (e *env) startRedis(bin string) (*process, string, error) {
+// its own, keeping nothing on disk, and waits until it answers PING: the
+// tests' redistest.Run, so both run it the same way.
+func (e *env) startRedis(bin string) (*redistest.Proc, error) {
 	dir := filepath.Join(e.dir, "redis")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, "", err
-	}
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
-	cmd.SysProcAttr = childAttr()
-	logf, err := os.Create(filepath.Join(dir, "redis.log"))
-	if err != nil {
-		return nil, "", err
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	p := &process{cmd: cmd, log: logf, done: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, "", err
-	}
-	p.pid = cmd.Process.Pid
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if err := redisPing(addr); err == nil {
-			return p, addr, nil
-		}
-		select {
-		case <-p.done:
-			b, _ := os.ReadFile(logf.Name())
-			return nil, "", fmt.Errorf("redis-server exited: %s", lastLines(b, 5))
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, "", errors.New("redis-server did not answer PING within 10s")
-		}
-	}
-}
-
-// redisCall sends one inline command and returns the first line of the
-// answer and, for a bulk string, its body.
-func redisCall(addr, command string) (string, string, error) {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return "", "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := io.WriteString(c, command+"\r\n"); err != nil {
-		return "", "", err
-	}
-	r := bufio.NewReader(c)
-	line, err := r.ReadString('\n')
-	if err != nil {
-		return "", "", err
-	}
-	line = strings.TrimRight(line, "\r\n")
-	if !strings.HasPrefix(line, "$") {
-		return line, "", nil
-	}
-	n, err := strconv.Atoi(line[1:])
-	if err != nil || n < 0 {
-		return line, "", err
-	}
-	body := make([]byte, n+2)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return line, "", err
-	}
-	return line, string(body[:n]), nil
-}
-
-func redisPing(addr string) error {
-	line, _, err := redisCall(addr, "PING")
-	if err != nil {
-		return err
-	}
-	if line != "+PONG" {
-		return fmt.Errorf("PING: %s", line)
-	}
-	return nil
+	return redistest.Run(bin, dir)
 }
 
 // redisCommands is the count of scripts run (EVAL, EVALSHA and their
 // read-only forms) and of every command executed, from INFO commandstats.
 func redisCommands(addr string) (scripts, all int64, err error) {
-	_, body, err := redisCall(addr, "INFO commandstats")
+	_, body, err := redistest.Call(addr, "INFO commandstats")
 	if err != nil {
 		return 0, 0, err
 	}
