@@ -123,22 +123,22 @@ func (c *chatScan) endOf(closing byte) (more, ok bool) {
 	return false, false
 }
 
-// key reads an object key and the colon after it. raw is the key's bytes
-// between the quotes; complex means it has escapes or non-ASCII bytes and
-// must be decoded to be compared.
-func (c *chatScan) key() (raw []byte, quoted []byte, complex, ok bool) {
+// key reads an object key and the colon after it: its bytes between the
+// quotes, and whether it has escapes or non-ASCII bytes (then it must be
+// decoded to be compared), as a Member's Key and Escaped.
+func (c *chatScan) key() (raw []byte, escaped, ok bool) {
 	c.ws()
 	if c.i >= len(c.b) || c.b[c.i] != '"' {
-		return nil, nil, false, false
+		return nil, false, false
 	}
 	start := c.i
-	complex, ok = c.str()
+	escaped, ok = c.str()
 	end := c.i
 	if !ok || !c.next(':') {
-		return nil, nil, false, false
+		return nil, false, false
 	}
 	c.ws()
-	return c.b[start+1 : end-1], c.b[start:end], complex, true
+	return c.b[start+1 : end-1], escaped, true
 }
 
 // value validates one value at c.i and returns its bytes.
@@ -291,28 +291,25 @@ func (c *chatScan) number() bool {
 // index of the field encoding/json would fill (case-insensitive, -1 for
 // none); exact is that index when the key is also spelled exactly and seen
 // for the first time, else -1 with err saying why (as checkKeys does).
-func match(raw, quoted []byte, complex bool, fields []string, seen []bool) (fold, exact int, err *Error) {
+func match(m Member, fields []string, seen []bool) (fold, exact int, err *Error) {
 	var name string
-	if complex {
-		var ok bool
-		if name, ok = decodeString(quoted); !ok {
-			return -1, -1, nil
-		}
+	if m.Escaped {
+		name = m.KeyString()
 	}
 	for i, f := range fields {
 		var eqFold, eq bool
-		if complex {
+		if m.Escaped {
 			eqFold, eq = strings.EqualFold(name, f), name == f
 		} else {
-			eqFold = asciiEqualFold(raw, f)
-			eq = eqFold && string(raw) == f
+			eqFold = asciiEqualFold(m.Key, f)
+			eq = eqFold && string(m.Key) == f
 		}
 		if !eqFold {
 			continue
 		}
 		if !eq {
-			if !complex {
-				name = string(raw)
+			if !m.Escaped {
+				name = string(m.Key)
 			}
 			return i, -1, fieldNameError(name, f)
 		}
@@ -340,27 +337,14 @@ func fieldNameError(name, field string) *Error {
 // match reports it; nil when every one of fields appears at most once and
 // spelled exactly.
 func topKeyError(obj []byte, fields ...string) *Error {
-	c := chatScan{b: obj}
-	c.ws()
-	if !c.open() || c.next('}') {
-		return nil
-	}
 	seen := make([]bool, len(fields))
-	for {
-		raw, quoted, complex, ok := c.key()
-		if !ok {
-			return nil
+	var first *Error
+	WalkObject(obj, func(m Member) {
+		if first == nil {
+			_, _, first = match(m, fields, seen)
 		}
-		if _, _, err := match(raw, quoted, complex, fields, seen); err != nil {
-			return err
-		}
-		if _, ok := c.value(); !ok {
-			return nil
-		}
-		if more, ok := c.endOf('}'); !ok || !more {
-			return nil
-		}
-	}
+	})
+	return first
 }
 
 // asciiEqualFold is strings.EqualFold for an ASCII key and field name.
@@ -393,11 +377,12 @@ func (c *chatScan) top() bool {
 		return true
 	}
 	for {
-		raw, quoted, complex, ok := c.key()
+		raw, escaped, ok := c.key()
 		if !ok {
 			return false
 		}
-		_, exact, err := match(raw, quoted, complex, topFields[:], c.seen[:])
+		key := Member{Key: raw, Escaped: escaped}
+		_, exact, err := match(key, topFields[:], c.seen[:])
 		if err != nil && c.keyErr == nil {
 			c.keyErr = err
 		}
@@ -421,7 +406,7 @@ func (c *chatScan) top() bool {
 		case fMessages:
 			c.messages = v
 		case -1:
-			c.limitField(raw, quoted, complex, v)
+			c.limitField(key, v)
 		}
 		more, ok := c.endOf('}')
 		if !ok || !more {
@@ -433,15 +418,8 @@ func (c *chatScan) top() bool {
 // limitField keeps the value of an output-limit field. A key written with
 // escapes ("max\u005ftokens") is decoded first, as encoding/json and
 // Copilot read it: skipping it would let a client shrink its reservation.
-func (c *chatScan) limitField(raw, quoted []byte, complex bool, v []byte) {
-	if complex {
-		name, ok := decodeString(quoted)
-		if !ok {
-			return
-		}
-		raw = []byte(name) // rare: the common path stays without a copy
-	}
-	switch string(raw) {
+func (c *chatScan) limitField(key Member, v []byte) {
+	switch string(key.DecodedKey()) {
 	case "max_tokens":
 		c.maxTokens = v
 	case "max_completion_tokens":
@@ -480,32 +458,13 @@ func (c *chatScan) streamOptions() bool {
 // (seen catches repeats; the first key error is kept in *keyErr) and use
 // gets the matched field's index (see match) and the member's raw value.
 func (c *chatScan) members(fields []string, seen []bool, keyErr **Error, use func(fold int, v []byte)) bool {
-	if !c.open() {
-		return false
-	}
-	if c.next('}') {
-		c.depth--
-		return true
-	}
-	for {
-		raw, quoted, complex, ok := c.key()
-		if !ok {
-			return false
-		}
-		fold, _, err := match(raw, quoted, complex, fields, seen)
+	return c.walkMembers(func(m Member) {
+		fold, _, err := match(m, fields, seen)
 		if err != nil && *keyErr == nil {
 			*keyErr = err
 		}
-		v, ok := c.value()
-		if !ok {
-			return false
-		}
-		use(fold, v)
-		more, ok := c.endOf('}')
-		if !ok || !more {
-			return ok
-		}
-	}
+		use(fold, m.Value)
+	})
 }
 
 // messagesValue reads the value of messages as encoding/json would decode

@@ -89,7 +89,7 @@ func (c *chatScan) walkMembers(fn func(Member)) bool {
 		return true
 	}
 	for {
-		raw, _, escaped, ok := c.key()
+		raw, escaped, ok := c.key()
 		if !ok {
 			return false
 		}
