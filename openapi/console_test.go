@@ -3,6 +3,7 @@ package openapi_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,7 @@ func TestConsoleMatchesSpec(t *testing.T) {
 		{name: "sign in wrong", method: "POST", path: "/console/api/session", body: `{"token":"wrong-token-0123456789"}`, status: 401, code: "invalid_api_key"},
 		{name: "sign in cross-site", method: "POST", path: "/console/api/session", header: http.Header{"Sec-Fetch-Site": {"cross-site"}}, body: `{"token":"` + adminToken + `"}`, status: 403, code: "forbidden"},
 		{name: "sign in no token", method: "POST", path: "/console/api/session", body: `{}`, status: 400, code: "missing_required_parameter"},
+		{name: "sign in too large", method: "POST", path: "/console/api/session", body: `{"token":"` + strings.Repeat("x", 5<<10) + `"}`, status: 413, code: "request_too_large"},
 		{name: "who am I", method: "GET", path: "/console/api/session", header: admin, status: 200},
 		{name: "who am I signed out", method: "GET", path: "/console/api/session", status: 401, code: "invalid_api_key"},
 		{name: "me", method: "GET", path: "/console/api/me", header: holder, status: 200, contains: []string{`"base_url"`, k.ID}},

@@ -100,29 +100,41 @@ func isForm(r *http.Request) bool {
 	return mt == "application/x-www-form-urlencoded"
 }
 
-// readToken reads the token of a sign-in body.
+// readToken reads the token of a sign-in body. A blank token is a 400
+// (missing_required_parameter) in either form, not a failed guess.
 func readToken(w http.ResponseWriter, r *http.Request, form bool) (string, *api.Error) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxSignInBody)
+	var token string
 	if form {
 		if err := r.ParseForm(); err != nil {
-			return "", api.NewError(api.CodeInvalidRequest, "could not read the sign-in form")
+			return "", bodyError(err, api.NewError(api.CodeInvalidRequest, "could not read the sign-in form"))
 		}
-		return strings.TrimSpace(r.PostForm.Get("token")), nil
+		token = r.PostForm.Get("token")
+	} else {
+		var body struct {
+			Token string `json:"token"`
+		}
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return "", bodyError(err, api.NewError(api.CodeInvalidRequest, "could not read the sign-in body"))
+		}
+		if err := json.Unmarshal(b, &body); err != nil {
+			return "", api.NewError(api.CodeInvalidJSON, `The request body must be a JSON object {"token": "..."} or a form with token=.`)
+		}
+		token = body.Token
 	}
-	var body struct {
-		Token string `json:"token"`
-	}
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		return "", api.NewError(api.CodeBodyTooLarge, "the sign-in body is too large")
-	}
-	if err := json.Unmarshal(b, &body); err != nil {
-		return "", api.NewError(api.CodeInvalidJSON, `The request body must be a JSON object {"token": "..."} or a form with token=.`)
-	}
-	if strings.TrimSpace(body.Token) == "" {
+	if token = strings.TrimSpace(token); token == "" {
 		return "", api.NewError(api.CodeMissingField, "token is required: the admin token or a client key").WithParam("token")
 	}
-	return strings.TrimSpace(body.Token), nil
+	return token, nil
+}
+
+// bodyError is body_too_large when err is the body limit's, else other.
+func bodyError(err error, other *api.Error) *api.Error {
+	if errors.As(err, new(*http.MaxBytesError)) {
+		return api.NewError(api.CodeBodyTooLarge, "the sign-in body is too large")
+	}
+	return other
 }
 
 // WhoAmI serves GET /console/api/session: the signed-in session, with its

@@ -19,6 +19,7 @@ import (
 	"github.com/copilot-proxy/copilot-proxy/gateway"
 	"github.com/copilot-proxy/copilot-proxy/gateway/console"
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
+	"github.com/copilot-proxy/copilot-proxy/middleware"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -225,6 +226,23 @@ func TestAdminSessionEndsWithItsToken(t *testing.T) {
 	}
 }
 
+// TestPagesAnswer500WhenTheStoreFails: a page whose session cannot be read
+// is a 500, not a redirect to the sign-in page (an outage is not a
+// sign-out).
+func TestPagesAnswer500WhenTheStoreFails(t *testing.T) {
+	e := newEnv(t, adminToken)
+	c := e.browser(t)
+	e.signIn(t, c, adminToken)
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/console/", "/console/keys", "/console/me"} {
+		if st, h, body := do(t, c, "GET", e.ts.URL+p, "", nil); st != http.StatusInternalServerError || errCode(t, body) != "internal_error" {
+			t.Errorf("%s with the store down: %d to %q %s", p, st, h.Get("Location"), body)
+		}
+	}
+}
+
 func TestAdminChangesNeedCSRFFromThisSite(t *testing.T) {
 	e := newEnv(t, adminToken)
 	c := e.browser(t)
@@ -332,6 +350,38 @@ func TestFailedSignInsAreThrottled(t *testing.T) {
 	}
 	// The right token still passes.
 	e.signIn(t, c, adminToken)
+}
+
+// TestSignInBodyErrors: a blank token is a 400 in JSON and in a form, and
+// does not count as a failed guess; an over-long body is a 413.
+func TestSignInBodyErrors(t *testing.T) {
+	e := newEnv(t, adminToken)
+	c := e.browser(t)
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	big := strings.Repeat("x", 5<<10)
+	for _, tc := range []struct {
+		name, body string
+		hdr        map[string]string
+		status     int
+		code       string // JSON answers only
+	}{
+		{"blank JSON token", `{"token":"  "}`, nil, http.StatusBadRequest, "missing_required_parameter"},
+		{"blank form token", "token=+", form, http.StatusBadRequest, ""},
+		{"no form token", "other=1", form, http.StatusBadRequest, ""},
+		{"JSON too large", `{"token":"` + big + `"}`, nil, http.StatusRequestEntityTooLarge, "request_too_large"},
+		{"form too large", "token=" + big, form, http.StatusRequestEntityTooLarge, ""},
+	} {
+		for i := range middleware.DefaultAuthFailLimit + 1 {
+			st, _, body := do(t, c, "POST", e.ts.URL+"/console/api/session", tc.body, tc.hdr)
+			if st != tc.status || (tc.code != "" && errCode(t, body) != tc.code) || (tc.code == "" && !strings.Contains(body, "<form")) {
+				t.Fatalf("%s, attempt %d: %d %s", tc.name, i+1, st, body)
+			}
+		}
+	}
+	// None of them counted: a wrong token is still a 401, not a 429.
+	if st, _, body := do(t, c, "POST", e.ts.URL+"/console/api/session", `{"token":"wrong-token-0123456789"}`, nil); st != http.StatusUnauthorized {
+		t.Errorf("wrong token after the blank ones: %d %s", st, body)
+	}
 }
 
 func TestFormSignInAndSignOut(t *testing.T) {

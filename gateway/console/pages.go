@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"net/http"
 	"sort"
@@ -62,17 +63,18 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 
 // pageSession is the session a page needs: role "" for any, else that
 // role. Without a session it redirects to the sign-in page; a session of
-// the other role goes to its own home page.
+// the other role goes to its own home page. A store failure is a 500, not
+// a redirect: an outage must not look like being signed out.
 func (c *Console) pageSession(w http.ResponseWriter, r *http.Request, role string) (keys.Session, bool) {
 	s, _, err := c.session(r)
-	if err != nil {
-		if err != keys.ErrNoSession {
-			middleware.LoggerFrom(r.Context()).Error().Err(err).Msg("console: session lookup failed")
-		}
+	switch {
+	case errors.Is(err, keys.ErrNoSession):
 		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 		return s, false
-	}
-	if role != "" && s.Role != role {
+	case err != nil:
+		c.storeFailed(w, r, err)
+		return s, false
+	case role != "" && s.Role != role:
 		http.Redirect(w, r, home(s.Role), http.StatusSeeOther)
 		return s, false
 	}
