@@ -1,6 +1,9 @@
 package api
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // Member is one member of a JSON object as WalkObject reads it: sub-slices
 // of the input, nothing copied.
@@ -62,6 +65,25 @@ func WalkObject(b []byte, fn func(Member)) (valid, isObject bool) {
 	_, ok := c.value()
 	c.ws()
 	return ok && c.i == len(b), false
+}
+
+// ObjectMembers walks a request body that must be one JSON object (white
+// space around it trimmed), calling fn (when not nil) with each member as
+// WalkObject does, and returns the 400 for a body that is empty, not valid
+// JSON, or not an object: the three checks every request parser makes, with
+// one wording. Use what fn saw only when it returns nil.
+func ObjectMembers(body []byte, fn func(Member)) *Error {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return NewError(CodeInvalidJSON, "The request body is empty; expected a JSON object.")
+	}
+	switch valid, isObject := WalkObject(trimmed, fn); {
+	case !valid:
+		return NewError(CodeInvalidJSON, "The request body is not valid JSON.")
+	case !isObject:
+		return NewError(CodeInvalidRequest, "The request body must be a JSON object.")
+	}
+	return nil
 }
 
 // WalkArray is WalkObject for an array: fn gets each element's raw value.

@@ -98,3 +98,29 @@ func TestMemberKeyEqualFold(t *testing.T) {
 		})
 	}
 }
+
+// ObjectMembers gives the three body errors every request parser shares,
+// and the members only of a valid object.
+func TestObjectMembers(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		body    string
+		code    Code
+		members int
+	}{
+		{"", CodeInvalidJSON, 0}, {" \n", CodeInvalidJSON, 0}, {`{"a":`, CodeInvalidJSON, 0}, {`[1`, CodeInvalidJSON, 0},
+		{`[]`, CodeInvalidRequest, 0}, {`null`, CodeInvalidRequest, 0}, {`"x"`, CodeInvalidRequest, 0},
+		{`{}`, "", 0}, {" {\"a\":1,\"b\":[2]} \n", "", 2},
+	} {
+		n := 0
+		e := ObjectMembers([]byte(tt.body), func(Member) { n++ })
+		switch {
+		case tt.code == "" && e != nil:
+			t.Errorf("%q: %v", tt.body, e)
+		case tt.code != "" && (e == nil || e.Code != tt.code || e.HTTPStatus() != 400):
+			t.Errorf("%q: %+v, want %s", tt.body, e, tt.code)
+		case tt.code == "" && n != tt.members:
+			t.Errorf("%q: %d members, want %d", tt.body, n, tt.members)
+		}
+	}
+}

@@ -59,15 +59,11 @@ func parse(body []byte, needMaxTokens bool) (*Request, *api.Error) {
 // a field of Request given twice (the gateway and the upstream might not
 // pick the same one) and a key that is one of them but for case.
 func topLevel(body []byte) (map[string]json.RawMessage, *api.Error) {
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		return nil, api.NewError(api.CodeInvalidJSON, "The request body is empty; expected a JSON object.")
-	}
 	// One validating pass that also yields the members (Claude Code sends
 	// 80 KB and more on every turn).
 	top := make(map[string]json.RawMessage, 16)
 	var e *api.Error
-	valid, isObject := api.WalkObject(trimmed, func(m api.Member) {
+	bad := api.ObjectMembers(body, func(m api.Member) {
 		key := m.KeyString()
 		if _, seen := top[key]; seen && e == nil && slices.Contains(requestFields, key) {
 			e = invalid(key, "Field given more than once")
@@ -80,10 +76,8 @@ func topLevel(body []byte) (map[string]json.RawMessage, *api.Error) {
 		}
 	})
 	switch {
-	case !valid:
-		return nil, api.NewError(api.CodeInvalidJSON, "The request body is not valid JSON.")
-	case !isObject:
-		return nil, api.NewError(api.CodeInvalidRequest, "The request body must be a JSON object.")
+	case bad != nil:
+		return nil, bad
 	case e != nil:
 		return nil, e
 	}

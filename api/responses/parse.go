@@ -51,21 +51,10 @@ func ParseRequest(body []byte) (*Request, *api.Error) {
 // object, with the error its validity calls for. An object's own syntax is
 // left to the decoder's one pass.
 func objectStart(trimmed []byte) *api.Error {
-	switch {
-	case len(trimmed) == 0:
-		return api.NewError(api.CodeInvalidJSON, "The request body is empty; expected a JSON object.")
-	case trimmed[0] == '{':
+	if len(trimmed) > 0 && trimmed[0] == '{' {
 		return nil
-	case !validJSON(trimmed):
-		return api.NewError(api.CodeInvalidJSON, "The request body is not valid JSON.")
 	}
-	return api.NewError(api.CodeInvalidRequest, "The request body must be a JSON object.")
-}
-
-// validJSON is json.Valid in the one-pass walker's time.
-func validJSON(b []byte) bool {
-	valid, _ := api.WalkObject(b, nil)
-	return valid
+	return api.ObjectMembers(trimmed, nil)
 }
 
 // guardKeys refuses a case variant of a guarded field among the unknown
@@ -170,13 +159,9 @@ type peekWire struct {
 // sends 10–60 KB on every turn.
 func PeekRequest(body []byte) (Peek, *api.Error) {
 	var p Peek
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		return p, api.NewError(api.CodeInvalidJSON, "The request body is empty; expected a JSON object.")
-	}
 	var w peekWire
 	repeated, variant := "", ""
-	valid, isObject := api.WalkObject(trimmed, func(m api.Member) {
+	e := api.ObjectMembers(body, func(m api.Member) {
 		key := m.DecodedKey()
 		var slot *[]byte
 		switch string(key) {
@@ -200,10 +185,8 @@ func PeekRequest(body []byte) (Peek, *api.Error) {
 		*slot = m.Value
 	})
 	switch {
-	case !valid:
-		return p, api.NewError(api.CodeInvalidJSON, "The request body is not valid JSON.")
-	case !isObject:
-		return p, api.NewError(api.CodeInvalidRequest, "The request body must be a JSON object.")
+	case e != nil:
+		return p, e
 	case repeated != "":
 		return p, api.NewError(api.CodeInvalidRequest, "The request body has the field \""+repeated+"\" more than once.").WithParam(repeated)
 	}
