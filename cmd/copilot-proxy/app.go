@@ -83,17 +83,18 @@ func newApp(ctx context.Context, cfg serveConfig, getenv func(string) string, st
 	return a, a.listen()
 }
 
-// storeURL is where the key store is: --database-url, else --db.
-func (c serveConfig) storeURL() string {
-	if c.DatabaseURL != "" {
-		return c.DatabaseURL
+// storeURL is where the key store is: --database-url, else --db. Serve
+// and the key store commands both open the store through it.
+func storeURL(dbURL, db string) string {
+	if dbURL != "" {
+		return dbURL
 	}
-	return c.DB
+	return db
 }
 
 // openStore opens the key store (SQLite, or PostgreSQL by URL).
 func (a *app) openStore(ctx context.Context) error {
-	store, err := keys.OpenURL(ctx, a.cfg.storeURL(), keys.Options{Logger: a.component("keys")})
+	store, err := keys.OpenURL(ctx, storeURL(a.cfg.DatabaseURL, a.cfg.DB), keys.Options{Logger: a.component("keys")})
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,8 @@ type command struct {
 	args     []string // completions of the positional argument
 }
 
-// storeEnv are the environment variables of the key store commands.
+// storeEnv are the settings the key store commands share with serve: the
+// only flags they take from the environment and from serve's --config file.
 var storeEnv = []string{"db", "database-url", "config"}
 
 // tokenEnv are the token sources serve, status and logout look at.

@@ -46,8 +46,8 @@ func applySettings(fs *flag.FlagSet, getenv func(string) string, names ...string
 	sources := map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) { sources[f.Name] = sourceDefault })
 	fs.Visit(func(f *flag.Flag) { sources[f.Name] = sourceFlag })
-	if len(names) > 0 {
-		names = append(names, "config")
+	if len(names) > 0 && !slices.Contains(names, "config") {
+		names = append(slices.Clip(names), "config") // never into the caller's array
 	}
 	if err := applyEnv(fs, getenv, names...); err != nil {
 		return nil, err

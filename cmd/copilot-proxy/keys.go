@@ -53,7 +53,7 @@ func newStoreCmd(name, usage string, getenv func(string) string) storeCmd {
 	c := storeCmd{FlagSet: fs, db: fs.String("db", keys.DefaultPath(getenv), "key store database file")}
 	c.dbURL = fs.String("database-url", "", "key store URL instead of --db: postgres://… (as serve's) or sqlite://PATH")
 	c.asJSON = fs.Bool("json", false, "print JSON")
-	fs.String("config", "", "serve's YAML config `file`, for its db and database-url settings")
+	configFlag(fs) // only its db and database-url settings are read (parse)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), usage); fs.PrintDefaults() }
 	return c
 }
@@ -64,18 +64,14 @@ func (c storeCmd) parse(args []string, getenv func(string) string, stdout io.Wri
 	if done, err := parseFlags(c.FlagSet, args, stdout); done || err != nil {
 		return done, err
 	}
-	_, err = applySettings(c.FlagSet, getenv, "db", "database-url")
+	_, err = applySettings(c.FlagSet, getenv, storeEnv...)
 	return false, err
 }
 
 // open opens the key store. Its background work is short-lived: the
 // command closes it (flushing nothing but what it wrote).
 func (c storeCmd) open(ctx context.Context) (*keys.Store, error) {
-	url := *c.dbURL
-	if url == "" {
-		url = *c.db
-	}
-	return keys.OpenURL(ctx, url, keys.Options{Logger: zerolog.Nop()})
+	return keys.OpenURL(ctx, storeURL(*c.dbURL, *c.db), keys.Options{Logger: zerolog.Nop()})
 }
 
 // print writes v as JSON with --json, else calls text.
@@ -267,7 +263,7 @@ func runKeysUpdate(ctx context.Context, args []string, getenv func(string) strin
 	}
 	given := false
 	fs.Visit(func(fl *flag.Flag) {
-		given = given || !slices.Contains([]string{"db", "database-url", "config", "json"}, fl.Name)
+		given = given || !slices.Contains(storeEnv, fl.Name) && fl.Name != "json"
 	})
 	if !given {
 		return fmt.Errorf("%w: keys update needs a setting to change: --rpm, --tpm, --concurrency, --models, --budget, --budget-period or --expires", errUsage)
