@@ -247,7 +247,7 @@ func (c *Console) Me(w http.ResponseWriter, r *http.Request) {
 // me gathers the key holder's view of keyID.
 func (c *Console) me(r *http.Request, keyID string) (meInfo, error) {
 	ctx := r.Context()
-	k, err := c.cfg.Store.KeyUsage(ctx, keyID, c.reset())
+	k, err := c.cfg.Store.KeyUsage(ctx, keyID, c.cfg.QuotaReset())
 	if err != nil {
 		return meInfo{}, err
 	}
@@ -260,14 +260,6 @@ func (c *Console) me(r *http.Request, keyID string) (meInfo, error) {
 		rows = []keys.UsageRow{}
 	}
 	return meInfo{Key: k, Usage: rows, BaseURL: baseURL(r), Since: since.Format("2006-01-02")}, nil
-}
-
-// reset is the account's next quota reset, zero when unknown.
-func (c *Console) reset() time.Time {
-	if c.cfg.QuotaReset == nil {
-		return time.Time{}
-	}
-	return c.cfg.QuotaReset()
 }
 
 // startOfDay is the start of t's UTC day.

@@ -94,6 +94,9 @@ func New(cfg Config) *Console {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.QuotaReset == nil {
+		cfg.QuotaReset = func() time.Time { return time.Time{} } // unknown: calendar months
+	}
 	if cfg.Gate == nil {
 		cfg.Gate = middleware.NewFailureGate(-1, 0, nil)
 	}

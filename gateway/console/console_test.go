@@ -438,8 +438,18 @@ func TestPagesRenderWithoutSecrets(t *testing.T) {
 			t.Errorf("%s lacks its table or main", p)
 		}
 	}
+	ctx := context.Background()
+	dave, _ := e.store.Create(ctx, keys.CreateParams{Name: "dave"})
+	if _, err := e.store.Revoke(ctx, dave.ID); err != nil {
+		t.Fatal(err)
+	}
+	soon := e.clk.Now().Add(time.Hour)
+	if _, err := e.store.Create(ctx, keys.CreateParams{Name: "erin", ExpiresAt: &soon}); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Advance(2 * time.Hour)
 	_, _, page := do(t, c, "GET", e.ts.URL+"/console/keys", "", nil)
-	for _, want := range []string{"carol", "10 / month", "3", "active"} {
+	for _, want := range []string{"carol", "10 / month", "3", `class="badge active"`, `class="badge revoked"`, `class="badge expired"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("keys page lacks %q", want)
 		}

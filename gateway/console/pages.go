@@ -114,7 +114,7 @@ func (c *Console) KeysPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	list, err := c.cfg.Store.List(r.Context(), c.reset()) // as GET /admin/keys
+	list, err := c.cfg.Store.List(r.Context(), c.cfg.QuotaReset()) // as GET /admin/keys
 	if err != nil {
 		c.storeFailed(w, r, err)
 		return

@@ -249,7 +249,6 @@ func snippets(base, model string) []snippet {
 func viewFuncs() template.FuncMap {
 	return template.FuncMap{
 		"when":    when,
-		"status":  keyStatus,
 		"limit":   limit,
 		"models":  func(ms []string) string { return cond(len(ms) == 0, "all", strings.Join(ms, ", ")) },
 		"budget":  budget,
@@ -275,17 +274,6 @@ func when(t any) string {
 		return v.UTC().Format("2006-01-02 15:04 UTC")
 	}
 	return "—"
-}
-
-// keyStatus is "active", "revoked" or "expired" at now.
-func keyStatus(k keys.KeyWithUsage, now time.Time) string {
-	switch {
-	case k.RevokedAt != nil:
-		return "revoked"
-	case k.ExpiresAt != nil && !k.ExpiresAt.After(now):
-		return "expired"
-	}
-	return "active"
 }
 
 // limit shows a limit: the server default, unlimited, or the number.
