@@ -20,10 +20,13 @@ const DefaultStreamsPerConn = 100
 // that arrives meanwhile (a burst of 100 opened some 60 connections in our
 // tests); PooledTransport instead spreads requests over a few shards per
 // host, each an *http.Transport holding one HTTP/2 connection while the
-// server allows StreamsPerConn streams on it. A request goes to the least
-// busy shard of its host with fewer than StreamsPerConn requests in
+// server allows StreamsPerConn streams on it. A request goes to the
+// busiest shard of its host with fewer than StreamsPerConn requests in
 // flight; when every shard is that busy, a new shard (a new connection)
-// opens. (Go's strict mode, which would queue for a stream instead, left
+// opens. Packing rather than spreading: after a burst opened several
+// shards, a steadier load keeps to the first ones and the others' idle
+// connections close (IdleConnTimeout), at the cost of more streams
+// sharing one connection's TCP window. (Go's strict mode, which would queue for a stream instead, left
 // queued requests waiting forever in our tests; a server announcing fewer
 // streams than StreamsPerConn gets Go's extra connections for the
 // overflow.)
@@ -82,7 +85,8 @@ func NewPooledTransport(cfg BaseTransportConfig) *PooledTransport {
 	return &PooledTransport{cfg: cfg, perConn: per, shards: map[string][]*shard{}}
 }
 
-// RoundTrip sends req over a shard of its host (see PooledTransport).
+// RoundTrip sends req over the busiest shard of its host with a free slot
+// (see PooledTransport).
 func (p *PooledTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	s, g, first := p.pick(req.URL.Host)
 	if first {
@@ -110,7 +114,7 @@ func (p *PooledTransport) pick(host string) (s *shard, g *gate, first bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.shards[host] {
-		if c.inflight < p.perConn && (s == nil || c.inflight < s.inflight) {
+		if c.inflight < p.perConn && (s == nil || c.inflight > s.inflight) {
 			s = c
 		}
 	}

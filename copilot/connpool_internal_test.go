@@ -137,3 +137,31 @@ func inflight(p *PooledTransport) int64 {
 	}
 	return n
 }
+
+// A request goes to the busiest shard with a free slot, so after a burst
+// opened several shards a lighter load keeps to one and the others' idle
+// connections can close.
+func TestPooledTransportPacksShards(t *testing.T) {
+	t.Parallel()
+	p := NewPooledTransport(BaseTransportConfig{StreamsPerConn: 10})
+	var burst []*shard
+	for range 20 {
+		s, _, _ := p.pick("h")
+		burst = append(burst, s)
+	}
+	for _, s := range burst {
+		p.release(s)
+	}
+	if p.Shards() != 2 {
+		t.Fatalf("a burst of 20 at 10 per shard opened %d shards, want 2", p.Shards())
+	}
+	first, _, _ := p.pick("h")
+	defer p.release(first)
+	for range 5 {
+		s, _, _ := p.pick("h")
+		if s != first {
+			t.Errorf("a light load was spread over the shards")
+		}
+		defer p.release(s)
+	}
+}
