@@ -205,19 +205,20 @@ func (s *Store) List(ctx context.Context, reset time.Time) ([]KeyWithUsage, erro
 	return s.listWhere(ctx, reset, "")
 }
 
-// KeyUsage is one key as List shows it (all-time totals and the spend of
-// its current budget period), by id or name: a key holder's own view.
-func (s *Store) KeyUsage(ctx context.Context, idOrName string, reset time.Time) (KeyWithUsage, error) {
-	k, err := s.Get(ctx, idOrName)
-	if err != nil {
-		return KeyWithUsage{}, err
+// KeyUsage is the key with this id as List shows it (all-time totals and
+// the spend of its current budget period): a key holder's own view. It
+// takes the id only (a session's key), so it is one query, run on every
+// refresh of the key holder's page.
+func (s *Store) KeyUsage(ctx context.Context, id string, reset time.Time) (KeyWithUsage, error) {
+	if id == "" { // listWhere would list every key
+		return KeyWithUsage{}, ErrNotFound
 	}
-	list, err := s.listWhere(ctx, reset, k.ID)
+	list, err := s.listWhere(ctx, reset, id)
 	if err != nil {
 		return KeyWithUsage{}, err
 	}
 	if len(list) != 1 {
-		return KeyWithUsage{}, notFound(idOrName)
+		return KeyWithUsage{}, notFound(id)
 	}
 	return list[0], nil
 }

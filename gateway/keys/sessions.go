@@ -151,23 +151,6 @@ func (s *Store) DeleteSession(ctx context.Context, token string) error {
 	return nil
 }
 
-// PurgeSessions deletes the expired sessions and says how many there were.
-func (s *Store) PurgeSessions(ctx context.Context) (int64, error) {
-	var n int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM console_sessions WHERE expires_at <= $1", s.now().UnixMilli())
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("key store %s: purge sessions: %w", s.location, err)
-	}
-	return n, nil
-}
-
 // sessionID is what the store keeps of a session token: its SHA-256, in hex.
 func sessionID(token string) string {
 	h := sha256.Sum256([]byte(token))
