@@ -69,6 +69,8 @@ func TestConsoleMatchesSpec(t *testing.T) {
 		{name: "admin create without CSRF", method: "POST", path: "/admin/keys", header: admin, body: `{"name":"eve"}`, status: 403, code: "forbidden"},
 		{name: "admin create with CSRF", method: "POST", path: "/admin/keys", header: with(admin, console.CSRFHeader, csrf), body: `{"name":"erin"}`, status: 201},
 		{name: "admin list with a key session", method: "GET", path: "/admin/keys", header: holder, status: 403, code: "forbidden"},
+		{name: "metrics with the admin cookie", method: "GET", path: "/metrics", header: admin, status: 200},
+		{name: "metrics with a key session", method: "GET", path: "/metrics", header: holder, status: 403, code: "forbidden"},
 		{name: "keys page", method: "GET", path: "/console/keys", header: admin, status: 200, headers: []string{"Content-Security-Policy", "X-Frame-Options"}},
 		{name: "usage page", method: "GET", path: "/console/usage?range=month&by=model", template: "/console/usage", header: admin, status: 200},
 		{name: "account page", method: "GET", path: "/console/account", header: admin, status: 200},
