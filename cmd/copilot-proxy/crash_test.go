@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -63,7 +62,11 @@ func TestCrashLosesAtMostTheFlushWindow(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "team.db")
 	key := createKey(t, db, "--name", "crash").Key
 
-	url, cmd := startBinary(t, bin, fake, db)
+	url, cmd := startServeBinary(t, bin, map[string]string{
+		"COPILOT_PROXY_GITHUB_TOKEN":   copilottest.GitHubToken,
+		"COPILOT_PROXY_GITHUB_API_URL": fake.URL(), "COPILOT_PROXY_COPILOT_API_URL": fake.URL(),
+		"COPILOT_PROXY_DB": db,
+	}, "--key-rpm", "0", "--key-concurrency", "0", "--global-rpm", "0", "--global-concurrency", "0")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var b burstLog
@@ -104,45 +107,6 @@ func TestCrashLosesAtMostTheFlushWindow(t *testing.T) {
 	}
 	if plain.Errors != 0 {
 		t.Errorf("non-stream errors = %d; want 0", plain.Errors)
-	}
-}
-
-// startBinary runs the built binary's serve with keys on and waits until it
-// answers.
-func startBinary(t *testing.T, bin string, fake *copilottest.Server, db string) (string, *exec.Cmd) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	home := t.TempDir()
-	cmd := exec.Command(bin, "serve", "--key-rpm", "0", "--key-concurrency", "0",
-		"--global-rpm", "0", "--global-concurrency", "0")
-	cmd.Env = []string{
-		"HOME=" + home, "XDG_CONFIG_HOME=" + home + "/config",
-		"COPILOT_PROXY_GITHUB_TOKEN=" + copilottest.GitHubToken,
-		"COPILOT_PROXY_GITHUB_API_URL=" + fake.URL(), "COPILOT_PROXY_COPILOT_API_URL=" + fake.URL(),
-		"COPILOT_PROXY_ADDR=" + addr, "COPILOT_PROXY_DB=" + db, "COPILOT_PROXY_LOG_FORMAT=json",
-	}
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = io.Discard, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	url := "http://" + addr
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if resp, err := crashClient.Get(url + "/readyz"); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return url, cmd
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("binary not ready after 10 s; logs:\n%s", logs.String())
-		}
 	}
 }
 

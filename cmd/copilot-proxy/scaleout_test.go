@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -627,7 +626,10 @@ func TestScaleOutKilledInstanceFreesSlots(t *testing.T) {
 	s.fake.SetStream(100, 100*time.Millisecond) // streams of 10 s: open at the kill
 	k := pgKey(t, s.dbURL, "--name", "conc2", "--concurrency", "2", "--rpm", "0")
 	b := s.start(t, nil)
-	aURL, aCmd := startScaleBinary(t, bin, s, "--redis-lease-ttl", ttl.String())
+	aURL, aCmd := startServeBinary(t, bin, s.env(map[string]string{
+		"COPILOT_PROXY_GITHUB_TOKEN":   copilottest.GitHubToken,
+		"COPILOT_PROXY_GITHUB_API_URL": s.fake.URL(), "COPILOT_PROXY_COPILOT_API_URL": s.fake.URL(),
+	}), "--redis-lease-ttl", ttl.String())
 	aClient := &http.Client{Transport: &http.Transport{}}
 	defer aClient.CloseIdleConnections()
 
@@ -685,53 +687,6 @@ func TestScaleOutKilledInstanceFreesSlots(t *testing.T) {
 	for i, ans := range both {
 		if ans.status != http.StatusOK {
 			t.Errorf("request %d of two at once on B: %v", i, ans)
-		}
-	}
-}
-
-// startScaleBinary runs the built binary's serve as one more instance on
-// the shared database and Redis, and waits until it is ready.
-func startScaleBinary(t *testing.T, bin string, s *scaleOut, args ...string) (string, *exec.Cmd) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	home := t.TempDir()
-	env := s.env(map[string]string{
-		"HOME": home, "XDG_CONFIG_HOME": home + "/config",
-		"COPILOT_PROXY_GITHUB_TOKEN":    copilottest.GitHubToken,
-		"COPILOT_PROXY_GITHUB_API_URL":  s.fake.URL(),
-		"COPILOT_PROXY_COPILOT_API_URL": s.fake.URL(),
-		"COPILOT_PROXY_ADDR":            addr,
-		"COPILOT_PROXY_LOG_FORMAT":      "json",
-	})
-	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
-	for k, v := range env {
-		if v != "" {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-	}
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = io.Discard, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	url := "http://" + addr
-	c := &http.Client{Transport: &http.Transport{}}
-	defer c.CloseIdleConnections()
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if resp, err := c.Get(url + "/readyz"); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return url, cmd
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("binary not ready after 15 s; logs:\n%s", logs.String())
 		}
 	}
 }
