@@ -18,19 +18,6 @@ import (
 // maxSignInBody bounds a sign-in body: one token.
 const maxSignInBody = 4 << 10
 
-// sessionInfo is the JSON of the session API: who is signed in, the CSRF
-// token changes must carry, and when the session ends.
-type sessionInfo struct {
-	Role      string    `json:"role"`
-	KeyID     string    `json:"key_id,omitempty"`
-	CSRFToken string    `json:"csrf_token"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
-func info(s keys.Session) sessionInfo {
-	return sessionInfo{Role: s.Role, KeyID: s.KeyID, CSRFToken: s.CSRF, ExpiresAt: s.ExpiresAt}
-}
-
 // SignIn serves POST /console/api/session: {"token": "..."} as JSON, or
 // token=... form-encoded (the sign-in page without JavaScript). The admin
 // token signs in as the admin, a client key as that key's holder; the
@@ -67,7 +54,7 @@ func (c *Console) SignIn(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/console/", http.StatusSeeOther)
 		return
 	}
-	writeJSON(w, r, http.StatusOK, info(s))
+	writeJSON(w, r, http.StatusOK, s) // keys.Session is the session API's JSON
 }
 
 // fail answers a failed sign-in: through the gate when it counts as a
@@ -144,7 +131,7 @@ func (c *Console) WhoAmI(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, r, http.StatusOK, info(s))
+	writeJSON(w, r, http.StatusOK, s) // keys.Session is the session API's JSON
 }
 
 // SignOut serves DELETE /console/api/session: it ends the session (on every

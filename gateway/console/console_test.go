@@ -150,8 +150,8 @@ func TestSignInSetsAStrictCookie(t *testing.T) {
 		ck.MaxAge != int(console.DefaultLifetime/time.Second) || ck.Secure || len(ck.Value) < 43 {
 		t.Errorf("cookie %+v", ck)
 	}
-	if strings.Contains(body, adminToken) || strings.Contains(body, ck.Value) {
-		t.Error("the sign-in answer repeats the token or the session token")
+	if strings.Contains(body, adminToken) || strings.Contains(body, ck.Value) || strings.Contains(body, keys.AdminFingerprint(adminToken)) {
+		t.Error("the sign-in answer repeats the token, its fingerprint or the session token")
 	}
 	var s session
 	_ = json.Unmarshal([]byte(body), &s)

@@ -26,7 +26,8 @@ const (
 // expired now.
 var ErrNoSession = errors.New("no such console session")
 
-// Session is a web console sign-in. Its token (the cookie value) is not
+// Session is a web console sign-in, and the JSON the console's session API
+// answers (AdminFP stays out of it). Its token (the cookie value) is not
 // part of it: the store keeps only the token's SHA-256.
 type Session struct {
 	Role      string    `json:"role"`             // RoleAdmin or RoleKey
