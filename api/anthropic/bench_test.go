@@ -8,26 +8,6 @@ import (
 	"github.com/copilot-proxy/copilot-proxy/api/openai"
 )
 
-// The translated path on the ~80 KB Claude Code body: parse, convert,
-// encode for the upstream.
-func BenchmarkParseToChat(b *testing.B) {
-	body := fixture(b, "claude_code_request.json")
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		req, e := anthropic.ParseRequest(body)
-		if e != nil {
-			b.Fatal(e)
-		}
-		chat, _, err := anthropic.ToChat(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := json.Marshal(chat); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // The passthrough path: only what routing and headers need.
 func BenchmarkPeekRequest(b *testing.B) {
 	body := fixture(b, "claude_code_request.json")

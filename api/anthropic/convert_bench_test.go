@@ -19,23 +19,12 @@ package anthropic_test
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/copilot-proxy/copilot-proxy/api/anthropic"
 	"github.com/copilot-proxy/copilot-proxy/api/openai"
 	"github.com/copilot-proxy/copilot-proxy/api/responses"
 )
-
-func benchFile(b *testing.B, path string) []byte {
-	b.Helper()
-	data, err := os.ReadFile(filepath.FromSlash(path))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return data
-}
 
 func benchParse(b *testing.B, body []byte) *anthropic.Request {
 	b.Helper()
@@ -65,15 +54,15 @@ func benchSame(b *testing.B, run func() any) {
 }
 
 var benchRequests = []struct{ name, file string }{
-	{"claude_code", "testdata/claude_code_request.json"},
-	{"tool_conversation", "testdata/tool_conversation.json"},
+	{"claude_code", "claude_code_request.json"},
+	{"tool_conversation", "tool_conversation.json"},
 }
 
 // BenchmarkRequestToChat: a Messages request to the chat pivot (Claude Code
 // on a model Copilot does not serve at /v1/messages).
 func BenchmarkRequestToChat(b *testing.B) {
 	for _, tc := range benchRequests {
-		body := benchFile(b, tc.file)
+		body := fixture(b, tc.file)
 		b.Run(tc.name+"/convert", func(b *testing.B) {
 			req := benchParse(b, body)
 			benchSame(b, func() any { c, _, _ := anthropic.ToChat(req); return c })
@@ -160,7 +149,7 @@ func BenchmarkResponseFromChat(b *testing.B) {
 			}
 		})
 	}
-	body := benchFile(b, "../responses/testdata/responses_body.json")
+	body := fixture(b, "../../responses/testdata/responses_body.json")
 	b.Run("codex_answer/wire_via_responses", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(body)))
@@ -176,30 +165,16 @@ func BenchmarkResponseFromChat(b *testing.B) {
 	})
 }
 
-// benchChatStream is a recorded chat stream as StreamFromChat is fed it:
-// each chunk decoded, nil for data: [DONE].
-func benchChatStream(b *testing.B, file string) (ops []*openai.ChatChunk, size int) {
+// benchChatStream is a recorded chat stream (under testdata/) as
+// StreamFromChat is fed it: each chunk decoded, nil for data: [DONE].
+func benchChatStream(b *testing.B, name string) (ops []*openai.ChatChunk, size int) {
 	b.Helper()
-	raw := benchFile(b, file)
-	for _, line := range bytes.Split(raw, []byte("\n")) {
-		data, ok := bytes.CutPrefix(line, []byte("data: "))
-		if !ok {
-			continue
-		}
-		if string(data) == "[DONE]" {
-			ops = append(ops, nil)
-			continue
-		}
-		c := new(openai.ChatChunk)
-		if err := json.Unmarshal(data, c); err != nil {
-			b.Fatalf("%s: %v", file, err)
-		}
-		ops = append(ops, c)
+	raw := fixture(b, name)
+	chunks, done := chatChunks(b, raw)
+	if !done {
+		b.Fatalf("%s: no data: [DONE] at the end", name)
 	}
-	if len(ops) == 0 || ops[len(ops)-1] != nil {
-		b.Fatalf("%s: no data: [DONE] at the end", file)
-	}
-	return ops, len(raw)
+	return append(chunks, nil), len(raw)
 }
 
 // BenchmarkStreamFromChatPerEvent: one upstream chat event into Messages
@@ -207,10 +182,10 @@ func benchChatStream(b *testing.B, file string) (ops []*openai.ChatChunk, size i
 // chunk, or [DONE] (Finish); the first op of each stream also starts it.
 func BenchmarkStreamFromChatPerEvent(b *testing.B) {
 	for _, tc := range []struct{ name, file string }{
-		{"text", "testdata/streams/text.sse"},
-		{"parallel_tools", "testdata/streams/parallel_tools.sse"},
-		{"split_choices", "testdata/streams/split_choices.sse"},
-		{"length", "testdata/streams/length.sse"},
+		{"text", "streams/text.sse"},
+		{"parallel_tools", "streams/parallel_tools.sse"},
+		{"split_choices", "streams/split_choices.sse"},
+		{"length", "streams/length.sse"},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			ops, size := benchChatStream(b, tc.file)

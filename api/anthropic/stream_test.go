@@ -15,34 +15,42 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
-// replay feeds a recorded chat stream (SSE data lines) to a StreamFromChat
-// as the gateway does: Chunk per data line, Finish at [DONE], Fail when the
-// recording ends without [DONE].
-func replay(t testing.TB, sse []byte) []anthropic.Event {
+// chatChunks is a recorded chat stream (SSE data lines) decoded chunk by
+// chunk, and whether it ended with data: [DONE].
+func chatChunks(t testing.TB, sse []byte) (chunks []*openai.ChatChunk, done bool) {
 	t.Helper()
-	s := anthropic.NewStreamFromChat("msg_test01", "claude-sonnet-4-5-20250929")
-	events := s.Start()
-	done := false
 	for _, ev := range bytes.Split(sse, []byte("\n\n")) {
 		data, ok := bytes.CutPrefix(bytes.TrimSpace(ev), []byte("data: "))
 		if !ok {
 			continue
 		}
 		if string(data) == "[DONE]" {
-			events = append(events, s.Finish()...)
-			done = true
-			break
+			return chunks, true
 		}
-		var c openai.ChatChunk
-		if err := json.Unmarshal(data, &c); err != nil {
+		c := new(openai.ChatChunk)
+		if err := json.Unmarshal(data, c); err != nil {
 			t.Fatalf("bad chunk %s: %v", data, err)
 		}
-		events = append(events, s.Chunk(&c)...)
+		chunks = append(chunks, c)
 	}
-	if !done {
-		events = append(events, s.Fail(anthropic.ErrorType(502), "The upstream stream ended before it was complete.")...)
+	return chunks, false
+}
+
+// replay feeds a recorded chat stream (SSE data lines) to a StreamFromChat
+// as the gateway does: Chunk per data line, Finish at [DONE], Fail when the
+// recording ends without [DONE].
+func replay(t testing.TB, sse []byte) []anthropic.Event {
+	t.Helper()
+	chunks, done := chatChunks(t, sse)
+	s := anthropic.NewStreamFromChat("msg_test01", "claude-sonnet-4-5-20250929")
+	events := s.Start()
+	for _, c := range chunks {
+		events = append(events, s.Chunk(c)...)
 	}
-	return events
+	if done {
+		return append(events, s.Finish()...)
+	}
+	return append(events, s.Fail(anthropic.ErrorType(502), "The upstream stream ended before it was complete.")...)
 }
 
 func sseText(events []anthropic.Event) []byte {

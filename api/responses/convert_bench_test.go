@@ -21,33 +21,11 @@ package responses_test
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/copilot-proxy/copilot-proxy/api/openai"
 	"github.com/copilot-proxy/copilot-proxy/api/responses"
 )
-
-// benchSDKChatRequest is a chat request as the OpenAI SDK (node, go,
-// LangChain) sends it for an agent turn: system prompt, a tool round trip
-// with two parallel calls, a follow-up in parts, four function tools,
-// streaming with usage. Model: a *-codex model, served only at /responses.
-const benchSDKChatRequest = `{"model":"gpt-5.1-codex","messages":[` +
-	`{"role":"system","content":"You are a coding assistant working in the user's repository. Use the tools to read files and run commands; answer concisely and cite the files you used."},` +
-	`{"role":"user","content":"Which Go version does this module need? Check go.mod and the CI workflow, and tell me whether they agree."},` +
-	`{"role":"assistant","content":null,"tool_calls":[{"id":"call_Q1a2b3","type":"function","function":{"name":"read_file","arguments":"{\"path\":\"go.mod\"}"}},{"id":"call_Q1a2b4","type":"function","function":{"name":"read_file","arguments":"{\"path\":\".github/workflows/ci.yml\"}"}}]},` +
-	`{"role":"tool","tool_call_id":"call_Q1a2b3","content":"module example.com/app\n\ngo 1.24\n\nrequire (\n\tgithub.com/rs/zerolog v1.34.0\n\tmodernc.org/sqlite v1.38.2\n)\n"},` +
-	`{"role":"tool","tool_call_id":"call_Q1a2b4","content":"name: ci\non: [push, pull_request]\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - uses: actions/setup-go@v5\n        with:\n          go-version: '1.23'\n      - run: go test ./...\n"},` +
-	`{"role":"assistant","content":"They disagree: go.mod asks for Go 1.24 but CI installs Go 1.23, so CI builds with toolchain download or fails."},` +
-	`{"role":"user","content":[{"type":"text","text":"Fix the workflow and run the tests."}]}],` +
-	`"tools":[` +
-	`{"type":"function","function":{"name":"read_file","description":"Read a file of the repository.","parameters":{"type":"object","properties":{"path":{"type":"string","description":"Path relative to the repository root"},"start_line":{"type":"integer"},"end_line":{"type":"integer"}},"required":["path"],"additionalProperties":false}}},` +
-	`{"type":"function","function":{"name":"write_file","description":"Write a file of the repository.","parameters":{"type":"object","properties":{"path":{"type":"string"},"content":{"type":"string"}},"required":["path","content"],"additionalProperties":false},"strict":true}},` +
-	`{"type":"function","function":{"name":"run_command","description":"Run a shell command in the repository and return its output.","parameters":{"type":"object","properties":{"command":{"type":"string"},"timeout_ms":{"type":"integer","minimum":1000,"maximum":600000}},"required":["command"]}}},` +
-	`{"type":"function","function":{"name":"search_code","description":"Search the repository for a regular expression.","parameters":{"type":"object","properties":{"pattern":{"type":"string"},"glob":{"type":"string"},"case":{"type":"string","enum":["sensitive","insensitive","smart"]}},"required":["pattern"]}}}],` +
-	`"tool_choice":"auto","parallel_tool_calls":true,"stream":true,"stream_options":{"include_usage":true},` +
-	`"max_completion_tokens":8192,"reasoning_effort":"medium","user":"user-7f3a"}`
 
 // benchChatAnswers are non-stream chat answers as Copilot gives them: an
 // OpenAI model's text answer with its content filter results, and Claude's
@@ -58,19 +36,10 @@ var benchChatAnswers = []struct{ name, body string }{
 	{"reasoning_tools", `{"choices":[{"finish_reason":"tool_calls","index":0,"message":{"content":"I'll read go.mod and search for the version pin.","role":"assistant","reasoning_text":"The user wants the Go version. go.mod has the go directive; the CI workflow may pin another version, so search for it too.","reasoning_opaque":"c2lnbmF0dXJlLTFfb3BhcXVlX3JlYXNvbmluZ19zdGF0ZQ=="}},{"finish_reason":"tool_calls","index":1,"message":{"role":"assistant","tool_calls":[{"function":{"arguments":"{\"command\":[\"cat\",\"go.mod\"],\"workdir\":\"/home/dev/project\"}","name":"shell"},"id":"toolu_vrtx_01A","type":"function"},{"function":{"arguments":"{\"query\":\"go-version\"}","name":"mcp__github__search_code"},"id":"toolu_vrtx_01B","type":"function"}]}}],"created":1764412345,"id":"chatcmpl-Cp9","model":"claude-sonnet-4.5","usage":{"completion_tokens":85,"completion_tokens_details":{"reasoning_tokens":40},"prompt_tokens":9140,"prompt_tokens_details":{"cached_tokens":8704},"total_tokens":9225}}`},
 }
 
-func benchFile(b *testing.B, path string) []byte {
-	b.Helper()
-	data, err := os.ReadFile(filepath.FromSlash(path))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return data
-}
-
 // benchRequests are the Responses requests of Codex CLI.
 var benchRequests = []struct{ name, file string }{
-	{"codex_first_turn", "testdata/codex_request.json"},
-	{"codex_tool_roundtrip", "testdata/codex_function_roundtrip.json"},
+	{"codex_first_turn", "codex_request.json"},
+	{"codex_tool_roundtrip", "codex_function_roundtrip.json"},
 }
 
 // benchChatRequests are chat pivots FromChat takes: an SDK client's, and
@@ -79,9 +48,11 @@ var benchChatRequests = []struct {
 	name string
 	body func(*testing.B) []byte
 }{
-	{"openai_sdk_tools", func(*testing.B) []byte { return []byte(benchSDKChatRequest) }},
+	{"openai_sdk_tools", func(b *testing.B) []byte {
+		return readFile(b, "../../openai/testdata/sdk_chat_request.json")
+	}},
 	{"claude_code_pivot", func(b *testing.B) []byte {
-		return benchFile(b, "../anthropic/testdata/golden/claude_code_request.chat.json")
+		return readFile(b, "../../anthropic/testdata/golden/claude_code_request.chat.json")
 	}},
 }
 
@@ -116,7 +87,7 @@ func benchSame(b *testing.B, run func() any) {
 // model Copilot serves only at /chat/completions (Codex CLI with Claude).
 func BenchmarkRequestToChat(b *testing.B) {
 	for _, tc := range benchRequests {
-		body := benchFile(b, tc.file)
+		body := readFile(b, tc.file)
 		b.Run(tc.name+"/convert", func(b *testing.B) {
 			req := benchParse(b, body)
 			benchSame(b, func() any { c, _, _ := responses.ToChat(req); return c })
@@ -189,7 +160,7 @@ func BenchmarkRequestFromChat(b *testing.B) {
 // BenchmarkResponseFromChat: a non-stream chat answer to a Responses
 // answer (Codex CLI's request was translated to chat).
 func BenchmarkResponseFromChat(b *testing.B) {
-	req := benchParse(b, benchFile(b, "testdata/codex_request.json"))
+	req := benchParse(b, readFile(b, "codex_request.json"))
 	for _, tc := range benchChatAnswers {
 		body := []byte(tc.body)
 		b.Run(tc.name+"/convert", func(b *testing.B) {
@@ -225,7 +196,7 @@ func BenchmarkResponseFromChat(b *testing.B) {
 // and a function call) to a chat answer, for a chat client of a *-codex
 // model.
 func BenchmarkResponseToChat(b *testing.B) {
-	body := benchFile(b, "testdata/responses_body.json")
+	body := readFile(b, "responses_body.json")
 	b.Run("codex_reasoning_tool/convert", func(b *testing.B) {
 		var r responses.Response
 		if err := json.Unmarshal(body, &r); err != nil {
@@ -254,42 +225,27 @@ func BenchmarkResponseToChat(b *testing.B) {
 	})
 }
 
-// benchChatStream is a recorded chat stream as StreamFromChat is fed it:
-// each chunk decoded, nil for data: [DONE].
-func benchChatStream(b *testing.B, file string) (ops []*openai.ChatChunk, size int) {
+// benchChatStream is a recorded chat stream (under testdata/) as
+// StreamFromChat is fed it: each chunk decoded, nil for data: [DONE].
+func benchChatStream(b *testing.B, name string) (ops []*openai.ChatChunk, size int) {
 	b.Helper()
-	raw := benchFile(b, file)
-	for _, line := range bytes.Split(raw, []byte("\n")) {
-		data, ok := bytes.CutPrefix(line, []byte("data: "))
-		if !ok {
-			continue
-		}
-		if string(data) == "[DONE]" {
-			ops = append(ops, nil)
-			continue
-		}
-		c := new(openai.ChatChunk)
-		if err := json.Unmarshal(data, c); err != nil {
-			b.Fatalf("%s: %v", file, err)
-		}
-		ops = append(ops, c)
+	chunks, done := chatChunks(b, name)
+	if !done {
+		b.Fatalf("%s: no data: [DONE] at the end", name)
 	}
-	if len(ops) == 0 || ops[len(ops)-1] != nil {
-		b.Fatalf("%s: no data: [DONE] at the end", file)
-	}
-	return ops, len(raw)
+	return append(chunks, nil), len(readFile(b, name))
 }
 
 // BenchmarkStreamFromChatPerEvent: one upstream chat event into Responses
 // events (Codex CLI on a chat-only model). An op is one chunk, or [DONE]
 // (Finish); the first op of each stream also starts it.
 func BenchmarkStreamFromChatPerEvent(b *testing.B) {
-	req := benchParse(b, benchFile(b, "testdata/codex_request.json"))
+	req := benchParse(b, readFile(b, "codex_request.json"))
 	for _, tc := range []struct{ name, file string }{
-		{"text", "testdata/chat_text.sse"},
-		{"reasoning_tool", "testdata/chat_reasoning.sse"},
-		{"split_tools", "testdata/chat_split_tools.sse"},
-		{"length", "testdata/chat_length.sse"},
+		{"text", "chat_text.sse"},
+		{"reasoning_tool", "chat_reasoning.sse"},
+		{"split_tools", "chat_split_tools.sse"},
+		{"length", "chat_length.sse"},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			ops, size := benchChatStream(b, tc.file)
@@ -320,7 +276,7 @@ func BenchmarkStreamFromChatPerEvent(b *testing.B) {
 // chunks (a chat client on a *-codex model). The recording has reasoning
 // summary deltas, text deltas and a function call's argument deltas.
 func BenchmarkStreamToChatPerEvent(b *testing.B) {
-	raw := benchFile(b, "testdata/responses_stream.sse")
+	raw := readFile(b, "responses_stream.sse")
 	type event struct {
 		typ  string
 		data []byte
@@ -368,7 +324,7 @@ func BenchmarkStreamToChatPerEvent(b *testing.B) {
 // (model, stream, initiator, images) before passing it on as bytes.
 func BenchmarkPeekRequest(b *testing.B) {
 	for _, tc := range benchRequests {
-		body := benchFile(b, tc.file)
+		body := readFile(b, tc.file)
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
@@ -386,7 +342,7 @@ func BenchmarkPeekRequest(b *testing.B) {
 // the start and response.completed at the end, each carrying the response
 // object (with the request's tools), for Codex CLI's first turn.
 func BenchmarkStreamFromChatStartFinish(b *testing.B) {
-	req := benchParse(b, benchFile(b, "testdata/codex_request.json"))
+	req := benchParse(b, readFile(b, "codex_request.json"))
 	b.ReportAllocs()
 	for b.Loop() {
 		s := responses.NewStreamFromChat(req, "resp_bench", 1764412345)
@@ -399,8 +355,8 @@ func BenchmarkStreamFromChatStartFinish(b *testing.B) {
 // BenchmarkStreamFromChatTextDelta: one content chunk of a long answer into
 // its response.output_text.delta, the common event of a stream.
 func BenchmarkStreamFromChatTextDelta(b *testing.B) {
-	req := benchParse(b, benchFile(b, "testdata/codex_request.json"))
-	ops, _ := benchChatStream(b, "testdata/chat_text.sse")
+	req := benchParse(b, readFile(b, "codex_request.json"))
+	ops, _ := benchChatStream(b, "chat_text.sse")
 	s := responses.NewStreamFromChat(req, "resp_bench", 1764412345)
 	s.Start()
 	s.Chunk(ops[0]) // prompt filter results
@@ -418,7 +374,7 @@ func BenchmarkStreamFromChatTextDelta(b *testing.B) {
 // BenchmarkStreamToChatTextDelta: one response.output_text.delta of a long
 // answer into its chat chunk.
 func BenchmarkStreamToChatTextDelta(b *testing.B) {
-	raw := benchFile(b, "testdata/responses_stream.sse")
+	raw := readFile(b, "responses_stream.sse")
 	s := responses.NewStreamToChat("gpt-5-codex")
 	var delta []byte
 	for _, block := range bytes.Split(raw, []byte("\n\n")) {

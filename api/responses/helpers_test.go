@@ -53,20 +53,31 @@ func sseData(b []byte) (events [][]byte, done bool) {
 	return events, false
 }
 
+// chatChunks is the recorded chat stream testdata/<file> decoded, chunk
+// by chunk, and whether it ended with data: [DONE].
+func chatChunks(t testing.TB, file string) (chunks []*openai.ChatChunk, done bool) {
+	t.Helper()
+	data, done := sseData(readFile(t, file))
+	for _, d := range data {
+		c := new(openai.ChatChunk)
+		if err := json.Unmarshal(d, c); err != nil {
+			t.Fatalf("%s: chunk %s: %v", file, d, err)
+		}
+		chunks = append(chunks, c)
+	}
+	return chunks, done
+}
+
 // runChatStream feeds a recorded chat stream to StreamFromChat as the
 // gateway does: Start, each chunk, then Finish at [DONE] or Fail when the
 // stream was cut.
 func runChatStream(t testing.TB, req *responses.Request, file string) []responses.Event {
 	t.Helper()
-	data, done := sseData(readFile(t, file))
+	chunks, done := chatChunks(t, file)
 	s := responses.NewStreamFromChat(req, "resp_test1", 1764412345)
 	events := s.Start()
-	for _, d := range data {
-		var c openai.ChatChunk
-		if err := json.Unmarshal(d, &c); err != nil {
-			t.Fatalf("%s: chunk %s: %v", file, d, err)
-		}
-		events = append(events, s.Chunk(&c)...)
+	for _, c := range chunks {
+		events = append(events, s.Chunk(c)...)
 	}
 	if done {
 		return append(events, s.Finish()...)
