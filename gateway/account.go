@@ -42,9 +42,8 @@ func handleAdminAccount(account func(ctx context.Context) ([]byte, error)) http.
 			middleware.WriteError(w, r, api.NewError(api.CodeInternal, "could not encode the account status"))
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write(b)
+		writeRawJSON(w, http.StatusOK, b)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -188,6 +189,33 @@ func TestAdminStrictBody(t *testing.T) {
 	// A well-formed body with both spellings right still works.
 	if status, body := adminCall(t, ts.URL, "POST", "/admin/keys", adminToken, `{"name":"bob","rpm":5,"expires_at":"2030-01-01T00:00:00Z"}`); status != 201 {
 		t.Fatalf("create bob: %d %s", status, body)
+	}
+}
+
+// TestAdminAccount: GET /admin/account answers the readiness conditions
+// and the quota as JSON, with its length and not cached.
+func TestAdminAccount(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	ts := start(t, upstreamFunc(nil), func(d *gateway.Deps) { d.Keys = st; d.AdminToken = adminToken })
+	req, _ := http.NewRequest("GET", ts.URL+"/admin/account", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var acct struct {
+		Ready      *bool             `json:"ready"`
+		Conditions []json.RawMessage `json:"conditions"`
+	}
+	if err := json.Unmarshal(body, &acct); err != nil || resp.StatusCode != http.StatusOK || acct.Ready == nil || len(acct.Conditions) == 0 {
+		t.Fatalf("%d %s (%v)", resp.StatusCode, body, err)
+	}
+	h := resp.Header
+	if h.Get("Content-Type") != "application/json" || h.Get("Cache-Control") != "no-store" || h.Get("Content-Length") != strconv.Itoa(len(body)) {
+		t.Errorf("headers %v", h)
 	}
 }
 
