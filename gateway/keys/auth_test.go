@@ -160,7 +160,7 @@ func testCrossStoreVisibility(t *testing.T, newDB func(*testing.T) string) {
 func TestCrossProcessRevoke(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "keys.db")
-	server := mustOpen(t, path, Options{})
+	server := openURL(t, path, Options{})
 	ck := mustCreate(t, server, CreateParams{Name: "alice"})
 	if _, ok := server.Authenticate(ck.Secret); !ok {
 		t.Fatal("key does not work before revocation")
@@ -287,7 +287,7 @@ func testUsageFlushDoesNotReloadTheCache(t *testing.T, newDB func(*testing.T) st
 // used (the web console's sign-in).
 func TestVerifyDoesNotMarkUsed(t *testing.T) {
 	ctx := context.Background()
-	s := mustOpen(t, "", Options{})
+	s := openURL(t, tempDB(t), Options{})
 	ck := mustCreate(t, s, CreateParams{Name: "alice"})
 	if !s.HasKeys() {
 		t.Error("HasKeys with a key = false")

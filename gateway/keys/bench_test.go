@@ -7,7 +7,7 @@ import (
 
 // BenchmarkAuthenticate measures the hot path; it should not allocate.
 func BenchmarkAuthenticate(b *testing.B) {
-	s := mustOpen(b, "", Options{FlushInterval: time.Hour})
+	s := openURL(b, tempDB(b), Options{FlushInterval: time.Hour})
 	for i := range 100 {
 		mustCreate(b, s, CreateParams{Name: "k" + string(rune('a'+i%26)) + string(rune('a'+i/26))})
 	}
@@ -35,7 +35,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 
 // BenchmarkRecord measures the request-path cost of usage accounting.
 func BenchmarkRecord(b *testing.B) {
-	s := mustOpen(b, "", Options{FlushInterval: 50 * time.Millisecond})
+	s := openURL(b, tempDB(b), Options{FlushInterval: 50 * time.Millisecond})
 	ck := mustCreate(b, s, CreateParams{Name: "alice"})
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -48,7 +48,7 @@ func BenchmarkRecord(b *testing.B) {
 
 // TestAuthenticateAllocs holds the zero-allocation goal of the hit path.
 func TestAuthenticateAllocs(t *testing.T) {
-	s := mustOpen(t, "", Options{})
+	s := openURL(t, tempDB(t), Options{})
 	ck := mustCreate(t, s, CreateParams{Name: "alice"})
 	if n := testing.AllocsPerRun(100, func() { s.Authenticate(ck.Secret) }); n != 0 {
 		t.Errorf("Authenticate allocates %.1f times per call", n)

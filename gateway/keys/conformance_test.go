@@ -86,6 +86,7 @@ func runConformance(t *testing.T, newDB func(t *testing.T) string) {
 		{"KeyUsageIsTheListEntry", testKeyUsageIsTheListEntry},
 		// the database
 		{"PingAndCloseIdempotent", testPingAndCloseIdempotent},
+		{"ReopenKeepsSchema", testReopenKeepsSchema},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -563,14 +564,7 @@ func testUsageBurstOnTwoStores(t *testing.T, newDB func(*testing.T) string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got UsageRow
-		for _, r := range rows {
-			got.Requests += r.Requests
-			got.PromptTokens += r.PromptTokens
-			got.CompletionTokens += r.CompletionTokens
-			got.Errors += r.Errors
-			got.CreditsNano += r.CreditsNano
-		}
+		got := sumUsage(rows)
 		if got.Requests != n || got.PromptTokens != 3*n || got.CompletionTokens != 5*n ||
 			got.Errors != wantErrors || got.CreditsNano != n*1_000_000_007 || len(rows) != 8 {
 			t.Errorf("store %d: %d rows, totals %+v; want %d requests, %d errors, %d credits", i, len(rows), got, n, wantErrors, n*1_000_000_007)
@@ -581,4 +575,69 @@ func testUsageBurstOnTwoStores(t *testing.T, newDB func(*testing.T) string) {
 			t.Errorf("%s: last_used not written: %+v, %v", name, k.LastUsed, err)
 		}
 	}
+}
+
+// testReopenKeepsSchema: a fresh database gets every migration; reopening
+// it keeps the data and applies nothing more.
+func testReopenKeepsSchema(t *testing.T, newDB func(*testing.T) string) {
+	ctx := context.Background()
+	loc := newDB(t)
+	var id string
+	for i := range 3 {
+		s, err := OpenURL(ctx, loc, Options{PollInterval: testPoll})
+		if err != nil {
+			t.Fatalf("open #%d: %v", i+1, err)
+		}
+		if i == 0 {
+			id = mustCreate(t, s, CreateParams{Name: "alice"}).ID
+		}
+		if k, err := s.Get(ctx, "alice"); err != nil || k.ID != id {
+			t.Errorf("open #%d: Get = %+v, %v", i+1, k, err)
+		}
+		names, err := migrationNames("migrations/" + s.d.name)
+		if err != nil || len(names) == 0 {
+			t.Fatalf("migrations: %v %v", names, err)
+		}
+		if v := storeSchemaVersion(t, s); v != len(names) {
+			t.Errorf("open #%d: schema version %d, want %d", i+1, v, len(names))
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// storeSchemaVersion is the number of migrations s's database has applied:
+// SQLite's user_version (with the key store's application_id), PostgreSQL's
+// schema_version.
+func storeSchemaVersion(t *testing.T, s *Store) int {
+	t.Helper()
+	var v int
+	if s.d.name == "postgres" {
+		if err := s.db.QueryRow("SELECT version FROM schema_version").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	var app int
+	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.QueryRow("PRAGMA application_id").Scan(&app); err != nil || app != applicationID {
+		t.Errorf("application_id %#x, %v; want %#x", app, err, applicationID)
+	}
+	return v
+}
+
+// sumUsage adds up the counts and credits of rows.
+func sumUsage(rows []UsageRow) UsageRow {
+	var sum UsageRow
+	for _, r := range rows {
+		sum.Requests += r.Requests
+		sum.PromptTokens += r.PromptTokens
+		sum.CompletionTokens += r.CompletionTokens
+		sum.Errors += r.Errors
+		sum.CreditsNano += r.CreditsNano
+	}
+	return sum
 }

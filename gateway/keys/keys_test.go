@@ -344,7 +344,7 @@ func TestOnlyHashStored(t *testing.T) {
 func TestJSONShapes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := mustOpen(t, "", Options{})
+	s := openURL(t, tempDB(t), Options{})
 	ck := mustCreate(t, s, CreateParams{Name: "alice", RPM: ptr(3)})
 	list, err := s.List(ctx, time.Time{})
 	if err != nil {

@@ -46,30 +46,11 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// mustOpen opens a store at path (a fresh temp file when "") and closes it
-// at the end of the test.
-func mustOpen(tb testing.TB, path string, opts Options) *Store {
-	tb.Helper()
-	if path == "" {
-		path = filepath.Join(tb.TempDir(), "keys.db")
-	}
-	if opts.PollInterval == 0 {
-		opts.PollInterval = testPoll
-	}
-	s, err := Open(context.Background(), path, opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			tb.Errorf("Close: %v", err)
-		}
-	})
-	return s
-}
+// tempDB is the path of a fresh SQLite key store in the test's temp dir.
+func tempDB(tb testing.TB) string { return filepath.Join(tb.TempDir(), "keys.db") }
 
-// openURL opens the store at loc (OpenURL) and closes it at the end of
-// the test.
+// openURL opens the store at loc (OpenURL: a URL or a plain SQLite path)
+// and closes it at the end of the test.
 func openURL(tb testing.TB, loc string, opts Options) *Store {
 	tb.Helper()
 	if opts.PollInterval == 0 {

@@ -36,36 +36,20 @@ func schemaVersion(t *testing.T, db *sql.DB) int {
 	return v
 }
 
-// TestPostgresMigrations: a fresh database gets every migration and its
-// version; reopening keeps the data and applies nothing; a database a
-// newer build migrated is refused.
+// TestPostgresMigrations: schema_version holds one row, and a database a
+// newer build migrated is refused. (Reopening is the conformance case
+// ReopenKeepsSchema.)
 func TestPostgresMigrations(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := pgtest.New(t)
-	names, err := migrationNames("migrations/postgres")
-	if err != nil || len(names) == 0 {
-		t.Fatalf("migrations: %v %v", names, err)
-	}
 	db := sqlDB(t, url)
-	var id string
-	for i := range 3 {
-		s, err := OpenURL(ctx, url, Options{PollInterval: testPoll})
-		if err != nil {
-			t.Fatalf("open #%d: %v", i+1, err)
-		}
-		if i == 0 {
-			id = mustCreate(t, s, CreateParams{Name: "alice"}).ID
-		}
-		if k, err := s.Get(ctx, "alice"); err != nil || k.ID != id {
-			t.Errorf("open #%d: Get = %+v, %v", i+1, k, err)
-		}
-		if v := schemaVersion(t, db); v != len(names) {
-			t.Errorf("open #%d: schema_version %d, want %d", i+1, v, len(names))
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
+	s, err := OpenURL(ctx, url, Options{PollInterval: testPoll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 	var rows int
 	if err := db.QueryRow("SELECT count(*) FROM schema_version").Scan(&rows); err != nil || rows != 1 {
@@ -74,7 +58,7 @@ func TestPostgresMigrations(t *testing.T) {
 	if _, err := db.Exec("UPDATE schema_version SET version = 999"); err != nil {
 		t.Fatal(err)
 	}
-	s, err := OpenURL(ctx, url, Options{})
+	s, err = OpenURL(ctx, url, Options{})
 	if err == nil {
 		s.Close()
 		t.Fatal("a database from a newer build opened")

@@ -58,7 +58,7 @@ func TestMigrationEndsAdminSessionsWithoutFingerprint(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s := mustOpen(t, path, Options{})
+	s := openURL(t, path, Options{})
 	var roles []string
 	rows, err := s.db.QueryContext(ctx, "SELECT role FROM console_sessions")
 	if err != nil {

@@ -3,7 +3,6 @@ package keys
 import (
 	"context"
 	"database/sql"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +19,7 @@ func TestOpenLeavesExistingFolderAlone(t *testing.T) {
 	if err := os.Chmod(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	mustOpen(t, filepath.Join(dir, "k.db"), Options{})
+	openURL(t, filepath.Join(dir, "k.db"), Options{})
 	fi, err := os.Stat(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +34,7 @@ func TestOpenLeavesExistingFolderAlone(t *testing.T) {
 func TestPragmasOnEveryConnection(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := mustOpen(t, "", Options{})
+	s := openURL(t, tempDB(t), Options{})
 	conns := make([]*sql.Conn, 2)
 	for i := range conns {
 		c, err := s.db.Conn(ctx)
@@ -167,48 +166,12 @@ func TestOpenErrors(t *testing.T) {
 }
 
 // TestMigrationsIdempotent: reopening keeps data and re-applies nothing.
-func TestMigrationsIdempotent(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "keys.db")
-	names, err := fs.Glob(migrationsFS, "migrations/sqlite/*.sql")
-	if err != nil || len(names) == 0 {
-		t.Fatalf("migrations: %v %v", names, err)
-	}
-	var id string
-	for i := range 3 {
-		s, err := Open(ctx, path, Options{PollInterval: testPoll})
-		if err != nil {
-			t.Fatalf("open #%d: %v", i+1, err)
-		}
-		if i == 0 {
-			id = mustCreate(t, s, CreateParams{Name: "alice"}).ID
-		}
-		if k, err := s.Get(ctx, "alice"); err != nil || k.ID != id {
-			t.Errorf("open #%d: Get = %+v, %v", i+1, k, err)
-		}
-		var version, app int
-		if err := s.db.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.db.QueryRow("PRAGMA application_id").Scan(&app); err != nil {
-			t.Fatal(err)
-		}
-		if version != len(names) || app != applicationID {
-			t.Errorf("open #%d: user_version %d application_id %#x", i+1, version, app)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestOpenOddPath: characters that mean something in an SQLite URI are
 // escaped.
 func TestOpenOddPath(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "my keys?#%41", "k.db")
-	s := mustOpen(t, path, Options{})
+	s := openURL(t, path, Options{})
 	mustCreate(t, s, CreateParams{Name: "alice"})
 	if _, err := os.Stat(path); err != nil {
 		t.Errorf("database not at the given path: %v", err)

@@ -20,7 +20,7 @@ func TestOpenCreatesPrivateFiles(t *testing.T) {
 	base := t.TempDir()
 	dir := filepath.Join(base, "data", "copilot-proxy")
 	path := filepath.Join(dir, "copilot-proxy.db")
-	s := mustOpen(t, path, Options{})
+	s := openURL(t, path, Options{})
 	mustCreate(t, s, CreateParams{Name: "alice"})
 
 	want := map[string]fs.FileMode{

@@ -136,13 +136,7 @@ func testCloseFlushes(t *testing.T, newDB func(*testing.T) string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got UsageRow
-			for _, r := range rows {
-				got.Requests += r.Requests
-				got.PromptTokens += r.PromptTokens
-				got.CompletionTokens += r.CompletionTokens
-				got.Errors += r.Errors
-			}
+			got := sumUsage(rows)
 			const n = workers * each
 			if got.Requests != n || got.PromptTokens != 2*n || got.CompletionTokens != 3*n || got.Errors != n/10 {
 				t.Errorf("after reopen: %+v, want %d requests", got, n)
