@@ -15,8 +15,11 @@ import (
 // request is translated (api/responses FromChat), and the answer or the
 // stream back to chat completions.
 func chatViaResponses(w http.ResponseWriter, r *http.Request, up *upstream, models *modelCache, out *relayer, body []byte, req api.ChatRequest) {
+	// The decoder itself (not json.Unmarshal, which would check the whole
+	// body's syntax once more before calling it): ParseChatRequest has
+	// checked it already, and DecodeObject reports a syntax error first.
 	var chat openai.ChatRequest
-	if err := json.Unmarshal(body, &chat); err != nil {
+	if err := chat.UnmarshalJSON(body); err != nil {
 		middleware.WriteError(w, r, api.NewError(api.CodeInvalidRequest, "The request cannot be translated for model '"+api.Clip(req.Model, maxPathInMessage)+"': "+api.Clip(err.Error(), 300)))
 		return
 	}
