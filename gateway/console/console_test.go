@@ -303,6 +303,9 @@ func TestKeyHolderSeesOnlyTheirKey(t *testing.T) {
 		t.Errorf("me: %d %s", st, body)
 	}
 	st, _, page := do(t, c, "GET", e.ts.URL+"/console/me", "", nil)
+	if !strings.Contains(page, `<caption>By model</caption>`) || !strings.Contains(page, `<tr><th scope="row">gpt-4o</th><td>1</td><td>5</td>`) {
+		t.Errorf("me page: no models table with alice's row")
+	}
 	if st != http.StatusOK || !strings.Contains(page, "alice") || strings.Contains(page, "bob") || !strings.Contains(page, "ANTHROPIC_BASE_URL="+e.ts.URL) ||
 		!strings.Contains(page, `base_url = &#34;`+e.ts.URL+`/v1&#34;`) || strings.Contains(page, alice.Secret) {
 		t.Errorf("me page: %d\n%s", st, page)
@@ -449,14 +452,25 @@ func TestPagesRenderWithoutSecrets(t *testing.T) {
 	}
 	e.clk.Advance(2 * time.Hour)
 	_, _, page := do(t, c, "GET", e.ts.URL+"/console/keys", "", nil)
-	for _, want := range []string{"carol", "10 / month", "3", `class="badge active"`, `class="badge revoked"`, `class="badge expired"`} {
+	for _, want := range []string{"carol", "10 / month", "<td>3 <meter", `class="badge active"`, `class="badge revoked"`, `class="badge expired"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("keys page lacks %q", want)
 		}
 	}
 	_, _, page = do(t, c, "GET", e.ts.URL+"/console/usage?range=week&by=model", "", nil)
-	if !strings.Contains(page, "gpt-4o") || !strings.Contains(page, "<strong>12</strong> tokens") {
+	if !strings.Contains(page, "gpt-4o") || !strings.Contains(page, "<strong>12</strong> tokens") || !strings.Contains(page, "<strong>3</strong> credits") {
 		t.Errorf("usage page:\n%s", page)
+	}
+	// The totals tables: groups headed by the grouping, days, one row each.
+	day := e.clk.Now().UTC().Format("2006-01-02")
+	for _, want := range []string{`<table id="groups-table">`, `<th scope="col">Model</th>`, `<tr><th scope="row">gpt-4o</th><td>1</td><td>10</td><td>2</td><td>3</td><td>0</td></tr>`,
+		`<table id="days-table">`, `<th scope="col">Day</th>`, `<tr><th scope="row">` + day + `</th><td>1</td><td>10</td><td>2</td>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("usage page lacks %s", want)
+		}
+	}
+	if _, _, page := do(t, c, "GET", e.ts.URL+"/console/usage?range=day&by=key", "", nil); !strings.Contains(page, `<th scope="col">Key</th>`) {
+		t.Error("usage by key: the groups table is not headed Key")
 	}
 	_, _, page = do(t, c, "GET", e.ts.URL+"/console/account", "", nil)
 	if !strings.Contains(page, "key_store") || !strings.Contains(page, "shutting_down") {

@@ -81,30 +81,48 @@ func group(rows []keys.UsageRow, name func(keys.UsageRow) string) []totals {
 	return out
 }
 
-// usageView is the usage page: the window, the grouping, totals per group
-// and per day, and the grand total.
-type usageView struct {
-	Range  rangeOpt
-	By     string
-	Ranges []rangeOpt
+// summary is usage summed per group, per day and in all.
+type summary struct {
 	Groups []totals
 	Days   []totals
 	Total  totals
 }
 
+// summarize sums rows by name(row), by day and in all: the usage page's and
+// the key holder's tables.
+func summarize(rows []keys.UsageRow, name func(keys.UsageRow) string) summary {
+	s := summary{Groups: group(rows, name), Days: group(rows, func(r keys.UsageRow) string { return r.Day })}
+	for _, r := range rows {
+		s.Total.add(r)
+	}
+	return s
+}
+
+// totalsTable is the argument of the "totals" template (layout.html).
+type totalsTable struct {
+	ID, Caption, First, Empty string
+	Rows                      []totals
+}
+
+// usageView is the usage page: the window, the grouping, totals per group
+// and per day, and the grand total.
+type usageView struct {
+	summary
+	Range  rangeOpt
+	By     string
+	Ranges []rangeOpt
+}
+
+// GroupHead is the head of the groups table's first column.
+func (v usageView) GroupHead() string { return cond(v.By == "model", "Model", "Key") }
+
 func newUsageView(rows []keys.UsageRow, rg rangeOpt, by string) usageView {
-	v := usageView{Range: rg, By: by, Ranges: ranges}
-	v.Groups = group(rows, func(r keys.UsageRow) string {
+	return usageView{Range: rg, By: by, Ranges: ranges, summary: summarize(rows, func(r keys.UsageRow) string {
 		if by == "model" {
 			return r.Model
 		}
 		return r.KeyName
-	})
-	v.Days = group(rows, func(r keys.UsageRow) string { return r.Day })
-	for _, r := range rows {
-		v.Total.add(r)
-	}
-	return v
+	})}
 }
 
 // condition is a readiness condition in GET /admin/account.
@@ -197,12 +215,10 @@ func (a *accountView) sortQuotas() {
 	}
 }
 
-// meView is the key holder's page.
+// meView is the key holder's page: usage per model (Groups) and in all.
 type meView struct {
 	meInfo
-	Models   []totals
-	Days     []totals
-	Total    totals
+	summary
 	Snippets []snippet
 }
 
@@ -210,12 +226,7 @@ type meView struct {
 type snippet struct{ ID, Title, Lang, Text string }
 
 func newMeView(me meInfo) meView {
-	v := meView{meInfo: me}
-	v.Models = group(me.Usage, func(r keys.UsageRow) string { return r.Model })
-	v.Days = group(me.Usage, func(r keys.UsageRow) string { return r.Day })
-	for _, r := range me.Usage {
-		v.Total.add(r)
-	}
+	v := meView{meInfo: me, summary: summarize(me.Usage, func(r keys.UsageRow) string { return r.Model })}
 	model := "gpt-4o"
 	if len(me.Key.Models) > 0 {
 		model = me.Key.Models[0]
@@ -248,14 +259,19 @@ func snippets(base, model string) []snippet {
 // viewFuncs are the templates' helpers.
 func viewFuncs() template.FuncMap {
 	return template.FuncMap{
-		"when":    when,
-		"limit":   limit,
-		"models":  func(ms []string) string { return cond(len(ms) == 0, "all", strings.Join(ms, ", ")) },
-		"budget":  budget,
-		"pct":     spentPercent,
-		"int":     func(n int64) string { return group3(n) },
-		"num":     num,
+		"when":   when,
+		"limit":  limit,
+		"models": func(ms []string) string { return cond(len(ms) == 0, "all", strings.Join(ms, ", ")) },
+		"budget": budget,
+		"pct":    spentPercent,
+		"int":    func(n int64) string { return group3(n) },
+		"num":    num,
+		// An Amount has no String method: printed as is, it is nano-credits.
+		"credits": func(a credits.Amount) string { return credits.Format(int64(a)) },
 		"jsonDay": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+		"table": func(id, caption, first, empty string, rows []totals) totalsTable {
+			return totalsTable{ID: id, Caption: caption, First: first, Empty: empty, Rows: rows}
+		},
 	}
 }
 
