@@ -75,7 +75,7 @@ func newApp(ctx context.Context, cfg serveConfig, getenv func(string) string, st
 	if err != nil {
 		return a, err
 	}
-	if err := a.openLimits(); err != nil {
+	if err := a.openLimits(ctx); err != nil {
 		return a, err
 	}
 	a.gw = gateway.NewServer(a.gatewayDeps(hc, adminToken))
@@ -109,7 +109,7 @@ func (a *app) openStore(ctx context.Context) error {
 
 // openLimits builds the rate limits and the credit budgets: in memory, or
 // shared with the other instances through Redis (--redis-url).
-func (a *app) openLimits() error {
+func (a *app) openLimits(ctx context.Context) error {
 	var limits middleware.LimitStore
 	var budgets middleware.BudgetStore
 	if a.cfg.RedisURL != "" {
@@ -123,7 +123,7 @@ func (a *app) openLimits() error {
 			return fmt.Errorf("--redis-url: %w", err)
 		}
 		a.redis, limits, budgets = rl, rl, rl
-		a.checkRedis(rl)
+		a.checkRedis(ctx, rl)
 	}
 	a.limiter = middleware.NewLimiter(middleware.LimitConfig{
 		KeyRPM: a.cfg.KeyRPM, KeyTPM: a.cfg.KeyTPM, KeyConcurrency: a.cfg.KeyConcurrency,
@@ -143,10 +143,12 @@ func (a *app) redisHook() func(bool) {
 
 // checkRedis pings Redis once at start: an unreachable Redis is a warning,
 // not a failure (it may come up after the gateway), and readiness says so.
-func (a *app) checkRedis(rl *redislimits.Client) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+// The wait is on serve's context, so a signal during start-up cuts it (and
+// then nothing is logged: Redis was not found unreachable).
+func (a *app) checkRedis(ctx context.Context, rl *redislimits.Client) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := rl.Ping(ctx); err != nil {
+	if err := rl.Ping(ctx); err != nil && ctx.Err() != context.Canceled {
 		a.log.Warn().Str("error", api.Redact(err.Error())).Str("redis_failure", a.cfg.RedisFailure).
 			Msg("Redis is unreachable; limits follow --redis-failure until it answers")
 	}
