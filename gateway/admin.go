@@ -78,13 +78,6 @@ func cookieRefusal(r *http.Request, cookie func(*http.Request) (bool, *api.Error
 	return api.NewError(api.CodeInvalidAPIKey, "Invalid admin token. Send the admin token as 'Authorization: Bearer <token>'."), true
 }
 
-// newAdminGate is the failure gate of the admin token: one per server, for
-// the admin API, /metrics and the console's sign-in, so failed attempts
-// count once per address.
-func newAdminGate(failLimit int, window time.Duration) *middleware.FailureGate {
-	return middleware.NewFailureGate(failLimit, window, nil)
-}
-
 // quotaReset is the account's next quota reset date, zero when unknown.
 func quotaReset(reset func() time.Time) time.Time {
 	if reset == nil {

@@ -57,7 +57,7 @@ func (s *Server) routes(d Deps, cfg Config, up *upstream) http.Handler {
 	// console's sign-in, so failed attempts count once per address. The
 	// admin API also takes the console's admin session cookie (with a CSRF
 	// token on changes).
-	gate := newAdminGate(middleware.DefaultAuthFailLimit, middleware.DefaultAuthFailWindow)
+	gate := middleware.NewFailureGate(middleware.DefaultAuthFailLimit, middleware.DefaultAuthFailWindow, nil)
 	ready := &readiness{ready: d.Ready, keys: d.Keys, draining: &s.draining, now: d.Now}
 	account := accountJSON(ready, d.Quota)
 	con := newConsole(d, account, gate)
@@ -104,7 +104,9 @@ func (s *Server) routes(d Deps, cfg Config, up *upstream) http.Handler {
 	// set; off unless asked for.
 	if d.ServeMetrics && d.Metrics != nil {
 		if d.AdminToken != "" {
-			r.With(admin).Method(http.MethodGet, "/metrics", d.Metrics.Handler())
+			// A scrape has no browser: the bearer token only, not the
+			// console's session cookie.
+			r.With(adminAuth(d.AdminToken, gate, nil)).Method(http.MethodGet, "/metrics", d.Metrics.Handler())
 		} else {
 			r.Method(http.MethodGet, "/metrics", d.Metrics.Handler())
 		}
