@@ -15,14 +15,16 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/copilot-proxy/copilot-proxy/copilot/copilottest"
+	"github.com/copilot-proxy/copilot-proxy/copilot/copilotfake"
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
 	"github.com/copilot-proxy/copilot-proxy/logging"
 )
 
 // The demo command serves the real gateway against the fake upstream the
-// tests use (copilottest), compiled in for this command only: serve never
-// reaches it. Everything it answers is marked as fake.
+// tests use: copilotfake, the core of their copilottest without testing
+// and net/http/httptest, so the binary links neither (TestBinaryLinksNoTestCode).
+// Only this command starts it: serve never reaches it. Everything it
+// answers is marked as fake.
 
 // HeaderDemo is set to "true" on every response of the demo command.
 const HeaderDemo = "X-Copilot-Proxy-Demo"
@@ -97,7 +99,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	fake := copilottest.NewServer(copilottest.WithModelsJSON(demoModelsJSON()), copilottest.WithAnswer(demoAnswer))
+	fake := copilotfake.NewServer(copilotfake.WithModelsJSON(demoModelsJSON()), copilotfake.WithAnswer(demoAnswer))
 	defer fake.Close()
 	fake.SetStream(demoStreamChunks, cfg.StreamDelay)
 	dir, err := os.MkdirTemp("", "copilot-proxy-demo-")
@@ -143,7 +145,7 @@ func (c demoConfig) validate() error {
 
 // demoModelsJSON is the fake's model list with every id prefixed.
 func demoModelsJSON() string {
-	return copilottest.PrefixedModelsJSON(demoModelPrefix, "Demo ")
+	return copilotfake.PrefixedModelsJSON(demoModelPrefix, "Demo ")
 }
 
 // demoModelAliases is demoAliases pointing at the prefixed ids.
@@ -164,7 +166,7 @@ func demoServeConfig(cfg demoConfig, fakeURL, dir string) (serveConfig, error) {
 		return sc, err
 	}
 	tokenFile := filepath.Join(dir, "github-token")
-	if err := os.WriteFile(tokenFile, []byte(copilottest.GitHubToken+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(tokenFile, []byte(copilotfake.GitHubToken+"\n"), 0o600); err != nil {
 		return sc, err
 	}
 	sc.Addr, sc.LogFormat, sc.LogLevel = cfg.Addr, cfg.LogFormat, cfg.LogLevel

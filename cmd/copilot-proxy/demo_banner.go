@@ -5,7 +5,7 @@ import (
 	"net"
 	"strings"
 
-	"github.com/copilot-proxy/copilot-proxy/copilot/copilottest"
+	"github.com/copilot-proxy/copilot-proxy/copilot/copilotfake"
 )
 
 // demoBanner is what the demo command prints on stdout once it listens;
@@ -53,7 +53,7 @@ Press Ctrl-C to stop; the demo key and its database are deleted then.
 // with the client key key.
 func printDemoBanner(w io.Writer, addr net.Addr, key string) {
 	r := strings.NewReplacer("{{.Base}}", "http://"+addr.String(), "{{.Key}}", key,
-		"{{.Models}}", wrapList(copilottest.ModelIDs(demoModelsJSON()), 60, 22), "{{.Trigger}}", copilottest.ToolTrigger)
+		"{{.Models}}", wrapList(copilotfake.ModelIDs(demoModelsJSON()), 60, 22), "{{.Trigger}}", copilotfake.ToolTrigger)
 	_, _ = r.WriteString(w, demoBanner)
 }
 

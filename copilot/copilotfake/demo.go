@@ -1,4 +1,4 @@
-package copilottest
+package copilotfake
 
 import (
 	"encoding/json"
@@ -28,7 +28,7 @@ func PrefixedModelsJSON(prefix, namePrefix string) string {
 		Data   []map[string]any `json:"data"`
 	}
 	if err := json.Unmarshal([]byte(DefaultModelsJSON), &list); err != nil {
-		panic("copilottest: DefaultModelsJSON does not parse: " + err.Error())
+		panic("copilotfake: DefaultModelsJSON does not parse: " + err.Error())
 	}
 	for _, m := range list.Data {
 		m["id"] = prefix + m["id"].(string)

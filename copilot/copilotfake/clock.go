@@ -1,4 +1,4 @@
-package copilottest
+package copilotfake
 
 import (
 	"fmt"
@@ -78,7 +78,7 @@ func (c *Clock) BlockUntilWaiters(n int) {
 	deadline := time.Now().Add(10 * time.Second)
 	for c.Waiters() < n {
 		if time.Now().After(deadline) {
-			panic(fmt.Sprintf("copilottest.Clock: waited 10s for %d pending After calls, have %d", n, c.Waiters()))
+			panic(fmt.Sprintf("copilotfake.Clock: waited 10s for %d pending After calls, have %d", n, c.Waiters()))
 		}
 		time.Sleep(time.Millisecond)
 	}

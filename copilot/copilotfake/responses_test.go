@@ -1,4 +1,4 @@
-package copilottest
+package copilotfake
 
 import (
 	"net/http"
@@ -35,7 +35,7 @@ func TestResponsesNonStream(t *testing.T) {
 			[]string{"message"}, ToolResultReply("x; y"), "", "completed", 7, 0},
 		{"max_output_tokens", `{"model":"gpt-5","input":"hi","max_output_tokens":3}`, []string{"message"}, DefaultChatContent, "", "incomplete", 3, 0},
 	}
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,7 +107,7 @@ func checkOutputItem(t *testing.T, item any, text, tool string) {
 
 func TestResponsesRefusals(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	tests := []struct {
 		name, body, code string
@@ -171,7 +171,7 @@ func TestResponsesStream(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := New(t)
+			s := newFake(t)
 			s.SetStream(tc.chunks, 0)
 			r := post(t, s, PathResponses, bearer(t, s), tc.body)
 			if r.status != 200 || r.header.Get("Content-Type") != "text/event-stream" || strings.Contains(r.body, "[DONE]") {
@@ -232,7 +232,7 @@ func checkDone(t *testing.T, e sse, field, want string) {
 
 func TestResponsesEncryptedRoundTrip(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	s.SetVerifyReasoning(true)
 	first := decode(t, post(t, s, PathResponses, auth, `{"model":"gpt-5-codex","input":"hi","include":["reasoning.encrypted_content"]}`).body)
@@ -258,7 +258,7 @@ func TestResponsesEncryptedRoundTrip(t *testing.T) {
 
 func TestResponsesRecorded(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	body := `{"model":"gpt-5-codex","stream":true,"input":[{"role":"user","content":"hi"}],"prompt_cache_key":"k"}`
 	post(t, s, PathResponses, bearer(t, s), body, "X-Initiator", "user", "Editor-Version", "vscode/1.104.3")
 	got := s.RequestsTo(PathResponses)

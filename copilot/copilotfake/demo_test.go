@@ -1,4 +1,4 @@
-package copilottest
+package copilotfake
 
 import (
 	"encoding/json"
@@ -44,7 +44,7 @@ func TestPrefixedModelsJSON(t *testing.T) {
 		t.Errorf("names not prefixed: %.300s", body)
 	}
 	// The endpoints stay with their models: the fake still routes by them.
-	s := New(t, WithModelsJSON(body))
+	s := newFake(t, WithModelsJSON(body))
 	auth := bearer(t, s)
 	if r := post(t, s, PathChat, auth, `{"model":"demo-gpt-5-codex","messages":[{"role":"user","content":"hi"}]}`); r.status != 400 ||
 		!strings.Contains(r.body, "unsupported_api_for_model") {
@@ -58,7 +58,7 @@ const demoAnswer = "This is a demo answer."
 // by word, followed by tool outputs; tool calls are unchanged.
 func TestWithAnswer(t *testing.T) {
 	t.Parallel()
-	s := New(t, WithAnswer(demoAnswer))
+	s := newFake(t, WithAnswer(demoAnswer))
 	auth := bearer(t, s)
 	tools := `"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}]`
 	for _, tc := range []struct {

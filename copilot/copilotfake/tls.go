@@ -1,4 +1,4 @@
-package copilottest
+package copilotfake
 
 import (
 	"crypto/ecdsa"
@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
-	"net/http"
 	"time"
 )
 
@@ -23,26 +22,16 @@ func WithTLS(maxStreams int) Option {
 	return func(c *config) { c.tls, c.maxStreams = true, maxStreams }
 }
 
-// start starts the httptest server: plain HTTP/1.1, or TLS with HTTP/2.
+// start starts serving: plain HTTP/1.1, or TLS with HTTP/2.
 func (s *Server) start() {
 	if !s.initial.tls {
-		s.ts.Start()
+		s.ls.serve(nil, 0, nil)
 		return
 	}
 	cert, pemBytes := selfSigned()
 	s.caPEM = pemBytes
-	s.ts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
-	s.ts.EnableHTTP2 = true
-	if s.initial.maxStreams > 0 {
-		s.ts.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: s.initial.maxStreams}
-	}
-	s.ts.StartTLS()
-	// httptest's client trusts httptest's own certificate: trust ours.
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pemBytes)
-	tr := s.ts.Client().Transport.(*http.Transport)
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
-	tr.ForceAttemptHTTP2 = true
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	s.ls.serve(cfg, s.initial.maxStreams, pemBytes)
 }
 
 // CACertPEM is the PEM of the certificate the fake serves TLS with (nil
@@ -55,12 +44,12 @@ func (s *Server) CACertPEM() []byte { return s.caPEM }
 func selfSigned() (tls.Certificate, []byte) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		panic("copilottest: " + err.Error())
+		panic("copilotfake: " + err.Error())
 	}
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "copilottest fake Copilot"},
+		Subject:               pkix.Name{CommonName: "copilotfake fake Copilot"},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
@@ -72,7 +61,7 @@ func selfSigned() (tls.Certificate, []byte) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		panic("copilottest: " + err.Error())
+		panic("copilotfake: " + err.Error())
 	}
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pemBytes

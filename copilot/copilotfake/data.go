@@ -1,4 +1,4 @@
-package copilottest
+package copilotfake
 
 // GitHubToken is the GitHub OAuth token the fake accepts by default.
 const GitHubToken = "ghu_faketoken0123456789"

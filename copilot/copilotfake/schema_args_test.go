@@ -1,4 +1,4 @@
-package copilottest
+package copilotfake
 
 import (
 	"encoding/json"
@@ -201,7 +201,7 @@ func TestWithAnswerToolArguments(t *testing.T) {
 		PathMessages: `{"model":"claude-sonnet-4.5","max_tokens":100,"tools":[{"name":"f","input_schema":{}},` +
 			`{"name":"Bash","input_schema":` + bash + `}],"messages":[{"role":"user","content":"call_tool Bash"}]}`,
 	}
-	demo, plain := New(t, WithAnswer(demoAnswer)), New(t)
+	demo, plain := newFake(t, WithAnswer(demoAnswer)), newFake(t)
 	for p, body := range bodies {
 		for _, tc := range []struct {
 			s    *Server

@@ -1,4 +1,4 @@
-package copilottest
+package copilotfake
 
 import (
 	"encoding/json"
@@ -66,7 +66,7 @@ func TestDeviceFlowScript(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := New(t)
+			s := newFake(t)
 			s.SetDeviceFlow(tc.cfg)
 			code := deviceStart(t, s, tc.cfg.UserCode)
 			interval := float64(DefaultDeviceInterval)
@@ -100,7 +100,7 @@ func TestDeviceFlowScript(t *testing.T) {
 
 func TestDeviceFlowRejectsBadPolls(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	s.SetDeviceFlow(DeviceFlowConfig{UserCode: "ABCD-EFGH", Interval: 1, ExpiresIn: 60})
 	poll := func(body map[string]string) string {
 		_, ans := devicePost(t, s, "/login/oauth/access_token", body)
@@ -149,7 +149,7 @@ func TestDeviceFlowRejectsBadPolls(t *testing.T) {
 
 func TestDeviceFlowFormEncoding(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	// Without Accept: application/json GitHub answers form-encoded; a form
 	// body is accepted too.
 	resp, err := s.Client().PostForm(s.URL()+"/login/device/code", url.Values{"client_id": {"x"}})

@@ -1,4 +1,4 @@
-package copilottest
+package copilotfake
 
 import (
 	"context"
@@ -28,7 +28,7 @@ func bodyFor(p, model string, stream bool) string {
 
 func TestEndpointEnforcement(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	ok := map[string][]string{
 		"gpt-4o":            {PathChat},
@@ -62,7 +62,7 @@ func TestEndpointEnforcement(t *testing.T) {
 func TestStrictModelsAndCustomList(t *testing.T) {
 	t.Parallel()
 	list := `{"object":"list","data":[{"id":"only-chat"},{"id":"resp","supported_endpoints":["/responses"]}]}`
-	s := New(t, WithModelsJSON(list))
+	s := newFake(t, WithModelsJSON(list))
 	auth := bearer(t, s)
 	check := func(p, model string, want int, code string) {
 		t.Helper()
@@ -93,7 +93,7 @@ func TestStrictModelsAndCustomList(t *testing.T) {
 
 func TestModelsEndpointsAndBilling(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	var list struct {
 		Data []struct {
 			ID                 string   `json:"id"`
@@ -136,7 +136,7 @@ func TestModelsEndpointsAndBilling(t *testing.T) {
 
 func TestChatToolCalls(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	tools := `"tools":[{"type":"function","function":{"name":"get_weather","parameters":{}}},{"type":"function","function":{"name":"f","parameters":{}}}]`
 	r := post(t, s, PathChat, auth, `{"model":"gpt-4o",`+tools+`,"messages":[{"role":"user","content":[{"type":"text","text":"call_tool: f"}]}]}`)
@@ -176,7 +176,7 @@ func TestChatToolCalls(t *testing.T) {
 
 func TestCachedTokens(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	s.SetCachedTokens(4)
 	chat := decode(t, post(t, s, PathChat, auth, bodyFor(PathChat, "gpt-4o", false)).body)
@@ -207,7 +207,7 @@ func TestStreamFaultsOnEveryEndpoint(t *testing.T) {
 	for _, ep := range streamPaths {
 		t.Run(ep.path, func(t *testing.T) {
 			t.Parallel()
-			s := New(t)
+			s := newFake(t)
 			auth := bearer(t, s)
 			body := bodyFor(ep.path, ep.model, true)
 			s.SetFault(ep.path, Fault{DropAfter: 2, Count: 1})
@@ -271,7 +271,7 @@ func TestStatusLatencyAndAuthOnNewEndpoints(t *testing.T) {
 	for _, ep := range streamPaths[1:] {
 		t.Run(ep.path, func(t *testing.T) {
 			t.Parallel()
-			s := New(t)
+			s := newFake(t)
 			auth := bearer(t, s)
 			body := bodyFor(ep.path, ep.model, false)
 			s.SetFault(ep.path, Fault{Status: 429, RetryAfter: "7", Count: 1})
@@ -325,7 +325,7 @@ func checkHangCancel(t *testing.T, s *Server, p, auth, body string) {
 
 func TestEndpointOverrides(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	s.SetEndpointResponse(PathResponses, `{"custom":1}`)
 	s.SetEndpointStream(PathMessages, []string{"event: message_stop\ndata: {\"type\":\"message_stop\"}", ": keep-alive", "data: x"})
@@ -348,7 +348,7 @@ func TestEndpointOverrides(t *testing.T) {
 
 func TestResetNewSettings(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	s.SetResponsesFault(Fault{Status: 500})
 	s.SetMessagesFault(Fault{Status: 503})

@@ -1,4 +1,4 @@
-package copilottest
+package copilotfake
 
 import (
 	"maps"
@@ -36,7 +36,7 @@ func TestMessagesNonStream(t *testing.T) {
 		{"server tool only", `{"model":"claude-sonnet-4.5","tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[{"role":"user","content":"call_tool"}]}`,
 			[]string{"text"}, DefaultChatContent, "", "end_turn", 7},
 	}
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,7 +127,7 @@ func TestMessagesStream(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := New(t)
+			s := newFake(t)
 			s.SetStream(tc.chunks, 0)
 			r := post(t, s, PathMessages+"?beta=true", bearer(t, s), tc.body)
 			if r.status != 200 || r.header.Get("Content-Type") != "text/event-stream" {
@@ -193,7 +193,7 @@ func messagesDeltas(t *testing.T, evs []sse) map[string]string {
 
 func TestMessagesHeadersRecorded(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	body := `{"model":"claude-sonnet-4.5","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`
 	beta := "claude-code-20250219,interleaved-thinking-2025-05-14"
 	post(t, s, PathMessages+"?beta=true", bearer(t, s), body, "anthropic-version", "2023-06-01", "anthropic-beta", beta, "X-Initiator", "agent")
@@ -209,7 +209,7 @@ func TestMessagesHeadersRecorded(t *testing.T) {
 
 func TestMessagesFaultForFallback(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	s.SetMessagesFault(Fault{Status: http.StatusServiceUnavailable, Count: 2})
 	body := `{"model":"claude-sonnet-4.5","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`
@@ -238,7 +238,7 @@ func TestMessagesFaultForFallback(t *testing.T) {
 
 func TestMessagesSignatureVerification(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	s.SetVerifyReasoning(true)
 	first := decode(t, post(t, s, PathMessages, auth, `{"model":"claude-opus-4.6","max_tokens":100,"thinking":{"type":"enabled","budget_tokens":10},"messages":[{"role":"user","content":"hi"}]}`).body)

@@ -1,4 +1,4 @@
-package copilottest
+package copilotfake
 
 import (
 	"bufio"
@@ -17,6 +17,15 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
+}
+
+// newFake starts the fake for one test and closes it with the test (what
+// copilottest.New does for the other packages).
+func newFake(tb testing.TB, opts ...Option) *Server {
+	tb.Helper()
+	s := NewServer(opts...)
+	tb.Cleanup(s.Close)
+	return s
 }
 
 // eventually polls cond for up to 5 s.
@@ -109,7 +118,7 @@ func TestExchange(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := New(t, tc.opts...)
+			s := newFake(t, tc.opts...)
 			before := time.Now()
 			er := exchange(t, s)
 			if !tokenShape.MatchString(er.Token) {
@@ -157,7 +166,7 @@ func deref(p *int64) any {
 
 func TestExchangeAuth(t *testing.T) {
 	t.Parallel()
-	s := New(t, WithGitHubToken("gho_other"))
+	s := newFake(t, WithGitHubToken("gho_other"))
 	for _, auth := range []string{"", "token " + GitHubToken, "Bearer gho_other", "token gho_otherX", "Token gho_other"} {
 		r := do(t, s, http.MethodGet, "/copilot_internal/v2/token", auth, "")
 		if r.status != http.StatusUnauthorized || !strings.Contains(r.body, `"Bad credentials"`) {
@@ -198,7 +207,7 @@ func TestExchangeFaults(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(http.StatusText(tc.status), func(t *testing.T) {
 			t.Parallel()
-			s := New(t)
+			s := newFake(t)
 			s.FailExchange(tc.status, tc.body, 2)
 			for i := range 2 {
 				r := do(t, s, http.MethodGet, "/copilot_internal/v2/token", "token "+GitHubToken, "")
@@ -215,7 +224,7 @@ func TestExchangeFaults(t *testing.T) {
 
 	t.Run("until cleared", func(t *testing.T) {
 		t.Parallel()
-		s := New(t)
+		s := newFake(t)
 		s.FailExchange(http.StatusBadGateway, "", 0)
 		for range 3 {
 			if r := do(t, s, http.MethodGet, "/copilot_internal/v2/token", "token "+GitHubToken, ""); r.status != http.StatusBadGateway {
@@ -229,7 +238,7 @@ func TestExchangeFaults(t *testing.T) {
 
 func TestExchangeLatencyCancel(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	s.SetExchangeLatency(time.Hour)
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
@@ -243,7 +252,7 @@ func TestExchangeLatencyCancel(t *testing.T) {
 
 func TestUser(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	if r := do(t, s, http.MethodGet, "/copilot_internal/user", "Bearer "+GitHubToken, ""); r.status != http.StatusUnauthorized {
 		t.Errorf("bearer auth: status %d, want 401", r.status)
 	}
@@ -273,10 +282,10 @@ func TestUser(t *testing.T) {
 
 func TestCopilotTokenValidation(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	good := bearer(t, s)
 
-	expiring := New(t, WithTokenLifetime(-time.Second, -1))
+	expiring := newFake(t, WithTokenLifetime(-time.Second, -1))
 	expired := bearer(t, expiring)
 
 	tests := []struct {
@@ -314,7 +323,7 @@ func TestCopilotTokenValidation(t *testing.T) {
 
 func TestRevokeTokens(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	a, b := bearer(t, s), bearer(t, s)
 	s.RevokeTokens()
 	c := bearer(t, s)
@@ -334,7 +343,7 @@ func TestRevokeTokens(t *testing.T) {
 
 func TestChatNonStream(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	r := do(t, s, http.MethodPost, "/chat/completions", auth, `{"model":"claude-sonnet-4","messages":[{"role":"user","content":"hi"}]}`)
 	if r.status != 200 {
@@ -399,7 +408,7 @@ func TestChatStreamShape(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := New(t)
+			s := newFake(t)
 			chunks := DefaultChunks
 			if tc.chunks >= 0 {
 				chunks = tc.chunks
@@ -491,7 +500,7 @@ func checkChatChunks(t *testing.T, payloads []map[string]any, chunks int, usage 
 
 func TestStreamEvents(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	s.SetStreamEvents([]string{`{"a":1}`, ": ping", "data: {\"b\":2}", "[DONE]"})
 	r := do(t, s, http.MethodPost, "/chat/completions", bearer(t, s), `{"model":"m","stream":true}`)
 	want := "data: {\"a\":1}\n\n: ping\n\ndata: {\"b\":2}\n\ndata: [DONE]\n\n"
@@ -524,7 +533,7 @@ func startStream(t *testing.T, s *Server, auth string) (*http.Response, context.
 
 func TestStreamFlushesEachEventAndReportsCancel(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	s.SetStream(3, time.Hour) // the second event would come an hour later
 	resp, cancel := startStream(t, s, bearer(t, s))
 	defer cancel()
@@ -564,7 +573,7 @@ func TestHangAndCancel(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := New(t)
+			s := newFake(t)
 			auth := bearer(t, s)
 			tc.setup(s)
 			ctx, cancel := context.WithCancel(t.Context())
@@ -609,7 +618,7 @@ func TestHangAndCancel(t *testing.T) {
 
 func TestDropAfter(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	s.SetChatFault(Fault{DropAfter: 2, Count: 1})
 	auth := bearer(t, s)
 	resp, cancel := startStream(t, s, auth)
@@ -636,7 +645,7 @@ func TestDropAfter(t *testing.T) {
 
 func TestStallAfter(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	const stall = 150 * time.Millisecond
 	s.SetChatFault(Fault{StallAfter: 2, StallFor: stall})
 	start := time.Now()
@@ -651,7 +660,7 @@ func TestStallAfter(t *testing.T) {
 
 func TestLatency(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	const d = 100 * time.Millisecond
 	s.SetLatency(d)
@@ -686,7 +695,7 @@ func TestStatusFaults(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := New(t)
+			s := newFake(t)
 			auth := bearer(t, s)
 			s.SetFault(tc.path, tc.fault)
 			method, body := http.MethodPost, `{"model":"gpt-4o","input":"x"}`
@@ -714,7 +723,7 @@ func TestStatusFaults(t *testing.T) {
 
 func TestStatusFaultsUntilCleared(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	s.SetChatFault(Fault{Status: 500})
 	for range 3 {
@@ -737,7 +746,7 @@ func TestStatusFaultsUntilCleared(t *testing.T) {
 
 func TestModels(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	r := do(t, s, http.MethodGet, "/models", auth, "")
 	var list struct {
@@ -795,7 +804,7 @@ func TestModels(t *testing.T) {
 
 func TestEmbeddings(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	tests := []struct {
 		name     string
@@ -852,7 +861,7 @@ func TestEmbeddings(t *testing.T) {
 
 func TestQuotaHeaders(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	s.SetQuotaHeader("premium_interactions", "ent=300&ov=0.0&ovPerm=false&rem=0.0&rst=2026-12-01T00%3A00%3A00Z")
 	s.SetQuotaHeader("chat", "")
@@ -871,7 +880,7 @@ func TestQuotaHeaders(t *testing.T) {
 
 func TestRequestsRecorded(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, s.URL()+"/chat/completions", strings.NewReader(`{"model":"gpt-4o"}`))
 	req.Header.Set("Authorization", auth)
@@ -909,7 +918,7 @@ func TestRequestsRecorded(t *testing.T) {
 
 func TestRequireEditorVersion(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	auth := bearer(t, s)
 	s.SetRequireEditorVersion(true)
 	r := do(t, s, http.MethodGet, "/models", auth, "")
@@ -920,7 +929,7 @@ func TestRequireEditorVersion(t *testing.T) {
 
 func TestMethodNotAllowed(t *testing.T) {
 	t.Parallel()
-	s := New(t)
+	s := newFake(t)
 	if r := do(t, s, http.MethodGet, "/chat/completions", "", ""); r.status != http.StatusMethodNotAllowed {
 		t.Errorf("GET /chat/completions: %d", r.status)
 	}
@@ -931,7 +940,7 @@ func TestMethodNotAllowed(t *testing.T) {
 
 func TestReset(t *testing.T) {
 	t.Parallel()
-	s := New(t, WithTokenLifetime(time.Hour, 2*time.Minute), WithEndpointsAPI("https://api.githubcopilot.com"))
+	s := newFake(t, WithTokenLifetime(time.Hour, 2*time.Minute), WithEndpointsAPI("https://api.githubcopilot.com"))
 	auth := bearer(t, s)
 	s.SetTokenLifetime(time.Minute, -1)
 	s.SetEndpointsAPI("https://elsewhere.example")

@@ -1,31 +1,31 @@
-// Package copilottest is a fake GitHub + Copilot upstream for tests: the
-// token exchange, the user/quota endpoint, the GitHub device flow
-// (device.go) and the Copilot API (chat completions, the Responses API
-// (responses.go) and the Anthropic Messages API (messages.go), each with
-// SSE streaming; models; embeddings) on one loopback httptest server, with
-// controls for token lifetime, latency, stream shape and faults, and a
-// record of every request it received. It also provides a manually driven
-// Clock.
+// Package copilotfake is a fake GitHub + Copilot upstream: the token
+// exchange, the user/quota endpoint, the GitHub device flow (device.go) and
+// the Copilot API (chat completions, the Responses API (responses.go) and
+// the Anthropic Messages API (messages.go), each with SSE streaming;
+// models; embeddings) on one loopback server, with controls for token
+// lifetime, latency, stream shape and faults, and a record of every request
+// it received. It also provides a manually driven Clock.
+//
+// Tests use it through copilot/copilottest, which adds New(tb); the
+// gateway's demo command and the benchmarks use it directly. It imports
+// neither testing nor net/http/httptest, so the gateway binary that runs
+// the demo does not link them, and nothing of the project, so every
+// package's tests can use it.
 //
 // Tool calls: when a request declares tools and its last item is a user
 // message whose text contains ToolTrigger, the model answers with a call
 // to one of them (see ToolTrigger). Tool results at the end of the input
 // are answered with ToolResultReply.
-//
-// It imports nothing of the project so every package's tests can use it.
-package copilottest
+package copilotfake
 
 import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 )
 
@@ -180,7 +180,7 @@ type tokenInfo struct {
 // Server is the fake upstream. All methods are safe for concurrent use,
 // including while requests are in flight.
 type Server struct {
-	ts      *httptest.Server
+	ls      *loopbackServer
 	initial config
 	done    chan struct{} // closed by Close: unblocks hanging and sleeping handlers
 	close   sync.Once
@@ -207,17 +207,8 @@ type Server struct {
 	caPEM []byte // the TLS certificate, with WithTLS
 }
 
-// New starts the fake on a loopback httptest server; it is closed with
-// tb.Cleanup.
-func New(tb testing.TB, opts ...Option) *Server {
-	tb.Helper()
-	s := NewServer(opts...)
-	tb.Cleanup(s.Close)
-	return s
-}
-
-// NewServer is New without testing.TB (for a benchmark binary); the caller
-// calls Close.
+// NewServer starts the fake on a loopback port; the caller calls Close
+// (copilottest.New closes it with the test).
 func NewServer(opts ...Option) *Server {
 	cfg := config{
 		expiresIn:   DefaultExpiresIn,
@@ -249,12 +240,7 @@ func NewServer(opts ...Option) *Server {
 	if !cfg.noRecording {
 		h = s.record(mux)
 	}
-	s.ts = httptest.NewUnstartedServer(h)
-	s.ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			s.conns.Add(1)
-		}
-	}
+	s.ls = newLoopbackServer(h, func() { s.conns.Add(1) })
 	s.start()
 	return s
 }
@@ -290,14 +276,13 @@ func (s *Server) defaultSettings() settings {
 func (s *Server) Close() {
 	s.close.Do(func() {
 		close(s.done)
-		s.ts.CloseClientConnections()
-		s.ts.Close()
+		s.ls.close()
 	})
 }
 
 // URL is the base URL, e.g. http://127.0.0.1:PORT. It serves both the GitHub
 // API routes and the Copilot API routes.
-func (s *Server) URL() string { return s.ts.URL }
+func (s *Server) URL() string { return s.ls.url }
 
 // Connections is how many connections the server has accepted, for
 // checking that a client reuses its connections.
@@ -305,7 +290,7 @@ func (s *Server) Connections() int { return int(s.conns.Load()) }
 
 // Client returns an *http.Client configured for the server; its idle
 // connections are closed by Close.
-func (s *Server) Client() *http.Client { return s.ts.Client() }
+func (s *Server) Client() *http.Client { return s.ls.client }
 
 // record keeps a copy of every request (all routes) before routing.
 func (s *Server) record(next http.Handler) http.Handler {
