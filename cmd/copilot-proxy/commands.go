@@ -44,11 +44,6 @@ var tokenFiles = []string{
 	"$XDG_CONFIG_HOME/github-copilot/hosts.json, apps.json   the editor plugins' sign-in",
 }
 
-// flagsOf adapts a constructor that takes no environment.
-func flagsOf(f func() *flag.FlagSet) func(func(string) string) *flag.FlagSet {
-	return func(func(string) string) *flag.FlagSet { return f() }
-}
-
 // commands lists every command and subcommand, in the order of the usage.
 func commands() []command {
 	return append(append(mainCommands(), keysCommands()...), toolCommands()...)

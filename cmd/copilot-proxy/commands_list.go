@@ -128,7 +128,7 @@ func toolCommands() []command {
 		name: "healthcheck", summary: "exit 0 when the gateway is ready (for container health checks)",
 		synopsis: "copilot-proxy healthcheck [--timeout 3s] [URL]",
 		desc:     "GETs URL (default http://127.0.0.1:8080/readyz) and exits 0 only on a 2xx answer: a HEALTHCHECK without a shell or curl.",
-		flags:    flagsOf(func() *flag.FlagSet { fs, _ := healthcheckFlags(); return fs }),
+		flags:    func(func(string) string) *flag.FlagSet { fs, _ := healthcheckFlags(); return fs },
 		examples: []string{`HEALTHCHECK CMD ["/copilot-proxy", "healthcheck", "http://127.0.0.1:8080/readyz"]`},
 	}, {
 		name: "completion", summary: "print a shell completion script: bash, zsh or fish",

@@ -85,9 +85,7 @@ func newCompletionSpec(getenv func(string) string) completionSpec {
 func (s completionSpec) positional(name string) []string {
 	var out []string
 	switch {
-	case name == "":
-		out = commandNames()
-	case name == "help":
+	case name == "" || name == "help":
 		out = commandNames()
 	default:
 		for _, c := range subcommands(name) {

@@ -142,30 +142,39 @@ func keysCreateFlags(getenv func(string) string) (storeCmd, *keysCreateArgs) {
 	return fs, a
 }
 
+// params checks keys create's flags and turns them into the store's
+// parameters; --expires durations count from now.
+func (a *keysCreateArgs) params(now time.Time) (keys.CreateParams, error) {
+	if strings.TrimSpace(*a.name) == "" {
+		return keys.CreateParams{}, fmt.Errorf("%w: --name is required", errUsage)
+	}
+	p := keys.CreateParams{Name: *a.name, RPM: a.rpm.V, TPM: a.tpm.V, Concurrency: a.conc.V,
+		Models: keys.ParseModels(*a.models), Budget: a.budget.Change.Value}
+	if a.period.Change.Set {
+		// The store would refuse it too, but as a usage error it names the flag.
+		if p.Budget == nil {
+			return p, fmt.Errorf("%w: --budget-period needs --budget", errUsage)
+		}
+		p.BudgetPeriod = *a.period.Change.Value
+	}
+	if *a.expires != "" {
+		at, err := keys.ParseExpiry(*a.expires, now)
+		if err != nil {
+			return p, fmt.Errorf("%w: invalid --expires %q: %v", errUsage, *a.expires, err)
+		}
+		p.ExpiresAt = &at
+	}
+	return p, nil
+}
+
 func runKeysCreate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs, a := keysCreateFlags(getenv)
 	if done, err := fs.parse(args, getenv, stdout); done || err != nil {
 		return err
 	}
-	name, models, expires, rpm, tpm, conc, budget, period := a.name, a.models, a.expires, a.rpm, a.tpm, a.conc, a.budget, a.period
-	if strings.TrimSpace(*name) == "" {
-		return fmt.Errorf("%w: --name is required", errUsage)
-	}
-	p := keys.CreateParams{Name: *name, RPM: rpm.V, TPM: tpm.V, Concurrency: conc.V, Models: keys.ParseModels(*models),
-		Budget: budget.Change.Value}
-	if period.Change.Set {
-		// The store would refuse it too, but as a usage error it names the flag.
-		if p.Budget == nil {
-			return fmt.Errorf("%w: --budget-period needs --budget", errUsage)
-		}
-		p.BudgetPeriod = *period.Change.Value
-	}
-	if *expires != "" {
-		at, err := keys.ParseExpiry(*expires, time.Now())
-		if err != nil {
-			return fmt.Errorf("%w: invalid --expires %q: %v", errUsage, *expires, err)
-		}
-		p.ExpiresAt = &at
+	p, err := a.params(time.Now())
+	if err != nil {
+		return err
 	}
 	st, err := fs.open(ctx)
 	if err != nil {
