@@ -84,6 +84,10 @@ func versionOf(ctx context.Context, o options) (string, error) {
 	return v, nil
 }
 
+// zipEpoch dates the entries outside a git checkout: the first date a zip
+// entry can hold (its MS-DOS date starts in 1980; Unix 0 does not fit).
+var zipEpoch = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // archiveTime dates every archive entry: SOURCE_DATE_EPOCH, else the last
 // commit's time, so rebuilding the same commit gives the same archives.
 func archiveTime(ctx context.Context, o options) (time.Time, error) {
@@ -91,7 +95,7 @@ func archiveTime(ctx context.Context, o options) (time.Time, error) {
 	if s == "" {
 		var err error
 		if s, err = git(ctx, o.Dir, "log", "-1", "--format=%ct"); err != nil {
-			return time.Unix(0, 0).UTC(), nil // not a checkout: a fixed date
+			return zipEpoch, nil // not a checkout: a fixed date
 		}
 	}
 	sec, err := strconv.ParseInt(s, 10, 64)
@@ -170,6 +174,8 @@ func pack(dir, out, bin, version string, t target, mtime time.Time) (string, err
 // writeSums writes "HASH  NAME" lines (sha256sum -c reads them) for the
 // archives, sorted by name.
 func writeSums(path string, archives []string) error {
+	archives = slices.Clone(archives)
+	slices.SortFunc(archives, func(a, b string) int { return strings.Compare(filepath.Base(a), filepath.Base(b)) })
 	var lines []string
 	for _, a := range archives {
 		sum, err := sha256File(a)
@@ -178,7 +184,6 @@ func writeSums(path string, archives []string) error {
 		}
 		lines = append(lines, sum+"  "+filepath.Base(a))
 	}
-	slices.SortFunc(lines, func(a, b string) int { return strings.Compare(a[66:], b[66:]) })
 	return os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 }
 

@@ -188,6 +188,98 @@ func TestWriteZip(t *testing.T) {
 	}
 }
 
+// TestWriteTarGz: the tar archives hold the files with their contents,
+// sizes, modes, owner and date.
+func TestWriteTarGz(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "bin")
+	content := strings.Repeat("ELF binary ", 10000)
+	if err := os.WriteFile(src, []byte(content), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC)
+	path := filepath.Join(dir, "x.tar.gz")
+	files := []file{{Name: "top/copilot-proxy", Path: src, Mode: 0o755}, {Name: "top/README.md", Path: src, Mode: 0o644}}
+	if err := writeTarGz(path, files, mtime); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	for _, want := range files {
+		hdr, err := tr.Next()
+		if err != nil {
+			t.Fatalf("entry %s: %v", want.Name, err)
+		}
+		if hdr.Name != want.Name || hdr.Mode != want.Mode || hdr.Size != int64(len(content)) || !hdr.ModTime.Equal(mtime) || hdr.Uname != "root" {
+			t.Errorf("header %+v; want %s mode %o size %d", hdr, want.Name, want.Mode, len(content))
+		}
+		if b, _ := io.ReadAll(tr); string(b) != content {
+			t.Errorf("%s: content of %d bytes differs", want.Name, len(b))
+		}
+	}
+	if _, err := tr.Next(); err != io.EOF {
+		t.Errorf("more entries than written: %v", err)
+	}
+}
+
+// TestWriteSumsSortedByName: SHA256SUMS lists the archives by name,
+// whatever order they were built in.
+func TestWriteSumsSortedByName(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var archives []string
+	for _, name := range []string{"copilot-proxy_v1_windows_amd64.zip", "copilot-proxy_v1_darwin_arm64.tar.gz", "copilot-proxy_v1_linux_amd64.tar.gz"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		archives = append(archives, p)
+	}
+	sums := filepath.Join(dir, "SHA256SUMS")
+	if err := writeSums(sums, archives); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(sums)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		hash, name, ok := strings.Cut(line, "  ")
+		if !ok || len(hash) != 64 {
+			t.Fatalf("line %q is not HASH  NAME", line)
+		}
+		names = append(names, name)
+	}
+	want := "copilot-proxy_v1_darwin_arm64.tar.gz copilot-proxy_v1_linux_amd64.tar.gz copilot-proxy_v1_windows_amd64.zip"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("SHA256SUMS order %s; want %s", got, want)
+	}
+}
+
+// TestArchiveTimeOutsideCheckout: without git history nor
+// SOURCE_DATE_EPOCH, entries are dated 1980-01-01, the first date a zip
+// entry can hold.
+func TestArchiveTimeOutsideCheckout(t *testing.T) {
+	t.Parallel()
+	got, err := archiveTime(t.Context(), options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("archiveTime outside a checkout = %v; want %v", got, want)
+	}
+}
+
 // TestParseTargets covers the target list syntax.
 func TestParseTargets(t *testing.T) {
 	t.Parallel()
