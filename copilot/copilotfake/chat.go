@@ -26,7 +26,7 @@ type chatMessage struct {
 }
 
 // turn applies the fake's conventions to a chat request (see ToolTrigger).
-func (req *chatRequest) turn() turn {
+func (req *chatRequest) turn(answer string) turn {
 	var msgs []chatMessage
 	_ = json.Unmarshal(req.Messages, &msgs)
 	var decl []struct {
@@ -37,12 +37,10 @@ func (req *chatRequest) turn() turn {
 		} `json:"function"`
 	}
 	_ = json.Unmarshal(req.Tools, &decl)
-	var tools []string
-	schemas := map[string]json.RawMessage{}
+	var tools []tool
 	for _, t := range decl {
 		if t.Type == "function" && t.Function.Name != "" {
-			tools = append(tools, t.Function.Name)
-			addSchema(schemas, t.Function.Name, t.Function.Parameters)
+			tools = append(tools, tool{t.Function.Name, t.Function.Parameters})
 		}
 	}
 	i := len(msgs)
@@ -59,7 +57,7 @@ func (req *chatRequest) turn() turn {
 	if lastUser {
 		text = textOf(msgs[n-1].Content)
 	}
-	return newTurn(tools, text, lastUser, outputs).withSchema(schemas)
+	return newTurn(tools, text, lastUser, outputs, answer)
 }
 
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) outcome {
@@ -79,7 +77,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) outcome {
 		id:      "chatcmpl-fake" + strconv.FormatInt(s.seq.Add(1), 10),
 		created: time.Now().Unix(),
 		model:   jsonStr(req.Model),
-		turn:    req.turn().withAnswer(st.answer),
+		turn:    req.turn(st.answer),
 		cached:  st.cached,
 		cost:    st.coster(req.Model),
 	}
@@ -104,7 +102,7 @@ func (c chatGen) completion() string {
 	msg, finish := `{"role":"assistant","content":`+jsonStr(c.turn.text())+`}`, "stop"
 	if c.turn.tool != "" {
 		msg = fmt.Sprintf(`{"role":"assistant","content":null,"tool_calls":[{"id":%s,"type":"function","function":{"name":%s,"arguments":%s}}]}`,
-			jsonStr(c.callID), jsonStr(c.turn.tool), jsonStr(c.turn.arguments()))
+			jsonStr(c.callID), jsonStr(c.turn.tool), jsonStr(c.turn.args))
 		finish = "tool_calls"
 	}
 	return fmt.Sprintf(`{"id":%q,"object":"chat.completion","created":%d,"model":%s,"choices":[{"index":0,"message":%s,"finish_reason":%q}],"usage":%s%s}`,
@@ -162,7 +160,7 @@ func (c chatGen) deltas(chunks int) ([]string, string) {
 	}
 	out = append(out, fmt.Sprintf(`{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":%s,"type":"function","function":{"name":%s,"arguments":""}}]}`,
 		jsonStr(c.callID), jsonStr(c.turn.tool)))
-	for _, p := range splitPieces(c.turn.arguments(), chunks) {
+	for _, p := range splitPieces(c.turn.args, chunks) {
 		out = append(out, `{"tool_calls":[{"index":0,"function":{"arguments":`+jsonStr(p)+`}}]}`)
 	}
 	return out, "tool_calls"

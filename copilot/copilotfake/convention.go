@@ -2,6 +2,7 @@ package copilotfake
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -50,56 +51,39 @@ func ToolResultReply(output string) string {
 
 // turn is what the fake makes of a request's input.
 type turn struct {
-	tool      string          // tool to call; "" → answer with text
-	schema    json.RawMessage // tool's parameters (input_schema)
-	outputs   []string        // trailing tool results
+	tool      string   // tool to call; "" → answer with text
+	args      string   // the tool call's JSON arguments (set with tool)
+	outputs   []string // trailing tool results
 	hasOutput bool
 	answer    string // WithAnswer's text; "" → the default answers
-	args      string // the tool call's arguments; "" → ToolCallArguments
 }
 
-// withAnswer is t answering with text (see WithAnswer): a tool call then
-// carries arguments valid for the tool's schema.
-func (t turn) withAnswer(text string) turn {
-	t.answer = text
-	if text != "" && t.tool != "" {
-		t.args = string(exampleArgs(t.schema))
-	}
-	return t
+// tool is a declared client tool: its name and its parameters' schema.
+type tool struct {
+	name   string
+	schema json.RawMessage
 }
 
-// withSchema is t with the schema of the tool it calls, from the declared
-// tools' schemas by name.
-func (t turn) withSchema(schemas map[string]json.RawMessage) turn {
-	t.schema = schemas[t.tool]
-	return t
-}
-
-// arguments is the JSON arguments of t's tool call.
-func (t turn) arguments() string {
-	if t.args != "" {
-		return t.args
-	}
-	return ToolCallArguments
-}
-
-// addSchema records a declared tool's schema in schemas; the first
-// declaration of a name wins, as pickTool picks the first.
-func addSchema(schemas map[string]json.RawMessage, name string, schema json.RawMessage) {
-	if _, ok := schemas[name]; !ok {
-		schemas[name] = schema
-	}
-}
-
-// newTurn applies the conventions: tools are the declared function tool
-// names, userText the text of the last item when it is a user message.
-func newTurn(tools []string, userText string, lastIsUser bool, outputs []string) turn {
+// newTurn applies the conventions: tools are the declared client tools in
+// order, userText the text of the last item when it is a user message,
+// outputs the trailing tool results, answer WithAnswer's text. A tool
+// call's arguments are ToolCallArguments, or with an answer set, valid for
+// the schema of the first tool declared under the picked name.
+func newTurn(tools []tool, userText string, lastIsUser bool, outputs []string, answer string) turn {
 	if lastIsUser {
-		if name, ok := pickTool(tools, userText); ok {
-			return turn{tool: name}
+		names := make([]string, len(tools))
+		for i, t := range tools {
+			names[i] = t.name
+		}
+		if name, ok := pickTool(names, userText); ok {
+			t := turn{tool: name, args: ToolCallArguments, answer: answer}
+			if answer != "" {
+				t.args = string(exampleArgs(tools[slices.Index(names, name)].schema))
+			}
+			return t
 		}
 	}
-	return turn{outputs: outputs, hasOutput: len(outputs) > 0}
+	return turn{outputs: outputs, hasOutput: len(outputs) > 0, answer: answer}
 }
 
 // pickTool returns the tool the text asks for (see ToolTrigger).

@@ -1,6 +1,8 @@
 package copilotfake
 
 import (
+	"encoding/json"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -42,5 +44,32 @@ func TestSplitPieces(t *testing.T) {
 	}
 	if got := splitPieces("", 3); len(got) != 1 || got[0] != "" {
 		t.Errorf("splitPieces(\"\") = %q", got)
+	}
+}
+
+// TestNewTurn: the turn is built once from the declared tools, the last
+// user text, the trailing tool results and the answer: a tool call's
+// arguments follow the first declaration of the picked name.
+func TestNewTurn(t *testing.T) {
+	t.Parallel()
+	first := json.RawMessage(`{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]}`)
+	second := json.RawMessage(`{"type":"object","properties":{"b":{"type":"boolean"}},"required":["b"]}`)
+	tools := []tool{{"f", first}, {"f", second}, {"g", second}}
+	for _, tc := range []struct {
+		name, text, answer string
+		lastIsUser         bool
+		outputs            []string
+		want               turn
+	}{
+		{"default arguments", "call_tool f", "", true, nil, turn{tool: "f", args: ToolCallArguments}},
+		{"first declaration's schema", "call_tool f", "hi", true, nil, turn{tool: "f", args: `{"a":1}`, answer: "hi"}},
+		{"named tool", "call_tool g", "hi", true, nil, turn{tool: "g", args: `{"b":false}`, answer: "hi"}},
+		{"no trigger", "hello", "hi", true, nil, turn{answer: "hi"}},
+		{"tool results", "", "", false, []string{"42"}, turn{outputs: []string{"42"}, hasOutput: true}},
+	} {
+		got := newTurn(tools, tc.text, tc.lastIsUser, tc.outputs, tc.answer)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: newTurn = %+v, want %+v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -51,23 +51,21 @@ func blocksOf(raw json.RawMessage) []anthBlock {
 
 // turn applies the fake's conventions (see ToolTrigger): client tools are
 // those without a server-tool type.
-func (req *messagesRequest) turn(msgs []anthMessage) turn {
+func (req *messagesRequest) turn(msgs []anthMessage, answer string) turn {
 	var decl []struct {
 		Name, Type  string
 		InputSchema json.RawMessage `json:"input_schema"`
 	}
 	_ = json.Unmarshal(req.Tools, &decl)
-	var tools []string
-	schemas := map[string]json.RawMessage{}
+	var tools []tool
 	for _, t := range decl {
 		if t.Name != "" && (t.Type == "" || t.Type == "custom") {
-			tools = append(tools, t.Name)
-			addSchema(schemas, t.Name, t.InputSchema)
+			tools = append(tools, tool{t.Name, t.InputSchema})
 		}
 	}
 	n := len(msgs)
 	if n == 0 || msgs[n-1].Role != "user" {
-		return newTurn(tools, "", false, nil)
+		return newTurn(tools, "", false, nil, answer)
 	}
 	var text strings.Builder
 	var outputs []string
@@ -79,7 +77,7 @@ func (req *messagesRequest) turn(msgs []anthMessage) turn {
 			outputs = append(outputs, textOf(b.Content))
 		}
 	}
-	return newTurn(tools, text.String(), true, outputs).withSchema(schemas)
+	return newTurn(tools, text.String(), true, outputs, answer)
 }
 
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) outcome {
@@ -100,8 +98,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) outcome 
 	if o, done := s.verifySignatures(w, msgs, st.verify); done {
 		return o
 	}
-	g := s.newMsgGen(&req, msgs, st.cached)
-	g.turn = g.turn.withAnswer(st.answer)
+	g := s.newMsgGen(&req, msgs, st.cached, st.answer)
 	g.cost = st.coster(req.Model)
 	return s.answer(w, r, st, req.Stream, func() string { return jsonString(g.final()) }, g.stream, msgFailEvent)
 }
@@ -171,8 +168,8 @@ type msgGen struct {
 	cost              coster
 }
 
-func (s *Server) newMsgGen(req *messagesRequest, msgs []anthMessage, cached int) *msgGen {
-	g := &msgGen{id: s.nextID("msg_"), model: req.Model, turn: req.turn(msgs), cached: cached, maxTokens: req.MaxTokens}
+func (s *Server) newMsgGen(req *messagesRequest, msgs []anthMessage, cached int, answer string) *msgGen {
+	g := &msgGen{id: s.nextID("msg_"), model: req.Model, turn: req.turn(msgs, answer), cached: cached, maxTokens: req.MaxTokens}
 	if g.turn.tool != "" {
 		g.toolID = s.nextID("toolu_")
 	}
@@ -219,7 +216,7 @@ func (g *msgGen) final() obj {
 	}
 	if g.turn.tool != "" {
 		content = append(content, pairs("type", "tool_use", "id", g.toolID, "name", g.turn.tool,
-			"input", json.RawMessage(g.turn.arguments())))
+			"input", json.RawMessage(g.turn.args)))
 	} else {
 		content = append(content, pairs("type", "text", "text", g.turn.text()))
 	}
@@ -281,7 +278,7 @@ func (g *msgGen) stream(chunks int) []string {
 // toolBlock adds the tool_use block; it returns its number of deltas.
 func (g *msgGen) toolBlock(block func(obj, []obj), chunks int) int {
 	var deltas []obj
-	for _, p := range splitPieces(g.turn.arguments(), chunks) {
+	for _, p := range splitPieces(g.turn.args, chunks) {
 		deltas = append(deltas, pairs("type", "input_json_delta", "partial_json", p))
 	}
 	block(pairs("type", "tool_use", "id", g.toolID, "name", g.turn.tool, "input", obj{}), deltas)

@@ -53,18 +53,16 @@ func (req *responsesRequest) items() []respInputItem {
 }
 
 // turn applies the fake's conventions (see ToolTrigger).
-func (req *responsesRequest) turn(items []respInputItem) turn {
+func (req *responsesRequest) turn(items []respInputItem, answer string) turn {
 	var decl []struct {
 		Type, Name string
 		Parameters json.RawMessage
 	}
 	_ = json.Unmarshal(req.Tools, &decl)
-	var tools []string
-	schemas := map[string]json.RawMessage{}
+	var tools []tool
 	for _, t := range decl {
 		if t.Type == "function" && t.Name != "" {
-			tools = append(tools, t.Name)
-			addSchema(schemas, t.Name, t.Parameters)
+			tools = append(tools, tool{t.Name, t.Parameters})
 		}
 	}
 	i := len(items)
@@ -81,7 +79,7 @@ func (req *responsesRequest) turn(items []respInputItem) turn {
 	if lastUser {
 		text = textOf(items[n-1].Content)
 	}
-	return newTurn(tools, text, lastUser, outputs).withSchema(schemas)
+	return newTurn(tools, text, lastUser, outputs, answer)
 }
 
 func (s *Server) handleResponses(w http.ResponseWriter, r *http.Request) outcome {
@@ -105,8 +103,7 @@ func (s *Server) handleResponses(w http.ResponseWriter, r *http.Request) outcome
 	if o, done := s.verifyEncrypted(w, items, st.verify); done {
 		return o
 	}
-	g := s.newRespGen(&req, items, st.cached)
-	g.turn = g.turn.withAnswer(st.answer)
+	g := s.newRespGen(&req, items, st.cached, st.answer)
 	g.cost = st.coster(req.Model)
 	return s.answer(w, r, st, req.Stream, func() string { return jsonString(g.final()) }, g.stream, g.failEvent)
 }
@@ -138,10 +135,10 @@ type respGen struct {
 	cost               coster
 }
 
-func (s *Server) newRespGen(req *responsesRequest, items []respInputItem, cached int) *respGen {
+func (s *Server) newRespGen(req *responsesRequest, items []respInputItem, cached int, answer string) *respGen {
 	g := &respGen{
 		id: s.nextID("resp_"), model: req.Model, msgID: s.nextID("msg_"),
-		created: time.Now().Unix(), turn: req.turn(items),
+		created: time.Now().Unix(), turn: req.turn(items, answer),
 		cached: cached, maxOut: req.MaxOutputTokens,
 	}
 	if g.turn.tool != "" {
@@ -234,7 +231,7 @@ func (g *respGen) final() obj {
 		output = append(output, g.reasoningItem(true))
 	}
 	if g.turn.tool != "" {
-		output = append(output, g.callItem(g.turn.arguments(), true))
+		output = append(output, g.callItem(g.turn.args, true))
 	} else {
 		output = append(output, g.messageItem(g.turn.text(), true))
 	}
@@ -313,7 +310,7 @@ func (g *respGen) streamCall(e *respEvents, idx, chunks int) (obj, int) {
 		return pairs(append([]any{"item_id", g.fcID, "output_index", idx}, kv...)...)
 	}
 	e.add("response.output_item.added", pairs("output_index", idx, "item", g.callItem("", false)))
-	args := g.turn.arguments()
+	args := g.turn.args
 	pieces := splitPieces(args, chunks)
 	for _, p := range pieces {
 		e.add("response.function_call_arguments.delta", at("delta", p))
