@@ -135,7 +135,7 @@ func handleAdminListKeys(store *keys.Store, reset func() time.Time) http.Handler
 		if list == nil {
 			list = []keys.KeyWithUsage{}
 		}
-		writeJSON(w, r, http.StatusOK, list)
+		middleware.WriteJSON(w, r, http.StatusOK, list)
 	}
 }
 
@@ -155,7 +155,7 @@ func handleAdminCreateKey(store *keys.Store, now func() time.Time) http.HandlerF
 			keyStoreError(w, r, err)
 			return
 		}
-		writeJSON(w, r, http.StatusCreated, created)
+		middleware.WriteJSON(w, r, http.StatusCreated, created)
 	}
 }
 
@@ -211,7 +211,7 @@ func handleAdminUpdateKey(store *keys.Store, now func() time.Time) http.HandlerF
 			keyStoreError(w, r, err)
 			return
 		}
-		writeJSON(w, r, http.StatusOK, k)
+		middleware.WriteJSON(w, r, http.StatusOK, k)
 	}
 }
 
@@ -329,7 +329,7 @@ func handleAdminRevokeKey(store *keys.Store) http.HandlerFunc {
 			keyStoreError(w, r, err)
 			return
 		}
-		writeJSON(w, r, http.StatusOK, k)
+		middleware.WriteJSON(w, r, http.StatusOK, k)
 	}
 }
 
@@ -353,7 +353,7 @@ func handleAdminRotateKey(store *keys.Store) http.HandlerFunc {
 			keyStoreError(w, r, err)
 			return
 		}
-		writeJSON(w, r, http.StatusOK, created)
+		middleware.WriteJSON(w, r, http.StatusOK, created)
 	}
 }
 
@@ -382,7 +382,7 @@ func handleAdminUsage(store *keys.Store, now func() time.Time) http.HandlerFunc 
 		if rows == nil {
 			rows = []keys.UsageRow{}
 		}
-		writeJSON(w, r, http.StatusOK, rows)
+		middleware.WriteJSON(w, r, http.StatusOK, rows)
 	}
 }
 

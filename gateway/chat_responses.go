@@ -55,6 +55,6 @@ func chatViaResponses(w http.ResponseWriter, r *http.Request, up *upstream, mode
 		if rr.Usage != nil {
 			middleware.EntryFrom(r.Context()).SetUsage(rr.Usage.API())
 		}
-		writeJSON(w, r, http.StatusOK, responses.ToChatResponse(&rr))
+		middleware.WriteJSON(w, r, http.StatusOK, responses.ToChatResponse(&rr))
 	}
 }

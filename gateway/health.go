@@ -13,6 +13,7 @@ import (
 	"github.com/copilot-proxy/copilot-proxy/api"
 	"github.com/copilot-proxy/copilot-proxy/copilot"
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
+	"github.com/copilot-proxy/copilot-proxy/middleware"
 )
 
 // Names of the readiness conditions.
@@ -78,7 +79,7 @@ type probeBody struct {
 func handleHealthz() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		writeJSON(w, r, http.StatusOK, probeBody{Status: "ok"})
+		middleware.WriteJSON(w, r, http.StatusOK, probeBody{Status: "ok"})
 	}
 }
 
@@ -98,7 +99,7 @@ func handleReadyz(rd *readiness) http.HandlerFunc {
 				break
 			}
 		}
-		writeJSON(w, r, status, body)
+		middleware.WriteJSON(w, r, status, body)
 	}
 }
 

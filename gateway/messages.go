@@ -227,7 +227,7 @@ func handleCountTokens(bodies bodyReader) http.HandlerFunc {
 			return
 		}
 		middleware.EntryFrom(r.Context()).SetModel(req.Model)
-		writeJSON(w, r, http.StatusOK, map[string]int{"input_tokens": anthropic.CountTokens(req)})
+		middleware.WriteJSON(w, r, http.StatusOK, map[string]int{"input_tokens": anthropic.CountTokens(req)})
 	}
 }
 

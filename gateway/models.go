@@ -333,17 +333,6 @@ func jsonBody(v any) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// writeJSON writes v as JSON with status; a value that cannot be encoded
-// (a bug) is a 500 through the error writer.
-func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		middleware.WriteError(w, r, api.NewError(api.CodeInternal, "could not encode the response"))
-		return
-	}
-	writeRawJSON(w, status, append(body, '\n'))
-}
-
 // writeRawJSON writes pre-encoded JSON.
 func writeRawJSON(w http.ResponseWriter, status int, body []byte) {
 	writeRawJSONType(w, status, "application/json", body)

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"net/http"
+
+	"github.com/copilot-proxy/copilot-proxy/middleware"
 )
 
 // handleQuota serves GET /v1/usage/quota: the Copilot account's quota as
@@ -10,6 +12,6 @@ import (
 // shares the one account.
 func handleQuota(quota func() any) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, r, http.StatusOK, quota())
+		middleware.WriteJSON(w, r, http.StatusOK, quota())
 	}
 }

@@ -108,7 +108,7 @@ func responsesViaChat(w http.ResponseWriter, r *http.Request, up *upstream, mode
 			return
 		}
 		noteUsage(r, chat.Usage)
-		writeJSON(w, r, http.StatusOK, responses.FromChatResponse(&chat, req, id, created))
+		middleware.WriteJSON(w, r, http.StatusOK, responses.FromChatResponse(&chat, req, id, created))
 	}
 }
 

@@ -1,6 +1,10 @@
 package gateway
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/copilot-proxy/copilot-proxy/middleware"
+)
 
 // rootBody is the body of GET /: what this server is and where its
 // documentation and APIs are, for a human or a client probing the base URL.
@@ -26,7 +30,7 @@ func handleRoot() http.HandlerFunc {
 		if r.Method == http.MethodHead {
 			w = headWriter{w}
 		}
-		writeJSON(w, r, http.StatusOK, root)
+		middleware.WriteJSON(w, r, http.StatusOK, root)
 	}
 }
 

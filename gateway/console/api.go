@@ -54,7 +54,7 @@ func (c *Console) SignIn(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/console/", http.StatusSeeOther)
 		return
 	}
-	writeJSON(w, r, http.StatusOK, s) // keys.Session is the session API's JSON
+	middleware.WriteJSON(w, r, http.StatusOK, s) // keys.Session is the session API's JSON
 }
 
 // fail answers a failed sign-in: through the gate when it counts as a
@@ -131,7 +131,7 @@ func (c *Console) WhoAmI(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, r, http.StatusOK, s) // keys.Session is the session API's JSON
+	middleware.WriteJSON(w, r, http.StatusOK, s) // keys.Session is the session API's JSON
 }
 
 // SignOut serves DELETE /console/api/session: it ends the session (on every
@@ -228,7 +228,7 @@ func (c *Console) Me(w http.ResponseWriter, r *http.Request) {
 		middleware.WriteError(w, r, api.NewError(api.CodeInternal, "the key store failed; see the gateway log"))
 		return
 	}
-	writeJSON(w, r, http.StatusOK, me)
+	middleware.WriteJSON(w, r, http.StatusOK, me)
 }
 
 // me gathers the key holder's view of keyID.
@@ -264,16 +264,4 @@ func baseURL(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
-}
-
-// writeJSON answers v as JSON.
-func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		middleware.WriteError(w, r, api.NewError(api.CodeInternal, "could not encode the response"))
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
 }
