@@ -6,23 +6,33 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/copilot-proxy/copilot-proxy/credits"
+	"github.com/copilot-proxy/copilot-proxy/logging"
 )
 
 // completionShells are the shells completion writes scripts for.
 var completionShells = []string{"bash", "zsh", "fish"}
 
-// flagValues are the values of the flags that take one of a few words.
+// flagValues are the values of the flags that take one of a few words,
+// from the lists their validation uses where the owning package exports
+// one (TestFlagValuesAreValid checks every word is accepted).
 var flagValues = map[string][]string{
-	"log-format":           {"json", "console"},
+	"log-format":           {logging.FormatJSON, logging.FormatConsole},
 	"log-level":            {"debug", "info", "warn", "error"},
-	"redis-failure":        {"closed", "open"},
-	"global-budget-period": {"day", "week", "month"},
-	"budget-period":        {"day", "week", "month"},
+	"redis-failure":        redisFailureModes,
+	"global-budget-period": budgetPeriods,
+	"budget-period":        budgetPeriods,
 }
 
-// isFileFlag reports a flag whose value is a path.
-func isFileFlag(name string) bool {
-	return strings.HasSuffix(name, "-file") || name == "config" || name == "db" || name == "upstream-ca"
+// budgetPeriods are the budget periods, in credits' own spelling.
+var budgetPeriods = []string{string(credits.Day), string(credits.Week), string(credits.Month)}
+
+// isFileFlag reports a flag whose value is a path: its usage names the
+// value `file`, as PrintDefaults shows it (--config FILE).
+func isFileFlag(f *flag.Flag) bool {
+	name, _ := flag.UnquoteUsage(f)
+	return name == "file"
 }
 
 // runCompletion prints the completion script of a shell.
@@ -51,17 +61,18 @@ type completionSpec struct {
 	cmds       []command            // every command and subcommand
 	flags      map[string][]flagDoc // command name -> its flags
 	valueFlags []string             // flags taking a value, in any command
+	fileFlags  map[string]bool      // value flags completed with files
 }
 
 // flagDoc is a flag as completion shows it.
 type flagDoc struct {
-	name, doc string
-	bool      bool
+	name, doc  string
+	bool, file bool
 }
 
 // newCompletionSpec collects the commands and their flags.
 func newCompletionSpec(getenv func(string) string) completionSpec {
-	s := completionSpec{cmds: commands(), flags: map[string][]flagDoc{}}
+	s := completionSpec{cmds: commands(), flags: map[string][]flagDoc{}, fileFlags: map[string]bool{}}
 	for _, c := range s.cmds {
 		if c.flags == nil {
 			continue
@@ -70,7 +81,10 @@ func newCompletionSpec(getenv func(string) string) completionSpec {
 			b, ok := f.Value.(interface{ IsBoolFlag() bool })
 			isBool := ok && b.IsBoolFlag()
 			_, usage := flag.UnquoteUsage(f)
-			s.flags[c.name] = append(s.flags[c.name], flagDoc{f.Name, shortDoc(usage), isBool})
+			s.flags[c.name] = append(s.flags[c.name], flagDoc{f.Name, shortDoc(usage), isBool, isFileFlag(f)})
+			if isFileFlag(f) {
+				s.fileFlags[f.Name] = true
+			}
 			if !isBool && !slices.Contains(s.valueFlags, f.Name) {
 				s.valueFlags = append(s.valueFlags, f.Name)
 			}
@@ -148,7 +162,7 @@ func (s completionSpec) valueKinds() (files, free []string) {
 	for _, n := range s.valueFlags {
 		switch {
 		case flagValues[n] != nil:
-		case isFileFlag(n):
+		case s.fileFlags[n]:
 			files = append(files, n)
 		default:
 			free = append(free, n)

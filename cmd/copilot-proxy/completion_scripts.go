@@ -156,7 +156,7 @@ func fishValue(f flagDoc) string {
 		return ""
 	case flagValues[f.name] != nil:
 		return " -x -a " + shellQuote(strings.Join(flagValues[f.name], " "))
-	case isFileFlag(f.name):
+	case f.file:
 		return " -r -F"
 	default:
 		return " -x"

@@ -246,3 +246,54 @@ func TestFishCompletionCompletes(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagValuesAreValid: every word completion offers for a flag is one
+// its command accepts (set on the flag, then serve's validation).
+func TestFlagValuesAreValid(t *testing.T) {
+	t.Parallel()
+	env := envMap(map[string]string{"HOME": "/home/x"})
+	for _, c := range commands() {
+		if c.flags == nil {
+			continue
+		}
+		c.flags(env).VisitAll(func(f *flag.Flag) {
+			for _, word := range flagValues[f.Name] {
+				if c.name == "serve" {
+					var cfg serveConfig
+					fs := serveFlags(&cfg, env)
+					if err := fs.Set(f.Name, word); err != nil {
+						t.Errorf("serve --%s %s: %v", f.Name, word, err)
+					} else if err := cfg.validate(); err != nil {
+						t.Errorf("serve --%s %s: %v", f.Name, word, err)
+					}
+					continue
+				}
+				if err := c.flags(env).Set(f.Name, word); err != nil {
+					t.Errorf("%s --%s %s: %v", c.name, f.Name, word, err)
+				}
+			}
+		})
+	}
+}
+
+// TestFileFlags: the flags whose value is a path are completed with files,
+// each because its help names the value `file`; a *-file flag without it
+// would fall back to free text.
+func TestFileFlags(t *testing.T) {
+	t.Parallel()
+	spec := newCompletionSpec(envMap(map[string]string{"HOME": "/home/x"}))
+	for _, name := range []string{"config", "db", "upstream-ca", "github-token-file", "admin-token-file"} {
+		if !spec.fileFlags[name] {
+			t.Errorf("--%s is not completed with files", name)
+		}
+	}
+	for _, name := range spec.valueFlags {
+		if strings.HasSuffix(name, "-file") && !spec.fileFlags[name] {
+			t.Errorf("--%s names a file but its help does not say `file`", name)
+		}
+	}
+	files, _ := spec.valueKinds()
+	if !slices.Contains(files, "db") || slices.Contains(files, "addr") {
+		t.Errorf("file flags %v", files)
+	}
+}

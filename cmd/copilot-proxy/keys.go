@@ -50,7 +50,7 @@ type storeCmd struct {
 
 func newStoreCmd(name, usage string, getenv func(string) string) storeCmd {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	c := storeCmd{FlagSet: fs, db: fs.String("db", keys.DefaultPath(getenv), "key store database file")}
+	c := storeCmd{FlagSet: fs, db: fs.String("db", keys.DefaultPath(getenv), "key store database `file`")}
 	c.dbURL = fs.String("database-url", "", "key store URL instead of --db: postgres://… (as serve's) or sqlite://PATH")
 	c.asJSON = fs.Bool("json", false, "print JSON")
 	configFlag(fs) // only its db and database-url settings are read (parse)

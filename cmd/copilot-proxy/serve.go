@@ -18,6 +18,7 @@ import (
 	"github.com/copilot-proxy/copilot-proxy/githubtoken"
 	"github.com/copilot-proxy/copilot-proxy/logging"
 	"github.com/copilot-proxy/copilot-proxy/middleware"
+	"github.com/copilot-proxy/copilot-proxy/redislimits"
 )
 
 // serveConfig is every setting of the serve command.
@@ -76,10 +77,10 @@ func serveFlags(cfg *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address (host:port)")
 	fs.StringVar(&cfg.GitHubAPIURL, "github-api-url", defaultGitHubAPIURL, "GitHub API base URL (for GitHub Enterprise: https://HOST/api/v3 or https://api.DOMAIN)")
 	fs.StringVar(&cfg.CopilotAPIURL, "copilot-api-url", "", "Copilot API base URL (default: endpoints.api of the Copilot token, else https://api.githubcopilot.com)")
-	fs.StringVar(&cfg.GitHubTokenFile, "github-token-file", "", "file holding the GitHub OAuth token (the token itself is only ever read from COPILOT_PROXY_GITHUB_TOKEN or a file)")
+	fs.StringVar(&cfg.GitHubTokenFile, "github-token-file", "", "`file` holding the GitHub OAuth token (the token itself is only ever read from COPILOT_PROXY_GITHUB_TOKEN or a file)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "", "log format: json or console (default: console when stderr is a terminal, else json)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&cfg.UpstreamCA, "upstream-ca", "", "PEM file of certificate authorities to trust for GitHub and Copilot besides the system's (a TLS-intercepting corporate proxy's)")
+	fs.StringVar(&cfg.UpstreamCA, "upstream-ca", "", "PEM `file` of certificate authorities to trust for GitHub and Copilot besides the system's (a TLS-intercepting corporate proxy's)")
 	fs.DurationVar(&cfg.UpstreamTimeout, "upstream-timeout", 10*time.Minute, "how long to wait for upstream response headers (a non-stream answer arrives whole, after the full generation)")
 	fs.DurationVar(&cfg.StreamIdleTimeout, "stream-idle-timeout", 5*time.Minute, "longest silence allowed inside an upstream stream")
 	fs.DurationVar(&cfg.Keepalive, "keepalive", 15*time.Second, "send a \": ping\" SSE comment after this much upstream silence (0 disables)")
@@ -87,13 +88,13 @@ func serveFlags(cfg *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long in-flight requests and streams may take to finish")
 	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send its request headers (slow-loris clients are cut)")
 	cfg.Editor = editorFlags(fs)
-	fs.StringVar(&cfg.DB, "db", keys.DefaultPath(getenv), "key store database file (client keys and usage)")
+	fs.StringVar(&cfg.DB, "db", keys.DefaultPath(getenv), "key store database `file` (client keys and usage)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "key store URL instead of --db: postgres://USER:PASS@HOST/DB (shared by several instances) or sqlite://PATH")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis URL (redis:// or rediss://) sharing rate limits and budgets between instances; without it limits are per instance")
 	fs.StringVar(&cfg.RedisFailure, "redis-failure", "closed", "when Redis is unreachable: closed (limited requests get 503 limits_unavailable) or open (limits fall back to per instance)")
 	fs.DurationVar(&cfg.RedisLeaseTTL, "redis-lease-ttl", 30*time.Second, "how long a concurrency slot or budget reservation outlives an instance that died holding it")
 	fs.BoolVar(&cfg.NoAuth, "no-auth", false, "serve without client keys (single-user; only on a loopback address)")
-	fs.StringVar(&cfg.AdminTokenFile, "admin-token-file", "", "file holding the admin token that enables /admin/* (or set COPILOT_PROXY_ADMIN_TOKEN)")
+	fs.StringVar(&cfg.AdminTokenFile, "admin-token-file", "", "`file` holding the admin token that enables /admin/* (or set COPILOT_PROXY_ADMIN_TOKEN)")
 	fs.IntVar(&cfg.KeyRPM, "key-rpm", middleware.DefaultKeyRPM, "requests per minute per key, for keys without their own limit (0 = unlimited)")
 	fs.IntVar(&cfg.KeyTPM, "key-tpm", middleware.DefaultKeyTPM, "tokens per minute per key, for keys without their own limit (0 = unlimited)")
 	fs.IntVar(&cfg.KeyConcurrency, "key-concurrency", middleware.DefaultKeyConcurrency, "concurrent requests per key, for keys without their own limit (0 = unlimited)")
@@ -139,7 +140,7 @@ func (c *serveConfig) validate() error {
 		{"pprof-addr", c.PprofAddr != "" && !isLoopbackAddr(c.PprofAddr), "must be a loopback address such as 127.0.0.1:6060 (profiles show internals)"},
 		{"console-session", c.ConsoleSession < time.Minute, "must be at least 1m"},
 		{"db", c.DB == "" && c.DatabaseURL == "", "no path: set --db, or HOME / XDG_DATA_HOME for the default location"},
-		{"redis-failure", c.RedisFailure != "closed" && c.RedisFailure != "open", "want closed or open"},
+		{"redis-failure", !slices.Contains(redisFailureModes, c.RedisFailure), "want closed or open"},
 		{"redis-lease-ttl", c.RedisLeaseTTL < time.Second, "must be at least 1s"},
 		{"key-rpm", c.KeyRPM < 0, negative},
 		{"key-tpm", c.KeyTPM < 0, negative},
@@ -154,6 +155,10 @@ func (c *serveConfig) validate() error {
 	}
 	return nil
 }
+
+// redisFailureModes are --redis-failure's values, as redislimits spells
+// them; validation and completion both use the list.
+var redisFailureModes = []string{redislimits.FailClosed.String(), redislimits.FailOpen.String()}
 
 func validPeriod(p string) bool {
 	_, err := credits.ParsePeriod(p)

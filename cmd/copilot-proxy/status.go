@@ -30,7 +30,7 @@ func statusFlags(cfg *statusConfig) *flag.FlagSet {
 	cfg.Editor = editorFlags(fs)
 	fs.StringVar(&cfg.GitHubAPIURL, "github-api-url", defaultGitHubAPIURL, "GitHub API base URL (GitHub Enterprise: https://HOST/api/v3 or https://api.DOMAIN)")
 	fs.StringVar(&cfg.CopilotAPIURL, "copilot-api-url", "", "Copilot API base URL (default: endpoints.api of the Copilot token, else https://api.githubcopilot.com)")
-	fs.StringVar(&cfg.GitHubTokenFile, "github-token-file", "", "file holding the GitHub OAuth token")
+	fs.StringVar(&cfg.GitHubTokenFile, "github-token-file", "", "`file` holding the GitHub OAuth token")
 	configFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: copilot-proxy status [--json] [flags]
