@@ -19,22 +19,23 @@ ARG VERSION=devel
 RUN CGO_ENABLED=0 go build -trimpath \
       -ldflags "-s -w -X github.com/copilot-proxy/copilot-proxy/version.stamp=${VERSION}" \
       -o /rootfs/copilot-proxy ./cmd/copilot-proxy
-# The few files the binary needs from an OS: CA certificates for GitHub and
-# Copilot (from Debian's ca-certificates in the build image), a passwd entry
-# for the non-root user 65532, a sticky /tmp (SQLite's temporary files) and
-# the store's directory, owned by that user.
-RUN mkdir -p /rootfs/etc/ssl/certs /rootfs/tmp /rootfs/data \
+# The few files the binary needs from an OS, made here so that the build
+# image is the only one pulled (the CA bundle is therefore as recent as
+# that image's ca-certificates): CA certificates for GitHub and Copilot, a
+# passwd entry for the non-root user 65532 and a sticky /tmp (SQLite's
+# temporary files), in /rootfs; the store's directory apart, in /rootdata,
+# so that it is copied once, with its owner.
+RUN mkdir -p /rootfs/etc/ssl/certs /rootfs/tmp /rootdata/data \
  && cp /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ \
  && echo 'nonroot:x:65532:65532:nonroot:/data:/sbin/nologin' > /rootfs/etc/passwd \
  && echo 'nonroot:x:65532:' > /rootfs/etc/group \
- && chmod 1777 /rootfs/tmp \
- && chown 65532:65532 /rootfs/data
+ && chmod 1777 /rootfs/tmp
 
 # scratch: nothing but the files above (no shell, no package manager).
 FROM scratch
 COPY --from=build /rootfs/ /
-# COPY resets ownership to root: give the store's directory back to 65532.
-COPY --from=build --chown=65532:65532 /rootfs/data /data
+# The store's directory, owned by the user that writes it.
+COPY --from=build --chown=65532:65532 /rootdata/ /
 USER 65532:65532
 # Listen on every interface inside the container: client keys are on (serve
 # refuses --no-auth on a non-loopback address). The SQLite store lives on

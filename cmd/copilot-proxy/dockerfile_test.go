@@ -395,3 +395,38 @@ func TestNginxFailsOverOnlyDeadInstances(t *testing.T) {
 		t.Error("nginx.conf sets no proxy_next_upstream; keep it explicit: error timeout")
 	}
 }
+
+// TestDockerfileCopiesStoreDirOnce: the final stage copies the store's
+// directory once, owned by the image's user, and the rest of the root
+// filesystem without it (COPY would otherwise copy /data twice).
+func TestDockerfileCopiesStoreDirOnce(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins := parseDockerfile(string(b))
+	var copies []string
+	for _, in := range ins {
+		switch in.cmd {
+		case "FROM":
+			copies = nil // only the final stage counts
+		case "COPY":
+			copies = append(copies, in.args)
+		}
+	}
+	var store []string
+	for _, c := range copies {
+		if strings.Contains(c, "data") {
+			store = append(store, c)
+		}
+	}
+	if len(store) != 1 || !strings.Contains(store[0], "--chown=65532:65532") {
+		t.Errorf("final stage copies the store's directory as %q; want once, with --chown=65532:65532", store)
+	}
+	for _, in := range ins {
+		if in.cmd == "RUN" && strings.Contains(in.args, "/rootfs/data") {
+			t.Errorf("line %d: the store's directory is in /rootfs, which is copied whole", in.line)
+		}
+	}
+}
