@@ -331,6 +331,14 @@ func TestDockerignore(t *testing.T) {
 			patterns = append(patterns, l)
 		}
 	}
+	// dockerignoreMatch implements *, ?, ** and parent directories, not
+	// Docker's exceptions (!), escapes or character classes: a pattern
+	// using them would be judged differently here than by docker build.
+	for _, p := range patterns {
+		if strings.HasPrefix(p, "!") || strings.ContainsAny(p, "\\[") {
+			t.Errorf(".dockerignore pattern %q uses syntax this test does not implement (!, \\ or [...]): check it with Docker's matcher (moby/patternmatcher)", p)
+		}
+	}
 	for _, p := range []string{".git/HEAD", "bin/copilot-proxy", "dist/SHA256SUMS", "bench-results/latest.json",
 		"copilot-proxy", "copilot-proxy.db", "data/keys.db", "data/keys.db-wal", ".env", "deploy/compose/.env",
 		"prod.env", "deploy/compose/secrets/github-token", "deploy/compose/secrets/admin-token", "secrets/x", "github-token",
