@@ -24,7 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/copilot-proxy/copilot-proxy/copilot/copilottest"
+	"github.com/copilot-proxy/copilot-proxy/copilot/copilotfake"
 )
 
 // upstream is one fake Copilot the targets are measured against: plain
@@ -33,7 +33,7 @@ import (
 type upstream struct {
 	name   string // h1 or h2
 	label  string
-	fake   *copilottest.Server
+	fake   *copilotfake.Server
 	caFile string      // the fake's certificate (h2): copilot-proxy's --upstream-ca, the baseline's -upstream-ca
 	tls    *tls.Config // what the bench's own client trusts (h2), nil for h1
 }
@@ -184,9 +184,9 @@ func newBenchEnv(o options, stderr io.Writer) (*env, error) {
 // request recording off so a long run does not grow it.
 func (e *env) newUpstream(proto string) (*upstream, error) {
 	if proto == "h1" {
-		return &upstream{name: "h1", label: "HTTP/1.1, plain", fake: copilottest.NewServer(copilottest.WithoutRecording())}, nil
+		return &upstream{name: "h1", label: "HTTP/1.1, plain", fake: copilotfake.NewServer(copilotfake.WithoutRecording())}, nil
 	}
-	fake := copilottest.NewServer(copilottest.WithoutRecording(), copilottest.WithTLS(0))
+	fake := copilotfake.NewServer(copilotfake.WithoutRecording(), copilotfake.WithTLS(0))
 	up := &upstream{name: "h2", label: "HTTP/2 over TLS", fake: fake, caFile: filepath.Join(e.dir, "upstream-ca.pem")}
 	if err := os.WriteFile(up.caFile, fake.CACertPEM(), 0o600); err != nil {
 		fake.Close()
@@ -273,7 +273,7 @@ func (e *env) coldStart(up *upstream, name string, tr *targetResult) error {
 // startTargets returns the targets of the load phases: the upstream called
 // directly, and a running baseline and copilot-proxy, which stop ends.
 func (e *env) startTargets(up *upstream) (targets []*target, stop func(), err error) {
-	tok, err := exchange(up.fake.Client(), up.fake.URL(), copilottest.GitHubToken)
+	tok, err := exchange(up.fake.Client(), up.fake.URL(), copilotfake.GitHubToken)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -407,8 +407,8 @@ func (e *env) childEnv() []string {
 		}
 	}
 	return append(out, "HOME="+e.dir, "XDG_CONFIG_HOME="+filepath.Join(e.dir, "config"),
-		"XDG_DATA_HOME="+filepath.Join(e.dir, "data"), "COPILOT_PROXY_GITHUB_TOKEN="+copilottest.GitHubToken,
-		"BENCH_GITHUB_TOKEN="+copilottest.GitHubToken)
+		"XDG_DATA_HOME="+filepath.Join(e.dir, "data"), "COPILOT_PROXY_GITHUB_TOKEN="+copilotfake.GitHubToken,
+		"BENCH_GITHUB_TOKEN="+copilotfake.GitHubToken)
 }
 
 // start runs a proxy process and waits for its first successful chat
@@ -676,7 +676,7 @@ const (
 // apart, and returns each one's figures in the order of cells.
 func (e *env) streaming(up *upstream, cells []cell) []*streamResult {
 	up.fake.SetStream(streamEvents, streamSpacing)
-	defer up.fake.SetStream(copilottest.DefaultChunks, 0)
+	defer up.fake.SetStream(copilotfake.DefaultChunks, 0)
 	c := newClient(e.o.streamConc*2, up.tls)
 	defer c.CloseIdleConnections()
 	obs := make([][]streamObs, len(cells))
@@ -824,7 +824,7 @@ func (e *env) memory(up *upstream, t *target, tr *targetResult, conns0 int) erro
 	idleStack, stackOK := stackInuse(t)
 	e.saveMemProfiles(up, t, "idle")
 	up.fake.SetStream(1000, time.Second)
-	defer up.fake.SetStream(copilottest.DefaultChunks, 0)
+	defer up.fake.SetStream(copilotfake.DefaultChunks, 0)
 
 	n := e.o.streams
 	c := newClient(n, nil)

@@ -2,7 +2,7 @@
 // client and the upstream, side by side with calling the upstream directly
 // and with a bare httputil.ReverseProxy (the floor of a Go proxy).
 //
-// In one run it starts the fake upstream (copilottest) in-process twice,
+// In one run it starts the fake upstream (copilotfake) in-process twice,
 // plain HTTP/1.1 ("h1") and HTTP/2 over TLS with a certificate made at
 // start ("h2", as Copilot's API is served; the gateway trusts it through
 // --upstream-ca, the baseline and the direct client trust it too), the

@@ -1,5 +1,5 @@
 // Command copilot-proxy-soak is a bounded soak test (make soak, not in CI):
-// it starts the fake upstream (copilottest) with short token lifetimes,
+// it starts the fake upstream (copilotfake) with short token lifetimes,
 // runs the built bin/copilot-proxy against it as a separate process, drives
 // mixed stream and non-stream load while injecting random faults, and prints
 // requests, failures by kind and the proxy's RSS at start and end.
@@ -25,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/copilot-proxy/copilot-proxy/copilot/copilottest"
+	"github.com/copilot-proxy/copilot-proxy/copilot/copilotfake"
 )
 
 func main() {
@@ -76,7 +76,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	fake := copilottest.NewServer(copilottest.WithTokenLifetime(5*time.Second, 4*time.Second))
+	fake := copilotfake.NewServer(copilotfake.WithTokenLifetime(5*time.Second, 4*time.Second))
 	defer fake.Close()
 	fake.SetStream(8, 5*time.Millisecond)
 
@@ -129,7 +129,7 @@ func startProxy(bin, dir, upstream string) (*proxy, error) {
 	cmd.Env = append(cleanEnv(os.Environ()),
 		"HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
 		"COPILOT_PROXY_ADDR="+addr,
-		"COPILOT_PROXY_GITHUB_TOKEN="+copilottest.GitHubToken,
+		"COPILOT_PROXY_GITHUB_TOKEN="+copilotfake.GitHubToken,
 		"COPILOT_PROXY_GITHUB_API_URL="+upstream,
 		"COPILOT_PROXY_COPILOT_API_URL="+upstream,
 		"COPILOT_PROXY_DB="+filepath.Join(dir, "soak.db"),
@@ -175,7 +175,7 @@ func (p *proxy) terminate() error {
 // drive runs o.workers clients and the fault injector until o.duration has
 // passed (or ctx ends), and returns what the clients saw and the faults
 // injected, by kind.
-func drive(ctx context.Context, o options, client *http.Client, base string, fake *copilottest.Server) (*stats, map[string]int) {
+func drive(ctx context.Context, o options, client *http.Client, base string, fake *copilotfake.Server) (*stats, map[string]int) {
 	loadCtx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
 	st := &stats{failures: map[string]int{}}
@@ -206,24 +206,24 @@ func drive(ctx context.Context, o options, client *http.Client, base string, fak
 // faultKinds are the faults the soak injects, by the name it reports.
 var faultKinds = []struct {
 	name   string
-	inject func(*copilottest.Server)
+	inject func(*copilotfake.Server)
 }{
-	{"upstream 500", func(f *copilottest.Server) { f.SetChatFault(copilottest.Fault{Status: 500, Count: 3}) }},
-	{"upstream 429", func(f *copilottest.Server) {
-		f.SetChatFault(copilottest.Fault{Status: 429, RetryAfter: "1", Count: 3})
+	{"upstream 500", func(f *copilotfake.Server) { f.SetChatFault(copilotfake.Fault{Status: 500, Count: 3}) }},
+	{"upstream 429", func(f *copilotfake.Server) {
+		f.SetChatFault(copilotfake.Fault{Status: 429, RetryAfter: "1", Count: 3})
 	}},
-	{"stream dropped", func(f *copilottest.Server) { f.SetChatFault(copilottest.Fault{DropAfter: 3, Count: 3}) }},
-	{"stream stalled past the idle timeout", func(f *copilottest.Server) {
-		f.SetChatFault(copilottest.Fault{StallAfter: 2, StallFor: 1500 * time.Millisecond, Count: 2})
+	{"stream dropped", func(f *copilotfake.Server) { f.SetChatFault(copilotfake.Fault{DropAfter: 3, Count: 3}) }},
+	{"stream stalled past the idle timeout", func(f *copilotfake.Server) {
+		f.SetChatFault(copilotfake.Fault{StallAfter: 2, StallFor: 1500 * time.Millisecond, Count: 2})
 	}},
-	{"tokens revoked", func(f *copilottest.Server) { f.RevokeTokens() }},
-	{"token exchange 502 once", func(f *copilottest.Server) { f.FailExchange(502, "", 1) }},
-	{"upstream hangs", func(f *copilottest.Server) { f.SetChatFault(copilottest.Fault{Hang: true, Count: 1}) }},
+	{"tokens revoked", func(f *copilotfake.Server) { f.RevokeTokens() }},
+	{"token exchange 502 once", func(f *copilotfake.Server) { f.FailExchange(502, "", 1) }},
+	{"upstream hangs", func(f *copilotfake.Server) { f.SetChatFault(copilotfake.Fault{Hang: true, Count: 1}) }},
 }
 
 // injectFaults injects a random fault every 0.5–1.5 s until ctx ends,
 // counting each kind in faults.
-func injectFaults(ctx context.Context, fake *copilottest.Server, faults map[string]int) {
+func injectFaults(ctx context.Context, fake *copilotfake.Server, faults map[string]int) {
 	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():

@@ -242,7 +242,7 @@ func (a *app) gatewayDeps(hc *http.Client, adminToken string) gateway.Deps {
 func (a *app) readiness() func() []gateway.Condition {
 	var redis *gateway.Probe
 	if a.redis != nil {
-		redis = &gateway.Probe{Name: gateway.CondRedis, Ping: a.redis.Ping, Now: time.Now}
+		redis = &gateway.Probe{Name: gateway.CondRedis, Ping: a.redis.Ping, Now: time.Now, Logger: a.log}
 	}
 	return func() []gateway.Condition {
 		conds := []gateway.Condition{gateway.TokenCondition(a.tokens.Status())}
