@@ -41,13 +41,13 @@ func accounting(store *keys.Store, models *modelCache, now func() time.Time) fun
 	return func(next http.Handler) http.Handler {
 		if store == nil {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				defer price(middleware.EntryFrom(r.Context()), models)
+				defer middleware.AtEnd(r.Context(), pricing{middleware.EntryFrom(r.Context()), models})
 				next.ServeHTTP(w, r)
 			})
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			a := startAccounting(w, r, store, now)
-			defer a.finish(models)
+			a := startAccounting(w, r, store, models, now)
+			defer middleware.AtEnd(a.r.Context(), a)
 			next.ServeHTTP(a.sw, a.r)
 		})
 	}
@@ -56,6 +56,7 @@ func accounting(store *keys.Store, models *modelCache, now func() time.Time) fun
 // accountingRun is the accounting of one request.
 type accountingRun struct {
 	store   *keys.Store
+	models  *modelCache
 	now     func() time.Time
 	sw      middleware.StatusWriter
 	r       *http.Request // the request carrying the stream-start hook
@@ -67,8 +68,8 @@ type accountingRun struct {
 // stream (see upstream.do).
 //
 //go:noinline
-func startAccounting(w http.ResponseWriter, r *http.Request, store *keys.Store, now func() time.Time) *accountingRun {
-	a := &accountingRun{store: store, now: now, sw: middleware.Wrap(w)}
+func startAccounting(w http.ResponseWriter, r *http.Request, store *keys.Store, models *modelCache, now func() time.Time) *accountingRun {
+	a := &accountingRun{store: store, models: models, now: now, sw: middleware.Wrap(w)}
 	a.r = r.WithContext(context.WithValue(r.Context(), streamStartKey{}, a.streamStarted))
 	return a
 }
@@ -81,11 +82,21 @@ func (a *accountingRun) streamStarted() {
 	}
 }
 
-// finish prices the request, which has ended, and records its usage.
-func (a *accountingRun) finish(models *modelCache) {
-	price(middleware.EntryFrom(a.r.Context()), models)
+// End prices the request, which has ended, and records its usage.
+func (a *accountingRun) End() {
+	price(middleware.EntryFrom(a.r.Context()), a.models)
 	record(a.store, a.r, a.sw, a.now(), a.started)
 }
+
+// pricing prices a request at its end, without a key store (see
+// middleware.AtEnd).
+type pricing struct {
+	e      *middleware.Entry
+	models *modelCache
+}
+
+// End prices the request.
+func (p pricing) End() { price(p.e, p.models) }
 
 // price records on e what the request cost (package credits): the cost
 // Copilot reported, else its tokens at the model's prices in the cached

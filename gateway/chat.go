@@ -26,7 +26,7 @@ func handleChat(up *upstream, rt *router, bodies bodyReader, out *relayer) http.
 		if !ok {
 			return
 		}
-		defer resp.Body.Close()
+		defer closeAnswer(resp)
 		out.answer(w, r, resp, d)
 	}
 }

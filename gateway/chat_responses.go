@@ -41,7 +41,7 @@ func chatViaResponses(w http.ResponseWriter, r *http.Request, up *upstream, mode
 	if !ok {
 		return
 	}
-	defer resp.Body.Close()
+	defer closeAnswer(resp)
 	switch {
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		writeUpstreamError(w, r, resp)

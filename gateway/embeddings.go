@@ -30,7 +30,7 @@ func handleEmbeddings(up *upstream, models *modelCache, bodies bodyReader, out *
 		if !ok {
 			return
 		}
-		defer resp.Body.Close()
+		defer closeAnswer(resp)
 		if resp.StatusCode < 200 || resp.StatusCode > 299 || !req.WantsBase64() || resp.Header.Get("Content-Encoding") != "" {
 			d := chatDialect(false)
 			out.answer(w, r, resp, &d)

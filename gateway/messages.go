@@ -98,7 +98,7 @@ func nativeMessages(w http.ResponseWriter, r *http.Request, up *upstream, rt *ro
 	if !ok {
 		return true
 	}
-	defer resp.Body.Close()
+	defer closeAnswer(resp)
 	if resp.StatusCode >= 500 {
 		e, _ := readUpstreamError(resp)
 		logFallback(r, model, api.EndpointMessages, api.EndpointChat, e)
@@ -158,7 +158,7 @@ func messagesTranslated(w http.ResponseWriter, r *http.Request, up *upstream, mo
 	if !ok {
 		return
 	}
-	defer resp.Body.Close()
+	defer closeAnswer(resp)
 	messagesAnswer(w, r, out, resp, to, model)
 }
 

@@ -24,6 +24,10 @@ type metricsCtx struct {
 	headers time.Time
 	sw      middleware.StatusWriter
 	r       *http.Request // the request carrying this context
+	route   string        // the route pattern, read as the handler returns
+	m       *metrics.Metrics
+	models  *modelCache
+	now     func() time.Time
 }
 
 func (c *metricsCtx) Value(key any) any {
@@ -48,8 +52,8 @@ func metricsFrom(ctx context.Context) *metricsCtx {
 func recordMetrics(m *metrics.Metrics, models *modelCache, now func() time.Time) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mc := startMetrics(w, r, now)
-			defer mc.observe(m, models, now)
+			mc := startMetrics(w, r, m, models, now)
+			defer mc.returned()
 			next.ServeHTTP(mc.sw, mc.r)
 		})
 	}
@@ -60,20 +64,28 @@ func recordMetrics(m *metrics.Metrics, models *modelCache, now func() time.Time)
 // whole stream (see upstream.do).
 //
 //go:noinline
-func startMetrics(w http.ResponseWriter, r *http.Request, now func() time.Time) *metricsCtx {
-	mc := &metricsCtx{Context: r.Context(), start: now(), sw: middleware.Wrap(w)}
+func startMetrics(w http.ResponseWriter, r *http.Request, m *metrics.Metrics, models *modelCache, now func() time.Time) *metricsCtx {
+	mc := &metricsCtx{Context: r.Context(), start: now(), sw: middleware.Wrap(w), m: m, models: models, now: now}
 	mc.r = r.WithContext(mc)
 	return mc
 }
 
-// observe records the request, which has ended.
-func (mc *metricsCtx) observe(m *metrics.Metrics, models *modelCache, now func() time.Time) {
-	rq := requestMetrics(mc.r, mc, mc.sw, models, now())
-	m.ObserveRequest(&rq)
+// returned records the request at its end (see middleware.AtEnd). The
+// route pattern is read now: chi's routing context is reused once the
+// handler has returned.
+func (mc *metricsCtx) returned() {
+	mc.route = middleware.RoutePattern(mc.r)
+	middleware.AtEnd(mc, mc)
+}
+
+// End records the request, which has ended.
+func (mc *metricsCtx) End() {
+	rq := requestMetrics(mc, mc.sw, mc.models, mc.now())
+	mc.m.ObserveRequest(&rq)
 }
 
 // requestMetrics is what the metrics record of a request that ended at end.
-func requestMetrics(r *http.Request, mc *metricsCtx, sw middleware.StatusWriter, models *modelCache, end time.Time) metrics.Request {
+func requestMetrics(mc *metricsCtx, sw middleware.StatusWriter, models *modelCache, end time.Time) metrics.Request {
 	e := middleware.EntryFrom(mc)
 	total := end.Sub(mc.start)
 	status := sw.Status()
@@ -81,7 +93,7 @@ func requestMetrics(r *http.Request, mc *metricsCtx, sw middleware.StatusWriter,
 		status = http.StatusOK
 	}
 	rq := metrics.Request{
-		Route:          middleware.RoutePattern(r),
+		Route:          mc.route,
 		Status:         status,
 		Model:          modelLabel(models, e.Model()),
 		KeyID:          orNone(e.KeyID()),

@@ -100,11 +100,45 @@ func (rl *relayer) answer(w http.ResponseWriter, r *http.Request, resp *http.Res
 // stream relays an SSE answer (see relay) and notes how it went: usage and
 // error code on the Entry, the stream metrics, a log line.
 func (rl *relayer) stream(w http.ResponseWriter, r *http.Request, resp *http.Response, d *dialect) {
-	rl.streamStarted(r)
-	res := rl.relay(w, r, resp, d)
-	rl.streamEnded(r, res)
-	noteStream(r, res)
+	detachStream(r, resp, func() {
+		rl.streamStarted(r)
+		res := rl.relay(w, r, resp, d)
+		rl.streamEnded(r, res)
+		noteStream(r, res)
+	})
 }
+
+// detachStream runs a stream's relay (run) on a goroutine of its own once
+// the handler has returned, when the client's connection allows it (see
+// middleware.Detach): net/http's per-connection goroutine and buffers are
+// then freed for the stream's whole life. The detached run owns resp's body
+// and closes it; until it starts, resp.Body is left open by the handler's
+// closeAnswer. Otherwise run runs now.
+func detachStream(r *http.Request, resp *http.Response, run func()) {
+	body := resp.Body
+	detached := middleware.Detach(r, func() {
+		resp.Body = body
+		defer body.Close()
+		run()
+	})
+	if detached {
+		resp.Body = leftOpen{body}
+		return
+	}
+	run()
+}
+
+// closeAnswer closes the body of the upstream's answer; handlers defer it
+// (a deferred resp.Body.Close() would bind the body before a detached
+// stream takes it over).
+func closeAnswer(resp *http.Response) {
+	_ = resp.Body.Close()
+}
+
+// leftOpen is a body a detached stream will close.
+type leftOpen struct{ io.ReadCloser }
+
+func (leftOpen) Close() error { return nil }
 
 // noteStream notes how a relayed or translated stream went on the Entry:
 // its usage, its reported cost and its error code, and logs it. A stream

@@ -40,7 +40,7 @@ func handleResponses(up *upstream, rt *router, bodies bodyReader, out *relayer) 
 		if !ok {
 			return
 		}
-		defer resp.Body.Close()
+		defer closeAnswer(resp)
 		e, refused, answered := unsupportedAPI(w, r, resp)
 		switch {
 		case answered:
@@ -95,7 +95,7 @@ func responsesViaChat(w http.ResponseWriter, r *http.Request, up *upstream, mode
 	if !ok {
 		return
 	}
-	defer resp.Body.Close()
+	defer closeAnswer(resp)
 	id, created := newResponseID(), out.now().Unix()
 	switch {
 	case resp.StatusCode < 200 || resp.StatusCode > 299:

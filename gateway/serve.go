@@ -69,12 +69,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, cfg ServeConfig) er
 	cfg.Logger.Info().Str("timeout", cfg.ShutdownTimeout.String()).Msg("shutting down: no new connections, draining in-flight requests")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		cfg.Logger.Warn().Int64("in_flight", inflight.Load()).Msg("drain timeout reached; closing the remaining connections")
+	// net/http's drain does not see the streams relayed on their own
+	// goroutines (see middleware.Detacher): they are waited for after it.
+	err := srv.Shutdown(sctx)
+	if err == nil {
+		err = s.detacher.Wait(sctx)
+	}
+	if err != nil {
+		cfg.Logger.Warn().Int64("in_flight", inflight.Load()+int64(s.detacher.InFlight())).Msg("drain timeout reached; closing the remaining connections")
 		_ = srv.Close()
+		s.detacher.Cancel()
 		// Closing the connections cancels the requests' contexts; give their
 		// handlers a moment to return so their usage is recorded.
 		waitIdle(&inflight, cutGrace)
+		gctx, stop := context.WithTimeout(context.Background(), cutGrace)
+		_ = s.detacher.Wait(gctx)
+		stop()
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		cfg.Logger.Error().Err(err).Msg("server error during shutdown")

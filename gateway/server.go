@@ -147,7 +147,9 @@ type Deps struct {
 // the model cache and the draining flag; each handler gets only the parts
 // it uses (see routes.go).
 type Server struct {
-	handler  http.Handler
+	handler  http.Handler // mux under the detacher
+	mux      http.Handler
+	detacher *middleware.Detacher // streams relayed off net/http's goroutines
 	models   *modelCache
 	draining atomic.Bool
 
@@ -171,7 +173,9 @@ func NewServer(d Deps) *Server {
 	up := newUpstream(d.Upstream, d.UpstreamURL, d.Now)
 	s.models = newModelCache(s.life, up, cfg.ModelsTTL, d.Now)
 	s.models.aliases = cfg.ModelAliases
-	s.handler = s.routes(d, cfg, up)
+	s.mux = s.routes(d, cfg, up)
+	s.detacher = middleware.NewDetacher(d.Now)
+	s.handler = s.detacher.Middleware(s.mux)
 	return s
 }
 
@@ -183,7 +187,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Routes is the route tree, for tools and tests that walk it (chi.Walk):
 // the OpenAPI contract test checks it against openapi.yaml.
 func (s *Server) Routes() chi.Routes {
-	rt, _ := s.handler.(chi.Routes)
+	rt, _ := s.mux.(chi.Routes)
 	return rt
 }
 
@@ -193,10 +197,12 @@ func (s *Server) Models(ctx context.Context) ([]api.Model, error) {
 	return s.models.list(ctx)
 }
 
-// Close cancels the server's background work (shared model fetches). Call
+// Close cancels the server's background work (shared model fetches, the
+// watch for clients leaving detached streams). Call
 // it once the HTTP server has drained. It is safe to call more than once.
 func (s *Server) Close() {
 	s.stop()
+	s.detacher.Close()
 }
 
 // SetDraining makes readiness report 503 "shutting down" from now on, so a

@@ -40,14 +40,23 @@ var errTranslatedCut = errors.New("the upstream stream ended before its last eve
 // the client's dialect during silences. It notes usage, the error code, the
 // stream metrics and a log line like the passthrough relay.
 func (rl *relayer) translate(w http.ResponseWriter, r *http.Request, resp *http.Response, tr translator, ping []byte) {
-	rl.streamStarted(r)
+	detachStream(r, resp, func() {
+		rl.streamStarted(r)
+		res := rl.translateRun(w, r, resp, tr, ping)
+		rl.streamEnded(r, res)
+		noteStream(r, res)
+	})
+}
+
+// translateRun is the relay of a translated stream; it returns what it
+// observed.
+func (rl *relayer) translateRun(w http.ResponseWriter, r *http.Request, resp *http.Response, tr translator, ping []byte) *relayResult {
 	s := rl.startStream(w, r, resp, http.StatusOK, ping)
 	defer s.close()
 	res := translateGuarded(r.Context(), s.br, s.out, tr, rl.now, s.guard)
 	res.Pings = s.out.pingCount()
 	res.Usage, res.HasUsage = tr.usage()
-	rl.streamEnded(r, &res)
-	noteStream(r, &res)
+	return &res
 }
 
 // translateGuarded is the loop of translate: each upstream event of br is

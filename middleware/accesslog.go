@@ -44,7 +44,7 @@ func AccessLog(logger zerolog.Logger, now func() time.Time) func(http.Handler) h
 			defer func() {
 				// Runs on panic too (then completed is false), so an aborted
 				// request is still logged; the panic keeps unwinding.
-				st.write(st.log.base, r, st.log.id, now().Sub(st.start), completed)
+				st.returned(r, completed)
 			}()
 			next.ServeHTTP(&st.sw, r.WithContext(st))
 			completed = true
@@ -107,6 +107,7 @@ func newAccessState(w http.ResponseWriter, r *http.Request, logger *zerolog.Logg
 		log:     lazyLogger{base: *logger, id: id},
 		entry:   EntryFrom(ctx),
 		start:   now(),
+		now:     now,
 	}
 }
 
@@ -121,6 +122,25 @@ type accessState struct {
 	entry *Entry
 	log   lazyLogger
 	start time.Time
+	now   func() time.Time
+	// Set as the handler returns, for the line written at the end.
+	r         *http.Request
+	route     string
+	completed bool
+}
+
+// returned notes the handler's return (completed: without a panic) and
+// logs the request at its end (see AtEnd). The route pattern is read now:
+// chi's routing context is reused once the handler has returned.
+func (s *accessState) returned(r *http.Request, completed bool) {
+	s.r, s.route, s.completed = r, RoutePattern(r), completed
+	AtEnd(s, s)
+}
+
+// End writes the access line.
+func (s *accessState) End() {
+	completed := s.completed && !endAborted(s)
+	s.write(s.log.base, s.r, s.log.id, s.now().Sub(s.start), completed)
 }
 
 func (s *accessState) Value(key any) any {
@@ -146,7 +166,7 @@ func (s *accessState) write(logger zerolog.Logger, r *http.Request, id string, t
 	if id != "" {
 		ev.Str("request_id", id)
 	}
-	route := RoutePattern(r)
+	route := s.route
 	ev.Str("method", r.Method).
 		Str("route", route).
 		Int("status", status).

@@ -20,7 +20,7 @@ func BodyLimit(max int64) func(http.Handler) http.Handler {
 				WriteError(w, r, BodyTooLargeError(max))
 				return
 			}
-			if r.Body != nil && r.Body != http.NoBody {
+			if r.Body != nil && r.Body != http.NoBody && !limitDetachable(r, max) {
 				// MaxBytesReader tells the real net/http writer (through an
 				// unexported method wrappers cannot forward) to close the
 				// connection when the limit is hit, so hand it the innermost

@@ -102,7 +102,7 @@ func (b *Budgets) Middleware(next http.Handler) http.Handler {
 		case t == nil:
 			next.ServeHTTP(w, r)
 		default:
-			defer t.settle()
+			defer AtEnd(t.r.Context(), t)
 			next.ServeHTTP(w, t.r)
 		}
 	})
@@ -194,9 +194,10 @@ func (t *budgetTicket) check(w http.ResponseWriter, r *http.Request, est int64) 
 	return true
 }
 
-// settle replaces the request's reservation with its cost (Entry.Cost) in
-// each budget, and logs a budget's passing 80 % and 100 %.
-func (t *budgetTicket) settle() {
+// End settles the request: it replaces the request's reservation with its
+// cost (Entry.Cost) in each budget, and logs a budget's passing 80 % and
+// 100 %.
+func (t *budgetTicket) End() {
 	if t.hold == nil {
 		return
 	}

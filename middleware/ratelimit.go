@@ -156,7 +156,7 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 		case a == nil:
 			next.ServeHTTP(w, r)
 		default:
-			defer a.release()
+			defer AtEnd(a.r.Context(), a)
 			next.ServeHTTP(a.sw, a.r)
 		}
 	})
@@ -207,8 +207,8 @@ func (l *Limiter) admit(w http.ResponseWriter, r *http.Request) (*admission, boo
 	return &admission{t: t, lim: lim, entry: EntryFrom(ctx), sw: Wrap(w), r: withReservation(r, t, lim, p)}, false
 }
 
-// release gives the admission back with the tokens the request used.
-func (a *admission) release() {
+// End gives the admission back with the tokens the request used.
+func (a *admission) End() {
 	var tokens int64
 	if a.lim.TPM > 0 {
 		tokens = min(a.entry.Tokens(), maxLimit)

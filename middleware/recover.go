@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -28,13 +29,7 @@ func Recover(next http.Handler) http.Handler {
 			if err, ok := rec.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(rec)
 			}
-			ctx := r.Context()
-			EntryFrom(ctx).SetErrorCode(string(api.CodeInternal))
-			LoggerFrom(ctx).Error().
-				Str("panic", api.Redact(panicText(rec))).
-				Bool("response_started", sw.Started()).
-				Str("stack", string(panicStack(rec))).
-				Msg("handler panicked")
+			logPanic(r.Context(), rec, sw.Started())
 			if sw.Started() {
 				panic(http.ErrAbortHandler)
 			}
@@ -42,6 +37,18 @@ func Recover(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// logPanic notes a handler's panic on the request's Entry (internal_error)
+// and logs it at error level: its text passed through api.Redact, whether
+// the response had started, and its stack.
+func logPanic(ctx context.Context, rec any, started bool) {
+	EntryFrom(ctx).SetErrorCode(string(api.CodeInternal))
+	LoggerFrom(ctx).Error().
+		Str("panic", api.Redact(panicText(rec))).
+		Bool("response_started", started).
+		Str("stack", string(panicStack(rec))).
+		Msg("handler panicked")
 }
 
 // StackCarrier is a panic value that carries the stack it was first raised

@@ -1,0 +1,453 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Detacher lets a handler finish a long response, a stream, off the
+// server's goroutine (see Detach), and keeps count of those responses for a
+// drain (Wait, Cancel).
+//
+// Why: while a handler runs, net/http's HTTP/1.1 server holds the
+// connection's goroutine and stack, its 4 KiB read and 4 KiB write buffers,
+// a 2 KiB response buffer and a goroutine reading ahead for the next
+// request. For a stream that waits minutes on the model that is most of what
+// it costs. A detached stream takes over the connection (Hijack) and writes
+// its chunked body itself on a goroutine of its own; net/http's goroutine,
+// buffers and reader are freed at once. The connection closes at the
+// stream's end (Connection: close): a client opens a new one for its next
+// request.
+//
+// A detached stream notices a client that left on its next write, not at
+// once: an event or the keep-alive comment, which the gateway sends after
+// some seconds of upstream silence.
+type Detacher struct {
+	now     func() time.Time
+	hangups hangups
+	mu      sync.Mutex
+	live    map[*detachState]struct{}
+	idle    *sync.Cond // signalled when live empties
+}
+
+// NewDetacher returns a Detacher; now is the clock of the Date header (nil:
+// time.Now).
+func NewDetacher(now func() time.Time) *Detacher {
+	if now == nil {
+		now = time.Now
+	}
+	d := &Detacher{now: now, live: make(map[*detachState]struct{})}
+	d.idle = sync.NewCond(&d.mu)
+	return d
+}
+
+type detachKey struct{}
+
+// Middleware makes a request's response detachable. Install it outermost:
+// the writer and the context every other middleware sees are its own, so
+// that the response can move to another goroutine with all of them. Only a
+// POST over HTTP/1.1 can be detached (streams are answers to POSTs; an
+// HTTP/2 connection cannot be taken over, HTTP/1.0 has no chunked bodies);
+// other requests pass through untouched.
+func (d *Detacher) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !r.ProtoAtLeast(1, 1) || r.ProtoMajor != 1 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		s := d.newState(w, r)
+		defer s.handlerReturned()
+		next.ServeHTTP(s, s.req)
+	})
+}
+
+// newState is the detachable state of a request. Its context is the
+// request's without net/http's cancellation, cancelled instead when net/http
+// cancels the request's until the response is detached, and at its end.
+func (d *Detacher) newState(w http.ResponseWriter, r *http.Request) *detachState {
+	parent := r.Context()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	s := &detachState{Context: ctx, cancel: cancel, d: d, w: w, header: w.Header()}
+	s.stopParent = context.AfterFunc(parent, cancel)
+	s.req = r.WithContext(s)
+	s.body.rc = r.Body
+	s.req.Body = &s.body
+	return s
+}
+
+// limitDetachable puts BodyLimit's bound beneath r's body when that is the
+// detachable body of Detacher.Middleware (and reports whether it did):
+// MaxBytesReader holds net/http's writer, to have the connection closed
+// when the limit is hit, and a detached response must let go of that
+// writer with the body.
+func limitDetachable(r *http.Request, max int64) bool {
+	s, ok := r.Context().Value(detachKey{}).(*detachState)
+	if !ok || r.Body != &s.body || s.w == nil {
+		return false
+	}
+	s.body.rc = http.MaxBytesReader(s.w, s.body.rc, max)
+	return true
+}
+
+// detachBody is the request body the handlers read, so that a detached
+// response can let go of net/http's body, which holds the connection's read
+// buffer (a handler has read the body by the time it detaches).
+type detachBody struct{ rc io.ReadCloser }
+
+func (b *detachBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
+func (b *detachBody) Close() error               { return b.rc.Close() }
+
+// Detach hands the rest of r's response to run, which is called on a
+// goroutine of its own once the handler chain has returned: each middleware
+// has then queued the work it does at a request's end (see AtEnd), which
+// runs after run, once the response has ended. r's context stays alive for
+// run (net/http cancels the handler's context when it returns; this one is
+// cancelled by a drain's Cancel and at the end).
+//
+// Detach must be called before anything of the response is written. It
+// reports false, having done nothing, when the response cannot be detached
+// (not under Detacher.Middleware, not HTTP/1.1, already started, or the
+// connection cannot be taken over): the caller then does the work itself.
+func Detach(r *http.Request, run func()) bool {
+	s, ok := r.Context().Value(detachKey{}).(*detachState)
+	if !ok || s.touched || s.run != nil {
+		return false
+	}
+	conn, _, err := http.NewResponseController(s.w).Hijack()
+	if err != nil {
+		return false
+	}
+	s.conn, s.run, s.runCtx = conn, run, r.Context()
+	s.stopParent()
+	// Let go of what holds net/http's connection state and buffers.
+	s.w, s.body.rc = nil, http.NoBody
+	return true
+}
+
+// Detached reports whether the response of the request carrying ctx has
+// been detached (see Detach).
+func Detached(ctx context.Context) bool {
+	s, ok := ctx.Value(detachKey{}).(*detachState)
+	return ok && s.run != nil
+}
+
+// An Ender is work a middleware does at the end of a request: releasing
+// what it holds, recording what the request did.
+type Ender interface {
+	End()
+}
+
+// AtEnd calls e.End at the end of the request carrying ctx: after its
+// detached response has ended (see Detach), or now. Middlewares call it as
+// next returns (deferred, so it runs on a panic too) instead of doing their
+// end-of-request work directly. Whatever End reads of the request it must
+// have kept by then (a detached response outlives chi's routing context).
+func AtEnd(ctx context.Context, e Ender) {
+	s, ok := ctx.Value(detachKey{}).(*detachState)
+	if ok && s.run != nil {
+		s.atEnd = append(s.atEnd, e)
+		return
+	}
+	e.End()
+}
+
+// endAborted reports whether the detached response of the request carrying
+// ctx was cut by a panic (false for any other request).
+func endAborted(ctx context.Context) bool {
+	s, ok := ctx.Value(detachKey{}).(*detachState)
+	return ok && s.aborted
+}
+
+// detachState is one request under Detacher.Middleware: its context, and
+// the response writer the handlers write through, net/http's until the
+// response is detached and the raw connection's after.
+type detachState struct {
+	context.Context
+	cancel     context.CancelFunc
+	stopParent func() bool
+	d          *Detacher
+	req        *http.Request
+	w          http.ResponseWriter // net/http's
+	header     http.Header
+	body       detachBody
+	touched    bool            // something was written through w: too late to detach
+	run        func()          // set by Detach
+	atEnd      []Ender         // queued by AtEnd, in the order the chain returned
+	runCtx     context.Context // the context of the request Detach was given
+	conn       net.Conn        // the taken-over connection, once detached
+	status     int
+	headSent   bool
+	aborted    bool   // run panicked: the body was cut, not ended
+	stopWatch  func() // ends the watch for the client's hang-up
+	werr       error
+	buf        []byte
+}
+
+func (s *detachState) Value(key any) any {
+	if _, ok := key.(detachKey); ok {
+		return s
+	}
+	return s.Context.Value(key)
+}
+
+// handlerReturned runs as the handler chain returns: a detached response
+// goes on on its own goroutine, any other request's context is released.
+func (s *detachState) handlerReturned() {
+	if s.run == nil {
+		s.stopParent()
+		s.cancel()
+		return
+	}
+	s.d.mu.Lock()
+	s.d.live[s] = struct{}{}
+	s.d.mu.Unlock()
+	// The client hanging up cancels the context, as net/http's read-ahead
+	// does for a handler: the relay then stops at once and, through the
+	// context, the upstream.
+	s.stopWatch = s.d.hangups.watch(s.conn, s.cancel)
+	go s.finish()
+}
+
+// finish is the detached response's goroutine: run, the end of the body,
+// then the work the middlewares queued.
+func (s *detachState) finish() {
+	defer s.d.remove(s)
+	defer s.cancel()
+	defer s.runAtEnd()
+	s.runStream()
+	s.end()
+}
+
+// runStream calls run; a panic is logged as Recover logs one, and cuts the
+// body (the client sees a broken response, as when net/http aborts one).
+func (s *detachState) runStream() {
+	defer func() {
+		if rec := recover(); rec != nil {
+			s.aborted = true
+			if err, ok := rec.(error); !ok || !errors.Is(err, http.ErrAbortHandler) {
+				logPanic(s.runCtx, rec, true)
+			}
+		}
+	}()
+	s.run()
+}
+
+// runAtEnd runs the queued end-of-request work. One that panics is logged
+// and the others still run: each releases something of its own (a limits
+// slot, a budget hold, a usage row).
+func (s *detachState) runAtEnd() {
+	for _, e := range s.atEnd {
+		func() {
+			defer func() {
+				if rec := recover(); rec != nil {
+					logPanic(s.runCtx, rec, true)
+				}
+			}()
+			e.End()
+		}()
+	}
+}
+
+// end sends the body's last chunk (unless it was cut) and closes the
+// connection.
+func (s *detachState) end() {
+	s.stopWatch()
+	if !s.aborted && s.werr == nil {
+		b := s.appendHead(s.buf[:0])
+		b = append(b, "0\r\n\r\n"...)
+		_, _ = s.conn.Write(b)
+	}
+	_ = s.conn.Close()
+	s.buf = nil
+}
+
+func (d *Detacher) remove(s *detachState) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.live, s)
+	if len(d.live) == 0 {
+		d.idle.Broadcast()
+	}
+}
+
+// Close ends the detached responses still in flight (as Cancel) and waits
+// for them, up to closeWait; later ones watch for hang-ups with a reading
+// goroutine each. Call it once the server has drained.
+func (d *Detacher) Close() {
+	d.Cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), closeWait)
+	defer cancel()
+	_ = d.Wait(ctx)
+	d.hangups.close()
+}
+
+// closeWait bounds Close's wait for cancelled responses: they only have to
+// notice their context and return.
+const closeWait = 5 * time.Second
+
+// InFlight is the number of detached responses not yet ended.
+func (d *Detacher) InFlight() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.live)
+}
+
+// Wait waits until no detached response is in flight, or ctx ends (its
+// error is returned then).
+func (d *Detacher) Wait(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		d.mu.Lock()
+		d.idle.Broadcast()
+		d.mu.Unlock()
+	})
+	defer stop()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for len(d.live) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		d.idle.Wait()
+	}
+	return nil
+}
+
+// Cancel cancels the contexts of the detached responses in flight (a
+// drain's cut): their streams end and their connections close.
+func (d *Detacher) Cancel() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for s := range d.live {
+		s.cancel()
+	}
+}
+
+// ---- the response writer ----
+
+func (s *detachState) Header() http.Header { return s.header }
+
+func (s *detachState) WriteHeader(code int) {
+	if s.conn == nil {
+		s.touched = true
+		s.w.WriteHeader(code)
+		return
+	}
+	if s.status == 0 && code >= 200 {
+		s.status = code
+	}
+}
+
+func (s *detachState) Write(p []byte) (int, error) {
+	if s.conn == nil {
+		s.touched = true
+		return s.w.Write(p)
+	}
+	if s.werr != nil {
+		return 0, s.werr
+	}
+	if len(p) == 0 {
+		return 0, nil // an empty chunk would end the body
+	}
+	b := s.appendHead(s.buf[:0])
+	b = strconv.AppendInt(b, int64(len(p)), 16)
+	b = append(b, "\r\n"...)
+	b = append(b, p...)
+	b = append(b, "\r\n"...)
+	if _, err := s.conn.Write(b); err != nil {
+		s.werr = err
+		return 0, err
+	}
+	s.keep(b)
+	return len(p), nil
+}
+
+// keep keeps the assembly buffer for the next write, unless a large event
+// made it large: a stream waits long between events, and holds it.
+func (s *detachState) keep(b []byte) {
+	if cap(b) > 4<<10 {
+		s.buf = nil
+		return
+	}
+	s.buf = b[:0]
+}
+
+// FlushError sends the head if it has not gone yet; the body's writes are
+// not buffered once detached.
+func (s *detachState) FlushError() error {
+	if s.conn == nil {
+		s.touched = true
+		return http.NewResponseController(s.w).Flush()
+	}
+	if s.werr != nil || s.headSent {
+		return s.werr
+	}
+	b := s.appendHead(s.buf[:0])
+	if _, err := s.conn.Write(b); err != nil {
+		s.werr = err
+		return err
+	}
+	s.keep(b)
+	return nil
+}
+
+// Unwrap gives http.ResponseController net/http's writer until the
+// response is detached (after, there is none: this is the writer).
+func (s *detachState) Unwrap() http.ResponseWriter {
+	if s.conn == nil {
+		return s.w
+	}
+	return nil
+}
+
+// SetWriteDeadline sets the connection's write deadline (through net/http
+// until detached).
+func (s *detachState) SetWriteDeadline(t time.Time) error {
+	if s.conn == nil {
+		return http.NewResponseController(s.w).SetWriteDeadline(t)
+	}
+	return s.conn.SetWriteDeadline(t)
+}
+
+// appendHead appends the response head to b the first time: the status
+// line, the handler's headers with net/http's Date, chunked encoding and
+// the connection's close.
+func (s *detachState) appendHead(b []byte) []byte {
+	if s.headSent {
+		return b
+	}
+	s.headSent = true
+	status := s.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(status)...)
+	b = append(b, "\r\n"...)
+	if _, ok := s.header["Date"]; !ok {
+		b = append(b, "Date: "...)
+		b = s.d.now().UTC().AppendFormat(b, http.TimeFormat)
+		b = append(b, "\r\n"...)
+	}
+	hw := appendWriter{b: b}
+	_ = s.header.WriteSubset(&hw, framingHeaders)
+	return append(hw.b, "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"...)
+}
+
+// framingHeaders are the headers the detached writer sets itself.
+var framingHeaders = map[string]bool{"Content-Length": true, "Transfer-Encoding": true, "Connection": true, "Trailer": true}
+
+// appendWriter is an io.Writer appending to a byte slice.
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}

@@ -1,0 +1,390 @@
+package middleware
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+)
+
+// detachWait bounds the waits of these tests: generous for a busy machine,
+// finite so a bug cannot hang the suite.
+const detachWait = 10 * time.Second
+
+// ender records, in order, the ends it is told of.
+type ender struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (e *ender) add(name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.names = append(e.names, name)
+}
+
+func (e *ender) list() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.names...)
+}
+
+type namedEnd struct {
+	e    *ender
+	name string
+}
+
+func (n namedEnd) End() { n.e.add(n.name) }
+
+// endsWith is middleware queuing an end named name (see AtEnd).
+func endsWith(e *ender, name string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer AtEnd(r.Context(), namedEnd{e, name})
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// detachRouter is the production order of middlewares under a Detacher,
+// with two ends queued around the handler, served over loopback.
+func detachRouter(t *testing.T, d *Detacher, logs io.Writer, e *ender, h http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	r := chi.NewRouter()
+	r.Use(RequestID, accessLog(zerolog.New(logs)), Recover, endsWith(e, "outer"), endsWith(e, "inner"))
+	r.With(BodyLimit(1<<10)).Post("/stream", h)
+	t.Cleanup(d.Close)
+	return newServer(t, d.Middleware(r))
+}
+
+// streamEvents writes n events, flushing each, as the relay does.
+func streamEvents(w http.ResponseWriter, n int) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("X-Test", "kept")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	for i := range n {
+		fmt.Fprintf(w, "data: %d\n\n", i)
+		_ = rc.Flush()
+	}
+}
+
+func TestDetachedStreamReachesTheClient(t *testing.T) {
+	t.Parallel()
+	d := NewDetacher(nil)
+	var logs syncBuffer
+	e := new(ender)
+	var detached, bodyRead bool
+	srv := detachRouter(t, d, &logs, e, func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		bodyRead = err == nil && string(b) == "hello"
+		detached = Detach(r, func() {
+			if r.Context().Err() != nil {
+				t.Error("the detached run's context is cancelled when the handler returns")
+			}
+			e.add("run")
+			streamEvents(w, 3)
+		})
+	})
+	resp, err := srv.Client().Post(srv.URL+"/stream", "text/plain", strings.NewReader("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the detached body: %v", err)
+	}
+	if !detached || !bodyRead {
+		t.Fatalf("Detach reported %v; body read %v", detached, bodyRead)
+	}
+	if want := "data: 0\n\ndata: 1\n\ndata: 2\n\n"; string(body) != want {
+		t.Errorf("body %q, want %q", body, want)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Test") != "kept" || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Errorf("status %d, headers %v", resp.StatusCode, resp.Header)
+	}
+	if resp.Header.Get("Date") == "" || resp.Header.Get("X-Request-Id") == "" || !resp.Close || len(resp.TransferEncoding) != 1 {
+		t.Errorf("want Date, X-Request-Id, chunked and the connection's close: %v close=%v te=%v", resp.Header, resp.Close, resp.TransferEncoding)
+	}
+	line := accessLines(logs.waitLines(t, 1))[0]
+	if line["status"] != float64(200) || line["bytes"] != float64(len(body)) || line["route"] != "/stream" || line["aborted"] != nil {
+		t.Errorf("access line %v", line)
+	}
+	if got := strings.Join(e.list(), ","); got != "run,inner,outer" {
+		t.Errorf("ends %s, want the run then the queued ends, innermost first", got)
+	}
+	if n := d.InFlight(); n != 0 {
+		t.Errorf("%d detached responses in flight after the end", n)
+	}
+}
+
+func TestDetachWhenItCannot(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		tls  bool // over TLS with HTTP/2
+		h    func(w http.ResponseWriter, r *http.Request) bool
+	}{
+		{"response started", false, func(w http.ResponseWriter, r *http.Request) bool {
+			w.WriteHeader(http.StatusOK)
+			return Detach(r, func() { t.Error("run called") })
+		}},
+		{"twice", false, func(w http.ResponseWriter, r *http.Request) bool {
+			if !Detach(r, func() { streamEvents(w, 1) }) {
+				t.Error("first Detach refused")
+			}
+			return Detach(r, func() { t.Error("second run called") })
+		}},
+		{"HTTP/2", true, func(w http.ResponseWriter, r *http.Request) bool {
+			return Detach(r, func() { t.Error("run called") })
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := NewDetacher(nil)
+			t.Cleanup(d.Close)
+			got := make(chan bool, 1)
+			h := d.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- tc.h(w, r) }))
+			srv := httptest.NewUnstartedServer(h)
+			srv.EnableHTTP2 = tc.tls
+			if tc.tls {
+				srv.StartTLS()
+			} else {
+				srv.Start()
+			}
+			defer srv.Close()
+			resp, err := srv.Client().Post(srv.URL, "text/plain", strings.NewReader("x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if <-got {
+				t.Error("Detach accepted")
+			}
+		})
+	}
+}
+
+func TestDetachOnlyPOST(t *testing.T) {
+	t.Parallel()
+	d := NewDetacher(nil)
+	t.Cleanup(d.Close)
+	srv := newServer(t, d.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if Detach(r, func() {}) {
+			t.Error("a GET was detached")
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})))
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+}
+
+// TestDetachedStreamOverTLS checks a detached stream on an HTTP/1.1
+// connection over TLS (the gateway serving TLS itself to an HTTP/1.1
+// client), and that the client leaving is noticed through the TLS layer.
+func TestDetachedStreamOverTLS(t *testing.T) {
+	t.Parallel()
+	d := NewDetacher(nil)
+	t.Cleanup(d.Close)
+	gone := make(chan struct{})
+	srv := httptest.NewUnstartedServer(d.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !Detach(r, func() {
+			streamEvents(w, 2)
+			<-r.Context().Done()
+			close(gone)
+		}) {
+			t.Error("Detach refused on HTTP/1.1 over TLS")
+		}
+	})))
+	srv.StartTLS()
+	defer srv.Close()
+	conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	for _, want := range []string{"data: 0\n", "\n", "data: 1\n", "\n"} {
+		if line, err := br.ReadString('\n'); err != nil || line != want {
+			t.Fatalf("read %q, %v; want %q", line, err, want)
+		}
+	}
+	conn.Close()
+	select {
+	case <-gone:
+	case <-time.After(detachWait):
+		t.Fatal("the client closing its TLS connection did not cancel the detached run")
+	}
+}
+
+func TestDetachedClientHangupCancels(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"shared watch", "reading goroutine"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			d := NewDetacher(nil)
+			if name == "reading goroutine" {
+				d.Close() // a closed shared watch falls back to reading
+			}
+			t.Cleanup(d.Close)
+			e := new(ender)
+			gone := make(chan struct{})
+			srv := detachRouter(t, d, io.Discard, e, func(w http.ResponseWriter, r *http.Request) {
+				Detach(r, func() {
+					streamEvents(w, 1)
+					<-r.Context().Done()
+					close(gone)
+				})
+			})
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+			if _, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil {
+				t.Fatal(err)
+			}
+			conn.Close()
+			select {
+			case <-gone:
+			case <-time.After(detachWait):
+				t.Fatal("the client leaving did not cancel the detached run's context")
+			}
+			waitFor(t, func() bool { return len(e.list()) == 2 && d.InFlight() == 0 }, "the queued ends to run")
+		})
+	}
+}
+
+func TestDetachedRunPanics(t *testing.T) {
+	t.Parallel()
+	d := NewDetacher(nil)
+	var logs syncBuffer
+	e := new(ender)
+	srv := detachRouter(t, d, &logs, e, func(w http.ResponseWriter, r *http.Request) {
+		Detach(r, func() {
+			streamEvents(w, 1)
+			panic("boom Bearer tid=secret123;exp=1")
+		})
+	})
+	resp, err := srv.Client().Post(srv.URL+"/stream", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("reading a body cut by a panic: %v, want an unexpected EOF", err)
+	}
+	ls := logs.waitLines(t, 2)
+	var panicked, access map[string]any
+	for _, l := range ls {
+		switch {
+		case l["message"] == "handler panicked":
+			panicked = l
+		case l["method"] != nil:
+			access = l
+		}
+	}
+	if panicked == nil || strings.Contains(fmt.Sprint(panicked["panic"]), "secret123") || panicked["response_started"] != true {
+		t.Errorf("panic line %v", panicked)
+	}
+	if access == nil || access["aborted"] != true || access["error_code"] != "internal_error" || access["level"] != "warn" {
+		t.Errorf("access line %v, want an aborted request with internal_error", access)
+	}
+	waitFor(t, func() bool { return len(e.list()) == 2 }, "the queued ends to run after the panic")
+}
+
+func TestDetacherWaitAndCancel(t *testing.T) {
+	t.Parallel()
+	d := NewDetacher(nil)
+	started := make(chan struct{})
+	cancelled := make(chan struct{})
+	srv := detachRouter(t, d, io.Discard, new(ender), func(w http.ResponseWriter, r *http.Request) {
+		Detach(r, func() {
+			streamEvents(w, 1)
+			close(started)
+			<-r.Context().Done()
+			close(cancelled)
+		})
+	})
+	go func() {
+		resp, err := srv.Client().Post(srv.URL+"/stream", "text/plain", nil)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := d.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) || d.InFlight() != 1 {
+		t.Fatalf("Wait with a stream in flight: %v (%d in flight)", err, d.InFlight())
+	}
+	d.Cancel()
+	<-cancelled
+	wctx, wcancel := context.WithTimeout(context.Background(), detachWait)
+	defer wcancel()
+	if err := d.Wait(wctx); err != nil {
+		t.Fatalf("Wait after Cancel: %v", err)
+	}
+}
+
+func TestBodyLimitUnderDetacher(t *testing.T) {
+	t.Parallel()
+	d := NewDetacher(nil)
+	srv := detachRouter(t, d, io.Discard, new(ender), func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); IsBodyTooLarge(err) {
+			WriteError(w, r, BodyTooLargeError(1<<10))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	// Chunked, so only the read can find it too large.
+	body := io.MultiReader(strings.NewReader(strings.Repeat("x", 2<<10)))
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/stream", body)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !resp.Close {
+		t.Errorf("status %d close %v, want 413 and the connection closed", resp.StatusCode, resp.Close)
+	}
+}
+
+// waitFor polls cond until it holds or detachWait passes.
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(detachWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
