@@ -113,8 +113,8 @@ func price(e *middleware.Entry, models *modelCache) {
 }
 
 // streamStartKey carries the accounting's stream-start hook, which the
-// relay calls as a stream's headers go out (on the handler's goroutine,
-// which owns the Entry).
+// relay calls as a stream's headers go out (on the goroutine that owns the
+// Entry then: the handler's, or the detached stream's).
 type streamStartKey struct{}
 
 // noteStreamStart runs the request's stream-start hook, if it has one.

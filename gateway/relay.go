@@ -100,7 +100,7 @@ func (rl *relayer) answer(w http.ResponseWriter, r *http.Request, resp *http.Res
 // stream relays an SSE answer (see relay) and notes how it went: usage and
 // error code on the Entry, the stream metrics, a log line.
 func (rl *relayer) stream(w http.ResponseWriter, r *http.Request, resp *http.Response, d *dialect) {
-	detachStream(r, resp, func() {
+	detachStream(r, resp, func(resp *http.Response) {
 		rl.streamStarted(r)
 		res := rl.relay(w, r, resp, d)
 		rl.streamEnded(r, res)
@@ -108,24 +108,27 @@ func (rl *relayer) stream(w http.ResponseWriter, r *http.Request, resp *http.Res
 	})
 }
 
-// detachStream runs a stream's relay (run) on a goroutine of its own once
-// the handler has returned, when the client's connection allows it (see
-// middleware.Detach): net/http's per-connection goroutine and buffers are
-// then freed for the stream's whole life. The detached run owns resp's body
-// and closes it; until it starts, resp.Body is left open by the handler's
-// closeAnswer. Otherwise run runs now.
-func detachStream(r *http.Request, resp *http.Response, run func()) {
-	body := resp.Body
-	detached := middleware.Detach(r, func() {
-		resp.Body = body
-		defer body.Close()
-		run()
-	})
-	if detached {
-		resp.Body = leftOpen{body}
+// detachStream runs a stream's relay (run) on a goroutine of its own, when
+// the client's connection allows it (see middleware.Detach): net/http's
+// per-connection goroutine and buffers are then freed for the stream's
+// whole life. The detached run gets its own copy of resp and closes its
+// body; the handler's resp is left with a body its closeAnswer leaves
+// open. Otherwise run runs now.
+func detachStream(r *http.Request, resp *http.Response, run func(*http.Response)) {
+	if resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
+		run(resp) // no body allowed: nothing to stream on a connection of its own
 		return
 	}
-	run()
+	own := *resp
+	resp.Body = leftOpen{own.Body}
+	if middleware.Detach(r, func() {
+		defer own.Body.Close()
+		run(&own)
+	}) {
+		return
+	}
+	resp.Body = own.Body
+	run(resp)
 }
 
 // closeAnswer closes the body of the upstream's answer; handlers defer it

@@ -40,7 +40,7 @@ var errTranslatedCut = errors.New("the upstream stream ended before its last eve
 // the client's dialect during silences. It notes usage, the error code, the
 // stream metrics and a log line like the passthrough relay.
 func (rl *relayer) translate(w http.ResponseWriter, r *http.Request, resp *http.Response, tr translator, ping []byte) {
-	detachStream(r, resp, func() {
+	detachStream(r, resp, func(resp *http.Response) {
 		rl.streamStarted(r)
 		res := rl.translateRun(w, r, resp, tr, ping)
 		rl.streamEnded(r, res)

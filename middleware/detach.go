@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/copilot-proxy/copilot-proxy/api"
 )
 
 // Detacher lets a handler finish a long response, a stream, off the
@@ -23,11 +25,8 @@ import (
 // its chunked body itself on a goroutine of its own; net/http's goroutine,
 // buffers and reader are freed at once. The connection closes at the
 // stream's end (Connection: close): a client opens a new one for its next
-// request.
-//
-// A detached stream notices a client that left on its next write, not at
-// once: an event or the keep-alive comment, which the gateway sends after
-// some seconds of upstream silence.
+// request. A client hanging up is noticed at once, as by net/http (see
+// hangups), and cancels the stream's context.
 type Detacher struct {
 	now     func() time.Time
 	hangups hangups
@@ -103,9 +102,10 @@ type detachBody struct{ rc io.ReadCloser }
 func (b *detachBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
 func (b *detachBody) Close() error               { return b.rc.Close() }
 
-// Detach hands the rest of r's response to run, which is called on a
-// goroutine of its own once the handler chain has returned: each middleware
-// has then queued the work it does at a request's end (see AtEnd), which
+// Detach hands the rest of r's response to run, which is called at once on
+// a goroutine of its own, while the handler returns: the caller must return
+// without touching the response again. As the handler chain returns, each
+// middleware queues the work it does at a request's end (see AtEnd); that
 // runs after run, once the response has ended. r's context stays alive for
 // run (net/http cancels the handler's context when it returns; this one is
 // cancelled by a drain's Cancel and at the end).
@@ -119,14 +119,28 @@ func Detach(r *http.Request, run func()) bool {
 	if !ok || s.touched || s.run != nil {
 		return false
 	}
+	// Counted before the connection leaves net/http's count, so a drain
+	// never sees neither.
+	s.d.add(s)
 	conn, _, err := http.NewResponseController(s.w).Hijack()
 	if err != nil {
+		s.d.remove(s)
 		return false
 	}
-	s.conn, s.run, s.runCtx = conn, run, r.Context()
+	s.conn, s.run, s.runReq = conn, run, r
 	s.stopParent()
 	// Let go of what holds net/http's connection state and buffers.
 	s.w, s.body.rc = nil, http.NoBody
+	s.returned = make(chan struct{})
+	// The client hanging up cancels the context, as net/http's read-ahead
+	// does for a handler: the relay then stops at once and, through the
+	// context, the upstream. A cancelled context (a hang-up, a drain's cut)
+	// also fails a write blocked on a client that stopped reading.
+	s.stopWatch = s.d.hangups.watch(s.conn, s.cancel)
+	context.AfterFunc(s, func() { _ = conn.SetWriteDeadline(time.Unix(1, 0)) })
+	// The stream starts now, not once the handler chain has returned: its
+	// first event does not wait for the chain.
+	go s.finish()
 	return true
 }
 
@@ -176,15 +190,16 @@ type detachState struct {
 	w          http.ResponseWriter // net/http's
 	header     http.Header
 	body       detachBody
-	touched    bool            // something was written through w: too late to detach
-	run        func()          // set by Detach
-	atEnd      []Ender         // queued by AtEnd, in the order the chain returned
-	runCtx     context.Context // the context of the request Detach was given
-	conn       net.Conn        // the taken-over connection, once detached
+	touched    bool          // something was written through w: too late to detach
+	run        func()        // set by Detach
+	atEnd      []Ender       // queued by AtEnd, in the order the chain returned
+	runReq     *http.Request // the request Detach was given
+	conn       net.Conn      // the taken-over connection, once detached
 	status     int
 	headSent   bool
-	aborted    bool   // run panicked: the body was cut, not ended
-	stopWatch  func() // ends the watch for the client's hang-up
+	aborted    bool          // run panicked: the body was cut, not ended
+	stopWatch  func()        // ends the watch for the client's hang-up
+	returned   chan struct{} // closed when the handler chain has returned
 	werr       error
 	buf        []byte
 }
@@ -196,22 +211,16 @@ func (s *detachState) Value(key any) any {
 	return s.Context.Value(key)
 }
 
-// handlerReturned runs as the handler chain returns: a detached response
-// goes on on its own goroutine, any other request's context is released.
+// handlerReturned runs as the handler chain returns: the detached
+// response's goroutine may then run the ends the chain queued; any other
+// request's context is released.
 func (s *detachState) handlerReturned() {
 	if s.run == nil {
 		s.stopParent()
 		s.cancel()
 		return
 	}
-	s.d.mu.Lock()
-	s.d.live[s] = struct{}{}
-	s.d.mu.Unlock()
-	// The client hanging up cancels the context, as net/http's read-ahead
-	// does for a handler: the relay then stops at once and, through the
-	// context, the upstream.
-	s.stopWatch = s.d.hangups.watch(s.conn, s.cancel)
-	go s.finish()
+	close(s.returned)
 }
 
 // finish is the detached response's goroutine: run, the end of the body,
@@ -219,6 +228,7 @@ func (s *detachState) handlerReturned() {
 func (s *detachState) finish() {
 	defer s.d.remove(s)
 	defer s.cancel()
+	defer s.closeConn()
 	defer s.runAtEnd()
 	s.runStream()
 	s.end()
@@ -228,12 +238,20 @@ func (s *detachState) finish() {
 // body (the client sees a broken response, as when net/http aborts one).
 func (s *detachState) runStream() {
 	defer func() {
-		if rec := recover(); rec != nil {
-			s.aborted = true
-			if err, ok := rec.(error); !ok || !errors.Is(err, http.ErrAbortHandler) {
-				logPanic(s.runCtx, rec, true)
-			}
+		rec := recover()
+		if rec == nil {
+			return
 		}
+		if err, ok := rec.(error); !ok || !errors.Is(err, http.ErrAbortHandler) {
+			logPanic(s.runReq.Context(), rec, s.headSent)
+		}
+		if !s.headSent && s.werr == nil {
+			// Nothing sent yet: the client gets the error, as from Recover.
+			s.status = 0
+			WriteError(s, s.runReq, api.NewError(api.CodeInternal, "internal error"))
+			return
+		}
+		s.aborted = true
 	}()
 	s.run()
 }
@@ -242,11 +260,12 @@ func (s *detachState) runStream() {
 // and the others still run: each releases something of its own (a limits
 // slot, a budget hold, a usage row).
 func (s *detachState) runAtEnd() {
+	<-s.returned // the middlewares queue their ends as the chain returns
 	for _, e := range s.atEnd {
 		func() {
 			defer func() {
 				if rec := recover(); rec != nil {
-					logPanic(s.runCtx, rec, true)
+					logPanic(s.runReq.Context(), rec, true)
 				}
 			}()
 			e.End()
@@ -261,10 +280,39 @@ func (s *detachState) end() {
 	if !s.aborted && s.werr == nil {
 		b := s.appendHead(s.buf[:0])
 		b = append(b, "0\r\n\r\n"...)
-		_, _ = s.conn.Write(b)
+		if _, err := s.conn.Write(b); err != nil {
+			s.werr = err
+		}
+	}
+	s.buf = nil
+}
+
+// closeConn closes the connection. After a complete response it first
+// half-closes and reads what the client still sends until it closes too
+// (lingerTime at most): closing a socket with unread input makes the
+// kernel send a reset, which can destroy the response's end before the
+// client has read it. A cut response closes at once.
+func (s *detachState) closeConn() {
+	cw, ok := s.conn.(interface{ CloseWrite() error })
+	if ok && !s.aborted && s.werr == nil && cw.CloseWrite() == nil {
+		// A socket deadline is wall-clock time, whatever the clock.
+		_ = s.conn.SetReadDeadline(time.Now().Add(lingerTime))
+		_, _ = io.Copy(io.Discard, io.LimitReader(s.conn, lingerBytes))
 	}
 	_ = s.conn.Close()
-	s.buf = nil
+}
+
+// lingerTime and lingerBytes bound closeConn's wait for the client's close:
+// a client closes as soon as it has read a Connection: close response.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 64 << 10
+)
+
+func (d *Detacher) add(s *detachState) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.live[s] = struct{}{}
 }
 
 func (d *Detacher) remove(s *detachState) {

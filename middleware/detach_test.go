@@ -86,11 +86,12 @@ func TestDetachedStreamReachesTheClient(t *testing.T) {
 	d := NewDetacher(nil)
 	var logs syncBuffer
 	e := new(ender)
-	var detached, bodyRead bool
+	var bodyRead bool
+	detached := make(chan bool, 1)
 	srv := detachRouter(t, d, &logs, e, func(w http.ResponseWriter, r *http.Request) {
 		b, err := io.ReadAll(r.Body)
-		bodyRead = err == nil && string(b) == "hello"
-		detached = Detach(r, func() {
+		bodyRead = err == nil && string(b) == "hello" // before Detach: the run reads it after
+		detached <- Detach(r, func() {
 			if r.Context().Err() != nil {
 				t.Error("the detached run's context is cancelled when the handler returns")
 			}
@@ -107,8 +108,8 @@ func TestDetachedStreamReachesTheClient(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reading the detached body: %v", err)
 	}
-	if !detached || !bodyRead {
-		t.Fatalf("Detach reported %v; body read %v", detached, bodyRead)
+	if ok := <-detached; !ok || !bodyRead {
+		t.Fatalf("Detach reported %v; body read %v", ok, bodyRead)
 	}
 	if want := "data: 0\n\ndata: 1\n\ndata: 2\n\n"; string(body) != want {
 		t.Errorf("body %q, want %q", body, want)
@@ -126,9 +127,8 @@ func TestDetachedStreamReachesTheClient(t *testing.T) {
 	if got := strings.Join(e.list(), ","); got != "run,inner,outer" {
 		t.Errorf("ends %s, want the run then the queued ends, innermost first", got)
 	}
-	if n := d.InFlight(); n != 0 {
-		t.Errorf("%d detached responses in flight after the end", n)
-	}
+	resp.Body.Close()
+	waitFor(t, func() bool { return d.InFlight() == 0 }, "the detached response to leave the count")
 }
 
 func TestDetachWhenItCannot(t *testing.T) {
@@ -386,5 +386,136 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestDetacherCancelUnblocksAWrite: a client that stops reading blocks the
+// run's write once the socket buffers are full; a drain's Cancel must still
+// end it.
+func TestDetacherCancelUnblocksAWrite(t *testing.T) {
+	t.Parallel()
+	d := NewDetacher(nil)
+	blocked := make(chan struct{})
+	srv := detachRouter(t, d, io.Discard, new(ender), func(w http.ResponseWriter, r *http.Request) {
+		Detach(r, func() {
+			w.WriteHeader(http.StatusOK)
+			chunk := []byte(strings.Repeat("x", 64<<10))
+			for i := 0; ; i++ {
+				if i == 64 { // 4 MiB: well past what loopback buffers hold
+					close(blocked)
+				}
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		})
+	})
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+	select {
+	case <-blocked:
+		t.Fatal("4 MiB written to a client that reads nothing")
+	case <-time.After(200 * time.Millisecond):
+	}
+	d.Cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), detachWait)
+	defer cancel()
+	if err := d.Wait(ctx); err != nil {
+		t.Fatalf("the cancelled stream did not end: %v", err)
+	}
+}
+
+// TestDetachedRunPanicsBeforeWriting: nothing sent yet, so the client gets
+// the error envelope, as Recover would give it.
+func TestDetachedRunPanicsBeforeWriting(t *testing.T) {
+	t.Parallel()
+	d := NewDetacher(nil)
+	srv := detachRouter(t, d, io.Discard, new(ender), func(w http.ResponseWriter, r *http.Request) {
+		Detach(r, func() {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+			panic("before the first byte")
+		})
+	})
+	resp, err := srv.Client().Post(srv.URL+"/stream", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("status %d, %v: %s", resp.StatusCode, err, body)
+	}
+	if code, _, _ := decodeEnvelope(t, body); code != "internal_error" {
+		t.Errorf("code %q", code)
+	}
+}
+
+// TestPanicAfterDetach: a panic on the handler's way out, once the response
+// is detached, is logged and leaves the stream alone (no error envelope
+// written into it).
+func TestPanicAfterDetach(t *testing.T) {
+	t.Parallel()
+	d := NewDetacher(nil)
+	var logs syncBuffer
+	release := make(chan struct{})
+	srv := detachRouter(t, d, &logs, new(ender), func(w http.ResponseWriter, r *http.Request) {
+		Detach(r, func() {
+			<-release
+			streamEvents(w, 2)
+		})
+		defer close(release)
+		panic("on the way out")
+	})
+	resp, err := srv.Client().Post(srv.URL+"/stream", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || string(body) != "data: 0\n\ndata: 1\n\n" {
+		t.Fatalf("status %d, %v: %q", resp.StatusCode, err, body)
+	}
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "on the way out") }, "the panic's log line")
+}
+
+// TestDetachedEndSurvivesUnreadInput: bytes the client sent after its
+// request must not turn the close into a reset that destroys the
+// response's end.
+func TestDetachedEndSurvivesUnreadInput(t *testing.T) {
+	t.Parallel()
+	d := NewDetacher(nil)
+	stray := make(chan struct{})
+	srv := detachRouter(t, d, io.Discard, new(ender), func(w http.ResponseWriter, r *http.Request) {
+		Detach(r, func() {
+			w.WriteHeader(http.StatusOK)
+			_ = http.NewResponseController(w).Flush()
+			<-stray
+			_, _ = w.Write([]byte(strings.Repeat("y", 256<<10)))
+		})
+	})
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bytes after the request was read: they stay unread in the server's
+	// socket.
+	fmt.Fprintf(conn, "stray bytes")
+	time.Sleep(50 * time.Millisecond)
+	close(stray)
+	time.Sleep(100 * time.Millisecond) // let the server finish and close first
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || len(body) != 256<<10 {
+		t.Fatalf("read %d bytes, %v", len(body), err)
 	}
 }

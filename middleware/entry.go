@@ -13,9 +13,10 @@ type entryKey struct{}
 // Entry holds per-request annotations that handlers fill in and the access log
 // prints. Its setters are meant to be called from the request's handler
 // goroutine (or from a goroutine whose writes happen-before the handler
-// returns, e.g. one the handler waits for); the access log reads the fields
-// after next returns, so no locking is done. An Entry must not be written
-// after the handler has returned.
+// returns, e.g. one the handler waits for), or from the detached run of its
+// response (see Detach), which owns the Entry from then on; the access log
+// reads the fields at the request's end (see AtEnd), so no locking is done.
+// An Entry must not be written once the request has ended.
 type Entry struct {
 	model          string
 	keyID          string

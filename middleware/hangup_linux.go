@@ -131,9 +131,22 @@ func (h *hangups) loop(set *epollSet) {
 			return n != 0 || werr != nil // none ready: wait for the set
 		})
 		if err != nil || werr != nil {
+			h.dropSet(set)
 			return
 		}
 		h.fire(evs[:n])
+	}
+}
+
+// dropSet forgets set after its loop ended (closed, or epoll failed), so
+// the next watch starts a new one; the connections it watched are no
+// longer watched.
+func (h *hangups) dropSet(set *epollSet) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.set == set {
+		_ = set.file.Close()
+		h.set = nil
 	}
 }
 

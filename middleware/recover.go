@@ -17,7 +17,9 @@ import (
 // started, an envelope would corrupt it, so after logging it aborts the
 // connection with panic(http.ErrAbortHandler) and the client sees a broken
 // response. A panic with http.ErrAbortHandler itself (how a broken stream
-// aborts on purpose) is re-panicked untouched and not logged.
+// aborts on purpose) is re-panicked untouched and not logged. A panic once
+// the response was detached (see Detach) is logged and goes no further:
+// the response is its detached run's, which goes on.
 func Recover(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := Wrap(w)
@@ -29,7 +31,14 @@ func Recover(next http.Handler) http.Handler {
 			if err, ok := rec.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(rec)
 			}
-			logPanic(r.Context(), rec, sw.Started())
+			ctx := r.Context()
+			if Detached(ctx) {
+				// The response belongs to its detached run, which goes on:
+				// anything written here would corrupt it.
+				logPanic(ctx, rec, true)
+				return
+			}
+			logPanic(ctx, rec, sw.Started())
 			if sw.Started() {
 				panic(http.ErrAbortHandler)
 			}
