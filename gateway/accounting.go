@@ -47,7 +47,7 @@ func accounting(store *keys.Store, models *modelCache, now func() time.Time) fun
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			a := startAccounting(w, r, store, models, now)
-			defer middleware.AtEnd(a.r.Context(), a)
+			defer a.returned()
 			next.ServeHTTP(a.sw, a.r)
 		})
 	}
@@ -59,8 +59,9 @@ type accountingRun struct {
 	models  *modelCache
 	now     func() time.Time
 	sw      middleware.StatusWriter
-	r       *http.Request // the request carrying the stream-start hook
-	started time.Time     // when the stream's start was recorded; zero: not a stream
+	r       *http.Request   // the request carrying the stream-start hook, until it returns
+	ctx     context.Context // its context
+	started time.Time       // when the stream's start was recorded; zero: not a stream
 }
 
 // startAccounting sets up the accounting of a request. It is kept out of
@@ -70,13 +71,22 @@ type accountingRun struct {
 //go:noinline
 func startAccounting(w http.ResponseWriter, r *http.Request, store *keys.Store, models *modelCache, now func() time.Time) *accountingRun {
 	a := &accountingRun{store: store, models: models, now: now, sw: middleware.Wrap(w)}
-	a.r = r.WithContext(context.WithValue(r.Context(), streamStartKey{}, a.streamStarted))
+	a.ctx = context.WithValue(r.Context(), streamStartKey{}, a.streamStarted)
+	a.r = r.WithContext(a.ctx)
 	return a
+}
+
+// returned queues the request's accounting for its end (see
+// middleware.AtEnd), letting go of the request: a detached stream would
+// hold it for its whole life.
+func (a *accountingRun) returned() {
+	a.r = nil
+	middleware.AtEnd(a.ctx, a)
 }
 
 // streamStarted records the start of the request's stream.
 func (a *accountingRun) streamStarted() {
-	if keyID, model, ok := usageOwner(a.r); ok {
+	if keyID, model, ok := usageOwner(a.ctx); ok {
 		a.started = a.now()
 		a.store.RecordStart(keys.UsageRecord{KeyID: keyID, Model: model, At: a.started})
 	}
@@ -84,8 +94,8 @@ func (a *accountingRun) streamStarted() {
 
 // End prices the request, which has ended, and records its usage.
 func (a *accountingRun) End() {
-	price(middleware.EntryFrom(a.r.Context()), a.models)
-	record(a.store, a.r, a.sw, a.now(), a.started)
+	price(middleware.EntryFrom(a.ctx), a.models)
+	record(a.store, a.ctx, a.sw, a.now(), a.started)
 }
 
 // pricing prices a request at its end, without a key store (see
@@ -126,12 +136,12 @@ func noteStreamStart(r *http.Request) {
 
 // record stores the usage row of a request that ended at at; started is
 // when its start was recorded (a stream), zero if it was not.
-func record(store *keys.Store, r *http.Request, sw middleware.StatusWriter, at, started time.Time) {
-	keyID, model, ok := usageOwner(r)
+func record(store *keys.Store, ctx context.Context, sw middleware.StatusWriter, at, started time.Time) {
+	keyID, model, ok := usageOwner(ctx)
 	if !ok {
 		return
 	}
-	e := middleware.EntryFrom(r.Context())
+	e := middleware.EntryFrom(ctx)
 	usage := e.Usage()
 	nano, _ := e.Cost()
 	u := keys.UsageRecord{
@@ -153,12 +163,12 @@ func record(store *keys.Store, r *http.Request, sw middleware.StatusWriter, at, 
 // usageOwner returns the key and model a request's usage counts for; false
 // without a key, or when the request was rejected before its body named a
 // model.
-func usageOwner(r *http.Request) (keyID, model string, ok bool) {
-	p, ok := middleware.PrincipalFrom(r.Context())
+func usageOwner(ctx context.Context) (keyID, model string, ok bool) {
+	p, ok := middleware.PrincipalFrom(ctx)
 	if !ok {
 		return "", "", false
 	}
-	model = middleware.EntryFrom(r.Context()).Model()
+	model = middleware.EntryFrom(ctx).Model()
 	return p.KeyID, model, model != ""
 }
 

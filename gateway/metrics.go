@@ -23,7 +23,7 @@ type metricsCtx struct {
 	// stream).
 	headers time.Time
 	sw      middleware.StatusWriter
-	r       *http.Request // the request carrying this context
+	r       *http.Request // the request carrying this context, until it returns
 	route   string        // the route pattern, read as the handler returns
 	m       *metrics.Metrics
 	models  *modelCache
@@ -75,6 +75,7 @@ func startMetrics(w http.ResponseWriter, r *http.Request, m *metrics.Metrics, mo
 // handler has returned.
 func (mc *metricsCtx) returned() {
 	mc.route = middleware.RoutePattern(mc.r)
+	mc.r = nil // a detached stream would hold it for its whole life
 	middleware.AtEnd(mc, mc)
 }
 

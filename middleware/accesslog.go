@@ -123,24 +123,29 @@ type accessState struct {
 	log   lazyLogger
 	start time.Time
 	now   func() time.Time
-	// Set as the handler returns, for the line written at the end.
-	r         *http.Request
-	route     string
-	completed bool
+	// Set as the handler returns, for the line written at the end (not the
+	// request itself: a detached stream would hold it for its whole life).
+	method, route, path, remote string
+	completed                   bool
 }
 
 // returned notes the handler's return (completed: without a panic) and
 // logs the request at its end (see AtEnd). The route pattern is read now:
 // chi's routing context is reused once the handler has returned.
 func (s *accessState) returned(r *http.Request, completed bool) {
-	s.r, s.route, s.completed = r, RoutePattern(r), completed
+	s.method, s.route, s.remote, s.completed = r.Method, RoutePattern(r), r.RemoteAddr, completed
+	if s.route == unmatched {
+		// No pattern to name it by: say what was asked for, without the
+		// query (it may hold secrets), escaped and bounded.
+		s.path = api.Clip(r.URL.EscapedPath(), maxLoggedPath)
+	}
 	AtEnd(s, s)
 }
 
 // End writes the access line.
 func (s *accessState) End() {
 	completed := s.completed && !endAborted(s)
-	s.write(s.log.base, s.r, s.log.id, s.now().Sub(s.start), completed)
+	s.write(s.log.base, s.log.id, s.now().Sub(s.start), completed)
 }
 
 func (s *accessState) Value(key any) any {
@@ -150,7 +155,7 @@ func (s *accessState) Value(key any) any {
 	return s.Context.Value(key)
 }
 
-func (s *accessState) write(logger zerolog.Logger, r *http.Request, id string, took time.Duration, completed bool) {
+func (s *accessState) write(logger zerolog.Logger, id string, took time.Duration, completed bool) {
 	status := s.sw.status
 	if status == 0 && completed {
 		status = http.StatusOK // net/http sends an implicit 200
@@ -167,15 +172,13 @@ func (s *accessState) write(logger zerolog.Logger, r *http.Request, id string, t
 		ev.Str("request_id", id)
 	}
 	route := s.route
-	ev.Str("method", r.Method).
+	ev.Str("method", s.method).
 		Str("route", route).
 		Int("status", status).
 		Float64("duration_ms", float64(took)/float64(time.Millisecond)).
 		Int64("bytes", s.sw.bytes)
-	if route == unmatched {
-		// No pattern to name it by: say what was asked for, without the
-		// query (it may hold secrets), escaped and bounded.
-		ev.Str("path", api.Clip(r.URL.EscapedPath(), maxLoggedPath))
+	if s.path != "" {
+		ev.Str("path", s.path)
 	}
 	if !completed {
 		ev.Bool("aborted", true)
@@ -197,7 +200,7 @@ func (s *accessState) write(logger zerolog.Logger, r *http.Request, id string, t
 	if e.errorCode != "" {
 		ev.Str("error_code", e.errorCode)
 	}
-	if ip := remoteIP(r.RemoteAddr); ip != "" {
+	if ip := remoteIP(s.remote); ip != "" {
 		ev.Str("remote", ip)
 	}
 	ev.Send()

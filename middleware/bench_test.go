@@ -1,8 +1,11 @@
 package middleware
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
@@ -50,4 +53,30 @@ func BenchmarkMiddlewareChain(b *testing.B) {
 		runBench(b, r, false)
 	})
 	b.Run("bare handler", func(b *testing.B) { runBench(b, http.HandlerFunc(okHandler), false) })
+}
+
+// BenchmarkDetacherPOST measures what Detacher.Middleware adds to a POST
+// that is not detached (a non-stream answer): its context, writer and body,
+// on a request whose context is cancellable as net/http's is.
+func BenchmarkDetacherPOST(b *testing.B) {
+	logger := zerolog.New(io.Discard)
+	r := chi.NewRouter()
+	r.Use(RequestID, accessLog(logger), Recover)
+	r.With(BodyLimit(1<<20)).Post("/v1/chat/completions", okHandler)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", http.NoBody).WithContext(ctx)
+	req.Body = io.NopCloser(strings.NewReader(""))
+	run := func(b *testing.B, h http.Handler) {
+		w := &benchWriter{h: http.Header{}}
+		b.ReportAllocs()
+		for b.Loop() {
+			clear(w.h)
+			h.ServeHTTP(w, req)
+		}
+	}
+	b.Run("without", func(b *testing.B) { run(b, r) })
+	d := NewDetacher(nil)
+	defer d.Close()
+	b.Run("detachable", func(b *testing.B) { run(b, d.Middleware(r)) })
 }

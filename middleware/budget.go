@@ -80,11 +80,12 @@ type budgetKey struct{}
 // handler goroutine touches it until Middleware settles it.
 type budgetTicket struct {
 	b        *Budgets
-	specs    []BudgetSpec  // the key's budget first, then the global one
-	name     string        // the key's name, for messages
-	hold     BudgetHold    // from the last admitting check
-	reserved bool          // an estimate is reserved
-	r        *http.Request // the request carrying the ticket in its context
+	specs    []BudgetSpec    // the key's budget first, then the global one
+	name     string          // the key's name, for messages
+	hold     BudgetHold      // from the last admitting check
+	reserved bool            // an estimate is reserved
+	r        *http.Request   // the request carrying the ticket in its context, until it returns
+	ctx      context.Context // its context
 }
 
 // Middleware enforces the budgets that apply to a request: its key's, if it
@@ -102,7 +103,7 @@ func (b *Budgets) Middleware(next http.Handler) http.Handler {
 		case t == nil:
 			next.ServeHTTP(w, r)
 		default:
-			defer AtEnd(t.r.Context(), t)
+			defer t.returned()
 			next.ServeHTTP(w, t.r)
 		}
 	})
@@ -128,8 +129,16 @@ func (b *Budgets) admit(w http.ResponseWriter, r *http.Request) (*budgetTicket, 
 	if !t.check(w, r, 0) {
 		return nil, true
 	}
-	t.r = r.WithContext(context.WithValue(r.Context(), budgetKey{}, t))
+	t.ctx = context.WithValue(r.Context(), budgetKey{}, t)
+	t.r = r.WithContext(t.ctx)
 	return t, false
+}
+
+// returned queues the settling for the request's end (see AtEnd), letting
+// go of the request: a detached stream would hold it for its whole life.
+func (t *budgetTicket) returned() {
+	t.r = nil
+	AtEnd(t.ctx, t)
 }
 
 // specsFor lists the budgets p's requests count against: the key's, then
@@ -201,12 +210,12 @@ func (t *budgetTicket) End() {
 	if t.hold == nil {
 		return
 	}
-	r := t.r
-	cost, _ := EntryFrom(r.Context()).Cost()
+	ctx := t.ctx
+	cost, _ := EntryFrom(ctx).Cost()
 	// The client may be gone; the spend must still be counted.
-	settled, err := t.hold.Settle(context.WithoutCancel(r.Context()), max(cost, 0))
+	settled, err := t.hold.Settle(context.WithoutCancel(ctx), max(cost, 0))
 	if err != nil {
-		LoggerFrom(r.Context()).Error().Str("error", api.Redact(err.Error())).Msg("budget: cannot settle the request's cost")
+		LoggerFrom(ctx).Error().Str("error", api.Redact(err.Error())).Msg("budget: cannot settle the request's cost")
 	}
 	for i, s := range settled {
 		if s.Crossed > 0 {

@@ -33,6 +33,7 @@ type Detacher struct {
 	mu      sync.Mutex
 	live    map[*detachState]struct{}
 	idle    *sync.Cond // signalled when live empties
+	bufs    sync.Pool  // *[]byte, the writes' assembly buffers
 }
 
 // NewDetacher returns a Detacher; now is the clock of the Date header (nil:
@@ -43,6 +44,7 @@ func NewDetacher(now func() time.Time) *Detacher {
 	}
 	d := &Detacher{now: now, live: make(map[*detachState]struct{})}
 	d.idle = sync.NewCond(&d.mu)
+	d.bufs.New = func() any { b := make([]byte, 0, 1<<10); return &b }
 	return d
 }
 
@@ -127,17 +129,18 @@ func Detach(r *http.Request, run func()) bool {
 		s.d.remove(s)
 		return false
 	}
-	s.conn, s.run, s.runReq = conn, run, r
+	s.d.mu.Lock() // Cancel reads conn
+	s.conn = conn
+	s.d.mu.Unlock()
+	s.run, s.runReq = run, r
 	s.stopParent()
 	// Let go of what holds net/http's connection state and buffers.
 	s.w, s.body.rc = nil, http.NoBody
 	s.returned = make(chan struct{})
 	// The client hanging up cancels the context, as net/http's read-ahead
 	// does for a handler: the relay then stops at once and, through the
-	// context, the upstream. A cancelled context (a hang-up, a drain's cut)
-	// also fails a write blocked on a client that stopped reading.
-	s.stopWatch = s.d.hangups.watch(s.conn, s.cancel)
-	context.AfterFunc(s, func() { _ = conn.SetWriteDeadline(time.Unix(1, 0)) })
+	// context, the upstream.
+	s.stopWatch = s.d.hangups.watch(s.conn, s.abort)
 	// The stream starts now, not once the handler chain has returned: its
 	// first event does not wait for the chain.
 	go s.finish()
@@ -201,7 +204,6 @@ type detachState struct {
 	stopWatch  func()        // ends the watch for the client's hang-up
 	returned   chan struct{} // closed when the handler chain has returned
 	werr       error
-	buf        []byte
 }
 
 func (s *detachState) Value(key any) any {
@@ -209,6 +211,14 @@ func (s *detachState) Value(key any) any {
 		return s
 	}
 	return s.Context.Value(key)
+}
+
+// abort ends a detached response early (the client hung up, or a drain's
+// cut): its context is cancelled, and a write blocked on a client that
+// stopped reading fails at once.
+func (s *detachState) abort() {
+	s.cancel()
+	_ = s.conn.SetWriteDeadline(time.Unix(1, 0))
 }
 
 // handlerReturned runs as the handler chain returns: the detached
@@ -220,6 +230,7 @@ func (s *detachState) handlerReturned() {
 		s.cancel()
 		return
 	}
+	s.req = nil // the stream holds what it needs of it
 	close(s.returned)
 }
 
@@ -278,13 +289,8 @@ func (s *detachState) runAtEnd() {
 func (s *detachState) end() {
 	s.stopWatch()
 	if !s.aborted && s.werr == nil {
-		b := s.appendHead(s.buf[:0])
-		b = append(b, "0\r\n\r\n"...)
-		if _, err := s.conn.Write(b); err != nil {
-			s.werr = err
-		}
+		_ = s.send(nil, true)
 	}
-	s.buf = nil
 }
 
 // closeConn closes the connection. After a complete response it first
@@ -372,7 +378,11 @@ func (d *Detacher) Cancel() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for s := range d.live {
-		s.cancel()
+		if s.conn != nil {
+			s.abort()
+		} else {
+			s.cancel() // still being detached: it starts cancelled
+		}
 	}
 }
 
@@ -402,28 +412,42 @@ func (s *detachState) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil // an empty chunk would end the body
 	}
-	b := s.appendHead(s.buf[:0])
-	b = strconv.AppendInt(b, int64(len(p)), 16)
-	b = append(b, "\r\n"...)
-	b = append(b, p...)
-	b = append(b, "\r\n"...)
-	if _, err := s.conn.Write(b); err != nil {
-		s.werr = err
+	if err := s.send(p, false); err != nil {
 		return 0, err
 	}
-	s.keep(b)
 	return len(p), nil
 }
 
-// keep keeps the assembly buffer for the next write, unless a large event
-// made it large: a stream waits long between events, and holds it.
-func (s *detachState) keep(b []byte) {
-	if cap(b) > 4<<10 {
-		s.buf = nil
-		return
+// send writes, in one write, the head if it has not gone yet, then p as a
+// chunk (none for an empty p), then the last chunk if last. The bytes are
+// assembled in a pooled buffer: a stream waits long between its events and
+// would otherwise hold one each.
+func (s *detachState) send(p []byte, last bool) error {
+	bp := s.d.bufs.Get().(*[]byte)
+	b := s.appendHead((*bp)[:0])
+	if len(p) > 0 {
+		b = strconv.AppendInt(b, int64(len(p)), 16)
+		b = append(b, "\r\n"...)
+		b = append(b, p...)
+		b = append(b, "\r\n"...)
 	}
-	s.buf = b[:0]
+	if last {
+		b = append(b, "0\r\n\r\n"...)
+	}
+	_, err := s.conn.Write(b)
+	if cap(b) <= maxPooledBuf {
+		*bp = b[:0]
+		s.d.bufs.Put(bp)
+	}
+	if err != nil {
+		s.werr = err
+	}
+	return err
 }
+
+// maxPooledBuf bounds the buffers send keeps for reuse; a larger event's
+// goes to the collector.
+const maxPooledBuf = 4 << 10
 
 // FlushError sends the head if it has not gone yet; the body's writes are
 // not buffered once detached.
@@ -435,13 +459,7 @@ func (s *detachState) FlushError() error {
 	if s.werr != nil || s.headSent {
 		return s.werr
 	}
-	b := s.appendHead(s.buf[:0])
-	if _, err := s.conn.Write(b); err != nil {
-		s.werr = err
-		return err
-	}
-	s.keep(b)
-	return nil
+	return s.send(nil, false)
 }
 
 // Unwrap gives http.ResponseController net/http's writer until the

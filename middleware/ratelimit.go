@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -150,14 +151,14 @@ func (l *Limiter) Close() {}
 // mode) the request gets 503 limits_unavailable in the route's error shape.
 func (l *Limiter) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, answered := l.admit(w, r)
+		a, r2, answered := l.admit(w, r)
 		switch {
 		case answered:
 		case a == nil:
 			next.ServeHTTP(w, r)
 		default:
-			defer AtEnd(a.r.Context(), a)
-			next.ServeHTTP(a.sw, a.r)
+			defer AtEnd(a.ctx, a)
+			next.ServeHTTP(a.sw, r2)
 		}
 	})
 }
@@ -169,18 +170,19 @@ type admission struct {
 	lim   KeyLimits
 	entry *Entry
 	sw    StatusWriter
-	r     *http.Request // the request with its reservation
+	ctx   context.Context // the request's, with its reservation
 }
 
-// admit checks the request against its limits. It returns nil and false
-// when no limit applies, and true when it answered the request (refused,
-// or the counters are unreachable).
+// admit checks the request against its limits. It returns the admission
+// and the request carrying its reservation; nil and false when no limit
+// applies, and true when it answered the request (refused, or the counters
+// are unreachable).
 //
 // It is kept out of the middleware's frame (noinline), which stays on the
 // stack for a whole stream (see Auth's admit).
 //
 //go:noinline
-func (l *Limiter) admit(w http.ResponseWriter, r *http.Request) (*admission, bool) {
+func (l *Limiter) admit(w http.ResponseWriter, r *http.Request) (*admission, *http.Request, bool) {
 	ctx := r.Context()
 	p, hasP := PrincipalFrom(ctx)
 	var lim KeyLimits
@@ -189,22 +191,23 @@ func (l *Limiter) admit(w http.ResponseWriter, r *http.Request) (*admission, boo
 	}
 	useKey := lim.Any()
 	if !useKey && l.cfg.GlobalRPM == 0 && l.cfg.GlobalConcurrency == 0 {
-		return nil, false
+		return nil, nil, false
 	}
 	t, snap, rej, err := l.store.Admit(ctx, AdmitRequest{KeyID: p.KeyID, Key: lim,
 		GlobalRPM: l.cfg.GlobalRPM, GlobalConcurrency: l.cfg.GlobalConcurrency})
 	if err != nil {
 		writeLimitsUnavailable(w, r, err)
-		return nil, true
+		return nil, nil, true
 	}
 	if useKey {
 		setLimitHeaders(w.Header(), snap)
 	}
 	if rej != nil {
 		writeLimited(w, r, rej, p)
-		return nil, true
+		return nil, nil, true
 	}
-	return &admission{t: t, lim: lim, entry: EntryFrom(ctx), sw: Wrap(w), r: withReservation(r, t, lim, p)}, false
+	r = withReservation(r, t, lim, p)
+	return &admission{t: t, lim: lim, entry: EntryFrom(ctx), sw: Wrap(w), ctx: r.Context()}, r, false
 }
 
 // End gives the admission back with the tokens the request used.
