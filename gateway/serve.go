@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/copilot-proxy/copilot-proxy/middleware"
 )
 
 // ServeConfig tunes Serve.
@@ -58,6 +60,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, cfg ServeConfig) er
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          cfg.ErrorLog,
 	}
+	// A stream relayed on its own goroutine gives its connection back for
+	// the client's next request (keep-alive), see middleware.Detacher.
+	s.detacher.SetRejoin(middleware.Rejoin(srv))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
@@ -23,17 +24,20 @@ import (
 // request. For a stream that waits minutes on the model that is most of what
 // it costs. A detached stream takes over the connection (Hijack) and writes
 // its chunked body itself on a goroutine of its own; net/http's goroutine,
-// buffers and reader are freed at once. The connection closes at the
-// stream's end (Connection: close): a client opens a new one for its next
-// request. A client hanging up is noticed at once, as by net/http (see
-// hangups), and cancels the stream's context.
+// buffers and reader are freed at once. At the stream's end the connection
+// goes back to the server for the client's next request (see SetRejoin), as
+// with net/http's keep-alive; without a way back (or when the client asked
+// for it) the response says Connection: close and the connection closes. A
+// client hanging up is noticed at once, as by net/http (see hangups), and
+// cancels the stream's context.
 type Detacher struct {
 	now     func() time.Time
 	hangups hangups
 	mu      sync.Mutex
 	live    map[*detachState]struct{}
 	idle    *sync.Cond // signalled when live empties
-	bufs    sync.Pool  // *[]byte, the writes' assembly buffers
+	rejoin  atomic.Pointer[func(net.Conn) bool]
+	bufs    sync.Pool // *[]byte, the writes' assembly buffers
 }
 
 // NewDetacher returns a Detacher; now is the clock of the Date header (nil:
@@ -124,7 +128,7 @@ func Detach(r *http.Request, run func()) bool {
 	// Counted before the connection leaves net/http's count, so a drain
 	// never sees neither.
 	s.d.add(s)
-	conn, _, err := http.NewResponseController(s.w).Hijack()
+	conn, brw, err := http.NewResponseController(s.w).Hijack()
 	if err != nil {
 		s.d.remove(s)
 		return false
@@ -133,6 +137,9 @@ func Detach(r *http.Request, run func()) bool {
 	s.conn = conn
 	s.d.mu.Unlock()
 	s.run, s.runReq = run, r
+	// Bytes net/http read past the request (a pipelined one) are in brw,
+	// which is dropped: such a connection closes at the end instead.
+	s.keepAlive = !r.Close && s.d.rejoin.Load() != nil && brw.Reader.Buffered() == 0
 	s.stopParent()
 	// Let go of what holds net/http's connection state and buffers.
 	s.w, s.body.rc = nil, http.NoBody
@@ -202,6 +209,7 @@ type detachState struct {
 	headSent   bool
 	aborted    bool          // run panicked: the body was cut, not ended
 	stopWatch  func()        // ends the watch for the client's hang-up
+	keepAlive  bool          // the connection goes back to the server at the end (see SetRejoin)
 	returned   chan struct{} // closed when the handler chain has returned
 	werr       error
 }
@@ -299,13 +307,26 @@ func (s *detachState) end() {
 // kernel send a reset, which can destroy the response's end before the
 // client has read it. A cut response closes at once.
 func (s *detachState) closeConn() {
+	clean := !s.aborted && s.werr == nil
+	if clean && s.keepAlive && s.rejoin() {
+		return
+	}
 	cw, ok := s.conn.(interface{ CloseWrite() error })
-	if ok && !s.aborted && s.werr == nil && cw.CloseWrite() == nil {
+	if ok && clean && cw.CloseWrite() == nil {
 		// A socket deadline is wall-clock time, whatever the clock.
 		_ = s.conn.SetReadDeadline(time.Now().Add(lingerTime))
 		_, _ = io.Copy(io.Discard, io.LimitReader(s.conn, lingerBytes))
 	}
 	_ = s.conn.Close()
+}
+
+// rejoin hands the connection back to the server for the client's next
+// request. It leaves the count of detached responses first, so a drain's
+// Cancel cannot touch the connection once it serves another request.
+func (s *detachState) rejoin() bool {
+	s.d.remove(s)
+	_ = s.conn.SetDeadline(time.Time{})
+	return (*s.d.rejoin.Load())(s.conn)
 }
 
 // lingerTime and lingerBytes bound closeConn's wait for the client's close:
@@ -329,6 +350,45 @@ func (d *Detacher) remove(s *detachState) {
 		d.idle.Broadcast()
 	}
 }
+
+// SetRejoin sets how the connection of a detached response that ended
+// cleanly goes back to the server: rejoin serves the connection's next
+// requests and reports whether it took it (false: the connection is
+// closed, e.g. while the server shuts down). Without it, detached responses
+// close their connection.
+func (d *Detacher) SetRejoin(rejoin func(net.Conn) bool) {
+	d.rejoin.Store(&rejoin)
+}
+
+// Rejoin returns a SetRejoin function for srv: it has srv serve a
+// connection's next requests, as if srv had just accepted it, and reports
+// false when srv would not (it is shutting down).
+func Rejoin(srv *http.Server) func(net.Conn) bool {
+	return func(c net.Conn) bool {
+		l := &oneConn{c: c}
+		_ = srv.Serve(l) // returns once it has taken c (or refused to)
+		return l.taken
+	}
+}
+
+// oneConn is a listener that accepts one connection, then reports itself
+// closed, so Serve returns while the connection goes on being served.
+// Closing it does not close the connection.
+type oneConn struct {
+	c     net.Conn
+	taken bool
+}
+
+func (l *oneConn) Accept() (net.Conn, error) {
+	if l.taken {
+		return nil, net.ErrClosed
+	}
+	l.taken = true
+	return l.c, nil
+}
+
+func (l *oneConn) Close() error   { return nil }
+func (l *oneConn) Addr() net.Addr { return l.c.LocalAddr() }
 
 // Close ends the detached responses still in flight (as Cancel) and waits
 // for them, up to closeWait; later ones watch for hang-ups with a reading
@@ -481,8 +541,8 @@ func (s *detachState) SetWriteDeadline(t time.Time) error {
 }
 
 // appendHead appends the response head to b the first time: the status
-// line, the handler's headers with net/http's Date, chunked encoding and
-// the connection's close.
+// line, the handler's headers with net/http's Date, chunked encoding and,
+// unless the connection goes back to the server, its close.
 func (s *detachState) appendHead(b []byte) []byte {
 	if s.headSent {
 		return b
@@ -504,7 +564,11 @@ func (s *detachState) appendHead(b []byte) []byte {
 	}
 	hw := appendWriter{b: b}
 	_ = s.header.WriteSubset(&hw, framingHeaders)
-	return append(hw.b, "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"...)
+	b = append(hw.b, "Transfer-Encoding: chunked\r\n"...)
+	if !s.keepAlive {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	return append(b, "\r\n"...)
 }
 
 // framingHeaders are the headers the detached writer sets itself.

@@ -519,3 +519,75 @@ func TestDetachedEndSurvivesUnreadInput(t *testing.T) {
 		t.Fatalf("read %d bytes, %v", len(body), err)
 	}
 }
+
+// TestDetachedConnectionRejoins: with SetRejoin, a detached stream's
+// connection serves the client's next requests (keep-alive), over plain
+// TCP and over TLS; a client asking Connection: close gets it.
+func TestDetachedConnectionRejoins(t *testing.T) {
+	t.Parallel()
+	for _, overTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", overTLS), func(t *testing.T) {
+			t.Parallel()
+			d := NewDetacher(nil)
+			t.Cleanup(d.Close)
+			var mu sync.Mutex
+			conns := 0
+			srv := httptest.NewUnstartedServer(d.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if !Detach(r, func() { streamEvents(w, 2) }) {
+					t.Error("Detach refused")
+				}
+			})))
+			srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+				if st == http.StateNew {
+					mu.Lock()
+					conns++
+					mu.Unlock()
+				}
+			}
+			d.SetRejoin(Rejoin(srv.Config))
+			if overTLS {
+				srv.StartTLS()
+			} else {
+				srv.Start()
+			}
+			defer srv.Close()
+			client := srv.Client()
+			tr := client.Transport.(*http.Transport)
+			dials := 0
+			tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				dials++
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			}
+			for i := range 3 {
+				resp, err := client.Post(srv.URL, "text/plain", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || string(body) != "data: 0\n\ndata: 1\n\n" || resp.Close {
+					t.Fatalf("request %d: %q, %v, close=%v", i, body, err, resp.Close)
+				}
+			}
+			mu.Lock()
+			// One accepted connection, then each rejoin is a new one for
+			// net/http: 1 + 3, all on the client's one connection.
+			got := conns
+			mu.Unlock()
+			if got != 4 || dials != 1 {
+				t.Errorf("%d dials, %d connections began at the server; want 1 and 4 (one dialled, served again after each stream)", dials, got)
+			}
+			req, _ := http.NewRequest(http.MethodPost, srv.URL, nil)
+			req.Close = true
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if !resp.Close {
+				t.Error("a request asking Connection: close did not get it")
+			}
+		})
+	}
+}
