@@ -6,8 +6,10 @@
 //
 // The intended order, outermost first, is
 //
-//	RequestID -> AccessLog -> Recover -> (auth, rate limit) -> BodyLimit -> handler
+//	Detacher -> Entries -> RequestID -> AccessLog -> Recover -> (auth, rate limit) -> BodyLimit -> handler
 //
-// all installed with chi's Router.Use so the access log can read the matched
-// route pattern.
+// the Detacher around the router (see Detach), the others installed with
+// chi's Router.Use so the access log can read the matched route pattern.
+// Work a middleware does at a request's end goes through AtEnd, so that it
+// waits for a detached response.
 package middleware
