@@ -62,7 +62,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, cfg ServeConfig) er
 	}
 	// A stream relayed on its own goroutine gives its connection back for
 	// the client's next request (keep-alive), see middleware.Detacher.
-	s.detacher.SetRejoin(middleware.Rejoin(srv))
+	// It waits for that request as net/http's own idle connections do.
+	idle := srv.IdleTimeout
+	if idle == 0 {
+		idle = srv.ReadTimeout
+	}
+	s.detacher.SetRejoin(middleware.Rejoin(srv), idle)
+	srv.RegisterOnShutdown(s.detacher.Drain)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

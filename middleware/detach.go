@@ -31,13 +31,16 @@ import (
 // client hanging up is noticed at once, as by net/http (see hangups), and
 // cancels the stream's context.
 type Detacher struct {
-	now     func() time.Time
-	hangups hangups
-	mu      sync.Mutex
-	live    map[*detachState]struct{}
-	idle    *sync.Cond // signalled when live empties
-	rejoin  atomic.Pointer[func(net.Conn) bool]
-	bufs    sync.Pool // *[]byte, the writes' assembly buffers
+	now      func() time.Time
+	hangups  hangups
+	mu       sync.Mutex
+	live     map[*detachState]struct{}
+	parked   map[*parked]struct{} // idle connections waiting for a next request
+	keepIdle time.Duration        // how long they wait (SetRejoin)
+	draining bool
+	idle     *sync.Cond // signalled when live empties
+	rejoin   atomic.Pointer[func(net.Conn) bool]
+	bufs     sync.Pool // *[]byte, the writes' assembly buffers
 }
 
 // NewDetacher returns a Detacher; now is the clock of the Date header (nil:
@@ -46,7 +49,7 @@ func NewDetacher(now func() time.Time) *Detacher {
 	if now == nil {
 		now = time.Now
 	}
-	d := &Detacher{now: now, live: make(map[*detachState]struct{})}
+	d := &Detacher{now: now, live: make(map[*detachState]struct{}), parked: make(map[*parked]struct{})}
 	d.idle = sync.NewCond(&d.mu)
 	d.bufs.New = func() any { b := make([]byte, 0, 1<<10); return &b }
 	return d
@@ -103,10 +106,25 @@ func limitDetachable(r *http.Request, max int64) bool {
 // detachBody is the request body the handlers read, so that a detached
 // response can let go of net/http's body, which holds the connection's read
 // buffer (a handler has read the body by the time it detaches).
-type detachBody struct{ rc io.ReadCloser }
+type detachBody struct {
+	rc  io.ReadCloser
+	eof bool // a read reached the body's end
+}
 
-func (b *detachBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
-func (b *detachBody) Close() error               { return b.rc.Close() }
+func (b *detachBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+func (b *detachBody) Close() error { return b.rc.Close() }
+
+// done reports whether nothing of r's body is left on the connection.
+func (b *detachBody) done(r *http.Request) bool {
+	return b.eof || r.ContentLength == 0
+}
 
 // Detach hands the rest of r's response to run, which is called at once on
 // a goroutine of its own, while the handler returns: the caller must return
@@ -137,17 +155,23 @@ func Detach(r *http.Request, run func()) bool {
 	s.conn = conn
 	s.d.mu.Unlock()
 	s.run, s.runReq = run, r
-	// Bytes net/http read past the request (a pipelined one) are in brw,
-	// which is dropped: such a connection closes at the end instead.
-	s.keepAlive = !r.Close && s.d.rejoin.Load() != nil && brw.Reader.Buffered() == 0
 	s.stopParent()
-	// Let go of what holds net/http's connection state and buffers.
-	s.w, s.body.rc = nil, http.NoBody
-	s.returned = make(chan struct{})
 	// The client hanging up cancels the context, as net/http's read-ahead
 	// does for a handler: the relay then stops at once and, through the
 	// context, the upstream.
-	s.stopWatch = s.d.hangups.watch(s.conn, s.abort)
+	var polled bool
+	s.stopWatch, polled = s.d.hangups.watch(conn, s.abort)
+	if s.Err() != nil {
+		s.abort() // a drain's Cancel came before conn was known
+	}
+	// The connection can serve the client's next request only if nothing of
+	// it is lost: net/http read no byte past this request (those are in
+	// brw, dropped here), this request's body was read to its end, and the
+	// watch does not read.
+	s.keepAlive = polled && !r.Close && brw.Reader.Buffered() == 0 && s.body.done(r) && s.d.mayRejoin()
+	// Let go of what holds net/http's connection state and buffers.
+	s.w, s.body.rc = nil, http.NoBody
+	s.returned = make(chan struct{})
 	// The stream starts now, not once the handler chain has returned: its
 	// first event does not wait for the chain.
 	go s.finish()
@@ -210,6 +234,7 @@ type detachState struct {
 	aborted    bool          // run panicked: the body was cut, not ended
 	stopWatch  func()        // ends the watch for the client's hang-up
 	keepAlive  bool          // the connection goes back to the server at the end (see SetRejoin)
+	over       bool          // under d.mu: the response is over, abort touches nothing
 	returned   chan struct{} // closed when the handler chain has returned
 	werr       error
 }
@@ -225,6 +250,17 @@ func (s *detachState) Value(key any) any {
 // cut): its context is cancelled, and a write blocked on a client that
 // stopped reading fails at once.
 func (s *detachState) abort() {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	s.abortLocked()
+}
+
+// abortLocked is abort with d.mu held. Once the response is over its
+// connection may serve another request: nothing is touched then.
+func (s *detachState) abortLocked() {
+	if s.over {
+		return
+	}
 	s.cancel()
 	_ = s.conn.SetWriteDeadline(time.Unix(1, 0))
 }
@@ -307,8 +343,11 @@ func (s *detachState) end() {
 // kernel send a reset, which can destroy the response's end before the
 // client has read it. A cut response closes at once.
 func (s *detachState) closeConn() {
+	s.d.mu.Lock()
+	s.over = true
+	s.d.mu.Unlock()
 	clean := !s.aborted && s.werr == nil
-	if clean && s.keepAlive && s.rejoin() {
+	if clean && s.keepAlive && s.park() {
 		return
 	}
 	cw, ok := s.conn.(interface{ CloseWrite() error })
@@ -320,13 +359,74 @@ func (s *detachState) closeConn() {
 	_ = s.conn.Close()
 }
 
-// rejoin hands the connection back to the server for the client's next
-// request. It leaves the count of detached responses first, so a drain's
-// Cancel cannot touch the connection once it serves another request.
-func (s *detachState) rejoin() bool {
-	s.d.remove(s)
+// park keeps the connection, idle, for the client's next request (see
+// parked), and reports false when it cannot (a drain began, or the
+// connection cannot be watched).
+func (s *detachState) park() bool {
+	d := s.d
 	_ = s.conn.SetDeadline(time.Time{})
-	return (*s.d.rejoin.Load())(s.conn)
+	p := &parked{d: d, conn: s.conn}
+	d.mu.Lock()
+	if d.draining {
+		d.mu.Unlock()
+		return false
+	}
+	d.parked[p] = struct{}{}
+	d.mu.Unlock()
+	// p.mu keeps an event that fires at once waiting until p is set up.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	stop, ok := d.hangups.park(s.conn, p.ready)
+	if !ok {
+		p.done = true
+		d.unpark(p)
+		return false
+	}
+	p.stop = stop
+	if idle := d.idleWait(); idle > 0 {
+		p.timer = time.AfterFunc(idle, p.expire)
+	}
+	return true
+}
+
+// parked is an idle connection between a detached response and the
+// client's next request. It waits in the hang-up epoll set, not on a
+// goroutine: when bytes arrive the server serves it (SetRejoin), so its
+// header timeout starts with the request, not with the wait; when the
+// client hangs up, the idle timeout passes or a drain begins, it closes.
+// This is net/http's keep-alive wait (IdleTimeout) for these connections.
+type parked struct {
+	d     *Detacher
+	conn  net.Conn
+	mu    sync.Mutex
+	stop  func()
+	timer *time.Timer
+	done  bool
+}
+
+func (p *parked) ready(readable bool) { p.settle(readable) }
+func (p *parked) expire()             { p.settle(false) }
+
+// settle ends the wait once: the server gets the connection (serve), or
+// it closes.
+func (p *parked) settle(serve bool) {
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return
+	}
+	p.done = true
+	stop, timer := p.stop, p.timer
+	p.mu.Unlock()
+	stop()
+	if timer != nil {
+		timer.Stop()
+	}
+	p.d.unpark(p)
+	if serve && p.d.mayRejoin() && (*p.d.rejoin.Load())(p.conn) {
+		return
+	}
+	_ = p.conn.Close()
 }
 
 // lingerTime and lingerBytes bound closeConn's wait for the client's close:
@@ -356,8 +456,47 @@ func (d *Detacher) remove(s *detachState) {
 // requests and reports whether it took it (false: the connection is
 // closed, e.g. while the server shuts down). Without it, detached responses
 // close their connection.
-func (d *Detacher) SetRejoin(rejoin func(net.Conn) bool) {
+func (d *Detacher) SetRejoin(rejoin func(net.Conn) bool, idle time.Duration) {
+	d.mu.Lock()
+	d.keepIdle = idle
+	d.mu.Unlock()
 	d.rejoin.Store(&rejoin)
+}
+
+// mayRejoin reports whether a connection may go back to the server: there
+// is a way back and no drain began.
+func (d *Detacher) mayRejoin() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rejoin.Load() != nil && !d.draining
+}
+
+// Drain closes the idle connections kept for a next request, and keeps
+// every connection from going back to the server from now on (responses
+// say Connection: close). Register it with http.Server.RegisterOnShutdown.
+func (d *Detacher) Drain() {
+	d.mu.Lock()
+	d.draining = true
+	ps := make([]*parked, 0, len(d.parked))
+	for p := range d.parked {
+		ps = append(ps, p)
+	}
+	d.mu.Unlock()
+	for _, p := range ps {
+		p.settle(false)
+	}
+}
+
+func (d *Detacher) idleWait() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.keepIdle
+}
+
+func (d *Detacher) unpark(p *parked) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.parked, p)
 }
 
 // Rejoin returns a SetRejoin function for srv: it has srv serve a
@@ -394,6 +533,7 @@ func (l *oneConn) Addr() net.Addr { return l.c.LocalAddr() }
 // for them, up to closeWait; later ones watch for hang-ups with a reading
 // goroutine each. Call it once the server has drained.
 func (d *Detacher) Close() {
+	d.Drain()
 	d.Cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), closeWait)
 	defer cancel()
@@ -439,7 +579,7 @@ func (d *Detacher) Cancel() {
 	defer d.mu.Unlock()
 	for s := range d.live {
 		if s.conn != nil {
-			s.abort()
+			s.abortLocked()
 		} else {
 			s.cancel() // still being detached: it starts cancelled
 		}
@@ -565,6 +705,11 @@ func (s *detachState) appendHead(b []byte) []byte {
 	hw := appendWriter{b: b}
 	_ = s.header.WriteSubset(&hw, framingHeaders)
 	b = append(hw.b, "Transfer-Encoding: chunked\r\n"...)
+	if s.keepAlive && (status == http.StatusNoContent || status == http.StatusNotModified || !s.d.mayRejoin()) {
+		// A bodiless status cannot carry the chunked body written here, and
+		// a draining server keeps no connection: say so, and close.
+		s.keepAlive = false
+	}
 	if !s.keepAlive {
 		b = append(b, "Connection: close\r\n"...)
 	}

@@ -544,7 +544,7 @@ func TestDetachedConnectionRejoins(t *testing.T) {
 					mu.Unlock()
 				}
 			}
-			d.SetRejoin(Rejoin(srv.Config))
+			d.SetRejoin(Rejoin(srv.Config), time.Minute)
 			if overTLS {
 				srv.StartTLS()
 			} else {
@@ -574,8 +574,8 @@ func TestDetachedConnectionRejoins(t *testing.T) {
 			// net/http: 1 + 3, all on the client's one connection.
 			got := conns
 			mu.Unlock()
-			if got != 4 || dials != 1 {
-				t.Errorf("%d dials, %d connections began at the server; want 1 and 4 (one dialled, served again after each stream)", dials, got)
+			if got != 3 || dials != 1 {
+				t.Errorf("%d dials, %d connections began at the server; want 1 and 3 (one dialled, served again for each next request)", dials, got)
 			}
 			req, _ := http.NewRequest(http.MethodPost, srv.URL, nil)
 			req.Close = true
@@ -589,5 +589,121 @@ func TestDetachedConnectionRejoins(t *testing.T) {
 				t.Error("a request asking Connection: close did not get it")
 			}
 		})
+	}
+}
+
+// keepAliveServer serves streams under d with keep-alive (idle wait idle,
+// header timeout 200 ms) and returns it with a client counting its dials.
+func keepAliveServer(t *testing.T, d *Detacher, idle time.Duration, wrap func(net.Listener) net.Listener) (*httptest.Server, *http.Client, *int) {
+	t.Helper()
+	t.Cleanup(d.Close)
+	srv := httptest.NewUnstartedServer(d.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		Detach(r, func() { streamEvents(w, 1) })
+	})))
+	srv.Config.ReadHeaderTimeout = 200 * time.Millisecond
+	if wrap != nil {
+		srv.Listener = wrap(srv.Listener)
+	}
+	d.SetRejoin(Rejoin(srv.Config), idle)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	client := srv.Client()
+	dials := new(int)
+	client.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		*dials++
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	return srv, client, dials
+}
+
+// stream posts one stream and reports whether the response said it closes
+// the connection.
+func stream(t *testing.T, c *http.Client, url string) (closes bool) {
+	t.Helper()
+	resp, err := c.Post(url, "text/plain", strings.NewReader("body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "data: 0\n\n" {
+		t.Fatalf("body %q, %v", b, err)
+	}
+	return resp.Close
+}
+
+// TestParkedConnectionWaits: the idle wait for the next request is the
+// idle timeout, not the header timeout (as for net/http's own keep-alive);
+// past the idle timeout the connection closes.
+func TestParkedConnectionWaits(t *testing.T) {
+	t.Parallel()
+	srv, c, dials := keepAliveServer(t, NewDetacher(nil), 300*time.Millisecond, nil)
+	stream(t, c, srv.URL)
+	time.Sleep(250 * time.Millisecond) // past the 200 ms header timeout
+	stream(t, c, srv.URL)
+	if *dials != 1 {
+		t.Errorf("%d dials, want 1: the idle connection was cut by the header timeout", *dials)
+	}
+	time.Sleep(600 * time.Millisecond) // past the 300 ms idle timeout
+	stream(t, c, srv.URL)
+	if *dials != 2 {
+		t.Errorf("%d dials, want 2: the idle connection outlived the idle timeout", *dials)
+	}
+}
+
+// TestDrainClosesParkedConnections: a drain closes the idle connections at
+// once, and a stream after it says Connection: close.
+func TestDrainClosesParkedConnections(t *testing.T) {
+	t.Parallel()
+	d := NewDetacher(nil)
+	srv, c, _ := keepAliveServer(t, d, time.Minute, nil)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.Close {
+		t.Fatalf("%v, close=%v", err, resp != nil && resp.Close)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	waitFor(t, func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.parked) == 1 }, "the connection to be parked")
+	d.Drain()
+	_ = conn.SetReadDeadline(time.Now().Add(detachWait))
+	if n, err := br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("after Drain the parked connection read %d, %v; want it closed", n, err)
+	}
+	if !stream(t, c, srv.URL) {
+		t.Error("a stream during a drain did not say Connection: close")
+	}
+}
+
+// hiddenConn hides the connection's file descriptor (SyscallConn), as a
+// listener wrapper may: the hang-up watch must then read, and the
+// connection cannot serve another request.
+type hiddenConn struct{ net.Conn }
+
+type hidingListener struct{ net.Listener }
+
+func (l hidingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return hiddenConn{c}, nil
+}
+
+func TestNoKeepAliveWithoutTheEpollWatch(t *testing.T) {
+	t.Parallel()
+	srv, c, dials := keepAliveServer(t, NewDetacher(nil), time.Minute, func(l net.Listener) net.Listener { return hidingListener{l} })
+	for range 2 {
+		if !stream(t, c, srv.URL) {
+			t.Error("a stream watched by a reading goroutine did not say Connection: close")
+		}
+	}
+	if *dials != 2 {
+		t.Errorf("%d dials, want 2", *dials)
 	}
 }

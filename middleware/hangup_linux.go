@@ -20,7 +20,7 @@ type hangups struct {
 	mu      sync.Mutex
 	set     *epollSet // nil while nothing is watched
 	next    int32
-	watched map[int32]func()
+	watched map[int32]func(events uint32)
 	closed  bool
 }
 
@@ -32,21 +32,42 @@ type epollSet struct {
 }
 
 // watch calls onHangup once when conn's peer hangs up, until stop is
-// called; stop must be called before conn is closed.
-func (h *hangups) watch(conn net.Conn, onHangup func()) (stop func()) {
+// called; stop must be called before conn is closed. polled is false when
+// the watch is a reading goroutine (watchByReading), which may consume a
+// byte of the client's: the connection cannot then serve another request.
+func (h *hangups) watch(conn net.Conn, onHangup func()) (stop func(), polled bool) {
+	stop, ok := h.poll(conn, syscall.EPOLLRDHUP, func(uint32) { onHangup() })
+	if !ok {
+		return watchByReading(conn, onHangup), false
+	}
+	return stop, true
+}
+
+// park calls onEvent once when conn has bytes to read (readable) or its
+// peer hangs up (not readable), until stop is called. It reports false
+// when conn cannot be watched.
+func (h *hangups) park(conn net.Conn, onEvent func(readable bool)) (stop func(), ok bool) {
+	return h.poll(conn, syscall.EPOLLIN|syscall.EPOLLRDHUP, func(ev uint32) {
+		onEvent(ev&syscall.EPOLLIN != 0)
+	})
+}
+
+// poll puts conn's descriptor in the set for events (one-shot); f gets the
+// events that fired.
+func (h *hangups) poll(conn net.Conn, events uint32, f func(uint32)) (stop func(), ok bool) {
 	sc, ok := unwrapConn(conn).(syscall.Conn)
 	if !ok {
-		return watchByReading(conn, onHangup)
+		return nil, false
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return watchByReading(conn, onHangup)
+		return nil, false
 	}
-	id, ok := h.add(raw, onHangup)
+	id, ok := h.add(raw, events, f)
 	if !ok {
-		return watchByReading(conn, onHangup)
+		return nil, false
 	}
-	return func() { h.remove(raw, id) }
+	return func() { h.remove(raw, id) }, true
 }
 
 // unwrapConn returns the network connection under conn (a TLS
@@ -62,7 +83,7 @@ func unwrapConn(conn net.Conn) net.Conn {
 }
 
 // add puts raw's descriptor in the set, starting a set if none runs.
-func (h *hangups) add(raw syscall.RawConn, onHangup func()) (int32, bool) {
+func (h *hangups) add(raw syscall.RawConn, events uint32, f func(uint32)) (int32, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -75,13 +96,13 @@ func (h *hangups) add(raw syscall.RawConn, onHangup func()) (int32, bool) {
 		}
 		h.set = set
 		if h.watched == nil {
-			h.watched = make(map[int32]func())
+			h.watched = make(map[int32]func(uint32))
 		}
 		go h.loop(set)
 	}
 	h.next++
 	id := h.next
-	ev := syscall.EpollEvent{Events: syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: id}
+	ev := syscall.EpollEvent{Events: events | syscall.EPOLLONESHOT, Fd: id}
 	var cerr error
 	err := raw.Control(func(fd uintptr) {
 		cerr = syscall.EpollCtl(h.set.fd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
@@ -90,7 +111,7 @@ func (h *hangups) add(raw syscall.RawConn, onHangup func()) (int32, bool) {
 		h.closeIfIdleLocked()
 		return 0, false
 	}
-	h.watched[id] = onHangup
+	h.watched[id] = f
 	return id, true
 }
 
@@ -158,7 +179,7 @@ func (h *hangups) fire(evs []syscall.EpollEvent) {
 		delete(h.watched, ev.Fd)
 		h.mu.Unlock()
 		if f != nil {
-			f()
+			f(ev.Events)
 		}
 	}
 }
