@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,11 +24,12 @@ import (
 // it costs. A detached stream takes over the connection (Hijack) and writes
 // its chunked body itself on a goroutine of its own; net/http's goroutine,
 // buffers and reader are freed at once. At the stream's end the connection
-// goes back to the server for the client's next request (see SetRejoin), as
-// with net/http's keep-alive; without a way back (or when the client asked
-// for it) the response says Connection: close and the connection closes. A
-// client hanging up is noticed at once, as by net/http (see hangups), and
-// cancels the stream's context.
+// waits, idle, for the client's next request, then goes back to the server
+// (see SetRejoin, keepalive.go), as with net/http's keep-alive; without a
+// way back (or when the client asked for it) the response says
+// Connection: close and the connection closes. A client hanging up is
+// noticed at once, as by net/http (see hangups), and cancels the stream's
+// context.
 type Detacher struct {
 	now      func() time.Time
 	hangups  hangups
@@ -359,76 +359,6 @@ func (s *detachState) closeConn() {
 	_ = s.conn.Close()
 }
 
-// park keeps the connection, idle, for the client's next request (see
-// parked), and reports false when it cannot (a drain began, or the
-// connection cannot be watched).
-func (s *detachState) park() bool {
-	d := s.d
-	_ = s.conn.SetDeadline(time.Time{})
-	p := &parked{d: d, conn: s.conn}
-	d.mu.Lock()
-	if d.draining {
-		d.mu.Unlock()
-		return false
-	}
-	d.parked[p] = struct{}{}
-	d.mu.Unlock()
-	// p.mu keeps an event that fires at once waiting until p is set up.
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	stop, ok := d.hangups.park(s.conn, p.ready)
-	if !ok {
-		p.done = true
-		d.unpark(p)
-		return false
-	}
-	p.stop = stop
-	if idle := d.idleWait(); idle > 0 {
-		p.timer = time.AfterFunc(idle, p.expire)
-	}
-	return true
-}
-
-// parked is an idle connection between a detached response and the
-// client's next request. It waits in the hang-up epoll set, not on a
-// goroutine: when bytes arrive the server serves it (SetRejoin), so its
-// header timeout starts with the request, not with the wait; when the
-// client hangs up, the idle timeout passes or a drain begins, it closes.
-// This is net/http's keep-alive wait (IdleTimeout) for these connections.
-type parked struct {
-	d     *Detacher
-	conn  net.Conn
-	mu    sync.Mutex
-	stop  func()
-	timer *time.Timer
-	done  bool
-}
-
-func (p *parked) ready(readable bool) { p.settle(readable) }
-func (p *parked) expire()             { p.settle(false) }
-
-// settle ends the wait once: the server gets the connection (serve), or
-// it closes.
-func (p *parked) settle(serve bool) {
-	p.mu.Lock()
-	if p.done {
-		p.mu.Unlock()
-		return
-	}
-	p.done = true
-	stop, timer := p.stop, p.timer
-	p.mu.Unlock()
-	stop()
-	if timer != nil {
-		timer.Stop()
-	}
-	p.d.unpark(p)
-	if serve && p.d.mayRejoin() && (*p.d.rejoin.Load())(p.conn) {
-		return
-	}
-	_ = p.conn.Close()
-}
-
 // lingerTime and lingerBytes bound closeConn's wait for the client's close:
 // a client closes as soon as it has read a Connection: close response.
 const (
@@ -451,87 +381,11 @@ func (d *Detacher) remove(s *detachState) {
 	}
 }
 
-// SetRejoin sets how the connection of a detached response that ended
-// cleanly goes back to the server: rejoin serves the connection's next
-// requests and reports whether it took it (false: the connection is
-// closed, e.g. while the server shuts down). Without it, detached responses
-// close their connection.
-func (d *Detacher) SetRejoin(rejoin func(net.Conn) bool, idle time.Duration) {
-	d.mu.Lock()
-	d.keepIdle = idle
-	d.mu.Unlock()
-	d.rejoin.Store(&rejoin)
-}
-
-// mayRejoin reports whether a connection may go back to the server: there
-// is a way back and no drain began.
-func (d *Detacher) mayRejoin() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.rejoin.Load() != nil && !d.draining
-}
-
-// Drain closes the idle connections kept for a next request, and keeps
-// every connection from going back to the server from now on (responses
-// say Connection: close). Register it with http.Server.RegisterOnShutdown.
-func (d *Detacher) Drain() {
-	d.mu.Lock()
-	d.draining = true
-	ps := make([]*parked, 0, len(d.parked))
-	for p := range d.parked {
-		ps = append(ps, p)
-	}
-	d.mu.Unlock()
-	for _, p := range ps {
-		p.settle(false)
-	}
-}
-
-func (d *Detacher) idleWait() time.Duration {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.keepIdle
-}
-
-func (d *Detacher) unpark(p *parked) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.parked, p)
-}
-
-// Rejoin returns a SetRejoin function for srv: it has srv serve a
-// connection's next requests, as if srv had just accepted it, and reports
-// false when srv would not (it is shutting down).
-func Rejoin(srv *http.Server) func(net.Conn) bool {
-	return func(c net.Conn) bool {
-		l := &oneConn{c: c}
-		_ = srv.Serve(l) // returns once it has taken c (or refused to)
-		return l.taken
-	}
-}
-
-// oneConn is a listener that accepts one connection, then reports itself
-// closed, so Serve returns while the connection goes on being served.
-// Closing it does not close the connection.
-type oneConn struct {
-	c     net.Conn
-	taken bool
-}
-
-func (l *oneConn) Accept() (net.Conn, error) {
-	if l.taken {
-		return nil, net.ErrClosed
-	}
-	l.taken = true
-	return l.c, nil
-}
-
-func (l *oneConn) Close() error   { return nil }
-func (l *oneConn) Addr() net.Addr { return l.c.LocalAddr() }
-
-// Close ends the detached responses still in flight (as Cancel) and waits
-// for them, up to closeWait; later ones watch for hang-ups with a reading
-// goroutine each. Call it once the server has drained.
+// Close closes the idle connections kept for a next request (as Drain),
+// ends the detached responses still in flight (as Cancel) and waits for
+// them, up to closeWait; later ones watch for hang-ups with a reading
+// goroutine each and keep no connection. Call it once the server has
+// drained.
 func (d *Detacher) Close() {
 	d.Drain()
 	d.Cancel()
@@ -584,145 +438,4 @@ func (d *Detacher) Cancel() {
 			s.cancel() // still being detached: it starts cancelled
 		}
 	}
-}
-
-// ---- the response writer ----
-
-func (s *detachState) Header() http.Header { return s.header }
-
-func (s *detachState) WriteHeader(code int) {
-	if s.conn == nil {
-		s.touched = true
-		s.w.WriteHeader(code)
-		return
-	}
-	if s.status == 0 && code >= 200 {
-		s.status = code
-	}
-}
-
-func (s *detachState) Write(p []byte) (int, error) {
-	if s.conn == nil {
-		s.touched = true
-		return s.w.Write(p)
-	}
-	if s.werr != nil {
-		return 0, s.werr
-	}
-	if len(p) == 0 {
-		return 0, nil // an empty chunk would end the body
-	}
-	if err := s.send(p, false); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-// send writes, in one write, the head if it has not gone yet, then p as a
-// chunk (none for an empty p), then the last chunk if last. The bytes are
-// assembled in a pooled buffer: a stream waits long between its events and
-// would otherwise hold one each.
-func (s *detachState) send(p []byte, last bool) error {
-	bp := s.d.bufs.Get().(*[]byte)
-	b := s.appendHead((*bp)[:0])
-	if len(p) > 0 {
-		b = strconv.AppendInt(b, int64(len(p)), 16)
-		b = append(b, "\r\n"...)
-		b = append(b, p...)
-		b = append(b, "\r\n"...)
-	}
-	if last {
-		b = append(b, "0\r\n\r\n"...)
-	}
-	_, err := s.conn.Write(b)
-	if cap(b) <= maxPooledBuf {
-		*bp = b[:0]
-		s.d.bufs.Put(bp)
-	}
-	if err != nil {
-		s.werr = err
-	}
-	return err
-}
-
-// maxPooledBuf bounds the buffers send keeps for reuse; a larger event's
-// goes to the collector.
-const maxPooledBuf = 4 << 10
-
-// FlushError sends the head if it has not gone yet; the body's writes are
-// not buffered once detached.
-func (s *detachState) FlushError() error {
-	if s.conn == nil {
-		s.touched = true
-		return http.NewResponseController(s.w).Flush()
-	}
-	if s.werr != nil || s.headSent {
-		return s.werr
-	}
-	return s.send(nil, false)
-}
-
-// Unwrap gives http.ResponseController net/http's writer until the
-// response is detached (after, there is none: this is the writer).
-func (s *detachState) Unwrap() http.ResponseWriter {
-	if s.conn == nil {
-		return s.w
-	}
-	return nil
-}
-
-// SetWriteDeadline sets the connection's write deadline (through net/http
-// until detached).
-func (s *detachState) SetWriteDeadline(t time.Time) error {
-	if s.conn == nil {
-		return http.NewResponseController(s.w).SetWriteDeadline(t)
-	}
-	return s.conn.SetWriteDeadline(t)
-}
-
-// appendHead appends the response head to b the first time: the status
-// line, the handler's headers with net/http's Date, chunked encoding and,
-// unless the connection goes back to the server, its close.
-func (s *detachState) appendHead(b []byte) []byte {
-	if s.headSent {
-		return b
-	}
-	s.headSent = true
-	status := s.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	b = append(b, "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(status), 10)
-	b = append(b, ' ')
-	b = append(b, http.StatusText(status)...)
-	b = append(b, "\r\n"...)
-	if _, ok := s.header["Date"]; !ok {
-		b = append(b, "Date: "...)
-		b = s.d.now().UTC().AppendFormat(b, http.TimeFormat)
-		b = append(b, "\r\n"...)
-	}
-	hw := appendWriter{b: b}
-	_ = s.header.WriteSubset(&hw, framingHeaders)
-	b = append(hw.b, "Transfer-Encoding: chunked\r\n"...)
-	if s.keepAlive && (status == http.StatusNoContent || status == http.StatusNotModified || !s.d.mayRejoin()) {
-		// A bodiless status cannot carry the chunked body written here, and
-		// a draining server keeps no connection: say so, and close.
-		s.keepAlive = false
-	}
-	if !s.keepAlive {
-		b = append(b, "Connection: close\r\n"...)
-	}
-	return append(b, "\r\n"...)
-}
-
-// framingHeaders are the headers the detached writer sets itself.
-var framingHeaders = map[string]bool{"Content-Length": true, "Transfer-Encoding": true, "Connection": true, "Trailer": true}
-
-// appendWriter is an io.Writer appending to a byte slice.
-type appendWriter struct{ b []byte }
-
-func (w *appendWriter) Write(p []byte) (int, error) {
-	w.b = append(w.b, p...)
-	return len(p), nil
 }
