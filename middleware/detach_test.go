@@ -395,19 +395,22 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 func TestDetacherCancelUnblocksAWrite(t *testing.T) {
 	t.Parallel()
 	d := NewDetacher(nil)
-	blocked := make(chan struct{})
+	writing := make(chan struct{})
 	srv := detachRouter(t, d, io.Discard, new(ender), func(w http.ResponseWriter, r *http.Request) {
 		Detach(r, func() {
 			w.WriteHeader(http.StatusOK)
 			chunk := []byte(strings.Repeat("x", 64<<10))
-			for i := 0; ; i++ {
-				if i == 64 { // 4 MiB: well past what loopback buffers hold
-					close(blocked)
+			// 64 MiB: far more than socket buffers hold, so the writes
+			// block once they are full.
+			for i := range 1024 {
+				if i == 1 {
+					close(writing)
 				}
 				if _, err := w.Write(chunk); err != nil {
 					return
 				}
 			}
+			t.Error("64 MiB written to a client that reads nothing")
 		})
 	})
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
@@ -416,11 +419,8 @@ func TestDetacherCancelUnblocksAWrite(t *testing.T) {
 	}
 	defer conn.Close()
 	fmt.Fprintf(conn, "POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
-	select {
-	case <-blocked:
-		t.Fatal("4 MiB written to a client that reads nothing")
-	case <-time.After(200 * time.Millisecond):
-	}
+	<-writing
+	time.Sleep(200 * time.Millisecond) // let the buffers fill
 	d.Cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), detachWait)
 	defer cancel()
@@ -637,14 +637,16 @@ func stream(t *testing.T, c *http.Client, url string) (closes bool) {
 // past the idle timeout the connection closes.
 func TestParkedConnectionWaits(t *testing.T) {
 	t.Parallel()
-	srv, c, dials := keepAliveServer(t, NewDetacher(nil), 300*time.Millisecond, nil)
+	// Wide margins between the waits and the timeouts: a busy machine may
+	// oversleep.
+	srv, c, dials := keepAliveServer(t, NewDetacher(nil), 2*time.Second, nil)
 	stream(t, c, srv.URL)
-	time.Sleep(250 * time.Millisecond) // past the 200 ms header timeout
+	time.Sleep(600 * time.Millisecond) // well past the 200 ms header timeout
 	stream(t, c, srv.URL)
 	if *dials != 1 {
 		t.Errorf("%d dials, want 1: the idle connection was cut by the header timeout", *dials)
 	}
-	time.Sleep(600 * time.Millisecond) // past the 300 ms idle timeout
+	time.Sleep(4 * time.Second) // well past the 2 s idle timeout
 	stream(t, c, srv.URL)
 	if *dials != 2 {
 		t.Errorf("%d dials, want 2: the idle connection outlived the idle timeout", *dials)
