@@ -328,8 +328,8 @@ func (s *detachState) runAtEnd() {
 	}
 }
 
-// end sends the body's last chunk (unless it was cut) and closes the
-// connection.
+// end stops the watch for a hang-up and sends the body's last chunk (unless
+// the body was cut).
 func (s *detachState) end() {
 	s.stopWatch()
 	if !s.aborted && s.werr == nil {
@@ -337,11 +337,12 @@ func (s *detachState) end() {
 	}
 }
 
-// closeConn closes the connection. After a complete response it first
-// half-closes and reads what the client still sends until it closes too
-// (lingerTime at most): closing a socket with unread input makes the
-// kernel send a reset, which can destroy the response's end before the
-// client has read it. A cut response closes at once.
+// closeConn keeps the connection for the client's next request after a
+// complete response (see park), or closes it. Before closing after a
+// complete response it half-closes and reads what the client still sends
+// until it closes too (lingerTime at most): closing a socket with unread
+// input makes the kernel send a reset, which can destroy the response's end
+// before the client has read it. A cut response closes at once.
 func (s *detachState) closeConn() {
 	s.d.mu.Lock()
 	s.over = true

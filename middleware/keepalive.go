@@ -96,6 +96,10 @@ func (s *detachState) park() bool {
 	d := s.d
 	_ = s.conn.SetDeadline(time.Time{})
 	p := &parked{d: d, conn: s.conn}
+	// p.mu, held until p is set up, keeps an event that fires at once, or a
+	// Drain that finds p in d.parked, waiting.
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	d.mu.Lock()
 	if d.draining {
 		d.mu.Unlock()
@@ -103,9 +107,6 @@ func (s *detachState) park() bool {
 	}
 	d.parked[p] = struct{}{}
 	d.mu.Unlock()
-	// p.mu keeps an event that fires at once waiting until p is set up.
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	stop, ok := d.hangups.park(s.conn, p.ready)
 	if !ok {
 		p.done = true
