@@ -11,7 +11,8 @@ import (
 // it as any handler panic, carrying the stack it happened on (see
 // raisedAgain).
 //
-// It is for the one-off deep calls of a stream: its upstream round trip
+// It is for the one-off deep calls of a stream that stays on its handler
+// goroutine (one that cannot be detached, see middleware.Detach): its upstream round trip
 // (client, token transport, HTTP/2 transport; see upstream.do) and its first
 // write (where net/http writes the response head, in a function whose frame
 // alone is 2.8 KiB; see streamWriter.write). A stream's handler goroutine

@@ -221,6 +221,9 @@ func (rl *relayer) startStream(w http.ResponseWriter, r *http.Request, resp *htt
 	s := &streamRun{rl: rl}
 	s.stopClose = context.AfterFunc(r.Context(), func() { _ = resp.Body.Close() })
 	s.out = newStreamWriter(w, rl.keepalive, rl.now, ping)
+	// A detached stream's goroutine writes to the connection directly,
+	// with no deep net/http call to keep off its stack.
+	s.out.onStack = middleware.Detached(r.Context())
 	s.guard = newEventGuard(resp.Body, rl.now, rl.idle)
 	s.br = rl.readers.Get().(*bufio.Reader)
 	s.br.Reset(s.guard)
@@ -455,6 +458,7 @@ type streamWriter struct {
 	err       error // first write or flush error: the client is gone
 	sent      bool  // the headers are out (with an event, or alone)
 	stopped   bool
+	onStack   bool // the first write needs no offStack (a detached stream)
 }
 
 func newStreamWriter(w http.ResponseWriter, keepalive time.Duration, now func() time.Time, ping []byte) *streamWriter {
@@ -483,7 +487,7 @@ const headerFlushDelay = 20 * time.Millisecond
 func (sw *streamWriter) write(p []byte) error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	if !sw.sent {
+	if !sw.sent && !sw.onStack {
 		return offStackErr(func() error { return sw.writeLocked(p) })
 	}
 	return sw.writeLocked(p)
@@ -510,7 +514,11 @@ func (sw *streamWriter) writeLocked(p []byte) error {
 func (sw *streamWriter) flush() error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	if err := offStackErr(sw.rc.Flush); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	flush := sw.rc.Flush
+	if !sw.onStack {
+		flush = func() error { return offStackErr(sw.rc.Flush) }
+	}
+	if err := flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		sw.err = err
 		return err
 	}

@@ -89,12 +89,14 @@ func (u *upstream) request(ctx context.Context, c call) (req *http.Request, rele
 }
 
 // do sends c; the caller closes the response body. A stream's round trip
-// runs off the handler's stack (see offStack): that goroutine stays for the
-// stream's whole life.
+// runs off the handler's stack (see offStack) when that goroutine may stay
+// for the stream's whole life: not when the stream can be detached, whose
+// handler goroutine ends as it starts (see middleware.Detach), and a
+// goroutine handoff less is earlier to the first event.
 func (u *upstream) do(ctx context.Context, c call) (*http.Response, error) {
 	req, release := u.request(ctx, c)
 	defer release()
-	if !c.stream {
+	if !c.stream || middleware.Detachable(ctx) {
 		return u.hc.Do(req)
 	}
 	return offStack(func() (*http.Response, error) { return u.hc.Do(req) })

@@ -185,6 +185,16 @@ func Detached(ctx context.Context) bool {
 	return ok && s.run != nil
 }
 
+// Detachable reports whether the response of the request carrying ctx can
+// still be detached: it is under Detacher.Middleware, nothing of it has
+// been written, and it is not detached yet. A handler that will detach its
+// response may then make deep calls on its own goroutine, which ends once
+// it has (see Detach).
+func Detachable(ctx context.Context) bool {
+	s, ok := ctx.Value(detachKey{}).(*detachState)
+	return ok && !s.touched && s.run == nil
+}
+
 // An Ender is work a middleware does at the end of a request: releasing
 // what it holds, recording what the request did.
 type Ender interface {

@@ -155,26 +155,81 @@ func TestDetachWhenItCannot(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			d := NewDetacher(nil)
-			t.Cleanup(d.Close)
-			got := make(chan bool, 1)
-			h := d.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- tc.h(w, r) }))
-			srv := httptest.NewUnstartedServer(h)
-			srv.EnableHTTP2 = tc.tls
-			if tc.tls {
-				srv.StartTLS()
-			} else {
-				srv.Start()
-			}
-			defer srv.Close()
-			resp, err := srv.Client().Post(srv.URL, "text/plain", strings.NewReader("x"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if <-got {
+			if askDetacher(t, tc.tls, http.MethodPost, tc.h) {
 				t.Error("Detach accepted")
+			}
+		})
+	}
+}
+
+// askDetacher sends one request (over TLS with HTTP/2 if tls) to h under a
+// Detacher and returns what h returned.
+func askDetacher(t *testing.T, tls bool, method string, h func(w http.ResponseWriter, r *http.Request) bool) bool {
+	t.Helper()
+	d := NewDetacher(nil)
+	t.Cleanup(d.Close)
+	got := make(chan bool, 1)
+	srv := httptest.NewUnstartedServer(d.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- h(w, r) })))
+	srv.EnableHTTP2 = tls
+	if tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	defer srv.Close()
+	req, err := http.NewRequest(method, srv.URL, strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return <-got
+}
+
+// TestDetachable checks that Detachable foretells Detach: true exactly
+// when a Detach now would be accepted.
+func TestDetachable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		tls    bool // over TLS with HTTP/2
+		method string
+		h      func(w http.ResponseWriter, r *http.Request) bool
+		want   bool
+	}{
+		{"fresh POST", false, http.MethodPost, func(w http.ResponseWriter, r *http.Request) bool {
+			ok := Detachable(r.Context())
+			if Detach(r, func() { streamEvents(w, 1) }) != ok {
+				t.Error("Detach disagrees with Detachable")
+			}
+			return ok
+		}, true},
+		{"response started", false, http.MethodPost, func(w http.ResponseWriter, r *http.Request) bool {
+			w.WriteHeader(http.StatusOK)
+			return Detachable(r.Context())
+		}, false},
+		{"detached already", false, http.MethodPost, func(w http.ResponseWriter, r *http.Request) bool {
+			if !Detach(r, func() { streamEvents(w, 1) }) {
+				t.Error("Detach refused")
+			}
+			return Detachable(r.Context())
+		}, false},
+		{"GET", false, http.MethodGet, func(w http.ResponseWriter, r *http.Request) bool {
+			return Detachable(r.Context())
+		}, false},
+		{"HTTP/2", true, http.MethodPost, func(w http.ResponseWriter, r *http.Request) bool {
+			return Detachable(r.Context())
+		}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := askDetacher(t, tc.tls, tc.method, tc.h); got != tc.want {
+				t.Errorf("Detachable = %v, want %v", got, tc.want)
 			}
 		})
 	}
