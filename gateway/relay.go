@@ -28,6 +28,10 @@ const relayBufferSize = 512
 // hundred bytes.
 const eventBufferSize = 512
 
+// maxPooledEvent is the largest event buffer kept for reuse: a rare large
+// event's buffer is left to the collector rather than held by the pool.
+const maxPooledEvent = 16 << 10
+
 // maxEventSize bounds one SSE event read from the upstream, so a hostile
 // upstream cannot make the gateway hold more than this per open stream (plus
 // relayBufferSize): N streams hold at most N × (1 MiB + 512 bytes). Copilot's
@@ -75,6 +79,7 @@ type relayer struct {
 	metrics   *metrics.Metrics // nil: off
 	readers   sync.Pool        // *bufio.Reader of stream relays
 	tails     sync.Pool        // *tailReader of copied bodies
+	events    eventBuffers     // what stream relays assemble events in
 }
 
 func newRelayer(keepalive, idle time.Duration, now func() time.Time, m *metrics.Metrics) *relayer {
@@ -192,7 +197,7 @@ func (rl *relayer) relay(w http.ResponseWriter, r *http.Request, resp *http.Resp
 	if rl.keepalive <= 0 && s.out.flush() != nil {
 		return &relayResult{ClientGone: true}
 	}
-	res := relayGuarded(r.Context(), s.br, s.out, d, rl.now, s.guard)
+	res := relayGuarded(r.Context(), s.br, s.out, d, rl.now, s.guard, &rl.events)
 	res.Pings = s.out.pingCount()
 	return res
 }
@@ -242,16 +247,26 @@ func (s *streamRun) close() {
 // relayGuarded is the relay loop, separate from the HTTP plumbing so tests
 // and the benchmark can drive it: it writes each complete event of br and
 // notes it on guard (the reader under br; nil: none). now is the clock
-// FirstEvent is read from.
+// FirstEvent is read from; events are assembled in buffers from bufs (nil:
+// new ones).
 //
 // Its state is one heap object and its result a pointer into it: this loop
 // waits for upstream events for a stream's whole life, so its frame (and
 // those under it) stays on the handler goroutine's stack all along, and must
 // stay small (see upstream.do).
-func relayGuarded(ctx context.Context, br *bufio.Reader, out *streamWriter, d *dialect, now func() time.Time, guard *eventGuard) *relayResult {
-	er := &eventRelay{out: out, d: d, now: now, guard: guard, ev: make([]byte, 0, eventBufferSize)}
+func relayGuarded(ctx context.Context, br *bufio.Reader, out *streamWriter, d *dialect, now func() time.Time, guard *eventGuard, bufs *eventBuffers) *relayResult {
+	er := &eventRelay{out: out, d: d, now: now, guard: guard, bufs: bufs}
+	return er.run(ctx, br)
+}
+
+// run relays br's events until its end, an error or the client leaving.
+func (er *eventRelay) run(ctx context.Context, br *bufio.Reader) *relayResult {
+	defer er.release()
 	for {
 		line, err := br.ReadSlice('\n')
+		if er.buf == nil && len(line) > 0 {
+			er.take()
+		}
 		er.ev = append(er.ev, line...)
 		switch {
 		case len(er.ev) > maxEventSize:
@@ -268,7 +283,7 @@ func relayGuarded(ctx context.Context, br *bufio.Reader, out *streamWriter, d *d
 		case errors.Is(err, io.EOF):
 			er.end()
 			return &er.res
-		case ctx.Err() != nil || out.failed():
+		case ctx.Err() != nil || er.out.failed():
 			// A partial event is dropped: half an event would corrupt the
 			// client's parse of anything that follows.
 			er.res.ClientGone = true
@@ -291,6 +306,8 @@ type eventRelay struct {
 	ev        []byte // the event being assembled, exact bytes
 	lineStart int    // where the line being read starts in ev
 	hasField  bool   // ev holds a non-blank line, so a blank line ends an event
+	bufs      *eventBuffers
+	buf       *eventBuf // ev's holder while an event is assembled; nil between events
 }
 
 // endLine handles a complete line: a blank line after a field dispatches
@@ -337,9 +354,53 @@ func (er *eventRelay) dispatch() bool {
 	return true
 }
 
+// reset starts the next event; the buffer goes back to the pool until its
+// first line arrives.
 func (er *eventRelay) reset() {
-	er.ev = er.ev[:0]
+	er.release()
 	er.lineStart, er.hasField = 0, false
+}
+
+// take gets a buffer for the event being assembled.
+func (er *eventRelay) take() {
+	er.buf = er.bufs.get()
+	er.ev = er.buf.b[:0]
+}
+
+// release gives the event's buffer back (ev is then empty).
+func (er *eventRelay) release() {
+	if er.buf == nil {
+		return
+	}
+	er.buf.b = er.ev[:0]
+	er.bufs.put(er.buf)
+	er.buf, er.ev = nil, nil
+}
+
+// eventBuffers recycles the buffers events are assembled in, so that a
+// stream holds one only while an event is arriving, not while it waits
+// for the next (most of its life).
+type eventBuffers struct{ pool sync.Pool }
+
+// eventBuf holds a buffer in the pool (a pointer, so pooling allocates
+// nothing).
+type eventBuf struct{ b []byte }
+
+// get returns a buffer; a nil *eventBuffers makes a new one each time.
+func (bs *eventBuffers) get() *eventBuf {
+	if bs != nil {
+		if b, ok := bs.pool.Get().(*eventBuf); ok {
+			return b
+		}
+	}
+	return &eventBuf{b: make([]byte, 0, eventBufferSize)}
+}
+
+// put keeps b for reuse unless it grew past maxPooledEvent.
+func (bs *eventBuffers) put(b *eventBuf) {
+	if bs != nil && cap(b.b) <= maxPooledEvent {
+		bs.pool.Put(b)
+	}
 }
 
 // end handles the upstream's end of body: a last event without its blank

@@ -162,7 +162,7 @@ func BenchmarkRelayPassthroughPerEvent(b *testing.B) {
 			defer out.stop()
 			d := tc.d
 			b.ResetTimer()
-			res := relayGuarded(context.Background(), br, out, &d, time.Now, guard)
+			res := relayGuarded(context.Background(), br, out, &d, time.Now, guard, new(eventBuffers))
 			b.StopTimer()
 			if res.Events+res.Dropped != b.N || res.ClientGone {
 				b.Fatalf("relayed %d events and dropped %d, want %d (result %+v)", res.Events, res.Dropped, b.N, res)

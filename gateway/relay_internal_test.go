@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -211,5 +212,54 @@ func TestStreamHeadersGoWithTheFirstEvent(t *testing.T) {
 	}
 	if got := strings.Join(late.opsNow(), "|"); got != "f" || out.pingCount() != 0 {
 		t.Errorf("late first event: ops %q, pings %d; want the headers flushed alone", got, out.pingCount())
+	}
+}
+
+// probedUpstream returns its chunks one per Read, and before each Read
+// calls probe (with the Read's index), so a test can look at the relay's
+// state while it waits for the upstream.
+type probedUpstream struct {
+	chunks []string
+	n      int
+	probe  func(n int)
+}
+
+func (u *probedUpstream) Read(p []byte) (int, error) {
+	u.probe(u.n)
+	if u.n >= len(u.chunks) {
+		return 0, io.EOF
+	}
+	c := u.chunks[u.n]
+	u.n++
+	return copy(p, c), nil
+}
+
+// TestRelayHoldsNoEventBufferWhileWaiting checks that a stream waiting for
+// its next event holds no event buffer (it is back in the pool), and one
+// waiting for the rest of an event holds the part it has.
+func TestRelayHoldsNoEventBufferWhileWaiting(t *testing.T) {
+	t.Parallel()
+	first := `data: {"choices":[{"index":0,"delta":{"content":"a"}}]}` + "\n\n"
+	up := &probedUpstream{chunks: []string{first, "data: [DONE]\n", "\n"}}
+	er := &eventRelay{d: ptr(chatDialect(false)), now: time.Now, bufs: new(eventBuffers)}
+	var held []bool
+	up.probe = func(int) { held = append(held, er.buf != nil) }
+	rec := &flushRecorder{header: http.Header{}}
+	er.out = newStreamWriter(rec, -1, time.Now, commentPing)
+	defer er.out.stop()
+	res := er.run(context.Background(), bufio.NewReaderSize(up, relayBufferSize))
+	if res.Events != 2 || !res.Done || res.Err != nil {
+		t.Fatalf("relay result %+v", res)
+	}
+	if got, want := string(rec.written), first+"data: [DONE]\n\n"; got != want {
+		t.Errorf("client got %q, want %q", got, want)
+	}
+	// Reads: before anything, after the first event, in the middle of the
+	// second, after it.
+	if want := []bool{false, false, true, false}; !slices.Equal(held, want) {
+		t.Errorf("event buffer held before each read: %v, want %v", held, want)
+	}
+	if er.buf != nil || er.ev != nil {
+		t.Error("the buffer was not given back at the end")
 	}
 }
