@@ -51,7 +51,7 @@ func (req *chatRequest) turn(answer string) turn {
 	for _, m := range msgs[i:] {
 		outputs = append(outputs, textOf(m.Content))
 	}
-	n := len(msgs)
+	n := trimSystem(msgs, func(m chatMessage) string { return m.Role })
 	lastUser := n > 0 && msgs[n-1].Role == "user"
 	text := ""
 	if lastUser {

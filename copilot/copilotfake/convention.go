@@ -10,7 +10,9 @@ import (
 // ToolTrigger is the fake's convention for tool calls, the same on chat,
 // /responses and /v1/messages: when the request declares at least one
 // function tool and its last input item is a user message whose text
-// contains ToolTrigger, the answer is a call to one tool instead of text,
+// contains ToolTrigger (on chat and /v1/messages, system messages after it
+// aside: Claude Code ends its requests with one), the answer is a call to
+// one tool instead of text,
 // with arguments ToolCallArguments (with WithAnswer, the smallest
 // arguments valid for the tool's schema). The tool is the one named by
 // the word right after the trigger ("call_tool get_weather" or
@@ -191,3 +193,13 @@ func sseEvent(typ string, payload any) string {
 
 // obj is a JSON object under construction.
 type obj = map[string]any
+
+// trimSystem returns how many of msgs remain once trailing system messages
+// are left out (role reads a message's role).
+func trimSystem[M any](msgs []M, role func(M) string) int {
+	n := len(msgs)
+	for n > 0 && role(msgs[n-1]) == "system" {
+		n--
+	}
+	return n
+}

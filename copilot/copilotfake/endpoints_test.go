@@ -147,6 +147,12 @@ func TestChatToolCalls(t *testing.T) {
 		path(m, "choices", 0, "finish_reason") != "tool_calls" || path(m, "choices", 0, "message", "content") != nil {
 		t.Errorf("tool call completion %s", r.body)
 	}
+	// A system message after the user's (Claude Code's, translated) does
+	// not hide the trigger.
+	r = post(t, s, PathChat, auth, `{"model":"gpt-4o",`+tools+`,"messages":[{"role":"user","content":"call_tool f"},{"role":"system","content":"# Environment"}]}`)
+	if m := decode(t, r.body); path(m, "choices", 0, "message", "tool_calls", 0, "function", "name") != "f" {
+		t.Errorf("tool call before a system message: %s", r.body)
+	}
 
 	s.SetStream(4, 0)
 	r = post(t, s, PathChat, auth, `{"model":"gpt-4o","stream":true,`+tools+`,"messages":[{"role":"user","content":"call_tool"}]}`)

@@ -63,7 +63,7 @@ func (req *messagesRequest) turn(msgs []anthMessage, answer string) turn {
 			tools = append(tools, tool{t.Name, t.InputSchema})
 		}
 	}
-	n := len(msgs)
+	n := trimSystem(msgs, func(m anthMessage) string { return m.Role })
 	if n == 0 || msgs[n-1].Role != "user" {
 		return newTurn(tools, "", false, nil, answer)
 	}

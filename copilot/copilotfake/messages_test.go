@@ -25,6 +25,8 @@ func TestMessagesNonStream(t *testing.T) {
 			[]string{"text"}, DefaultChatContent, "", "end_turn", 7},
 		{"tool_use", `{"model":"claude-opus-4.6","max_tokens":1024,` + anthTools + `,"messages":[{"role":"user","content":[{"type":"text","text":"call_tool Bash"}]}]}`,
 			[]string{"tool_use"}, "", "Bash", "tool_use", 7},
+		{"tool_use before a system message", `{"model":"claude-opus-4.6","max_tokens":1024,` + anthTools + `,"messages":[{"role":"user","content":[{"type":"text","text":"call_tool Bash"}]},{"role":"system","content":[{"type":"text","text":"# Environment"}]}]}`,
+			[]string{"tool_use"}, "", "Bash", "tool_use", 7},
 		{"thinking", `{"model":"claude-opus-4.6","max_tokens":32000,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":"hi"}]}`,
 			[]string{"thinking", "text"}, DefaultChatContent, "", "end_turn", 12},
 		{"tool_result", `{"model":"claude-haiku-4.5","max_tokens":1024,` + anthTools + `,"messages":[{"role":"user","content":"call_tool"},` +
