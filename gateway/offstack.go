@@ -12,15 +12,16 @@ import (
 // raisedAgain).
 //
 // It is for the one-off deep calls of a stream that stays on its handler
-// goroutine (one that cannot be detached, see middleware.Detach): its upstream round trip
-// (client, token transport, HTTP/2 transport; see upstream.do) and its first
-// write (where net/http writes the response head, in a function whose frame
-// alone is 2.8 KiB; see streamWriter.write). A stream's handler goroutine
-// lives as long as the stream, some 5.5 KiB deep in middleware and relay
-// frames, and Go keeps a goroutine's stack at the size its deepest call
-// needed while it stays that deep: either call would double it to 16 KiB
-// for the stream's whole life. A goroutine that ends after the call gives
-// the space back. The handoff costs about a microsecond.
+// goroutine (one that cannot be detached, see middleware.Detach): its
+// upstream round trip (client, token transport, HTTP/2 transport; see
+// upstream.do) and its first write (where net/http writes the response
+// head, in a function whose frame alone is 2.8 KiB; see
+// streamWriter.write). A stream's handler goroutine lives as long as the
+// stream, some 5.5 KiB deep in middleware and relay frames, and Go keeps a
+// goroutine's stack at the size its deepest call needed while it stays
+// that deep: either call would double it to 16 KiB for the stream's whole
+// life. A goroutine that ends after the call gives the space back. The
+// handoff costs about a microsecond.
 func offStack[T any](f func() (T, error)) (T, error) {
 	type result struct {
 		v        T

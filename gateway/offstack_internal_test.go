@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -79,4 +80,34 @@ func TestUpstreamStreamRoundTrip(t *testing.T) {
 	u := newUpstream(&http.Client{Transport: panicTransport{}}, "http://copilot.test", time.Now)
 	resp, err := u.do(context.Background(), call{method: http.MethodPost, path: "/chat/completions", body: []byte(`{}`), stream: true})
 	t.Fatalf("do returned %v, %v after the transport panicked", resp, err)
+}
+
+// TestDetachableStreamRoundTripPanics: a stream that can be detached makes
+// its round trip on the handler goroutine itself (no offStack), and a
+// panic there is answered as any handler panic, with the 500 envelope.
+func TestDetachableStreamRoundTripPanics(t *testing.T) {
+	t.Parallel()
+	u := newUpstream(&http.Client{Transport: panicTransport{}}, "http://copilot.test", time.Now)
+	d := middleware.NewDetacher(nil)
+	t.Cleanup(d.Close)
+	detachable := make(chan bool, 1)
+	h := d.Middleware(middleware.Entries(middleware.Recover(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		detachable <- middleware.Detachable(r.Context())
+		resp, err := u.do(r.Context(), call{method: http.MethodPost, path: "/chat/completions", body: []byte(`{}`), stream: true})
+		t.Errorf("do returned %v, %v after the transport panicked", resp, err)
+	}))))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := srv.Client().Post(srv.URL, "application/json", strings.NewReader(`{"stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !<-detachable {
+		t.Error("the request was not detachable: offStack's path was tested instead")
+	}
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(b), `"error"`) {
+		t.Errorf("status %d body %s, want the 500 envelope", resp.StatusCode, b)
+	}
 }

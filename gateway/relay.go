@@ -226,9 +226,9 @@ func (rl *relayer) startStream(w http.ResponseWriter, r *http.Request, resp *htt
 	s := &streamRun{rl: rl}
 	s.stopClose = context.AfterFunc(r.Context(), func() { _ = resp.Body.Close() })
 	s.out = newStreamWriter(w, rl.keepalive, rl.now, ping)
-	// A detached stream's goroutine writes to the connection directly,
-	// with no deep net/http call to keep off its stack.
-	s.out.onStack = middleware.Detached(r.Context())
+	if middleware.Detached(r.Context()) {
+		s.out.writeInPlace()
+	}
 	s.guard = newEventGuard(resp.Body, rl.now, rl.idle)
 	s.br = rl.readers.Get().(*bufio.Reader)
 	s.br.Reset(s.guard)
@@ -519,7 +519,7 @@ type streamWriter struct {
 	err       error // first write or flush error: the client is gone
 	sent      bool  // the headers are out (with an event, or alone)
 	stopped   bool
-	onStack   bool // the first write needs no offStack (a detached stream)
+	onStack   bool // the first write needs no offStack (see writeInPlace)
 }
 
 func newStreamWriter(w http.ResponseWriter, keepalive time.Duration, now func() time.Time, ping []byte) *streamWriter {
@@ -571,7 +571,17 @@ func (sw *streamWriter) writeLocked(p []byte) error {
 	return nil
 }
 
-// flush sends the headers (off the handler's stack: see offStack).
+// writeInPlace makes the first write happen on the caller's goroutine: a
+// detached stream's goroutine writes to the connection directly, with no
+// deep net/http call to keep off its stack (see offStack).
+func (sw *streamWriter) writeInPlace() {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	sw.onStack = true
+}
+
+// flush sends the headers (off the handler's stack unless writeInPlace:
+// see offStack).
 func (sw *streamWriter) flush() error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()

@@ -222,11 +222,15 @@ type probedUpstream struct {
 	chunks []string
 	n      int
 	probe  func(n int)
+	end    error // returned after the chunks; nil: io.EOF
 }
 
 func (u *probedUpstream) Read(p []byte) (int, error) {
 	u.probe(u.n)
 	if u.n >= len(u.chunks) {
+		if u.end != nil {
+			return 0, u.end
+		}
 		return 0, io.EOF
 	}
 	c := u.chunks[u.n]
@@ -261,5 +265,35 @@ func TestRelayHoldsNoEventBufferWhileWaiting(t *testing.T) {
 	}
 	if er.buf != nil || er.ev != nil {
 		t.Error("the buffer was not given back at the end")
+	}
+}
+
+// TestRelayGivesTheEventBufferBack checks that every way a relay ends
+// leaves no event buffer held.
+func TestRelayGivesTheEventBufferBack(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		chunks []string
+		err    error // what the upstream's last read returns
+	}{
+		{"end in the middle of an event", []string{"data: x\n"}, io.EOF},
+		{"read error in the middle of an event", []string{"data: x\n"}, io.ErrUnexpectedEOF},
+		{"event over the bound", []string{"data: " + strings.Repeat("x", maxEventSize) + "\n"}, io.EOF},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up := &probedUpstream{chunks: tc.chunks, probe: func(int) {}, end: tc.err}
+			er := &eventRelay{d: ptr(chatDialect(false)), now: time.Now, bufs: new(eventBuffers)}
+			er.out = newStreamWriter(&flushRecorder{header: http.Header{}}, -1, time.Now, commentPing)
+			defer er.out.stop()
+			if res := er.run(context.Background(), bufio.NewReaderSize(up, relayBufferSize)); res.Err == nil {
+				t.Errorf("relay result %+v, want an error", res)
+			}
+			if er.buf != nil || er.ev != nil {
+				t.Error("the event buffer is still held")
+			}
+		})
 	}
 }

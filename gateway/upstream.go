@@ -90,9 +90,10 @@ func (u *upstream) request(ctx context.Context, c call) (req *http.Request, rele
 
 // do sends c; the caller closes the response body. A stream's round trip
 // runs off the handler's stack (see offStack) when that goroutine may stay
-// for the stream's whole life: not when the stream can be detached, whose
-// handler goroutine ends as it starts (see middleware.Detach), and a
-// goroutine handoff less is earlier to the first event.
+// for the stream's whole life. It runs in place when the stream can be
+// detached: its handler goroutine then ends as the stream starts (see
+// middleware.Detach), and one goroutine handoff fewer brings the first
+// event sooner.
 func (u *upstream) do(ctx context.Context, c call) (*http.Response, error) {
 	req, release := u.request(ctx, c)
 	defer release()
