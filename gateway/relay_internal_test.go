@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -215,7 +216,8 @@ func TestStreamHeadersGoWithTheFirstEvent(t *testing.T) {
 	}
 }
 
-// probedUpstream returns its chunks one per Read, and before each Read
+// probedUpstream returns its chunks one per Read (a chunk larger than the
+// reader's buffer over several), and before each Read
 // calls probe (with the Read's index), so a test can look at the relay's
 // state while it waits for the upstream.
 type probedUpstream struct {
@@ -233,9 +235,11 @@ func (u *probedUpstream) Read(p []byte) (int, error) {
 		}
 		return 0, io.EOF
 	}
-	c := u.chunks[u.n]
-	u.n++
-	return copy(p, c), nil
+	n := copy(p, u.chunks[u.n])
+	if u.chunks[u.n] = u.chunks[u.n][n:]; len(u.chunks[u.n]) == 0 {
+		u.n++
+	}
+	return n, nil
 }
 
 // TestRelayHoldsNoEventBufferWhileWaiting checks that a stream waiting for
@@ -276,10 +280,11 @@ func TestRelayGivesTheEventBufferBack(t *testing.T) {
 		name   string
 		chunks []string
 		err    error // what the upstream's last read returns
+		want   error // the relay's error; nil: any
 	}{
-		{"end in the middle of an event", []string{"data: x\n"}, io.EOF},
-		{"read error in the middle of an event", []string{"data: x\n"}, io.ErrUnexpectedEOF},
-		{"event over the bound", []string{"data: " + strings.Repeat("x", maxEventSize) + "\n"}, io.EOF},
+		{"end in the middle of an event", []string{"data: x\n"}, io.EOF, nil},
+		{"read error in the middle of an event", []string{"data: x\n"}, io.ErrUnexpectedEOF, io.ErrUnexpectedEOF},
+		{"event over the bound", []string{"data: " + strings.Repeat("x", maxEventSize) + "\n"}, io.EOF, errEventTooLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -288,8 +293,9 @@ func TestRelayGivesTheEventBufferBack(t *testing.T) {
 			er := &eventRelay{d: ptr(chatDialect(false)), now: time.Now, bufs: new(eventBuffers)}
 			er.out = newStreamWriter(&flushRecorder{header: http.Header{}}, -1, time.Now, commentPing)
 			defer er.out.stop()
-			if res := er.run(context.Background(), bufio.NewReaderSize(up, relayBufferSize)); res.Err == nil {
-				t.Errorf("relay result %+v, want an error", res)
+			res := er.run(context.Background(), bufio.NewReaderSize(up, relayBufferSize))
+			if res.Err == nil || tc.want != nil && !errors.Is(res.Err, tc.want) {
+				t.Errorf("relay error %v, want %v", res.Err, tc.want)
 			}
 			if er.buf != nil || er.ev != nil {
 				t.Error("the event buffer is still held")
