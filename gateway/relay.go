@@ -252,8 +252,9 @@ func (s *streamRun) close() {
 //
 // Its state is one heap object and its result a pointer into it: this loop
 // waits for upstream events for a stream's whole life, so its frame (and
-// those under it) stays on the handler goroutine's stack all along, and must
-// stay small (see upstream.do).
+// those under it) stays on the relaying goroutine's stack all along (the
+// handler's, for a stream that is not detached), and must stay small (see
+// upstream.do).
 func relayGuarded(ctx context.Context, br *bufio.Reader, out *streamWriter, d *dialect, now func() time.Time, guard *eventGuard, bufs *eventBuffers) *relayResult {
 	er := &eventRelay{out: out, d: d, now: now, guard: guard, bufs: bufs}
 	return er.run(ctx, br)

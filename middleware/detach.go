@@ -95,8 +95,8 @@ func (d *Detacher) newState(w http.ResponseWriter, r *http.Request) *detachState
 // when the limit is hit, and a detached response must let go of that
 // writer with the body.
 func limitDetachable(r *http.Request, max int64) bool {
-	s, ok := r.Context().Value(detachKey{}).(*detachState)
-	if !ok || r.Body != &s.body || s.w == nil {
+	s := stateOf(r.Context())
+	if s == nil || r.Body != &s.body || s.w == nil {
 		return false
 	}
 	s.body.rc = http.MaxBytesReader(s.w, s.body.rc, max)
@@ -139,8 +139,8 @@ func (b *detachBody) done(r *http.Request) bool {
 // (not under Detacher.Middleware, not HTTP/1.1, already started, or the
 // connection cannot be taken over): the caller then does the work itself.
 func Detach(r *http.Request, run func()) bool {
-	s, ok := r.Context().Value(detachKey{}).(*detachState)
-	if !ok || s.touched || s.run != nil {
+	s := stateOf(r.Context())
+	if !s.detachable() {
 		return false
 	}
 	// Counted before the connection leaves net/http's count, so a drain
@@ -181,8 +181,8 @@ func Detach(r *http.Request, run func()) bool {
 // Detached reports whether the response of the request carrying ctx has
 // been detached (see Detach).
 func Detached(ctx context.Context) bool {
-	s, ok := ctx.Value(detachKey{}).(*detachState)
-	return ok && s.run != nil
+	s := stateOf(ctx)
+	return s != nil && s.run != nil
 }
 
 // Detachable reports whether the response of the request carrying ctx can
@@ -191,8 +191,20 @@ func Detached(ctx context.Context) bool {
 // response may then make deep calls on its own goroutine, which ends once
 // it has (see Detach).
 func Detachable(ctx context.Context) bool {
-	s, ok := ctx.Value(detachKey{}).(*detachState)
-	return ok && !s.touched && s.run == nil
+	return stateOf(ctx).detachable()
+}
+
+// stateOf returns the detachable state of the request carrying ctx; nil
+// when it is not under Detacher.Middleware.
+func stateOf(ctx context.Context) *detachState {
+	s, _ := ctx.Value(detachKey{}).(*detachState)
+	return s
+}
+
+// detachable reports whether Detach would take the response: nothing of it
+// has been written and it is not detached yet (false for a nil s).
+func (s *detachState) detachable() bool {
+	return s != nil && !s.touched && s.run == nil
 }
 
 // An Ender is work a middleware does at the end of a request: releasing
@@ -207,8 +219,7 @@ type Ender interface {
 // end-of-request work directly. Whatever End reads of the request it must
 // have kept by then (a detached response outlives chi's routing context).
 func AtEnd(ctx context.Context, e Ender) {
-	s, ok := ctx.Value(detachKey{}).(*detachState)
-	if ok && s.run != nil {
+	if s := stateOf(ctx); s != nil && s.run != nil {
 		s.atEnd = append(s.atEnd, e)
 		return
 	}
@@ -218,8 +229,8 @@ func AtEnd(ctx context.Context, e Ender) {
 // endAborted reports whether the detached response of the request carrying
 // ctx was cut by a panic (false for any other request).
 func endAborted(ctx context.Context) bool {
-	s, ok := ctx.Value(detachKey{}).(*detachState)
-	return ok && s.aborted
+	s := stateOf(ctx)
+	return s != nil && s.aborted
 }
 
 // detachState is one request under Detacher.Middleware: its context, and

@@ -521,6 +521,9 @@ func TestPanicAfterDetach(t *testing.T) {
 	srv := detachRouter(t, d, &logs, new(ender), func(w http.ResponseWriter, r *http.Request) {
 		Detach(r, func() {
 			<-release
+			// The run owns the Entry now: the handler's panic must not
+			// write it (the race detector would see both).
+			EntryFrom(r.Context()).SetErrorCode("set_by_the_run")
 			streamEvents(w, 2)
 		})
 		defer close(release)

@@ -19,7 +19,7 @@ import (
 // response. A panic with http.ErrAbortHandler itself (how a broken stream
 // aborts on purpose) is re-panicked untouched and not logged. A panic once
 // the response was detached (see Detach) is logged and goes no further:
-// the response is its detached run's, which goes on.
+// the response and the Entry are its detached run's, which goes on.
 func Recover(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := Wrap(w)
@@ -33,9 +33,9 @@ func Recover(next http.Handler) http.Handler {
 			}
 			ctx := r.Context()
 			if Detached(ctx) {
-				// The response belongs to its detached run, which goes on:
-				// anything written here would corrupt it.
-				logPanic(ctx, rec, true)
+				// The response and the Entry belong to its detached run,
+				// which goes on: anything written here would corrupt them.
+				logPanicLine(ctx, rec, true)
 				return
 			}
 			logPanic(ctx, rec, sw.Started())
@@ -53,6 +53,12 @@ func Recover(next http.Handler) http.Handler {
 // the response had started, and its stack.
 func logPanic(ctx context.Context, rec any, started bool) {
 	EntryFrom(ctx).SetErrorCode(string(api.CodeInternal))
+	logPanicLine(ctx, rec, started)
+}
+
+// logPanicLine is logPanic without the Entry, for a goroutine that does not
+// own it.
+func logPanicLine(ctx context.Context, rec any, started bool) {
 	LoggerFrom(ctx).Error().
 		Str("panic", api.Redact(panicText(rec))).
 		Bool("response_started", started).
