@@ -27,7 +27,7 @@ func TestServeConfigFlagsAndEnv(t *testing.T) {
 			check: func(t *testing.T, c serveConfig) {
 				if c.Addr != "127.0.0.1:8080" || c.UpstreamTimeout != 10*time.Minute || c.StreamIdleTimeout != 5*time.Minute ||
 					c.Keepalive != 15*time.Second || c.MaxBody != 10<<20 || c.ShutdownTimeout != 30*time.Second ||
-					c.GitHubAPIURL != "https://api.github.com" || c.LogLevel != "info" {
+					c.GitHubAPIURL != "https://api.github.com" || c.LogLevel != "info" || c.GCHeadroom != 16<<20 {
 					t.Fatalf("unexpected defaults: %+v", c)
 				}
 			},
@@ -55,6 +55,16 @@ func TestServeConfigFlagsAndEnv(t *testing.T) {
 		{name: "bad duration flag names the flag", args: []string{"--keepalive", "soon"}, wantErr: "keepalive"},
 		{name: "bad size", args: []string{"--max-body", "lots"}, wantErr: "max-body"},
 		{name: "zero size", args: []string{"--max-body", "0"}, wantErr: "max-body"},
+		{
+			name: "gc headroom from the environment",
+			env:  map[string]string{"COPILOT_PROXY_GC_HEADROOM": "0"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.GCHeadroom != 0 {
+					t.Fatalf("gc headroom %v, want 0", c.GCHeadroom)
+				}
+			},
+		},
+		{name: "bad gc headroom", args: []string{"--gc-headroom", "-1MiB"}, wantErr: "gc-headroom"},
 		{name: "negative keepalive", args: []string{"--keepalive", "-1s"}, wantErr: "keepalive"},
 		{name: "bad log level", env: map[string]string{"COPILOT_PROXY_LOG_LEVEL": "loud"}, wantErr: "COPILOT_PROXY_LOG_LEVEL"},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, wantErr: "log-format"},
@@ -91,6 +101,26 @@ func TestServeConfigFlagsAndEnv(t *testing.T) {
 			}
 			tt.check(t, cfg)
 		})
+	}
+}
+
+// TestGCTunerGivesWayToGoEnv: GOGC or GOMEMLIMIT in the environment is the
+// operator's own tuning, and turns --gc-headroom off.
+func TestGCTunerGivesWayToGoEnv(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  map[string]string
+		want uint64
+	}{
+		{nil, 16 << 20},
+		{map[string]string{"GOGC": "200"}, 0},
+		{map[string]string{"GOMEMLIMIT": "512MiB"}, 0},
+	} {
+		tu := startGCTuner(16<<20, envMap(tc.env))
+		tu.Stop()
+		if got := tu.Headroom(); got != tc.want {
+			t.Errorf("env %v: headroom %d, want %d", tc.env, got, tc.want)
+		}
 	}
 }
 
