@@ -6,8 +6,8 @@
 // gateway keeps a few MiB live and allocates some KiB per request, so under
 // load it collects dozens of times a second, and each collection scans
 // every goroutine's stack and the globals again. A Tuner raises GOGC after
-// each collection so that the next one waits for at least Headroom bytes
-// of new allocation; once the live heap is larger than Headroom, GOGC is
+// each collection so that the next one waits for about Headroom bytes of
+// new allocation (Go starts a cycle somewhat before its goal); once the live heap is larger than Headroom, GOGC is
 // back at 100 and the collector runs as Go would run it. The price is at
 // most Headroom bytes more heap under load, paid for fewer collections.
 //
@@ -31,8 +31,12 @@ import (
 // with GOGC (4 MiB × GOGC/100), so Percent keeps it under the goal it aims at.
 const heapMinimum = 4 << 20
 
-// maxPercent bounds GOGC for a tiny live heap with a huge headroom.
-const maxPercent = 1 << 20
+// maxPercent bounds GOGC for a tiny live heap with a huge headroom, and
+// maxHeadroom the headroom, so that headroom × 100 cannot overflow.
+const (
+	maxPercent  = 1 << 20
+	maxHeadroom = 1 << 50
+)
 
 // Percent returns the GOGC that makes the next collection come when the
 // heap reaches live + max(base, headroom). base is what GOGC is a percentage
@@ -40,6 +44,7 @@ const maxPercent = 1 << 20
 // is the live heap alone. It is never below 100: Go's own pace is the least
 // headroom there is.
 func Percent(live, base, headroom uint64) int {
+	headroom = min(headroom, maxHeadroom)
 	if base == 0 || headroom <= base {
 		return 100
 	}
@@ -138,13 +143,12 @@ func (t *Tuner) busy(h heapSize, at time.Time) bool {
 	return allocated >= float64(t.headroom)*elapsed.Seconds()
 }
 
-// sentinel is an object nothing refers to: its finalizer runs once after
-// each collection, and sets itself again. It is bigger than 16 bytes so it
-// is not packed into a tiny block with other objects, which would delay
-// its finalizer until they die too.
+// sentinel is an object nothing refers to: its finalizer runs after a
+// collection (at most once per cycle) and sets itself again. It holds a
+// pointer, so it is never packed into a tiny block with other objects,
+// which would delay its finalizer until they die too.
 type sentinel struct {
 	t *Tuner
-	_ [24]byte
 }
 
 func arm(t *Tuner) {

@@ -12,10 +12,12 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/copilot-proxy/copilot-proxy/api"
+	"github.com/copilot-proxy/copilot-proxy/bytesize"
 	"github.com/copilot-proxy/copilot-proxy/copilot"
 	"github.com/copilot-proxy/copilot-proxy/credits"
 	"github.com/copilot-proxy/copilot-proxy/gateway"
 	"github.com/copilot-proxy/copilot-proxy/gateway/keys"
+	"github.com/copilot-proxy/copilot-proxy/gctune"
 	"github.com/copilot-proxy/copilot-proxy/logging"
 	"github.com/copilot-proxy/copilot-proxy/metrics"
 	"github.com/copilot-proxy/copilot-proxy/middleware"
@@ -46,6 +48,8 @@ type app struct {
 
 	bgStop context.CancelFunc // ends the quota watch and the model prefetch
 	bg     sync.WaitGroup
+
+	gc *gctune.Tuner // the garbage collector's headroom (--gc-headroom)
 }
 
 // newApp builds every component and listens on cfg.Addr. On error, what
@@ -80,6 +84,7 @@ func newApp(ctx context.Context, cfg serveConfig, getenv func(string) string, st
 	}
 	a.gw = gateway.NewServer(a.gatewayDeps(hc, adminToken))
 	a.startBackground()
+	a.gc = startGCTuner(cfg.GCHeadroom, getenv)
 	return a, a.listen()
 }
 
@@ -283,9 +288,18 @@ func (a *app) listen() error {
 		}
 		a.aside = append(a.aside, stop)
 	}
-	a.log.Info().Str("addr", ln.Addr().String()).Str("version", version.String()).Msg("listening")
+	a.log.Info().Str("addr", ln.Addr().String()).Str("version", version.String()).
+		Str("gc_headroom", gcHeadroomText(a.gc.Headroom())).Msg("listening")
 	_ = a.logBuf.Flush() // the startup lines, at once
 	return nil
+}
+
+// gcHeadroomText is the headroom for the log: "16MiB", or "off".
+func gcHeadroomText(h uint64) string {
+	if h == 0 {
+		return "off"
+	}
+	return bytesize.Size(h).String()
 }
 
 // Addr is the address the API listens on.
@@ -320,6 +334,9 @@ func (a *app) wrap() func(http.Handler) http.Handler {
 // step tolerates a component that was never built.
 func (a *app) Close() {
 	served := a.ln == nil
+	if a.gc != nil {
+		a.gc.Stop()
+	}
 	if a.ln != nil {
 		_ = a.ln.Close()
 	}

@@ -509,3 +509,27 @@ func TestRunRefusesUnsafeSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestServeLogsGCHeadroom: serve gives --gc-headroom to the garbage
+// collector's tuner, and says on its listening line what it keeps; GOGC in
+// the environment turns it off.
+func TestServeLogsGCHeadroom(t *testing.T) {
+	t.Parallel()
+	fake := copilottest.New(t)
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, nil, `"gc_headroom":"16MiB"`},
+		{nil, []string{"--gc-headroom", "4MiB"}, `"gc_headroom":"4MiB"`},
+		{map[string]string{"GOGC": "150"}, nil, `"gc_headroom":"off"`},
+		{nil, []string{"--gc-headroom", "0"}, `"gc_headroom":"off"`},
+	} {
+		g := startGateway(t, fake, tc.env, tc.args...)
+		g.stop(t)
+		if logs := g.Logs.String(); !strings.Contains(logs, tc.want) {
+			t.Errorf("env %v, args %v: no %s on the listening line:\n%s", tc.env, tc.args, tc.want, logs)
+		}
+	}
+}

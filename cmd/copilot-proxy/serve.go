@@ -214,7 +214,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer a.Close()
-	defer startGCTuner(cfg.GCHeadroom, getenv).Stop()
 	// Start-up (flags, migrations, the CA pool, the console's templates)
 	// leaves garbage that Go's 4 MB minimum heap target would keep until the
 	// first collection under load: collect it and give its pages back
@@ -235,9 +234,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 const defaultGCHeadroom = 16 << 20
 
 // startGCTuner gives the garbage collector headroom (see gctune) unless the
-// environment sets GOGC or GOMEMLIMIT: then the operator's tuning wins. It
-// is started before the collection that ends start-up, so the first tuning
-// is for the live heap of a gateway ready to serve.
+// environment sets GOGC or GOMEMLIMIT: then the operator's tuning wins.
 func startGCTuner(headroom bytesize.Size, getenv func(string) string) *gctune.Tuner {
 	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
 		headroom = 0
