@@ -68,8 +68,9 @@ type Transport struct {
 	// Now is the transport's clock; nil means time.Now.
 	Now func() time.Time
 
-	routes atomic.Pointer[router] // see router
-	ed     atomic.Pointer[Editor] // see editor
+	routes atomic.Pointer[router]   // see router
+	ed     atomic.Pointer[identity] // see editor
+	auth   atomic.Pointer[bearer]   // see bearerFor
 }
 
 // DefaultStreamIdleTimeout is the default silence allowed between two reads
@@ -184,8 +185,10 @@ func (t *Transport) send(req *http.Request, tok *Token, body io.ReadCloser, rid 
 // caller's own Authorization, if any, is replaced: nothing of a client's
 // credentials can reach Copilot.
 func (t *Transport) setHeaders(h http.Header, tok *Token, rid string) {
-	h.Set("Authorization", "Bearer "+tok.Value)
-	t.editor().setAPIHeaders(h)
+	h["Authorization"] = t.bearerFor(tok)
+	for k, v := range t.identity().api {
+		h[k] = v
+	}
 	if h.Get("Accept") == "" {
 		h.Set("Accept", "application/json")
 	}
@@ -207,14 +210,41 @@ func (t *Transport) router(tok *Token) *router {
 	return r
 }
 
+// identity is the editor with defaults filled in, and the identity headers
+// of every API call built from it once: every request's header map shares
+// their value slices (never appended to, see send).
+type identity struct {
+	Editor
+	api http.Header
+}
+
 // editor is the identity with defaults filled in, computed once.
-func (t *Transport) editor() *Editor {
-	if e := t.ed.Load(); e != nil {
-		return e
+func (t *Transport) editor() *Editor { return &t.identity().Editor }
+
+func (t *Transport) identity() *identity {
+	if id := t.ed.Load(); id != nil {
+		return id
 	}
-	e := t.Editor.withDefaults()
-	t.ed.Store(&e)
-	return &e
+	id := &identity{Editor: t.Editor.withDefaults(), api: http.Header{}}
+	id.setAPIHeaders(id.api)
+	t.ed.Store(id)
+	return id
+}
+
+// bearer is the Authorization value of one token, built once per token
+// rather than once per request.
+type bearer struct {
+	tok *Token
+	v   []string
+}
+
+func (t *Transport) bearerFor(tok *Token) []string {
+	if b := t.auth.Load(); b != nil && b.tok == tok {
+		return b.v
+	}
+	b := &bearer{tok: tok, v: []string{"Bearer " + tok.Value}}
+	t.auth.Store(b)
+	return b.v
 }
 
 func (t *Transport) base() http.RoundTripper {

@@ -79,8 +79,9 @@ func (c Config) withDefaults() Config {
 type Deps struct {
 	Logger zerolog.Logger
 	// Upstream sends requests to the Copilot API: a client whose transport
-	// is a copilot.Transport (copilot.NewClient). Required. It must have no
-	// Timeout: a timeout over the whole request would cut long streams.
+	// is a copilot.Transport (copilot.NewClient). Required. Only its
+	// Transport is used (see upstream.roundTrip): a Timeout over the whole
+	// request would cut long streams, and Copilot's redirects are errors.
 	Upstream *http.Client
 	// UpstreamURL is the base URL requests are addressed to; "" means
 	// copilot.DefaultBaseURL, which the transport routes to the API of the

@@ -98,9 +98,22 @@ func (u *upstream) do(ctx context.Context, c call) (*http.Response, error) {
 	req, release := u.request(ctx, c)
 	defer release()
 	if !c.stream || middleware.Detachable(ctx) {
-		return u.hc.Do(req)
+		return u.roundTrip(req)
 	}
-	return offStack(func() (*http.Response, error) { return u.hc.Do(req) })
+	return offStack(func() (*http.Response, error) { return u.roundTrip(req) })
+}
+
+// roundTrip sends req through the client's transport, not through
+// http.Client.Do. Do would only add what the gateway never uses: a copy of
+// the request's headers kept for following a redirect (the copilot
+// transport answers a 3xx with an error), the cookie jar and the timeout
+// (there is none: it would cut streams), and a *url.Error around errors.
+func (u *upstream) roundTrip(req *http.Request) (*http.Response, error) {
+	rt := u.hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return rt.RoundTrip(req)
 }
 
 // send sends c with the client's context, so a client that leaves cancels
