@@ -159,16 +159,25 @@ func (t *Transport) send(req *http.Request, tok *Token, body io.ReadCloser, rid 
 	out.URL, out.Host, out.Body = target, "", body
 	t.setHeaders(out.Header, tok, rid)
 
-	start := t.now()
+	// The debug lines' arguments (two clock readings, a header lookup) are
+	// only worked out when debug logging is on: this runs for every call.
+	debug := t.Logger.Debug().Enabled()
+	var start time.Time
+	if debug {
+		start = t.now()
+	}
 	resp, err := t.base().RoundTrip(out)
 	if err != nil {
 		cancel(nil)
-		t.Logger.Debug().Str("request_id", out.Header.Get(HeaderRequestID)).Str("path", target.Path).Err(err).
-			Msg("copilot upstream request failed")
+		if debug {
+			t.Logger.Debug().Str("request_id", rid).Str("path", target.Path).Err(err).Msg("copilot upstream request failed")
+		}
 		return nil, err
 	}
-	t.Logger.Debug().Str("request_id", out.Header.Get(HeaderRequestID)).Str("path", target.Path).
-		Int("status", resp.StatusCode).Dur("headers_after", t.now().Sub(start)).Msg("copilot upstream response")
+	if debug {
+		t.Logger.Debug().Str("request_id", rid).Str("path", target.Path).
+			Int("status", resp.StatusCode).Dur("headers_after", t.now().Sub(start)).Msg("copilot upstream response")
+	}
 	if isRedirect(resp.StatusCode) {
 		resp.Body.Close()
 		cancel(nil)

@@ -1039,3 +1039,24 @@ func TestTransportRequestBodyNotRetained(t *testing.T) {
 		})
 	}
 }
+
+// TestTransportDebugLines: at debug level each call logs its request id,
+// path, status and time to headers (never the token: newStack checks the
+// logs); at info level it logs nothing, and works out none of it.
+func TestTransportDebugLines(t *testing.T) {
+	t.Parallel()
+	s := copilottest.New(t)
+	st := newStack(t, s, nil)
+	doRead(t, st.client, newReq(t, t.Context(), http.MethodGet, "/models", "", "X-Request-Id", "req-debug-1"))
+	logs := st.logs.String()
+	for _, want := range []string{`"message":"copilot upstream response"`, `"request_id":"req-debug-1"`, `"path":"/models"`, `"status":200`, `"headers_after":`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("debug logs lack %s:\n%s", want, logs)
+		}
+	}
+	quiet := newStack(t, s, func(tr *copilot.Transport) { tr.Logger = tr.Logger.Level(zerolog.InfoLevel) })
+	doRead(t, quiet.client, newReq(t, t.Context(), http.MethodGet, "/models", ""))
+	if strings.Contains(quiet.logs.String(), "copilot upstream") {
+		t.Errorf("info level logged an upstream call:\n%s", quiet.logs.String())
+	}
+}
