@@ -61,12 +61,13 @@ type recorder struct {
 	heap  heapSize
 	perGC uint64
 	clock time.Time
+	step  time.Duration // between two collections
 	set   chan int
 }
 
 func newRecorder(live, base, perGC uint64) *recorder {
 	return &recorder{heap: heapSize{live: live, base: base}, perGC: perGC,
-		clock: time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC), set: make(chan int, 16)}
+		clock: time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC), step: time.Second, set: make(chan int, 16)}
 }
 
 func (r *recorder) setGC(p int) int { r.set <- p; return 100 }
@@ -77,7 +78,7 @@ func (r *recorder) read() heapSize {
 }
 
 func (r *recorder) now() time.Time {
-	r.clock = r.clock.Add(time.Second)
+	r.clock = r.clock.Add(r.step)
 	return r.clock
 }
 
@@ -177,6 +178,32 @@ func TestIdleProcessGetsNoHeadroom(t *testing.T) {
 	}
 }
 
+// TestForcedCollectionSaysNothing: a collection moments after another (a
+// forced one) leaves the busy or idle state as it was, however much or
+// little was allocated in between.
+func TestForcedCollectionSaysNothing(t *testing.T) {
+	r := newRecorder(4*mib, 5*mib, 64*mib)
+	tu := r.start(16 * mib)
+	defer tu.Stop()
+	// Forced right after start: no evidence yet, Go's pace.
+	r.change(tu, func() { r.step = time.Millisecond })
+	collect(t, tu)
+	if got := r.next(t); got != 100 {
+		t.Fatalf("forced at start: GOGC set to %d, want 100", got)
+	}
+	r.change(tu, func() { r.step = time.Second })
+	collect(t, tu)
+	if got := r.next(t); got != 320 {
+		t.Fatalf("busy: GOGC set to %d, want 320", got)
+	}
+	// Forced moments later with nothing allocated: still busy.
+	r.change(tu, func() { r.step, r.perGC = time.Millisecond, 0 })
+	collect(t, tu)
+	if len(r.set) != 0 || tu.Percent() != 320 {
+		t.Fatalf("a forced collection changed GOGC to %d", tu.Percent())
+	}
+}
+
 func TestStoppedTunerLeavesGOGC(t *testing.T) {
 	r := newRecorder(4*mib, 5*mib, 64*mib)
 	tu := r.start(16 * mib)
@@ -225,13 +252,15 @@ func TestStartTunesTheRuntime(t *testing.T) {
 	orig := debug.SetGCPercent(-1)
 	defer debug.SetGCPercent(orig)
 	// The test allocates 32 MiB at once: busy for a 64 MiB headroom
-	// unless the collection comes half a second later.
+	// unless the collection comes half a second later, and telling once it
+	// comes minInterval after the start.
 	tu := Start(64 * mib)
 	junk := make([][]byte, 0, 512)
 	for range 512 {
 		junk = append(junk, make([]byte, 64<<10))
 	}
 	junk = nil
+	time.Sleep(2 * minInterval) // a collection sooner says nothing of the rate
 	collect(t, tu)
 	tu.Stop() // so no collection changes GOGC between the two reads below
 	h := newReader().read()
