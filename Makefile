@@ -13,6 +13,7 @@ FUZZTIME      ?= 20000x
 # Go minimizes each new interesting input for up to 60 s by default: with the
 # 80 KB Claude Code seed that stalled a target for a minute. A count bounds it.
 FUZZMINIMIZE  ?= 1000x
+FUZZ           = $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) -fuzz
 SOAK_DURATION ?= 60s
 
 .PHONY: fuzz soak
@@ -74,17 +75,17 @@ openapi: ## regenerate openapi/openapi.json after editing openapi/openapi.yaml
 	$(GO) generate ./openapi
 
 fuzz: ## run each fuzz target for FUZZTIME executions (default 20000x); CI runs it after test
-	$(GO) test -run '^$$' -fuzz '^FuzzParseChatRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./api
-	$(GO) test -run '^$$' -fuzz '^FuzzUsage$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./api
-	$(GO) test -run '^$$' -fuzz '^FuzzWalk$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./api
-	$(GO) test -run '^$$' -fuzz '^FuzzRelay$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./gateway
-	$(GO) test -run '^$$' -fuzz '^FuzzAuthHeader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./middleware
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./bytesize
-	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./api/responses
-	$(GO) test -run '^$$' -fuzz '^FuzzStreamFromChat$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./api/responses
-	$(GO) test -run '^$$' -fuzz '^FuzzStreamToChat$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./api/responses
-	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./api/anthropic
-	$(GO) test -run '^$$' -fuzz '^FuzzStreamFromChat$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./api/anthropic
+	$(FUZZ) '^FuzzParseChatRequest$$' ./api
+	$(FUZZ) '^FuzzUsage$$' ./api
+	$(FUZZ) '^FuzzWalk$$' ./api
+	$(FUZZ) '^FuzzRelay$$' ./gateway
+	$(FUZZ) '^FuzzAuthHeader$$' ./middleware
+	$(FUZZ) '^FuzzParse$$' ./bytesize
+	$(FUZZ) '^FuzzParseRequest$$' ./api/responses
+	$(FUZZ) '^FuzzStreamFromChat$$' ./api/responses
+	$(FUZZ) '^FuzzStreamToChat$$' ./api/responses
+	$(FUZZ) '^FuzzParseRequest$$' ./api/anthropic
+	$(FUZZ) '^FuzzStreamFromChat$$' ./api/anthropic
 
 soak: build ## 60 s of mixed load with short token lifetimes and random faults (not in CI)
 	$(GO) run ./cmd/copilot-proxy-soak -bin $(BIN) -duration $(SOAK_DURATION)

@@ -80,7 +80,7 @@ func relayPaced(chunks []pacedChunk) (relayResult, string) {
 	out := newStreamWriter(rec, -1, clock.now, commentPing)
 	defer out.stop()
 	br := bufio.NewReaderSize(guard, relayBufferSize)
-	res := relayGuarded(context.Background(), br, out, ptr(chatDialect(false)), clock.now, guard, nil)
+	res := relayGuarded(context.Background(), br, out, ptr(chatDialect(false)), clock.now, guard, new(eventBuffers))
 	return *res, string(rec.written)
 }
 

@@ -71,7 +71,7 @@ func TestReadyz(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv := gateway.NewServer(gateway.Deps{Upstream: &http.Client{Transport: noUpstream}, Ready: tt.ready})
+			srv := gateway.NewServer(gateway.Deps{Upstream: noUpstream, Ready: tt.ready})
 			if tt.drain {
 				srv.SetDraining()
 			}

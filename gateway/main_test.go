@@ -32,7 +32,7 @@ const waitLimit = 15 * time.Second
 // upstream client.
 func start(t *testing.T, up http.RoundTripper, mods ...func(*gateway.Deps)) *httptest.Server {
 	t.Helper()
-	d := gateway.Deps{Logger: zerolog.New(io.Discard), Upstream: &http.Client{Transport: up}}
+	d := gateway.Deps{Logger: zerolog.New(io.Discard), Upstream: up}
 	for _, m := range mods {
 		m(&d)
 	}

@@ -196,7 +196,7 @@ func TestMetricsModelLabelNeverFetches(t *testing.T) {
 	t.Parallel()
 	m := metrics.New(metrics.Config{})
 	up := &recorder{fn: chatAndModelsUpstream}
-	srv := gateway.NewServer(gateway.Deps{Logger: zerolog.Nop(), Upstream: &http.Client{Transport: up}, Metrics: m})
+	srv := gateway.NewServer(gateway.Deps{Logger: zerolog.Nop(), Upstream: up, Metrics: m})
 	ts := serve(t, srv)
 	label := func() string {
 		t.Helper()

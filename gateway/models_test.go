@@ -264,7 +264,7 @@ func TestModelsErrorsWithoutCache(t *testing.T) {
 
 func TestServerModels(t *testing.T) {
 	t.Parallel()
-	srv := gateway.NewServer(gateway.Deps{Upstream: &http.Client{Transport: &modelsUpstream{}}})
+	srv := gateway.NewServer(gateway.Deps{Upstream: &modelsUpstream{}})
 	models, err := srv.Models(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -56,7 +56,7 @@ func (a answerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestUpstreamStreamRoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, stream := range []bool{false, true} {
-		u := newUpstream(&http.Client{Transport: answerTransport{body: "data: x\n\n"}}, "http://copilot.test", time.Now)
+		u := newUpstream(answerTransport{body: "data: x\n\n"}, "http://copilot.test", time.Now)
 		resp, err := u.do(context.Background(), call{method: http.MethodPost, path: "/chat/completions", body: []byte(`{}`), stream: stream})
 		if err != nil {
 			t.Fatalf("stream=%v: %v", stream, err)
@@ -77,7 +77,7 @@ func TestUpstreamStreamRoundTrip(t *testing.T) {
 			t.Fatalf("the re-raised panic does not carry the transport's stack")
 		}
 	}()
-	u := newUpstream(&http.Client{Transport: panicTransport{}}, "http://copilot.test", time.Now)
+	u := newUpstream(panicTransport{}, "http://copilot.test", time.Now)
 	resp, err := u.do(context.Background(), call{method: http.MethodPost, path: "/chat/completions", body: []byte(`{}`), stream: true})
 	t.Fatalf("do returned %v, %v after the transport panicked", resp, err)
 }
@@ -87,7 +87,7 @@ func TestUpstreamStreamRoundTrip(t *testing.T) {
 // panic there is answered as any handler panic, with the 500 envelope.
 func TestDetachableStreamRoundTripPanics(t *testing.T) {
 	t.Parallel()
-	u := newUpstream(&http.Client{Transport: panicTransport{}}, "http://copilot.test", time.Now)
+	u := newUpstream(panicTransport{}, "http://copilot.test", time.Now)
 	d := middleware.NewDetacher(nil)
 	t.Cleanup(d.Close)
 	detachable := make(chan bool, 1)

@@ -247,8 +247,7 @@ func (s *streamRun) close() {
 // relayGuarded is the relay loop, separate from the HTTP plumbing so tests
 // and the benchmark can drive it: it writes each complete event of br and
 // notes it on guard (the reader under br; nil: none). now is the clock
-// FirstEvent is read from; events are assembled in buffers from bufs (nil:
-// new ones).
+// FirstEvent is read from; events are assembled in buffers from bufs.
 //
 // Its state is one heap object and its result a pointer into it: this loop
 // waits for upstream events for a stream's whole life, so its frame (and
@@ -387,19 +386,17 @@ type eventBuffers struct{ pool sync.Pool }
 // nothing).
 type eventBuf struct{ b []byte }
 
-// get returns a buffer; a nil *eventBuffers makes a new one each time.
+// get returns a pooled buffer, or a new one.
 func (bs *eventBuffers) get() *eventBuf {
-	if bs != nil {
-		if b, ok := bs.pool.Get().(*eventBuf); ok {
-			return b
-		}
+	if b, ok := bs.pool.Get().(*eventBuf); ok {
+		return b
 	}
 	return &eventBuf{b: make([]byte, 0, eventBufferSize)}
 }
 
 // put keeps b for reuse unless it grew past maxPooledEvent.
 func (bs *eventBuffers) put(b *eventBuf) {
-	if bs != nil && cap(b.b) <= maxPooledEvent {
+	if cap(b.b) <= maxPooledEvent {
 		bs.pool.Put(b)
 	}
 }

@@ -71,7 +71,7 @@ func BenchmarkChatRequest(b *testing.B) {
 		`"usage":{"prompt_tokens":1100,"completion_tokens":9,"total_tokens":1109}}`)
 	srv := gateway.NewServer(gateway.Deps{
 		Logger:   zerolog.New(io.Discard),
-		Upstream: &http.Client{Transport: benchUpstream{answer}},
+		Upstream: benchUpstream{answer},
 		Keys:     st,
 		Limiter: middleware.NewLimiter(middleware.LimitConfig{KeyRPM: 1 << 30, KeyConcurrency: 1 << 20,
 			GlobalRPM: 1 << 30, GlobalConcurrency: 1 << 20}),

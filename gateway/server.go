@@ -78,11 +78,12 @@ func (c Config) withDefaults() Config {
 // Deps are the server's dependencies.
 type Deps struct {
 	Logger zerolog.Logger
-	// Upstream sends requests to the Copilot API: a client whose transport
-	// is a copilot.Transport (copilot.NewClient). Required. Only its
-	// Transport is used (see upstream.roundTrip): a Timeout over the whole
-	// request would cut long streams, and Copilot's redirects are errors.
-	Upstream *http.Client
+	// Upstream sends requests to the Copilot API: a copilot.Transport, which
+	// adds the token and the editor identity and answers a redirect with an
+	// error. Required. A transport, not an *http.Client: a client's timeout
+	// would cut long streams, and its redirect handling copied every
+	// request's headers for redirects that never come.
+	Upstream http.RoundTripper
 	// UpstreamURL is the base URL requests are addressed to; "" means
 	// copilot.DefaultBaseURL, which the transport routes to the API of the
 	// current token.

@@ -14,20 +14,20 @@ import (
 )
 
 // upstream is the Copilot API as the handlers see it: plain HTTP requests to
-// a base URL, sent through an *http.Client whose transport adds the token
-// and the editor identity (copilot.Transport). A new endpoint needs nothing
-// here but its path.
+// a base URL, sent through a transport that adds the token and the editor
+// identity (copilot.Transport). A new endpoint needs nothing here but its
+// path.
 type upstream struct {
-	hc   *http.Client
+	rt   http.RoundTripper
 	base string // no trailing slash
 	now  func() time.Time
 }
 
-func newUpstream(hc *http.Client, base string, now func() time.Time) *upstream {
+func newUpstream(rt http.RoundTripper, base string, now func() time.Time) *upstream {
 	if base = strings.TrimRight(base, "/"); base == "" {
 		base = copilot.DefaultBaseURL
 	}
-	return &upstream{hc: hc, base: base, now: now}
+	return &upstream{rt: rt, base: base, now: now}
 }
 
 // call is one upstream request of a handler.
@@ -98,22 +98,9 @@ func (u *upstream) do(ctx context.Context, c call) (*http.Response, error) {
 	req, release := u.request(ctx, c)
 	defer release()
 	if !c.stream || middleware.Detachable(ctx) {
-		return u.roundTrip(req)
+		return u.rt.RoundTrip(req)
 	}
-	return offStack(func() (*http.Response, error) { return u.roundTrip(req) })
-}
-
-// roundTrip sends req through the client's transport, not through
-// http.Client.Do. Do would only add what the gateway never uses: a copy of
-// the request's headers kept for following a redirect (the copilot
-// transport answers a 3xx with an error), the cookie jar and the timeout
-// (there is none: it would cut streams), and a *url.Error around errors.
-func (u *upstream) roundTrip(req *http.Request) (*http.Response, error) {
-	rt := u.hc.Transport
-	if rt == nil {
-		rt = http.DefaultTransport
-	}
-	return rt.RoundTrip(req)
+	return offStack(func() (*http.Response, error) { return u.rt.RoundTrip(req) })
 }
 
 // send sends c with the client's context, so a client that leaves cancels

@@ -139,7 +139,7 @@ func newEnvConfig(t *testing.T, cfg gateway.Config) *env {
 	})
 	e.srv = gateway.NewServer(gateway.Deps{
 		Logger:      zerolog.New(io.Discard),
-		Upstream:    copilot.NewClient(&copilot.Transport{Source: tokens, Base: faultUpstream{tr}, Endpoint: copilot.Endpoint{BaseURL: fake.URL()}}),
+		Upstream:    &copilot.Transport{Source: tokens, Base: faultUpstream{tr}, Endpoint: copilot.Endpoint{BaseURL: fake.URL()}},
 		UpstreamURL: fake.URL(),
 		Keys:        store,
 		AuthConfig:  middleware.AuthConfig{FailLimit: 3},

@@ -75,14 +75,14 @@ func newApp(ctx context.Context, cfg serveConfig, getenv func(string) string, st
 	if err != nil {
 		return a, err
 	}
-	hc, err := a.startUpstream(getenv)
+	up, err := a.startUpstream(getenv)
 	if err != nil {
 		return a, err
 	}
 	if err := a.openLimits(ctx); err != nil {
 		return a, err
 	}
-	a.gw = gateway.NewServer(a.gatewayDeps(hc, adminToken))
+	a.gw = gateway.NewServer(a.gatewayDeps(up, adminToken))
 	a.startBackground()
 	a.gc = startGCTuner(cfg.GCHeadroom, getenv)
 	return a, a.listen()
@@ -175,8 +175,8 @@ func (a *app) newBudgets(store middleware.BudgetStore) *middleware.Budgets {
 }
 
 // startUpstream finds the GitHub token and starts the token manager; it
-// returns the client the gateway sends to Copilot with.
-func (a *app) startUpstream(getenv func(string) string) (*http.Client, error) {
+// returns the transport the gateway sends to Copilot through.
+func (a *app) startUpstream(getenv func(string) string) (http.RoundTripper, error) {
 	ghToken, warns, err := findGitHubToken(getenv, a.cfg.GitHubTokenFile)
 	if err != nil {
 		return nil, err
@@ -202,7 +202,7 @@ func (a *app) startUpstream(getenv func(string) string) (*http.Client, error) {
 	a.tokens.Start()
 	a.quota = copilot.NewQuotaWatch(auth.User, nil, a.component("quota"))
 	watchMetrics(a.metrics, a.tokens, a.quota)
-	return copilot.NewClient(&copilot.Transport{
+	return &copilot.Transport{
 		Source:      a.tokens,
 		Base:        a.base,
 		Endpoint:    copilot.EndpointFor(a.cfg.GitHubAPIURL, a.cfg.CopilotAPIURL),
@@ -210,17 +210,17 @@ func (a *app) startUpstream(getenv func(string) string) (*http.Client, error) {
 		Quota:       &a.quota.Tracker,
 		IdleTimeout: a.cfg.StreamIdleTimeout,
 		Logger:      a.component("upstream"),
-	}), nil
+	}, nil
 }
 
-func (a *app) gatewayDeps(hc *http.Client, adminToken string) gateway.Deps {
+func (a *app) gatewayDeps(up http.RoundTripper, adminToken string) gateway.Deps {
 	keepalive := a.cfg.Keepalive
 	if keepalive == 0 {
 		keepalive = -1 // the gateway reads a negative interval as "off"
 	}
 	return gateway.Deps{
 		Logger:      a.log,
-		Upstream:    hc,
+		Upstream:    up,
 		UpstreamURL: copilot.DefaultBaseURL, // routed by the transport
 		Quota:       func() any { return a.quota.Report() },
 		Ready:       a.readiness(),

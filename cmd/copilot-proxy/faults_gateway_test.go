@@ -51,7 +51,7 @@ func TestFaultHandlerPanic(t *testing.T) {
 		return &http.Response{StatusCode: 200, ContentLength: -1, Header: http.Header{"Content-Type": {"application/json"}},
 			Body: io.NopCloser(strings.NewReader(`{"id":"x","object":"chat.completion","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`))}, nil
 	})
-	srv := gateway.NewServer(gateway.Deps{Logger: zerolog.New(logs), Upstream: &http.Client{Transport: up}})
+	srv := gateway.NewServer(gateway.Deps{Logger: zerolog.New(logs), Upstream: up})
 	url, _ := loopbackGateway(t, srv)
 	c := &http.Client{Transport: &http.Transport{}}
 	defer c.CloseIdleConnections()
@@ -104,7 +104,7 @@ func TestFaultDrainingReadiness(t *testing.T) {
 		}()
 		return &http.Response{StatusCode: 200, ContentLength: -1, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: pr}, nil
 	})
-	srv := gateway.NewServer(gateway.Deps{Logger: zerolog.Nop(), Upstream: &http.Client{Transport: up}})
+	srv := gateway.NewServer(gateway.Deps{Logger: zerolog.Nop(), Upstream: up})
 	url, hs := loopbackGateway(t, srv)
 	c := &http.Client{Transport: &http.Transport{}}
 	defer c.CloseIdleConnections()

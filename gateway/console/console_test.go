@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -58,12 +59,20 @@ func newEnv(t *testing.T, token string) *env {
 	return serve(t, store, clk, token)
 }
 
+// noUpstream refuses every call: the console's pages never reach Copilot,
+// and no test reaches the internet.
+type noUpstream struct{}
+
+func (noUpstream) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, errors.New("console tests have no upstream")
+}
+
 // serve serves a gateway on store with the admin token (none when ""), as
 // another instance, or the same one restarted, would.
 func serve(t *testing.T, store *keys.Store, clk *clock, token string) *env {
 	t.Helper()
 	srv := gateway.NewServer(gateway.Deps{
-		Logger: zerolog.New(io.Discard), Upstream: &http.Client{}, Keys: store, AdminToken: token, Now: clk.Now,
+		Logger: zerolog.New(io.Discard), Upstream: noUpstream{}, Keys: store, AdminToken: token, Now: clk.Now,
 		Quota: func() any { return map[string]any{"headers": nil, "account": nil} },
 	})
 	t.Cleanup(srv.Close)
