@@ -159,16 +159,23 @@ func Detach(r *http.Request, run func()) bool {
 	// The client hanging up cancels the context, as net/http's read-ahead
 	// does for a handler: the relay then stops at once and, through the
 	// context, the upstream.
-	var polled bool
-	s.stopWatch, polled = s.d.hangups.watch(conn, s.abort)
+	// Bytes of the client's that net/http read past this request (a
+	// pipelined next request) go back in front of the connection's reads.
+	var ahead []byte
+	if n := brw.Reader.Buffered(); n > 0 {
+		ahead, _ = brw.Reader.Peek(n)
+	}
+	conn, stop := s.d.hangups.watch(conn, ahead, s.abort)
+	s.d.mu.Lock()
+	s.conn, s.stopWatch = conn, stop
+	s.d.mu.Unlock()
 	if s.Err() != nil {
 		s.abort() // a drain's Cancel came before conn was known
 	}
 	// The connection can serve the client's next request only if nothing of
-	// it is lost: net/http read no byte past this request (those are in
-	// brw, dropped here), this request's body was read to its end, and the
-	// watch does not read.
-	s.keepAlive = polled && !r.Close && brw.Reader.Buffered() == 0 && s.body.done(r) && s.d.mayRejoin()
+	// it is lost (this request's body was read to its end) and it is still
+	// known for what it is.
+	s.keepAlive = !r.Close && s.body.done(r) && !hidesTLS(conn) && s.d.mayRejoin()
 	// Let go of what holds net/http's connection state and buffers.
 	s.w, s.body.rc = nil, http.NoBody
 	s.returned = make(chan struct{})

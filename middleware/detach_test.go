@@ -741,8 +741,8 @@ func TestDrainClosesParkedConnections(t *testing.T) {
 }
 
 // hiddenConn hides the connection's file descriptor (SyscallConn), as a
-// listener wrapper may: the hang-up watch must then read, and the
-// connection cannot serve another request.
+// listener wrapper may: the hang-up watch must then read ahead (and give
+// what it read back to the connection's next reader).
 type hiddenConn struct{ net.Conn }
 
 type hidingListener struct{ net.Listener }
@@ -755,15 +755,160 @@ func (l hidingListener) Accept() (net.Conn, error) {
 	return hiddenConn{c}, nil
 }
 
-func TestNoKeepAliveWithoutTheEpollWatch(t *testing.T) {
+func hiding(l net.Listener) net.Listener { return hidingListener{l} }
+
+// watchKinds are the two hang-up watches: the shared epoll set, and
+// reading ahead (other systems, or a connection without a descriptor).
+var watchKinds = []struct {
+	name string
+	wrap func(net.Listener) net.Listener
+}{{"epoll", nil}, {"reading", hiding}}
+
+func TestKeepAliveWithEitherWatch(t *testing.T) {
 	t.Parallel()
-	srv, c, dials := keepAliveServer(t, NewDetacher(nil), time.Minute, func(l net.Listener) net.Listener { return hidingListener{l} })
-	for range 2 {
-		if !stream(t, c, srv.URL) {
-			t.Error("a stream watched by a reading goroutine did not say Connection: close")
+	for _, k := range watchKinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			srv, c, dials := keepAliveServer(t, NewDetacher(nil), time.Minute, k.wrap)
+			for i := range 3 {
+				if stream(t, c, srv.URL) {
+					t.Errorf("stream %d said Connection: close", i)
+				}
+			}
+			if *dials != 1 {
+				t.Errorf("%d dials, want 1", *dials)
+			}
+		})
+	}
+}
+
+// TestNoKeepAliveForAWrappedTLSConnection: a TLS connection watched by
+// reading ahead closes after its stream, since net/http would not know the
+// wrapped connection for TLS.
+func TestNoKeepAliveForAWrappedTLSConnection(t *testing.T) {
+	t.Parallel()
+	d := NewDetacher(nil)
+	t.Cleanup(d.Close)
+	srv := httptest.NewUnstartedServer(d.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		Detach(r, func() { streamEvents(w, 1) })
+	})))
+	srv.Listener = hiding(srv.Listener)
+	d.SetRejoin(Rejoin(srv.Config), time.Minute)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	if !stream(t, srv.Client(), srv.URL) {
+		t.Error("a TLS stream watched by reading ahead did not say Connection: close")
+	}
+}
+
+// TestPipelinedRequestAfterAStream: a request the client sent before a
+// stream ended (HTTP/1.1 pipelining) is served after it on the same
+// connection, whether net/http had read it already or the hang-up watch
+// read its first byte.
+func TestPipelinedRequestAfterAStream(t *testing.T) {
+	t.Parallel()
+	for _, k := range watchKinds {
+		for _, together := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/together=%v", k.name, together), func(t *testing.T) {
+				t.Parallel()
+				d := NewDetacher(nil)
+				release := make(chan struct{})
+				srv, _, _ := keepAliveServer(t, d, time.Minute, k.wrap)
+				srv.Config.Handler = d.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					_, _ = io.Copy(io.Discard, r.Body)
+					n := r.URL.Query().Get("n")
+					Detach(r, func() {
+						w.Header().Set("Content-Type", "text/event-stream")
+						fmt.Fprintf(w, "data: %s\n\n", n)
+						_ = http.NewResponseController(w).Flush()
+						if n == "1" {
+							<-release
+						}
+					})
+				}))
+				conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				req := func(n int) string {
+					return fmt.Sprintf("POST /?n=%d HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody", n)
+				}
+				br := bufio.NewReader(conn)
+				if together {
+					fmt.Fprint(conn, req(1)+req(2))
+				} else {
+					fmt.Fprint(conn, req(1))
+				}
+				resp1, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !together {
+					fmt.Fprint(conn, req(2)) // while the first stream is held open
+					time.Sleep(50 * time.Millisecond)
+				}
+				close(release)
+				for i, resp := range []*http.Response{resp1, nil} {
+					if resp == nil {
+						if resp, err = http.ReadResponse(br, nil); err != nil {
+							t.Fatalf("second response: %v", err)
+						}
+					}
+					b, err := io.ReadAll(resp.Body)
+					if want := fmt.Sprintf("data: %d\n\n", i+1); err != nil || string(b) != want || resp.Close {
+						t.Fatalf("response %d: %q, %v, close=%v; want %q, kept alive", i+1, b, err, resp.Close, want)
+					}
+				}
+			})
 		}
 	}
-	if *dials != 2 {
-		t.Errorf("%d dials, want 2", *dials)
+}
+
+func TestReadAhead(t *testing.T) {
+	t.Parallel()
+	client, server := net.Pipe()
+	defer client.Close()
+	ra := newReadAhead(server, []byte("ab"))
+	told := make(chan bool, 1)
+	tell := func(readable bool) { told <- readable }
+	wait := func(want bool, what string) {
+		t.Helper()
+		select {
+		case got := <-told:
+			if got != want {
+				t.Fatalf("%s: told readable=%v, want %v", what, got, want)
+			}
+		case <-time.After(detachWait):
+			t.Fatalf("%s: not told", what)
+		}
+	}
+	ra.watch(tell)
+	wait(true, "bytes given at the start")
+	read := func(want string) {
+		t.Helper()
+		b := make([]byte, 8)
+		n, err := ra.Read(b)
+		if err != nil || string(b[:n]) != want {
+			t.Fatalf("Read: %q, %v; want %q", b[:n], err, want)
+		}
+	}
+	read("ab")
+	ra.watch(tell)
+	go fmt.Fprint(client, "c")
+	wait(true, "a byte from the client")
+	read("c")
+	go fmt.Fprint(client, "de")
+	read("de")
+	stop := ra.watch(func(bool) { t.Error("a stopped watch was told") })
+	stop()
+	go fmt.Fprint(client, "f")
+	read("f") // the read-ahead's byte, not lost
+	ra.watch(tell)
+	client.Close()
+	wait(false, "the client hanging up")
+	if n, err := ra.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+		t.Fatalf("Read after the hang-up: %d, %v; want EOF", n, err)
 	}
 }

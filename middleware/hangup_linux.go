@@ -32,21 +32,26 @@ type epollSet struct {
 }
 
 // watch calls onHangup once when conn's peer hangs up, until stop is
-// called; stop must be called before conn is closed. polled is false when
-// the watch is a reading goroutine (watchByReading), which may consume a
-// byte of the client's: the connection cannot then serve another request.
-func (h *hangups) watch(conn net.Conn, onHangup func()) (stop func(), polled bool) {
-	stop, ok := h.poll(conn, syscall.EPOLLRDHUP, func(uint32) { onHangup() })
-	if !ok {
-		return watchByReading(conn, onHangup), false
+// called; stop must be called before conn is closed. It returns the
+// connection to use from then on, whose next reads return prefix first. A
+// connection with such bytes, or which cannot be polled (no file
+// descriptor, or epoll failed), is watched by reading (watchByReading).
+func (h *hangups) watch(conn net.Conn, prefix []byte, onHangup func()) (net.Conn, func()) {
+	if _, read := conn.(*readAhead); !read && len(prefix) == 0 {
+		if stop, ok := h.poll(conn, syscall.EPOLLRDHUP, func(uint32) { onHangup() }); ok {
+			return conn, stop
+		}
 	}
-	return stop, true
+	return watchByReading(conn, prefix, onHangup)
 }
 
-// park calls onEvent once when conn has bytes to read (readable) or its
-// peer hangs up (not readable), until stop is called. It reports false
+// park calls onEvent once when conn, returned by watch, has bytes to read
+// (readable) or its peer hangs up, until stop is called. It reports false
 // when conn cannot be watched.
 func (h *hangups) park(conn net.Conn, onEvent func(readable bool)) (stop func(), ok bool) {
+	if stop, ok := parkByReading(conn, onEvent); ok {
+		return stop, true
+	}
 	return h.poll(conn, syscall.EPOLLIN|syscall.EPOLLRDHUP, func(ev uint32) {
 		onEvent(ev&syscall.EPOLLIN != 0)
 	})

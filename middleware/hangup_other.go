@@ -8,14 +8,17 @@ import "net"
 // hang-up, with a reading goroutine each (Linux uses one epoll set).
 type hangups struct{}
 
-func (h *hangups) watch(conn net.Conn, onHangup func()) (stop func(), polled bool) {
-	return watchByReading(conn, onHangup), false
+// watch calls onHangup once when conn's peer hangs up, until stop is
+// called (see watchByReading); it returns the connection to use from then
+// on, whose next reads return prefix first.
+func (h *hangups) watch(conn net.Conn, prefix []byte, onHangup func()) (net.Conn, func()) {
+	return watchByReading(conn, prefix, onHangup)
 }
 
-// park is not available: connections of detached responses close at their
-// end.
-func (h *hangups) park(net.Conn, func(readable bool)) (stop func(), ok bool) {
-	return nil, false
+// park calls onEvent once when conn, returned by watch, has bytes to read
+// (readable) or its peer hangs up, until stop is called.
+func (h *hangups) park(conn net.Conn, onEvent func(readable bool)) (stop func(), ok bool) {
+	return parkByReading(conn, onEvent)
 }
 
 func (h *hangups) close() {}
