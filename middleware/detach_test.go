@@ -650,15 +650,19 @@ func TestDetachedConnectionRejoins(t *testing.T) {
 	}
 }
 
-// keepAliveServer serves streams under d with keep-alive (idle wait idle,
-// header timeout 200 ms) and returns it with a client counting its dials.
-func keepAliveServer(t *testing.T, d *Detacher, idle time.Duration, wrap func(net.Listener) net.Listener) (*httptest.Server, *http.Client, *int) {
+// keepAliveServer serves h (nil: one-event streams) under d with
+// keep-alive (idle wait idle, header timeout 200 ms) and returns it with a
+// client counting its dials.
+func keepAliveServer(t *testing.T, d *Detacher, idle time.Duration, wrap func(net.Listener) net.Listener, h http.HandlerFunc) (*httptest.Server, *http.Client, *int) {
 	t.Helper()
 	t.Cleanup(d.Close)
-	srv := httptest.NewUnstartedServer(d.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		Detach(r, func() { streamEvents(w, 1) })
-	})))
+	if h == nil {
+		h = func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			Detach(r, func() { streamEvents(w, 1) })
+		}
+	}
+	srv := httptest.NewUnstartedServer(d.Middleware(h))
 	srv.Config.ReadHeaderTimeout = 200 * time.Millisecond
 	if wrap != nil {
 		srv.Listener = wrap(srv.Listener)
@@ -697,7 +701,7 @@ func TestParkedConnectionWaits(t *testing.T) {
 	t.Parallel()
 	// Wide margins between the waits and the timeouts: a busy machine may
 	// oversleep.
-	srv, c, dials := keepAliveServer(t, NewDetacher(nil), 2*time.Second, nil)
+	srv, c, dials := keepAliveServer(t, NewDetacher(nil), 2*time.Second, nil, nil)
 	stream(t, c, srv.URL)
 	time.Sleep(600 * time.Millisecond) // well past the 200 ms header timeout
 	stream(t, c, srv.URL)
@@ -716,7 +720,7 @@ func TestParkedConnectionWaits(t *testing.T) {
 func TestDrainClosesParkedConnections(t *testing.T) {
 	t.Parallel()
 	d := NewDetacher(nil)
-	srv, c, _ := keepAliveServer(t, d, time.Minute, nil)
+	srv, c, _ := keepAliveServer(t, d, time.Minute, nil, nil)
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -769,7 +773,7 @@ func TestKeepAliveWithEitherWatch(t *testing.T) {
 	for _, k := range watchKinds {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
-			srv, c, dials := keepAliveServer(t, NewDetacher(nil), time.Minute, k.wrap)
+			srv, c, dials := keepAliveServer(t, NewDetacher(nil), time.Minute, k.wrap, nil)
 			for i := range 3 {
 				if stream(t, c, srv.URL) {
 					t.Errorf("stream %d said Connection: close", i)
@@ -814,8 +818,7 @@ func TestPipelinedRequestAfterAStream(t *testing.T) {
 				t.Parallel()
 				d := NewDetacher(nil)
 				release := make(chan struct{})
-				srv, _, _ := keepAliveServer(t, d, time.Minute, k.wrap)
-				srv.Config.Handler = d.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				srv, _, _ := keepAliveServer(t, d, time.Minute, k.wrap, func(w http.ResponseWriter, r *http.Request) {
 					_, _ = io.Copy(io.Discard, r.Body)
 					n := r.URL.Query().Get("n")
 					Detach(r, func() {
@@ -826,7 +829,7 @@ func TestPipelinedRequestAfterAStream(t *testing.T) {
 							<-release
 						}
 					})
-				}))
+				})
 				conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 				if err != nil {
 					t.Fatal(err)
@@ -905,7 +908,9 @@ func TestReadAhead(t *testing.T) {
 	stop()
 	go fmt.Fprint(client, "f")
 	read("f") // the read-ahead's byte, not lost
+	stale := ra.watch(func(bool) { t.Error("a replaced watch was told") })
 	ra.watch(tell)
+	stale() // the stream's stop, after the keep-alive wait took over
 	client.Close()
 	wait(false, "the client hanging up")
 	if n, err := ra.Read(make([]byte, 8)); n != 0 || err != io.EOF {

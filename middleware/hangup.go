@@ -19,6 +19,7 @@ type readAhead struct {
 	mu      sync.Mutex
 	pending chan struct{}       // closed when the read-ahead in flight returns; nil: none
 	notify  func(readable bool) // told once when the read-ahead returns
+	watches uint64              // watch calls so far: a stop forgets only its own watch
 	buf     []byte              // read ahead, not yet returned by Read
 	err     error               // the read-ahead's error, returned once buf is empty
 }
@@ -40,13 +41,17 @@ func newReadAhead(conn net.Conn, prefix []byte) *readAhead {
 // hung up (the read failed). Bytes already read ahead, or an error, tell
 // it at once (on a goroutine of its own); otherwise a one-byte read-ahead
 // starts, unless one is in flight. A later watch replaces f; stop, or a
-// Read, forgets it.
+// Read, forgets it (a stop called after a later watch leaves that one be).
 func (c *readAhead) watch(f func(readable bool)) (stop func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.watches++
+	mine := c.watches
 	stop = func() {
 		c.mu.Lock()
-		c.notify = nil
+		if c.watches == mine {
+			c.notify = nil
+		}
 		c.mu.Unlock()
 	}
 	if c.pending == nil && (len(c.buf) > 0 || c.err != nil) {
