@@ -24,10 +24,10 @@ import (
 // it costs. A detached stream takes over the connection (Hijack) and writes
 // its chunked body itself on a goroutine of its own; net/http's goroutine,
 // buffers and reader are freed at once. At the stream's end the connection
-// waits, idle, for the client's next request, then goes back to the server
-// (see SetRejoin, keepalive.go), as with net/http's keep-alive; without a
-// way back (or when the client asked for it) the response says
-// Connection: close and the connection closes. A client hanging up is
+// goes back to the server, to wait for the client's next request as with
+// net/http's keep-alive (see SetRejoin, keepalive.go); without a way back
+// (or when the client asked for it) the response says Connection: close and
+// the connection closes. A client hanging up is
 // noticed at once, as by net/http (see hangups), and cancels the stream's
 // context.
 type Detacher struct {
@@ -35,8 +35,8 @@ type Detacher struct {
 	hangups  hangups
 	mu       sync.Mutex
 	live     map[*detachState]struct{}
-	parked   map[*parked]struct{} // idle connections waiting for a next request
-	keepIdle time.Duration        // how long they wait (SetRejoin)
+	waiting  map[*clientConn]struct{} // connections given back, waiting for a next request
+	keepIdle time.Duration            // how long they wait (SetRejoin)
 	draining bool
 	idle     *sync.Cond // signalled when live empties
 	rejoin   atomic.Pointer[func(net.Conn) bool]
@@ -49,7 +49,7 @@ func NewDetacher(now func() time.Time) *Detacher {
 	if now == nil {
 		now = time.Now
 	}
-	d := &Detacher{now: now, live: make(map[*detachState]struct{}), parked: make(map[*parked]struct{})}
+	d := &Detacher{now: now, live: make(map[*detachState]struct{}), waiting: make(map[*clientConn]struct{})}
 	d.idle = sync.NewCond(&d.mu)
 	d.bufs.New = func() any { b := make([]byte, 0, 1<<10); return &b }
 	return d
@@ -173,9 +173,8 @@ func Detach(r *http.Request, run func()) bool {
 		s.abort() // a drain's Cancel came before conn was known
 	}
 	// The connection can serve the client's next request only if nothing of
-	// it is lost (this request's body was read to its end) and it is still
-	// known for what it is.
-	s.keepAlive = !r.Close && s.body.done(r) && !hidesTLS(conn) && s.d.mayRejoin()
+	// it is lost (this request's body was read to its end).
+	s.keepAlive = !r.Close && s.body.done(r) && s.d.mayRejoin()
 	// Let go of what holds net/http's connection state and buffers.
 	s.w, s.body.rc = nil, http.NoBody
 	s.returned = make(chan struct{})
@@ -365,8 +364,8 @@ func (s *detachState) end() {
 	}
 }
 
-// closeConn keeps the connection for the client's next request after a
-// complete response (see park), or closes it. Before closing after a
+// closeConn gives the connection back to the server for the client's next
+// request after a complete response (see rejoin), or closes it. Before closing after a
 // complete response it half-closes and reads what the client still sends
 // until it closes too (lingerTime at most): closing a socket with unread
 // input makes the kernel send a reset, which can destroy the response's end
@@ -376,7 +375,7 @@ func (s *detachState) closeConn() {
 	s.over = true
 	s.d.mu.Unlock()
 	clean := !s.aborted && s.werr == nil
-	if clean && s.keepAlive && s.park() {
+	if clean && s.keepAlive && s.rejoin() {
 		return
 	}
 	cw, ok := s.conn.(interface{ CloseWrite() error })

@@ -591,6 +591,9 @@ func TestDetachedConnectionRejoins(t *testing.T) {
 			var mu sync.Mutex
 			conns := 0
 			srv := httptest.NewUnstartedServer(d.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if overTLS && r.TLS == nil {
+					t.Error("a request over TLS served on the given-back connection has no Request.TLS")
+				}
 				if !Detach(r, func() { streamEvents(w, 2) }) {
 					t.Error("Detach refused")
 				}
@@ -627,14 +630,6 @@ func TestDetachedConnectionRejoins(t *testing.T) {
 					t.Fatalf("request %d: %q, %v, close=%v", i, body, err, resp.Close)
 				}
 			}
-			mu.Lock()
-			// One accepted connection, then each rejoin is a new one for
-			// net/http: 1 + 3, all on the client's one connection.
-			got := conns
-			mu.Unlock()
-			if got != 3 || dials != 1 {
-				t.Errorf("%d dials, %d connections began at the server; want 1 and 3 (one dialled, served again for each next request)", dials, got)
-			}
 			req, _ := http.NewRequest(http.MethodPost, srv.URL, nil)
 			req.Close = true
 			resp, err := client.Do(req)
@@ -645,6 +640,15 @@ func TestDetachedConnectionRejoins(t *testing.T) {
 			resp.Body.Close()
 			if !resp.Close {
 				t.Error("a request asking Connection: close did not get it")
+			}
+			mu.Lock()
+			// One accepted connection, then each stream's end gives it back
+			// as a new one for net/http: 1 + 3, all on the client's one
+			// connection (the last stream closed it).
+			got := conns
+			mu.Unlock()
+			if got != 4 || dials != 1 {
+				t.Errorf("%d dials, %d connections began at the server; want 1 and 4 (one dialled, given back after each stream)", dials, got)
 			}
 		})
 	}
@@ -694,10 +698,10 @@ func stream(t *testing.T, c *http.Client, url string) (closes bool) {
 	return resp.Close
 }
 
-// TestParkedConnectionWaits: the idle wait for the next request is the
-// idle timeout, not the header timeout (as for net/http's own keep-alive);
-// past the idle timeout the connection closes.
-func TestParkedConnectionWaits(t *testing.T) {
+// TestKeptConnectionWaits: the idle wait for the next request is the idle
+// timeout, not the header timeout (as for net/http's own keep-alive); past
+// the idle timeout the connection closes.
+func TestKeptConnectionWaits(t *testing.T) {
 	t.Parallel()
 	// Wide margins between the waits and the timeouts: a busy machine may
 	// oversleep.
@@ -715,17 +719,32 @@ func TestParkedConnectionWaits(t *testing.T) {
 	}
 }
 
-// TestDrainClosesParkedConnections: a drain closes the idle connections at
-// once, and a stream after it says Connection: close.
-func TestDrainClosesParkedConnections(t *testing.T) {
+// TestHeaderTimeoutAfterTheIdleWait: the next request's first byte ends
+// the idle wait, and the header timeout applies from then on: a client that
+// sends one byte and stalls is cut long before the idle timeout.
+func TestHeaderTimeoutAfterTheIdleWait(t *testing.T) {
 	t.Parallel()
-	d := NewDetacher(nil)
-	srv, c, _ := keepAliveServer(t, d, time.Minute, nil, nil)
+	srv, _, _ := keepAliveServer(t, NewDetacher(nil), time.Hour, nil, nil)
+	conn, br := rawStream(t, srv)
+	time.Sleep(400 * time.Millisecond) // past the 200 ms header timeout: still open
+	fmt.Fprint(conn, "P")
+	_ = conn.SetReadDeadline(time.Now().Add(detachWait))
+	// net/http answers 400 (the request line ends at the timeout) and
+	// closes; the idle wait would have kept it for an hour.
+	if b, err := io.ReadAll(br); err != nil {
+		t.Fatalf("a stalled request read %q, then %v; want the connection closed by the header timeout", b, err)
+	}
+}
+
+// rawStream sends one stream request on a new connection to srv and reads
+// the answer, which must keep the connection alive.
+func rawStream(t *testing.T, srv *httptest.Server) (net.Conn, *bufio.Reader) {
+	t.Helper()
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
@@ -733,11 +752,21 @@ func TestDrainClosesParkedConnections(t *testing.T) {
 		t.Fatalf("%v, close=%v", err, resp != nil && resp.Close)
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	waitFor(t, func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.parked) == 1 }, "the connection to be parked")
+	return conn, br
+}
+
+// TestDrainClosesWaitingConnections: a drain closes the connections waiting
+// for a next request at once, and a stream after it says Connection: close.
+func TestDrainClosesWaitingConnections(t *testing.T) {
+	t.Parallel()
+	d := NewDetacher(nil)
+	srv, c, _ := keepAliveServer(t, d, time.Minute, nil, nil)
+	conn, br := rawStream(t, srv)
+	waitFor(t, func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.waiting) == 1 }, "the connection to wait for a next request")
 	d.Drain()
 	_ = conn.SetReadDeadline(time.Now().Add(detachWait))
 	if n, err := br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
-		t.Fatalf("after Drain the parked connection read %d, %v; want it closed", n, err)
+		t.Fatalf("after Drain the waiting connection read %d, %v; want it closed", n, err)
 	}
 	if !stream(t, c, srv.URL) {
 		t.Error("a stream during a drain did not say Connection: close")
@@ -786,14 +815,17 @@ func TestKeepAliveWithEitherWatch(t *testing.T) {
 	}
 }
 
-// TestNoKeepAliveForAWrappedTLSConnection: a TLS connection watched by
-// reading ahead closes after its stream, since net/http would not know the
-// wrapped connection for TLS.
-func TestNoKeepAliveForAWrappedTLSConnection(t *testing.T) {
+// TestKeepAliveForAWrappedTLSConnection: a TLS connection watched by
+// reading ahead is kept too, and the requests served on it after its stream
+// still carry Request.TLS (net/http learns it from the wrapper).
+func TestKeepAliveForAWrappedTLSConnection(t *testing.T) {
 	t.Parallel()
 	d := NewDetacher(nil)
 	t.Cleanup(d.Close)
 	srv := httptest.NewUnstartedServer(d.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			t.Error("a request over TLS has no Request.TLS")
+		}
 		_, _ = io.Copy(io.Discard, r.Body)
 		Detach(r, func() { streamEvents(w, 1) })
 	})))
@@ -801,8 +833,24 @@ func TestNoKeepAliveForAWrappedTLSConnection(t *testing.T) {
 	d.SetRejoin(Rejoin(srv.Config), time.Minute)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	if !stream(t, srv.Client(), srv.URL) {
-		t.Error("a TLS stream watched by reading ahead did not say Connection: close")
+	c := srv.Client()
+	dials := 0
+	c.Transport.(*http.Transport).DialTLSContext = nil
+	base := c.Transport.(*http.Transport).DialContext
+	c.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials++
+		if base != nil {
+			return base(ctx, network, addr)
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	for i := range 3 {
+		if stream(t, c, srv.URL) {
+			t.Errorf("TLS stream %d, watched by reading ahead, said Connection: close", i)
+		}
+	}
+	if dials != 1 {
+		t.Errorf("%d dials, want 1", dials)
 	}
 }
 
@@ -873,7 +921,8 @@ func TestReadAhead(t *testing.T) {
 	t.Parallel()
 	client, server := net.Pipe()
 	defer client.Close()
-	ra := newReadAhead(server, []byte("ab"))
+	_, ra := wrapClient(server)
+	ra.give([]byte("ab"))
 	told := make(chan bool, 1)
 	tell := func(readable bool) { told <- readable }
 	wait := func(want bool, what string) {

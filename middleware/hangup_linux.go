@@ -13,9 +13,12 @@ import (
 // hang-up (its FIN or RST: EPOLLRDHUP, EPOLLHUP, EPOLLERR) with one epoll
 // set, which is itself read through the runtime's poller: no goroutine and
 // no buffer per connection, where a reading goroutine would cost a stack
-// per stream. The set and its loop exist while a connection is watched. A
-// connection it cannot watch (no file descriptor, or epoll failed) gets a
-// reading goroutine instead (watchByReading).
+// per stream. The set and its loop start with the first watch and last
+// until close (a set made and dropped around each stream would cost every
+// stream of a quiet server an epoll descriptor, a goroutine and their
+// system calls). A connection it cannot watch (no file descriptor, bytes
+// already read ahead, or epoll failed) gets a reading goroutine instead
+// (watchByReading).
 type hangups struct {
 	mu      sync.Mutex
 	set     *epollSet // nil while nothing is watched
@@ -34,27 +37,16 @@ type epollSet struct {
 // watch calls onHangup once when conn's peer hangs up, until stop is
 // called; stop must be called before conn is closed. It returns the
 // connection to use from then on, whose next reads return prefix first. A
-// connection with such bytes, or which cannot be polled (no file
-// descriptor, or epoll failed), is watched by reading (watchByReading).
+// connection with such bytes (given now, or read ahead before), or which
+// cannot be polled (no file descriptor, or epoll failed), is watched by
+// reading (watchByReading).
 func (h *hangups) watch(conn net.Conn, prefix []byte, onHangup func()) (net.Conn, func()) {
-	if _, read := conn.(*readAhead); !read && len(prefix) == 0 {
+	if c := asClient(conn); len(prefix) == 0 && (c == nil || c.quiet()) {
 		if stop, ok := h.poll(conn, syscall.EPOLLRDHUP, func(uint32) { onHangup() }); ok {
 			return conn, stop
 		}
 	}
 	return watchByReading(conn, prefix, onHangup)
-}
-
-// park calls onEvent once when conn, returned by watch, has bytes to read
-// (readable) or its peer hangs up, until stop is called. It reports false
-// when conn cannot be watched.
-func (h *hangups) park(conn net.Conn, onEvent func(readable bool)) (stop func(), ok bool) {
-	if stop, ok := parkByReading(conn, onEvent); ok {
-		return stop, true
-	}
-	return h.poll(conn, syscall.EPOLLIN|syscall.EPOLLRDHUP, func(ev uint32) {
-		onEvent(ev&syscall.EPOLLIN != 0)
-	})
 }
 
 // poll puts conn's descriptor in the set for events (one-shot); f gets the
@@ -113,7 +105,6 @@ func (h *hangups) add(raw syscall.RawConn, events uint32, f func(uint32)) (int32
 		cerr = syscall.EpollCtl(h.set.fd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
 	})
 	if err != nil || cerr != nil {
-		h.closeIfIdleLocked()
 		return 0, false
 	}
 	h.watched[id] = f
@@ -189,8 +180,7 @@ func (h *hangups) fire(evs []syscall.EpollEvent) {
 	}
 }
 
-// remove takes raw's descriptor out of the set, and closes the set when it
-// was the last.
+// remove takes raw's descriptor out of the set.
 func (h *hangups) remove(raw syscall.RawConn, id int32) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -201,23 +191,17 @@ func (h *hangups) remove(raw syscall.RawConn, id int32) {
 	_ = raw.Control(func(fd uintptr) {
 		_ = syscall.EpollCtl(h.set.fd, syscall.EPOLL_CTL_DEL, int(fd), nil)
 	})
-	h.closeIfIdleLocked()
 }
 
-// closeIfIdleLocked closes the set when nothing is watched: its loop then
-// returns.
-func (h *hangups) closeIfIdleLocked() {
-	if len(h.watched) == 0 && h.set != nil {
-		_ = h.set.file.Close()
-		h.set = nil
-	}
-}
-
-// close stops watching: the set closes, later watches read instead.
+// close stops watching: the set closes (its loop returns), later watches
+// read instead.
 func (h *hangups) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
 	clear(h.watched)
-	h.closeIfIdleLocked()
+	if h.set != nil {
+		_ = h.set.file.Close()
+		h.set = nil
+	}
 }

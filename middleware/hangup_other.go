@@ -15,10 +15,4 @@ func (h *hangups) watch(conn net.Conn, prefix []byte, onHangup func()) (net.Conn
 	return watchByReading(conn, prefix, onHangup)
 }
 
-// park calls onEvent once when conn, returned by watch, has bytes to read
-// (readable) or its peer hangs up, until stop is called.
-func (h *hangups) park(conn net.Conn, onEvent func(readable bool)) (stop func(), ok bool) {
-	return parkByReading(conn, onEvent)
-}
-
 func (h *hangups) close() {}

@@ -3,16 +3,19 @@ package middleware
 import (
 	"net"
 	"net/http"
-	"sync"
 	"time"
 )
 
 // Keep-alive for detached responses: the connection of a stream that ended
-// cleanly waits for the client's next request, then goes back to the server.
+// cleanly goes back to the server at once and waits there for the client's
+// next request, as net/http's own keep-alive connections do (see
+// clientConn's idle wait). Handing it back at the stream's end, while the
+// client reads it, keeps the server's start on the connection (its
+// goroutine, its buffers) out of the next request's way.
 
 // SetRejoin sets how the connection of a detached response that ended
-// cleanly goes back to the server once the client's next request arrives
-// (it waits at most idle; 0: no limit): rejoin serves the connection's
+// cleanly goes back to the server, to wait there for the client's next
+// request at most idle (0: no limit): rejoin serves the connection's
 // requests and reports whether it took it (false: the connection is
 // closed, e.g. while the server shuts down). Without it, detached responses
 // close their connection.
@@ -31,19 +34,22 @@ func (d *Detacher) mayRejoin() bool {
 	return d.rejoin.Load() != nil && !d.draining
 }
 
-// Drain closes the idle connections kept for a next request, and keeps
-// every connection from going back to the server from now on (responses
-// say Connection: close). Register it with http.Server.RegisterOnShutdown.
+// Drain ends the idle waits of the connections given back for a next
+// request (they close, as net/http closes its idle connections when it
+// shuts down), and keeps every connection from going back to the server
+// from now on (responses say Connection: close). Register it with
+// http.Server.RegisterOnShutdown: net/http would wait 5 s before it counts
+// such a connection, new to it, as idle.
 func (d *Detacher) Drain() {
 	d.mu.Lock()
 	d.draining = true
-	ps := make([]*parked, 0, len(d.parked))
-	for p := range d.parked {
-		ps = append(ps, p)
+	cs := make([]*clientConn, 0, len(d.waiting))
+	for c := range d.waiting {
+		cs = append(cs, c)
 	}
 	d.mu.Unlock()
-	for _, p := range ps {
-		p.settle(false)
+	for _, c := range cs {
+		c.endWait()
 	}
 }
 
@@ -53,10 +59,10 @@ func (d *Detacher) idleWait() time.Duration {
 	return d.keepIdle
 }
 
-func (d *Detacher) unpark(p *parked) {
+func (d *Detacher) unwait(c *clientConn) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	delete(d.parked, p)
+	delete(d.waiting, c)
 }
 
 // Rejoin returns a SetRejoin function for srv: it has srv serve a
@@ -89,73 +95,120 @@ func (l *oneConn) Accept() (net.Conn, error) {
 func (l *oneConn) Close() error   { return nil }
 func (l *oneConn) Addr() net.Addr { return l.c.LocalAddr() }
 
-// park keeps the connection, idle, for the client's next request (see
-// parked), and reports false when it cannot (a drain began, or the
-// connection cannot be watched).
-func (s *detachState) park() bool {
-	d := s.d
-	_ = s.conn.SetDeadline(time.Time{})
-	p := &parked{d: d, conn: s.conn}
-	// p.mu, held until p is set up, keeps an event that fires at once, or a
-	// Drain that finds p in d.parked, waiting.
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// rejoin gives the connection back to the server for the client's next
+// request, and reports false when it did not take it (a drain began, or
+// the server is shutting down): the caller closes it then.
+func (s *detachState) rejoin() bool {
+	conn, c := wrapClient(s.conn)
+	if !c.startWait(s.d) {
+		return false
+	}
+	if (*s.d.rejoin.Load())(conn) {
+		return true
+	}
+	c.stopWaiting()
+	return false
+}
+
+// startWait begins the idle wait, registered with d for a drain; false
+// once a drain began. Until the next request's first byte the read
+// deadline is the wait's end.
+func (c *clientConn) startWait(d *Detacher) bool {
+	idle := d.idleWait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	d.mu.Lock()
 	if d.draining {
 		d.mu.Unlock()
 		return false
 	}
-	d.parked[p] = struct{}{}
+	d.waiting[c] = struct{}{}
 	d.mu.Unlock()
-	stop, ok := d.hangups.park(s.conn, p.ready)
-	if !ok {
-		p.done = true
-		d.unpark(p)
-		return false
+	c.d, c.asked, c.drained, c.idleEnd = d, 0, false, time.Time{}
+	if idle > 0 {
+		// A socket deadline is wall-clock time, whatever the clock.
+		c.idleEnd = time.Now().Add(idle)
 	}
-	p.stop = stop
-	if idle := d.idleWait(); idle > 0 {
-		p.timer = time.AfterFunc(idle, p.expire)
-	}
+	c.waiting.Store(true)
+	_ = c.Conn.SetWriteDeadline(time.Time{})
+	_ = c.Conn.SetReadDeadline(c.idleEnd)
 	return true
 }
 
-// parked is an idle connection between a detached response and the
-// client's next request. It waits in the hang-up epoll set, not on a
-// goroutine: when bytes arrive the server serves it (SetRejoin), so its
-// header timeout starts with the request, not with the wait; when the
-// client hangs up, the idle timeout passes or a drain begins, it closes.
-// This is net/http's keep-alive wait (IdleTimeout) for these connections.
-type parked struct {
-	d     *Detacher
-	conn  net.Conn
-	mu    sync.Mutex
-	stop  func()
-	timer *time.Timer
-	done  bool
+// arrived ends the idle wait at the next request's first byte: the read
+// timeout net/http asked for during the wait (its header timeout) starts
+// now.
+func (c *clientConn) arrived() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.waiting.Swap(false) {
+		return
+	}
+	c.d.unwait(c)
+	if c.drained {
+		return // the drain's deadline stays: the connection is closing
+	}
+	var deadline time.Time
+	if c.asked > 0 {
+		deadline = time.Now().Add(c.asked)
+	}
+	_ = c.Conn.SetReadDeadline(deadline)
 }
 
-func (p *parked) ready(readable bool) { p.settle(readable) }
-func (p *parked) expire()             { p.settle(false) }
+// endWait ends an idle wait for a drain: the server's pending read fails,
+// and it closes the connection.
+func (c *clientConn) endWait() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.waiting.Load() {
+		return
+	}
+	c.drained = true
+	_ = c.Conn.SetReadDeadline(time.Unix(1, 0))
+}
 
-// settle ends the wait once: the server gets the connection (serve), or
-// it closes.
-func (p *parked) settle(serve bool) {
-	p.mu.Lock()
-	if p.done {
-		p.mu.Unlock()
-		return
+// stopWaiting forgets an idle wait (the connection closes).
+func (c *clientConn) stopWaiting() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.waiting.Swap(false) {
+		c.d.unwait(c)
 	}
-	p.done = true
-	stop, timer := p.stop, p.timer
-	p.mu.Unlock()
-	stop()
-	if timer != nil {
-		timer.Stop()
+}
+
+// SetReadDeadline sets the connection's read deadline; during the idle
+// wait it is noted for the first byte instead (see arrived), and the
+// deadline stays the wait's end.
+func (c *clientConn) SetReadDeadline(t time.Time) error {
+	if !c.waiting.Load() {
+		return c.Conn.SetReadDeadline(t)
 	}
-	p.d.unpark(p)
-	if serve && p.d.mayRejoin() && (*p.d.rejoin.Load())(p.conn) {
-		return
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.waiting.Load() {
+		return c.Conn.SetReadDeadline(t)
 	}
-	_ = p.conn.Close()
+	c.asked = 0
+	if !t.IsZero() {
+		c.asked = max(time.Until(t), time.Nanosecond)
+	}
+	if c.drained {
+		return nil
+	}
+	return c.Conn.SetReadDeadline(c.idleEnd)
+}
+
+// SetDeadline sets both deadlines (the read one as SetReadDeadline does).
+func (c *clientConn) SetDeadline(t time.Time) error {
+	werr := c.Conn.SetWriteDeadline(t)
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return werr
+}
+
+// Close closes the connection, ending its idle wait.
+func (c *clientConn) Close() error {
+	c.stopWaiting()
+	return c.Conn.Close()
 }

@@ -153,6 +153,7 @@ func newEnvConfig(t *testing.T, cfg gateway.Config) *env {
 		ServeMetrics: true,
 		Config:       cfg,
 	})
+	t.Cleanup(e.srv.Close) // after e.ts.Close: cleanups run last in, first out
 	e.ts = httptest.NewServer(e.srv)
 	t.Cleanup(e.ts.Close)
 

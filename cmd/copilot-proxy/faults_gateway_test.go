@@ -32,7 +32,13 @@ func loopbackGateway(t *testing.T, h http.Handler) (string, *http.Server) {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close(); <-done })
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-done
+		if c, ok := h.(interface{ Close() }); ok {
+			c.Close() // the gateway's background work (its hang-up watch)
+		}
+	})
 	return "http://" + ln.Addr().String(), srv
 }
 
