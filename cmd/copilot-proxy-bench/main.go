@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command copilot-proxy-bench measures what copilot-proxy costs between a
 // client and the upstream, side by side with calling the upstream directly
 // and with a bare httputil.ReverseProxy (the floor of a Go proxy).
@@ -15,7 +17,8 @@
 // measured, native and translated; then copilot-proxy with its limits in
 // Redis against in-memory limits (when redis-server is installed). It
 // prints one table, the targets of issue 17 with met / not met, and writes
-// the same figures as JSON.
+// the same figures as JSON. It runs on Linux only: it reads /proc and
+// raises its file limit with setrlimit.
 //
 //	go build -o bin/copilot-proxy-bench ./cmd/copilot-proxy-bench
 //	bin/copilot-proxy-bench -bin bin/copilot-proxy -out bench-results/latest.json
