@@ -565,6 +565,12 @@ func (sw *streamWriter) writeLocked(p []byte) error {
 		return err
 	}
 	sw.last = sw.now()
+	if !sw.sent && sw.timer != nil && !sw.stopped {
+		// The headers left with this event: the timer's next check is the
+		// keep-alive's, not the header wait's (a callback, and its
+		// goroutine, fewer per stream).
+		sw.timer.Reset(sw.keepalive)
+	}
 	sw.sent = true
 	return nil
 }
