@@ -28,7 +28,11 @@ import (
 // connections do, for the idle timeout. net/http treats it as a new
 // connection, whose wait is the header timeout from the start, so until
 // the first byte arrives the read deadline is the idle wait's end, and the
-// header timeout net/http asked for starts with that byte.
+// header timeout net/http asked for starts with that byte (its request
+// timeout too, see shift).
+//
+// Locks: mu, then the Detacher's (startWait, arrived, stopWaiting); the
+// Detacher never takes mu while it holds its own.
 type clientConn struct {
 	net.Conn
 	mu      sync.Mutex
@@ -42,7 +46,13 @@ type clientConn struct {
 	d       *Detacher     // whose drain ends the wait
 	idleEnd time.Time     // the wait's end (zero: no limit)
 	asked   time.Duration // net/http's read timeout, asked during the wait (0: none)
+	askedAt time.Time     // when it asked: the start of its request, for net/http
 	drained bool          // a drain ended the wait
+	// With a request timeout (see Rejoin) net/http sets the request's
+	// deadline, from the start of its wait, once the headers are in: that
+	// deadline moves by shift, how late the first byte came.
+	shiftNext bool
+	shift     time.Duration
 }
 
 // tlsClientConn is a clientConn over TLS. net/http knows a TLS connection
@@ -63,14 +73,11 @@ type connectionStater interface {
 // already, and the connection to use from then on (a TLS connection's
 // wrapper keeps its ConnectionState).
 func wrapClient(conn net.Conn) (net.Conn, *clientConn) {
-	switch c := conn.(type) {
-	case *clientConn:
-		return c, c
-	case tlsClientConn:
-		return c, c.clientConn
+	c := asClient(conn)
+	if c == nil {
+		c = &clientConn{Conn: conn}
 	}
-	c := &clientConn{Conn: conn}
-	if _, ok := conn.(connectionStater); ok {
+	if _, ok := c.Conn.(connectionStater); ok {
 		return tlsClientConn{c}, c
 	}
 	return c, c

@@ -27,9 +27,8 @@ import (
 // goes back to the server, to wait for the client's next request as with
 // net/http's keep-alive (see SetRejoin, keepalive.go); without a way back
 // (or when the client asked for it) the response says Connection: close and
-// the connection closes. A client hanging up is
-// noticed at once, as by net/http (see hangups), and cancels the stream's
-// context.
+// the connection closes. A client hanging up is noticed at once, as by
+// net/http (see hangups), and cancels the stream's context.
 type Detacher struct {
 	now      func() time.Time
 	hangups  hangups
@@ -365,11 +364,12 @@ func (s *detachState) end() {
 }
 
 // closeConn gives the connection back to the server for the client's next
-// request after a complete response (see rejoin), or closes it. Before closing after a
-// complete response it half-closes and reads what the client still sends
-// until it closes too (lingerTime at most): closing a socket with unread
-// input makes the kernel send a reset, which can destroy the response's end
-// before the client has read it. A cut response closes at once.
+// request after a complete response (see rejoin), or closes it. Before
+// closing after a complete response it half-closes and reads what the
+// client still sends until it closes too (lingerTime at most): closing a
+// socket with unread input makes the kernel send a reset, which can destroy
+// the response's end before the client has read it. A cut response closes
+// at once.
 func (s *detachState) closeConn() {
 	s.d.mu.Lock()
 	s.over = true
@@ -409,11 +409,11 @@ func (d *Detacher) remove(s *detachState) {
 	}
 }
 
-// Close closes the idle connections kept for a next request (as Drain),
-// ends the detached responses still in flight (as Cancel) and waits for
-// them, up to closeWait; later ones watch for hang-ups with a reading
-// goroutine each and keep no connection. Call it once the server has
-// drained.
+// Close ends the waits of the connections given back for a next request
+// (as Drain), ends the detached responses still in flight (as Cancel) and
+// waits for them, up to closeWait; later ones watch for hang-ups with a
+// reading goroutine each and keep no connection. Call it once the server
+// has drained.
 func (d *Detacher) Close() {
 	d.Drain()
 	d.Cancel()

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -659,7 +660,18 @@ func TestDetachedConnectionRejoins(t *testing.T) {
 // client counting its dials.
 func keepAliveServer(t *testing.T, d *Detacher, idle time.Duration, wrap func(net.Listener) net.Listener, h http.HandlerFunc) (*httptest.Server, *http.Client, *int) {
 	t.Helper()
+	return keepAliveServerWith(t, d, idle, wrap, h, func(srv *http.Server) { srv.ReadHeaderTimeout = 200 * time.Millisecond })
+}
+
+// keepAliveServerWith is keepAliveServer with the server's timeouts set by
+// config. Once the server has closed, no connection may be left waiting
+// in d.
+func keepAliveServerWith(t *testing.T, d *Detacher, idle time.Duration, wrap func(net.Listener) net.Listener, h http.HandlerFunc, config func(*http.Server)) (*httptest.Server, *http.Client, *int) {
+	t.Helper()
 	t.Cleanup(d.Close)
+	t.Cleanup(func() {
+		waitFor(t, func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.waiting) == 0 }, "no connection left waiting once the server closed")
+	})
 	if h == nil {
 		h = func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.Copy(io.Discard, r.Body)
@@ -667,7 +679,7 @@ func keepAliveServer(t *testing.T, d *Detacher, idle time.Duration, wrap func(ne
 		}
 	}
 	srv := httptest.NewUnstartedServer(d.Middleware(h))
-	srv.Config.ReadHeaderTimeout = 200 * time.Millisecond
+	config(srv.Config)
 	if wrap != nil {
 		srv.Listener = wrap(srv.Listener)
 	}
@@ -731,8 +743,51 @@ func TestHeaderTimeoutAfterTheIdleWait(t *testing.T) {
 	_ = conn.SetReadDeadline(time.Now().Add(detachWait))
 	// net/http answers 400 (the request line ends at the timeout) and
 	// closes; the idle wait would have kept it for an hour.
-	if b, err := io.ReadAll(br); err != nil {
-		t.Fatalf("a stalled request read %q, then %v; want the connection closed by the header timeout", b, err)
+	if b, err := io.ReadAll(br); err != nil || !bytes.Contains(b, []byte("400 Bad Request")) {
+		t.Fatalf("a stalled request read %q, then %v; want net/http's 400 at the header timeout, then the connection closed", b, err)
+	}
+}
+
+// TestRequestTimeoutAfterTheIdleWait: with a request timeout (ReadTimeout),
+// a request that comes after an idle wait longer than it still gets the
+// whole timeout, counted from its first byte (net/http counts it from the
+// start of its wait).
+func TestRequestTimeoutAfterTheIdleWait(t *testing.T) {
+	t.Parallel()
+	srv, _, _ := keepAliveServerWith(t, NewDetacher(nil), time.Minute, nil, func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		Detach(r, func() { streamEvents(w, 1) })
+	}, func(srv *http.Server) {
+		srv.ReadHeaderTimeout = 500 * time.Millisecond
+		srv.ReadTimeout = time.Second
+	})
+	conn, br := rawStream(t, srv)
+	time.Sleep(1500 * time.Millisecond) // past the request timeout
+	fmt.Fprint(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n")
+	time.Sleep(100 * time.Millisecond) // the body comes in a read of its own
+	fmt.Fprint(conn, "body")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || string(b) != "data: 0\n\n" {
+		t.Fatalf("%d %q, %v; want the stream: the request timeout starts with the request", resp.StatusCode, b, err)
+	}
+}
+
+// TestIdleWaitWithoutHeaderTimeout: a server with no header or request
+// timeout still closes a connection that waited the idle timeout.
+func TestIdleWaitWithoutHeaderTimeout(t *testing.T) {
+	t.Parallel()
+	srv, _, _ := keepAliveServerWith(t, NewDetacher(nil), 300*time.Millisecond, nil, nil, func(*http.Server) {})
+	conn, br := rawStream(t, srv)
+	_ = conn.SetReadDeadline(time.Now().Add(detachWait))
+	if n, err := br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("an idle connection read %d, %v; want it closed at the idle timeout", n, err)
 	}
 }
 
@@ -759,17 +814,22 @@ func rawStream(t *testing.T, srv *httptest.Server) (net.Conn, *bufio.Reader) {
 // for a next request at once, and a stream after it says Connection: close.
 func TestDrainClosesWaitingConnections(t *testing.T) {
 	t.Parallel()
-	d := NewDetacher(nil)
-	srv, c, _ := keepAliveServer(t, d, time.Minute, nil, nil)
-	conn, br := rawStream(t, srv)
-	waitFor(t, func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.waiting) == 1 }, "the connection to wait for a next request")
-	d.Drain()
-	_ = conn.SetReadDeadline(time.Now().Add(detachWait))
-	if n, err := br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
-		t.Fatalf("after Drain the waiting connection read %d, %v; want it closed", n, err)
-	}
-	if !stream(t, c, srv.URL) {
-		t.Error("a stream during a drain did not say Connection: close")
+	for _, k := range watchKinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			d := NewDetacher(nil)
+			srv, c, _ := keepAliveServer(t, d, time.Minute, k.wrap, nil)
+			conn, br := rawStream(t, srv)
+			waitFor(t, func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.waiting) == 1 }, "the connection to wait for a next request")
+			d.Drain()
+			_ = conn.SetReadDeadline(time.Now().Add(detachWait))
+			if n, err := br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+				t.Fatalf("after Drain the waiting connection read %d, %v; want it closed", n, err)
+			}
+			if !stream(t, c, srv.URL) {
+				t.Error("a stream during a drain did not say Connection: close")
+			}
+		})
 	}
 }
 

@@ -21,9 +21,9 @@ import (
 // (watchByReading).
 type hangups struct {
 	mu      sync.Mutex
-	set     *epollSet // nil while nothing is watched
+	set     *epollSet // nil before the first watch, after close, or after its loop failed
 	next    int32
-	watched map[int32]func(events uint32)
+	watched map[int32]func() // by id: told of the hang-up
 	closed  bool
 }
 
@@ -42,16 +42,15 @@ type epollSet struct {
 // reading (watchByReading).
 func (h *hangups) watch(conn net.Conn, prefix []byte, onHangup func()) (net.Conn, func()) {
 	if c := asClient(conn); len(prefix) == 0 && (c == nil || c.quiet()) {
-		if stop, ok := h.poll(conn, syscall.EPOLLRDHUP, func(uint32) { onHangup() }); ok {
+		if stop, ok := h.poll(conn, onHangup); ok {
 			return conn, stop
 		}
 	}
 	return watchByReading(conn, prefix, onHangup)
 }
 
-// poll puts conn's descriptor in the set for events (one-shot); f gets the
-// events that fired.
-func (h *hangups) poll(conn net.Conn, events uint32, f func(uint32)) (stop func(), ok bool) {
+// poll puts conn's descriptor in the set, for one hang-up: f is told.
+func (h *hangups) poll(conn net.Conn, f func()) (stop func(), ok bool) {
 	sc, ok := unwrapConn(conn).(syscall.Conn)
 	if !ok {
 		return nil, false
@@ -60,7 +59,7 @@ func (h *hangups) poll(conn net.Conn, events uint32, f func(uint32)) (stop func(
 	if err != nil {
 		return nil, false
 	}
-	id, ok := h.add(raw, events, f)
+	id, ok := h.add(raw, f)
 	if !ok {
 		return nil, false
 	}
@@ -80,7 +79,7 @@ func unwrapConn(conn net.Conn) net.Conn {
 }
 
 // add puts raw's descriptor in the set, starting a set if none runs.
-func (h *hangups) add(raw syscall.RawConn, events uint32, f func(uint32)) (int32, bool) {
+func (h *hangups) add(raw syscall.RawConn, f func()) (int32, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -93,13 +92,13 @@ func (h *hangups) add(raw syscall.RawConn, events uint32, f func(uint32)) (int32
 		}
 		h.set = set
 		if h.watched == nil {
-			h.watched = make(map[int32]func(uint32))
+			h.watched = make(map[int32]func())
 		}
 		go h.loop(set)
 	}
 	h.next++
 	id := h.next
-	ev := syscall.EpollEvent{Events: events | syscall.EPOLLONESHOT, Fd: id}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: id}
 	var cerr error
 	err := raw.Control(func(fd uintptr) {
 		cerr = syscall.EpollCtl(h.set.fd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
@@ -175,7 +174,7 @@ func (h *hangups) fire(evs []syscall.EpollEvent) {
 		delete(h.watched, ev.Fd)
 		h.mu.Unlock()
 		if f != nil {
-			f(ev.Events)
+			f()
 		}
 	}
 }

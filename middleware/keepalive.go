@@ -67,9 +67,19 @@ func (d *Detacher) unwait(c *clientConn) {
 
 // Rejoin returns a SetRejoin function for srv: it has srv serve a
 // connection's next requests, as if srv had just accepted it, and reports
-// false when srv would not (it is shutting down).
+// false when srv would not (it is shutting down). srv sees the connection
+// as a new one after each detached stream (ConnState StateNew), wrapped
+// (see clientConn: it hides io.ReaderFrom, so no sendfile on it).
 func Rejoin(srv *http.Server) func(net.Conn) bool {
+	// net/http's readRequest sets the request's deadline (ReadTimeout) once
+	// the headers are in, counted from the start of its wait.
+	shift := srv.ReadTimeout > 0
 	return func(c net.Conn) bool {
+		if cc := asClient(c); cc != nil {
+			cc.mu.Lock()
+			cc.shiftNext = shift
+			cc.mu.Unlock()
+		}
 		l := &oneConn{c: c}
 		_ = srv.Serve(l) // returns once it has taken c (or refused to)
 		return l.taken
@@ -124,7 +134,7 @@ func (c *clientConn) startWait(d *Detacher) bool {
 	}
 	d.waiting[c] = struct{}{}
 	d.mu.Unlock()
-	c.d, c.asked, c.drained, c.idleEnd = d, 0, false, time.Time{}
+	c.d, c.asked, c.askedAt, c.drained, c.shift, c.idleEnd = d, 0, time.Time{}, false, 0, time.Time{}
 	if idle > 0 {
 		// A socket deadline is wall-clock time, whatever the clock.
 		c.idleEnd = time.Now().Add(idle)
@@ -150,7 +160,11 @@ func (c *clientConn) arrived() {
 	}
 	var deadline time.Time
 	if c.asked > 0 {
-		deadline = time.Now().Add(c.asked)
+		now := time.Now()
+		deadline = now.Add(c.asked)
+		if c.shiftNext {
+			c.shift = now.Sub(c.askedAt)
+		}
 	}
 	_ = c.Conn.SetReadDeadline(deadline)
 }
@@ -180,17 +194,29 @@ func (c *clientConn) stopWaiting() {
 // wait it is noted for the first byte instead (see arrived), and the
 // deadline stays the wait's end.
 func (c *clientConn) SetReadDeadline(t time.Time) error {
-	if !c.waiting.Load() {
+	if !c.waiting.Load() && !c.shiftNext {
 		return c.Conn.SetReadDeadline(t)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.waiting.Load() {
+		if c.shift != 0 && !t.IsZero() {
+			t = t.Add(c.shift) // net/http's request deadline (see arrived)
+		}
+		c.shift = 0
 		return c.Conn.SetReadDeadline(t)
 	}
-	c.asked = 0
+	now := time.Now()
+	if !t.IsZero() && !t.After(now) {
+		// A deadline already past cancels the read: the wait is over.
+		if c.waiting.Swap(false) {
+			c.d.unwait(c)
+		}
+		return c.Conn.SetReadDeadline(t)
+	}
+	c.asked, c.askedAt = 0, now
 	if !t.IsZero() {
-		c.asked = max(time.Until(t), time.Nanosecond)
+		c.asked = t.Sub(now)
 	}
 	if c.drained {
 		return nil
