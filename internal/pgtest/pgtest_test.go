@@ -2,12 +2,10 @@ package pgtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,8 +34,8 @@ func (c checkStopped) Run() int {
 	if pid == 0 {
 		return code
 	}
-	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-		fmt.Fprintf(os.Stderr, "pgtest: server process %d still exists after Stop (kill 0: %v)\n", pid, err)
+	if alive, err := processExists(pid); alive {
+		fmt.Fprintf(os.Stderr, "pgtest: server process %d still exists after Stop (%v)\n", pid, err)
 		code = 1
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
@@ -110,12 +108,11 @@ func TestNewDatabases(t *testing.T) {
 		t.Errorf("database %s not dropped after its test", first)
 	}
 	if os.Geteuid() == 0 {
-		pid := running.cmd.Process.Pid
-		st, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+		uid, err := processOwner(running.cmd.Process.Pid)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if uid := st.Sys().(*syscall.Stat_t).Uid; uid == 0 {
+		if uid == 0 {
 			t.Error("postgres runs as root")
 		}
 	}
