@@ -7,9 +7,10 @@
 // load it collects dozens of times a second, and each collection scans
 // every goroutine's stack and the globals again. A Tuner raises GOGC after
 // each collection so that the next one waits for about Headroom bytes of
-// new allocation (Go starts a cycle somewhat before its goal); once the live heap is larger than Headroom, GOGC is
-// back at 100 and the collector runs as Go would run it. The price is at
-// most Headroom bytes more heap under load, paid for fewer collections.
+// new allocation (Go starts a cycle somewhat before its goal); once the
+// live heap is larger than Headroom, GOGC is back at 100 and the collector
+// runs as Go would run it. The price is at most Headroom bytes more heap
+// under load, paid for fewer collections.
 //
 // Only a busy process gets the headroom: one that allocated less than
 // Headroom bytes per second since the last collection runs at Go's own
