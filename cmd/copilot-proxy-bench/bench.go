@@ -35,7 +35,7 @@ import (
 type upstream struct {
 	name   string // h1 or h2
 	label  string
-	fake   *copilotfake.Server
+	fake   fake
 	caFile string      // the fake's certificate (h2): copilot-proxy's --upstream-ca, the baseline's -upstream-ca
 	tls    *tls.Config // what the bench's own client trusts (h2), nil for h1
 }
@@ -118,6 +118,9 @@ func runBench(o options, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
+		if err := fakeErr(up.fake); err != nil {
+			return err
+		}
 		if o.only == "memory" {
 			continue
 		}
@@ -128,6 +131,9 @@ func runBench(o options, stdout, stderr io.Writer) error {
 		err = e.measureLoad(up, targets, ur)
 		stop()
 		if err != nil {
+			return err
+		}
+		if err := fakeErr(up.fake); err != nil {
 			return err
 		}
 	}
@@ -183,19 +189,36 @@ func newBenchEnv(o options, stderr io.Writer) (*env, error) {
 }
 
 // newUpstream starts the fake upstream speaking proto (h1 or h2), with
-// request recording off so a long run does not grow it.
+// request recording off so a long run does not grow it: in a process of its
+// own unless -fake-in-process.
 func (e *env) newUpstream(proto string) (*upstream, error) {
-	if proto == "h1" {
-		return &upstream{name: "h1", label: "HTTP/1.1, plain", fake: copilotfake.NewServer(copilotfake.WithoutRecording())}, nil
+	up := &upstream{name: proto, label: "HTTP/1.1, plain"}
+	if proto == "h2" {
+		up.label = "HTTP/2 over TLS"
 	}
-	fake := copilotfake.NewServer(copilotfake.WithoutRecording(), copilotfake.WithTLS(0))
-	up := &upstream{name: "h2", label: "HTTP/2 over TLS", fake: fake, caFile: filepath.Join(e.dir, "upstream-ca.pem")}
-	if err := os.WriteFile(up.caFile, fake.CACertPEM(), 0o600); err != nil {
-		fake.Close()
+	if e.o.fakeInProcess {
+		opts := []copilotfake.Option{copilotfake.WithoutRecording()}
+		if proto == "h2" {
+			opts = append(opts, copilotfake.WithTLS(0))
+		}
+		up.fake = copilotfake.NewServer(opts...)
+	} else {
+		rf, err := startRemoteFake(exec.Command(e.self, "-fake-upstream", proto), filepath.Join(e.dir, proto+"-fake.log"))
+		if err != nil {
+			return nil, err
+		}
+		up.fake = rf
+	}
+	if proto == "h1" {
+		return up, nil
+	}
+	up.caFile = filepath.Join(e.dir, "upstream-ca.pem")
+	if err := os.WriteFile(up.caFile, up.fake.CACertPEM(), 0o600); err != nil {
+		up.fake.Close()
 		return nil, err
 	}
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(fake.CACertPEM())
+	pool.AppendCertsFromPEM(up.fake.CACertPEM())
 	up.tls = &tls.Config{RootCAs: pool}
 	return up, nil
 }
@@ -218,7 +241,7 @@ func (e *env) newResults() *results {
 	res := &results{
 		When: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		Rounds: o.rounds, Round: o.roundDur.String(), BodyBytes: len(e.chat().proxyPlain), Metrics: e.metrics,
-		TunedBaseline: o.tunedBase, StreamConcurrency: o.streamConc, StreamChunks: streamEvents,
+		TunedBaseline: o.tunedBase, FakeInProcess: o.fakeInProcess, StreamConcurrency: o.streamConc, StreamChunks: streamEvents,
 		StreamSpacingMs: ms(streamSpacing), Protocols: o.protocols, Upstreams: map[string]*upstreamResult{},
 	}
 	if v, err := exec.Command(e.bin, "version").Output(); err == nil {
@@ -275,7 +298,9 @@ func (e *env) coldStart(up *upstream, name string, tr *targetResult) error {
 // startTargets returns the targets of the load phases: the upstream called
 // directly, and a running baseline and copilot-proxy, which stop ends.
 func (e *env) startTargets(up *upstream) (targets []*target, stop func(), err error) {
-	tok, err := exchange(up.fake.Client(), up.fake.URL(), copilotfake.GitHubToken)
+	c := newClient(2, up.tls)
+	tok, err := exchange(c, up.fake.URL(), copilotfake.GitHubToken)
+	c.CloseIdleConnections()
 	if err != nil {
 		return nil, nil, err
 	}

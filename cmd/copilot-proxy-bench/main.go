@@ -4,11 +4,14 @@
 // client and the upstream, side by side with calling the upstream directly
 // and with a bare httputil.ReverseProxy (the floor of a Go proxy).
 //
-// In one run it starts the fake upstream (copilotfake) in-process twice,
-// plain HTTP/1.1 ("h1") and HTTP/2 over TLS with a certificate made at
-// start ("h2", as Copilot's API is served; the gateway trusts it through
-// --upstream-ca, the baseline and the direct client trust it too), the
-// baseline proxy (this binary re-executed with -baseline-proxy) and
+// In one run it starts the fake upstream (copilotfake) twice, plain
+// HTTP/1.1 ("h1") and HTTP/2 over TLS with a certificate made at start
+// ("h2", as Copilot's API is served; the gateway trusts it through
+// --upstream-ca, the baseline and the direct client trust it too), each in
+// a process of its own (this binary re-executed with -fake-upstream, driven
+// over a loopback control port), as Copilot is another machine for every
+// proxy and for the direct client alike; the baseline proxy (this binary
+// re-executed with -baseline-proxy) and
 // copilot-proxy (bin/copilot-proxy serve, every feature on: a real client
 // key, limits with high ceilings, usage accounting, the JSON access log, and
 // metrics when the binary has --metrics) as separate processes, so their CPU
@@ -60,6 +63,9 @@ type options struct {
 	redis      bool          // measure limits in Redis against in-memory limits
 	redisBin   string        // redis-server binary ("" = PATH, then /usr/bin/redis-server)
 
+	fakeInProcess bool   // the fake upstream in the bench's process (as before 2026-12-06)
+	fakeUpstream  string // fake-upstream mode: h1 or h2
+
 	// baseline-proxy mode
 	baseline   bool
 	upstream   string
@@ -89,12 +95,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.only, "only", "", "\"memory\": run only the cold-start and memory phases (no table figures for the rest, nothing written to -out)")
 	fs.StringVar(&o.memPprof, "mem-pprof", "", "during the memory phase: save copilot-proxy's heap and goroutine profiles (through --pprof-addr) to this folder while the streams are held")
 	fs.DurationVar(&o.hold, "hold", 0, "memory phase: keep the slow streams open this much longer after measuring, e.g. to attach a debugger")
+	fs.BoolVar(&o.fakeInProcess, "fake-in-process", false, "run the fake upstream inside the bench's process, beside the load client (earlier runs did; by default it runs as a process of its own)")
+	fs.StringVar(&o.fakeUpstream, "fake-upstream", "", "internal: run as the fake upstream (h1 or h2) until stdin closes")
 	fs.BoolVar(&o.baseline, "baseline-proxy", false, "internal: run as the baseline proxy")
 	fs.StringVar(&o.upstream, "upstream", "", "internal: upstream URL for -baseline-proxy")
 	fs.StringVar(&o.upstreamCA, "upstream-ca", "", "internal: PEM file the -baseline-proxy trusts for the upstream's TLS")
 	fs.StringVar(&o.addr, "addr", "", "internal: listen address for -baseline-proxy")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if o.fakeUpstream != "" {
+		if err := runFakeUpstream(o.fakeUpstream, os.Stdin, stdout); err != nil {
+			fmt.Fprintln(stderr, "fake upstream:", err)
+			return 1
+		}
+		return 0
 	}
 	if o.only != "" && o.only != "memory" {
 		fmt.Fprintln(stderr, "-only: the only phase is \"memory\"")

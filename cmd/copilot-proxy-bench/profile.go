@@ -30,7 +30,11 @@ func runProfile(o options, dir string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	e := &env{o: o, dir: tmp, bin: bin, log: stderr, eps: endpoints(o.bodyKiB, false)}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	e := &env{o: o, dir: tmp, self: self, bin: bin, log: stderr, eps: endpoints(o.bodyKiB, false)}
 	proto := "h1"
 	if slices.Contains(o.protocols, "h2") {
 		proto = "h2"
@@ -50,9 +54,13 @@ func runProfile(o options, dir string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer t.proc.stop()
-	pprofAddr := t.pprof
-	fake := up.fake
 	fmt.Fprintf(stderr, "profiling copilot-proxy against the %s upstream (%s)\n", up.name, up.label)
+	return e.profileUnderLoad(up, t, dir, stdout)
+}
+
+// profileUnderLoad loads t as runProfile says and saves its profiles to dir.
+func (e *env) profileUnderLoad(up *upstream, t *target, dir string, stdout io.Writer) error {
+	o, bin, pprofAddr, fake := e.o, e.bin, t.pprof, up.fake
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -91,6 +99,9 @@ func runProfile(o options, dir string, stdout, stderr io.Writer) error {
 		return err
 	}
 	wg.Wait()
+	if err := fakeErr(fake); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "wrote %s/{cpu,heap,allocs}.pprof; read them with: go tool pprof -top %s %s/cpu.pprof\n", dir, bin, dir)
 	return nil
 }

@@ -19,6 +19,7 @@ type results struct {
 	BodyBytes         int                        `json:"body_bytes"`
 	Metrics           bool                       `json:"metrics_on"`
 	TunedBaseline     bool                       `json:"tuned_baseline"`
+	FakeInProcess     bool                       `json:"fake_in_process"` // else a process of its own
 	StreamConcurrency int                        `json:"stream_concurrency"`
 	StreamChunks      int                        `json:"stream_chunks"`
 	StreamSpacingMs   float64                    `json:"stream_spacing_ms"`
@@ -379,8 +380,12 @@ const nameWidth = 46
 func printTable(w io.Writer, r *results) {
 	fmt.Fprintf(w, "\ncopilot-proxy bench — %s, %s, %d CPUs, %d rounds of %s, %d-byte chat body, metrics %v, upstreams %s\n",
 		r.When, r.GoVersion, r.CPUs, r.Rounds, r.Round, r.BodyBytes, r.Metrics, strings.Join(r.Protocols, "+"))
+	where := "a process of its own"
+	if r.FakeInProcess {
+		where = "the bench's process (-fake-in-process)"
+	}
 	for _, p := range r.Protocols {
-		fmt.Fprintf(w, "  %s: fake upstream over %s\n", p, r.Upstreams[p].Protocol)
+		fmt.Fprintf(w, "  %s: fake upstream over %s, in %s\n", p, r.Upstreams[p].Protocol, where)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "| %-*s | %10s | %10s | %13s | %8s | %9s | %9s | %9s |\n", nameWidth,
