@@ -22,13 +22,13 @@ import (
 // resolve.
 func (s *Server) routes(d Deps, cfg Config, up *upstream) http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.Entries, middleware.RequestID, middleware.AccessLog(d.Logger, d.Now))
+	r.Use(middleware.Entries, middleware.RequestID, middleware.AccessLog(d.Logger, d.Now, d.ClientIP))
 	if d.Metrics != nil {
 		r.Use(recordMetrics(d.Metrics, s.models, d.Now)) // after the access log, before Recover (counts the 500)
 	}
 	r.Use(middleware.Recover)
 	if d.LocalOnly {
-		r.Use(localOnly(d.ListenAddr))
+		r.Use(localOnly(d.ListenAddr, d.ClientIP))
 	}
 	r.NotFound(handleNotFound())
 	r.MethodNotAllowed(handleMethodNotAllowed(r))
@@ -57,7 +57,7 @@ func (s *Server) routes(d Deps, cfg Config, up *upstream) http.Handler {
 	// console's sign-in, so failed attempts count once per address. The
 	// admin API also takes the console's admin session cookie (with a CSRF
 	// token on changes).
-	gate := middleware.NewFailureGate(middleware.DefaultAuthFailLimit, middleware.DefaultAuthFailWindow, nil)
+	gate := middleware.NewFailureGate(middleware.DefaultAuthFailLimit, middleware.DefaultAuthFailWindow, d.ClientIP)
 	ready := &readiness{ready: d.Ready, keys: d.Keys, draining: &s.draining, now: d.Now}
 	account := accountJSON(ready, d.Quota)
 	con := newConsole(d, account, gate)
@@ -150,8 +150,8 @@ func (h handlers) openAI(r chi.Router, d Deps) {
 // localOnly is middleware.LocalOnly for every route; its refusals on the
 // Messages routes answer in the Anthropic shape, as those routes' other
 // errors do.
-func localOnly(listenAddr string) func(http.Handler) http.Handler {
-	lo := middleware.LocalOnly([]string{listenAddr})
+func localOnly(listenAddr string, clientIP func(*http.Request) string) func(http.Handler) http.Handler {
+	lo := middleware.LocalOnly([]string{listenAddr}, clientIP)
 	anthropic := middleware.ErrorShape(api.ShapeAnthropic)
 	return func(next http.Handler) http.Handler {
 		plain, shaped := lo(next), anthropic(lo(next))
@@ -170,7 +170,11 @@ func localOnly(listenAddr string) func(http.Handler) http.Handler {
 func keysAndLimits(d Deps) []func(http.Handler) http.Handler {
 	var mw []func(http.Handler) http.Handler
 	if d.Keys != nil && !d.NoAuth {
-		mw = append(mw, middleware.Auth(keyAuthenticator{d.Keys}, d.AuthConfig))
+		cfg := d.AuthConfig
+		if cfg.ClientIP == nil {
+			cfg.ClientIP = d.ClientIP
+		}
+		mw = append(mw, middleware.Auth(keyAuthenticator{d.Keys}, cfg))
 	}
 	if d.Limiter != nil {
 		mw = append(mw, d.Limiter.Middleware)

@@ -112,6 +112,13 @@ type Deps struct {
 	// ListenAddr is the configured listen address, accepted as a Host when
 	// LocalOnly is set.
 	ListenAddr string
+	// ClientIP returns a request's client address (see
+	// middleware.NewClientIP): what the failed-authentication throttles of
+	// client keys, the admin token and the console count by (unless
+	// AuthConfig.ClientIP is set), what the access log records as remote,
+	// and, with LocalOnly, an address that must be a loopback one. Nil
+	// means the host of r.RemoteAddr, and LocalOnly then checks no address.
+	ClientIP func(*http.Request) string
 	// AuthConfig tunes the client-key check (failed attempts per address).
 	AuthConfig middleware.AuthConfig
 	// Limiter enforces per-key and global limits; nil means none.

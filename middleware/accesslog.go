@@ -18,8 +18,11 @@ type loggerKey struct{}
 // AccessLog logs one line per request once it completes: info level, warn for
 // a 5xx or a response aborted by a panic. Fields: request_id, method, route
 // (the chi route pattern, "unmatched" when none), status, duration_ms, bytes,
-// model, stream, key_id, upstream_status, upstream_ms, error_code, remote;
-// empty ones are omitted. The query string, headers and bodies are never
+// model, stream, key_id, upstream_status, upstream_ms, error_code, remote,
+// peer; empty ones are omitted. remote is the client's address as clientIP
+// resolves it (nil: the host of r.RemoteAddr; see NewClientIP), peer the
+// host of r.RemoteAddr, logged only when it differs from remote (the
+// request came through a trusted proxy). The query string, headers and bodies are never
 // logged: they may carry secrets. The raw path is logged (as path, escaped and
 // clipped to 200 bytes) only for an unmatched route, which has no pattern to
 // name it by.
@@ -33,13 +36,13 @@ type loggerKey struct{}
 // pattern is read from chi's routing context after next returns, which only
 // exists inside the router. now is the clock of the durations (nil:
 // time.Now).
-func AccessLog(logger zerolog.Logger, now func() time.Time) func(http.Handler) http.Handler {
+func AccessLog(logger zerolog.Logger, now func() time.Time, clientIP func(*http.Request) string) func(http.Handler) http.Handler {
 	if now == nil {
 		now = time.Now
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st := newAccessState(w, r, &logger, now)
+			st := newAccessState(w, r, &logger, now, clientIP)
 			completed := false
 			defer func() {
 				// Runs on panic too (then completed is false), so an aborted
@@ -98,16 +101,18 @@ func (h *lazyLogger) get() *zerolog.Logger {
 // admit).
 //
 //go:noinline
-func newAccessState(w http.ResponseWriter, r *http.Request, logger *zerolog.Logger, now func() time.Time) *accessState {
+func newAccessState(w http.ResponseWriter, r *http.Request, logger *zerolog.Logger, now func() time.Time,
+	clientIP func(*http.Request) string) *accessState {
 	ctx := r.Context()
 	id := RequestIDFrom(ctx)
 	return &accessState{
-		Context: ctx,
-		sw:      statusWriter{w: w},
-		log:     lazyLogger{base: *logger, id: id},
-		entry:   EntryFrom(ctx),
-		start:   now(),
-		now:     now,
+		Context:  ctx,
+		sw:       statusWriter{w: w},
+		log:      lazyLogger{base: *logger, id: id},
+		entry:    EntryFrom(ctx),
+		start:    now(),
+		now:      now,
+		clientIP: clientIP,
 	}
 }
 
@@ -123,9 +128,12 @@ type accessState struct {
 	log   lazyLogger
 	start time.Time
 	now   func() time.Time
+	// clientIP resolves the client's address (nil: the peer's).
+	clientIP func(*http.Request) string
 	// Set as the handler returns, for the line written at the end (not the
 	// request itself: a detached stream would hold it for its whole life).
 	method, route, path, remote string
+	client                      string // resolved by clientIP; "" without one
 	completed                   bool
 }
 
@@ -134,6 +142,9 @@ type accessState struct {
 // chi's routing context is reused once the handler has returned.
 func (s *accessState) returned(r *http.Request, completed bool) {
 	s.method, s.route, s.remote, s.completed = r.Method, RoutePattern(r), r.RemoteAddr, completed
+	if s.clientIP != nil {
+		s.client = s.clientIP(r)
+	}
 	if s.route == unmatched {
 		// No pattern to name it by: say what was asked for, without the
 		// query (it may hold secrets), escaped and bounded.
@@ -200,10 +211,24 @@ func (s *accessState) write(logger zerolog.Logger, id string, took time.Duration
 	if e.errorCode != "" {
 		ev.Str("error_code", e.errorCode)
 	}
-	if ip := remoteIP(s.remote); ip != "" {
-		ev.Str("remote", ip)
-	}
+	s.writeRemote(ev)
 	ev.Send()
+}
+
+// writeRemote logs the client's address, and the peer's when a trusted
+// proxy stood between them.
+func (s *accessState) writeRemote(ev *zerolog.Event) {
+	peer := remoteIP(s.remote)
+	client := peer
+	if s.client != "" {
+		client = s.client
+	}
+	if client != "" {
+		ev.Str("remote", client)
+	}
+	if client != peer && peer != "" {
+		ev.Str("peer", peer)
+	}
 }
 
 // unmatched is the route of a request no route matched (a 404 or 405).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -325,6 +326,41 @@ func TestRemoteIP(t *testing.T) {
 	for _, tt := range tests {
 		if got := remoteIP(tt.in); got != tt.want {
 			t.Errorf("remoteIP(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestAccessLogClientAddress: remote is the client as the resolver gives
+// it, and peer (the proxy) is logged only when it differs.
+func TestAccessLogClientAddress(t *testing.T) {
+	t.Parallel()
+	resolve := NewClientIP([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+	for _, tt := range []struct {
+		name       string
+		clientIP   func(*http.Request) string
+		peer, xff  string
+		remote     string
+		loggedPeer any
+	}{
+		{"through a trusted proxy", resolve, "10.0.0.1:5", "203.0.113.5", "203.0.113.5", "10.0.0.1"},
+		{"direct", resolve, "203.0.113.7:5", "198.51.100.1", "203.0.113.7", nil},
+		{"trusted proxy, no header", resolve, "10.0.0.1:5", "", "10.0.0.1", nil},
+		{"no resolver", nil, "10.0.0.1:5", "203.0.113.5", "10.0.0.1", nil},
+	} {
+		var buf syncBuffer
+		h := Entries(AccessLog(zerolog.New(&buf), nil, tt.clientIP)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.RemoteAddr = tt.peer
+		if tt.xff != "" {
+			req.Header.Set("X-Forwarded-For", tt.xff)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		ls := accessLines(buf.lines(t))
+		if len(ls) != 1 {
+			t.Fatalf("%s: %d access lines: %s", tt.name, len(ls), buf.String())
+		}
+		if ls[0]["remote"] != tt.remote || ls[0]["peer"] != tt.loggedPeer {
+			t.Errorf("%s: remote %v, peer %v; want %v, %v", tt.name, ls[0]["remote"], ls[0]["peer"], tt.remote, tt.loggedPeer)
 		}
 	}
 }

@@ -56,8 +56,10 @@ type AuthConfig struct {
 	// ClientIP returns the address failures are counted by. nil means the
 	// host of r.RemoteAddr. X-Forwarded-For is not trusted by default: a
 	// guesser could rotate it to dodge the limit or pin it to lock a
-	// teammate out. Behind a trusted proxy, resolve the client address there
-	// (e.g. with chi's middleware.ClientIPFromXFF) and return it here.
+	// teammate out. Behind a reverse proxy every client has the proxy's
+	// address and they all share one count; there, use NewClientIP with the
+	// proxy's addresses (--trusted-proxy), which believes X-Forwarded-For
+	// only as far as trusted proxies wrote it.
 	ClientIP func(r *http.Request) string
 }
 

@@ -26,7 +26,7 @@ type FailureGate struct {
 // the limit off; a window of 0 means DefaultAuthFailWindow. clientIP
 // returns the address failures are counted by; nil means the host of
 // r.RemoteAddr (see AuthConfig.ClientIP for why X-Forwarded-For is not
-// trusted by default).
+// trusted by default, and NewClientIP for behind a proxy).
 func NewFailureGate(limit int, window time.Duration, clientIP func(*http.Request) string) *FailureGate {
 	if limit == 0 {
 		limit = DefaultAuthFailLimit

@@ -20,11 +20,18 @@ import (
 //     resolves to 127.0.0.1, is a 403 forbidden;
 //   - an Origin header, which browsers add to cross-site and script
 //     requests, must be a loopback origin: a page from anywhere else
-//     (or the opaque "null" origin) gets a 403 forbidden.
+//     (or the opaque "null" origin) gets a 403 forbidden;
+//   - with clientIP (set when proxies are trusted, see NewClientIP), the
+//     client's address must be a loopback address: a request a trusted
+//     proxy on this machine forwards for another machine is not local,
+//     whatever its Host says (a proxy_pass to 127.0.0.1:8080 sends that
+//     as the Host by default), and gets a 403 forbidden. Without trusted
+//     proxies the address is not checked: the listener is loopback only,
+//     and X-Forwarded-For, which anyone can write, is not read.
 //
 // Programs (SDKs, curl, editors) send no Origin and a loopback Host, so they
 // pass. Errors answer in the route's shape (install ErrorShape first).
-func LocalOnly(allowedHosts []string) func(http.Handler) http.Handler {
+func LocalOnly(allowedHosts []string, clientIP func(*http.Request) string) func(http.Handler) http.Handler {
 	allowed := make(map[string]bool, len(allowedHosts))
 	for _, h := range allowedHosts {
 		if h != "" {
@@ -33,7 +40,7 @@ func LocalOnly(allowedHosts []string) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if e := checkLocal(r, allowed); e != nil {
+			if e := checkLocal(r, allowed, clientIP); e != nil {
 				WriteError(w, r, e)
 				return
 			}
@@ -43,7 +50,13 @@ func LocalOnly(allowedHosts []string) func(http.Handler) http.Handler {
 }
 
 // checkLocal returns the error refusing r, or nil.
-func checkLocal(r *http.Request, allowed map[string]bool) *api.Error {
+func checkLocal(r *http.Request, allowed map[string]bool, clientIP func(*http.Request) string) *api.Error {
+	if clientIP != nil {
+		if ip := clientIP(r); !isLoopbackHost(ip) {
+			return api.NewError(api.CodeForbidden, "Request forwarded for "+strconv.Quote(api.Clip(ip, 100))+
+				", which is not this machine: without client keys (--no-auth) the gateway answers only programs on its own machine")
+		}
+	}
 	host := strings.ToLower(r.Host)
 	if !allowed[host] && !isLoopbackHost(host) {
 		return api.NewError(api.CodeForbidden, "Host "+strconv.Quote(api.Clip(r.Host, 100))+

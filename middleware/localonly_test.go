@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -16,7 +17,7 @@ import (
 func serveLocalOnly(t *testing.T, allowed []string, host string, origin *string, shape func(http.Handler) http.Handler) (*httptest.ResponseRecorder, bool) {
 	t.Helper()
 	ran := false
-	h := Entries(shape(LocalOnly(allowed)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ran = true }))))
+	h := Entries(shape(LocalOnly(allowed, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ran = true }))))
 	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader("{}"))
 	req.Host = host
 	if origin != nil {
@@ -131,5 +132,47 @@ func checkRefusal(t *testing.T, what string, rec *httptest.ResponseRecorder, wan
 	if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || env.Error.Code != string(api.CodeForbidden) ||
 		!strings.Contains(env.Error.Message, want) || !strings.Contains(env.Error.Message, "--no-auth") {
 		t.Errorf("%s: body %s, want code forbidden and a message saying %q", what, rec.Body, want)
+	}
+}
+
+// TestLocalOnlyForwardedClient: with trusted proxies, a request a loopback
+// proxy forwards for another machine is not local, though its Host is a
+// loopback address (what nginx sends for proxy_pass http://127.0.0.1:8080);
+// one it forwards for a local program is, and without trusted proxies the
+// header is not read at all.
+func TestLocalOnlyForwardedClient(t *testing.T) {
+	t.Parallel()
+	loopback := NewClientIP([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
+	for _, tt := range []struct {
+		name     string
+		clientIP func(*http.Request) string
+		peer     string
+		xff      string
+		ok       bool
+	}{
+		{"remote client through a loopback proxy", loopback, "127.0.0.1:40000", "203.0.113.5", false},
+		{"remote IPv6 client through a loopback proxy", loopback, "127.0.0.1:40000", "2001:db8::5", false},
+		{"local program through a loopback proxy", loopback, "127.0.0.1:40000", "127.0.0.1", true},
+		{"IPv6 loopback program through the proxy", loopback, "127.0.0.1:40000", "::1", true},
+		{"local program without a proxy", loopback, "127.0.0.1:40000", "", true},
+		{"forged header from an untrusted local peer", loopback, "[::1]:40000", "203.0.113.5", true},
+		{"no trusted proxies: the header is not read", nil, "127.0.0.1:40000", "203.0.113.5", true},
+	} {
+		ran := false
+		h := Entries(LocalOnly(nil, tt.clientIP)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ran = true })))
+		req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
+		req.Host, req.RemoteAddr = "127.0.0.1:8080", tt.peer
+		if tt.xff != "" {
+			req.Header.Set("X-Forwarded-For", tt.xff)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if ran != tt.ok {
+			t.Errorf("%s: served %v, want %v (status %d)", tt.name, ran, tt.ok, rec.Code)
+			continue
+		}
+		if !tt.ok {
+			checkRefusal(t, tt.name, rec, "Request forwarded for \""+tt.xff+"\", which is not this machine")
+		}
 	}
 }

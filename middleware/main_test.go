@@ -123,7 +123,7 @@ func decodeEnvelope(t *testing.T, body []byte) (code, typ, message string) {
 // accessLog is AccessLog on the real clock behind Entries, which installs
 // the Entry it reads.
 func accessLog(l zerolog.Logger) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler { return Entries(AccessLog(l, nil)(next)) }
+	return func(next http.Handler) http.Handler { return Entries(AccessLog(l, nil, nil)(next)) }
 }
 
 // newRequest is httptest.NewRequest with an Entry in its context, as

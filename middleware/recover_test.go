@@ -211,7 +211,7 @@ func TestRecoverLogsRedactedTextAndCarriedStack(t *testing.T) {
 			t.Parallel()
 			var buf syncBuffer
 			rec := httptest.NewRecorder()
-			h := RequestID(AccessLog(zerolog.New(&buf), nil)(Recover(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+			h := RequestID(AccessLog(zerolog.New(&buf), nil, nil)(Recover(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 				panic(tt.value)
 			}))))
 			Entries(h).ServeHTTP(rec, newRequest(http.MethodGet, "/", nil))
