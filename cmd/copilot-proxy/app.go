@@ -228,7 +228,8 @@ func (a *app) gatewayDeps(up http.RoundTripper, adminToken string) gateway.Deps 
 			ModelAliases: a.cfg.ModelAliases, StreamIdleTimeout: a.cfg.StreamIdleTimeout},
 		Keys:         a.store,
 		NoAuth:       a.cfg.NoAuth,
-		LocalOnly:    a.cfg.NoAuth, // no keys: no web page may drive it (Host and Origin checks)
+		LocalOnly:    a.cfg.NoAuth, // no keys: no web page may drive it (Host and Origin checks), nor a proxied remote client
+		ClientIP:     a.clientIP(),
 		ListenAddr:   a.cfg.Addr,
 		Limiter:      a.limiter,
 		Budgets:      a.budgets,
@@ -240,6 +241,22 @@ func (a *app) gatewayDeps(up http.RoundTripper, adminToken string) gateway.Deps 
 		NoConsole:              !a.cfg.Console,
 		ConsoleSessionLifetime: a.cfg.ConsoleSession,
 	}
+}
+
+// clientIP resolves a request's client address behind the trusted proxies
+// (--trusted-proxy); nil without any: the peer's address, as
+// X-Forwarded-For is then never read.
+func (a *app) clientIP() func(*http.Request) string {
+	if len(a.cfg.TrustedProxies) == 0 {
+		return nil
+	}
+	for _, p := range a.cfg.TrustedProxies {
+		if p.Bits() == 0 {
+			a.log.Warn().Str("trusted_proxy", p.String()).
+				Msg("--trusted-proxy trusts every address: any client can choose the address it is throttled and logged by")
+		}
+	}
+	return middleware.NewClientIP(a.cfg.TrustedProxies)
 }
 
 // readiness is the conditions /readyz adds to the key store's: the Copilot

@@ -71,6 +71,38 @@ func TestServeConfigFlagsAndEnv(t *testing.T) {
 		{name: "bad url", args: []string{"--github-api-url", "api.github.com"}, wantErr: "github-api-url"},
 		{name: "bad addr", args: []string{"--addr", "8080"}, wantErr: "addr"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
+		{
+			name: "trusted proxies: repeated and comma-separated flags add up",
+			args: []string{"--trusted-proxy", "10.0.0.1, 172.28.0.0/24", "--trusted-proxy=fd00::/8", "--trusted-proxy", "::ffff:192.0.2.7"},
+			env:  map[string]string{"COPILOT_PROXY_TRUSTED_PROXY": "198.51.100.1"}, // a flag wins
+			check: func(t *testing.T, c serveConfig) {
+				if got := c.TrustedProxies.String(); got != "10.0.0.1,172.28.0.0/24,fd00::/8,192.0.2.7" {
+					t.Fatalf("trusted proxies %q", got)
+				}
+			},
+		},
+		{
+			name: "trusted proxies from the environment",
+			env:  map[string]string{"COPILOT_PROXY_TRUSTED_PROXY": "10.0.0.0/8,2001:db8::1"},
+			check: func(t *testing.T, c serveConfig) {
+				if got := c.TrustedProxies.String(); got != "10.0.0.0/8,2001:db8::1" {
+					t.Fatalf("trusted proxies %q", got)
+				}
+			},
+		},
+		{
+			name: "no trusted proxies by default",
+			check: func(t *testing.T, c serveConfig) {
+				if len(c.TrustedProxies) != 0 {
+					t.Fatalf("trusted proxies %v by default", c.TrustedProxies)
+				}
+			},
+		},
+		{name: "bad trusted proxy flag names flag and value", args: []string{"--trusted-proxy", "10.0.0.1,nginx"}, wantErr: `flag -trusted-proxy: "nginx" is not an IP address`},
+		{name: "empty trusted proxy in a list", args: []string{"--trusted-proxy", "10.0.0.1,"}, wantErr: `-trusted-proxy: "" is not an IP address`},
+		{name: "trusted proxy range with host bits", args: []string{"--trusted-proxy", "10.1.2.3/8"}, wantErr: "write the range as 10.0.0.0/8"},
+		{name: "bad trusted proxy in env names variable and value", env: map[string]string{"COPILOT_PROXY_TRUSTED_PROXY": "10.0.0.0/33"},
+			wantErr: `"10.0.0.0/33" for COPILOT_PROXY_TRUSTED_PROXY (--trusted-proxy)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

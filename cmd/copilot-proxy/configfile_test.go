@@ -48,6 +48,7 @@ func TestConfigPrecedence(t *testing.T) {
 		"key-rpm":          {"11", "12", "13", "60"},
 		"upstream-timeout": {"1m0s", "2m0s", "3m0s", "10m0s"},
 		"model-alias":      {"a=flag", "a=env", "a=file", ""},
+		"trusted-proxy":    {"10.0.0.1", "10.0.0.2", "10.0.0.3", ""},
 	}
 	for name, l := range settings {
 		for mask := 0; mask < 8; mask++ {
@@ -113,6 +114,17 @@ model-alias:
 	if err != nil || cfg.ModelAliases.String() != "x=y" || src["model-alias"] != sourceEnv {
 		t.Fatalf("env over file: %v from %s, %v", cfg.ModelAliases, src["model-alias"], err)
 	}
+	for text, want := range map[string]string{
+		"trusted-proxy: [10.0.0.1, '172.28.0.0/24', 'fd00::/8']\n": "10.0.0.1,172.28.0.0/24,fd00::/8",
+		"trusted-proxy: 10.0.0.1, 10.0.0.2\n":                      "10.0.0.1,10.0.0.2",
+		"trusted-proxy:\n  - 192.0.2.1\n":                          "192.0.2.1",
+		"trusted-proxy: []\n":                                      "",
+	} {
+		cfg, _, err = loadServe(t, []string{"--config", writeConfigFile(t, text)}, map[string]string{})
+		if err != nil || cfg.TrustedProxies.String() != want {
+			t.Errorf("%q: trusted proxies %q, %v; want %q", text, cfg.TrustedProxies.String(), err, want)
+		}
+	}
 	empty := writeConfigFile(t, "# nothing yet\n")
 	if _, _, err := loadServe(t, []string{"--config", empty}, map[string]string{}); err != nil {
 		t.Fatalf("empty file: %v", err)
@@ -138,6 +150,8 @@ func TestConfigFileErrors(t *testing.T) {
 		"bad yaml":           {"addr: [\n", "config.yaml"},
 		"flag name with --":  {"--addr: a:1\n", "unknown setting \"--addr\""},
 		"bad alias in a map": {"model-alias:\n  fast: fast\n", "model-alias"},
+		"bad trusted proxy":  {"addr: a:1\ntrusted-proxy: [10.0.0.1, nginx]\n", ":2: invalid value \"nginx\" for trusted-proxy: \"nginx\" is not an IP address"},
+		"trusted proxy map":  {"trusted-proxy: {a: b}\n", "invalid value \"a=b\" for trusted-proxy"},
 	} {
 		path := writeConfigFile(t, tt.text)
 		_, _, err := loadServe(t, []string{"--config", path}, map[string]string{})
@@ -235,7 +249,7 @@ func TestMaskSecrets(t *testing.T) {
 // --config gives the same configuration.
 func TestConfigPrint(t *testing.T) {
 	t.Parallel()
-	file := writeConfigFile(t, "key-rpm: 30\nmodel-alias: {fast: gpt-4o}\nredis-url: redis://:hunter2@redis:6379/0\n")
+	file := writeConfigFile(t, "key-rpm: 30\nmodel-alias: {fast: gpt-4o}\nredis-url: redis://:hunter2@redis:6379/0\ntrusted-proxy: [10.0.0.1, 'fd00::/8']\n")
 	env := map[string]string{"HOME": "/home/x", "COPILOT_PROXY_LOG_LEVEL": "debug",
 		"COPILOT_PROXY_DATABASE_URL": "postgres://copilot:s3cret@db:5432/copilot"}
 	var out, stderr bytes.Buffer
@@ -247,7 +261,7 @@ func TestConfigPrint(t *testing.T) {
 		"\naddr: 0.0.0.0:9000 # flag\n", "\nlog-level: debug # env COPILOT_PROXY_LOG_LEVEL\n", "\nkey-rpm: 30 # file\n",
 		"\nmodel-alias: [fast=gpt-4o] # file\n", "\n# key-tpm: 0 # default\n", "\n# metrics: false # default\n",
 		"\ndatabase-url: postgres://copilot:xxxxx@db:5432/copilot # env COPILOT_PROXY_DATABASE_URL\n",
-		"\nredis-url: redis://:xxxxx@redis:6379/0 # file\n",
+		"\nredis-url: redis://:xxxxx@redis:6379/0 # file\n", "\ntrusted-proxy: [10.0.0.1, 'fd00::/8'] # file\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("config print lacks %q:\n%s", strings.TrimSpace(want), text)

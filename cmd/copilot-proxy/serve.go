@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -70,6 +71,10 @@ type serveConfig struct {
 
 	ModelAliases modelAliases
 
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (--trusted-proxy); none: the peer is the client.
+	TrustedProxies trustedProxies
+
 	// Demo is set by the demo command only (no flag): every log line and
 	// every response is marked as demo (see demo.go).
 	Demo bool
@@ -111,6 +116,8 @@ func serveFlags(cfg *serveConfig, getenv func(string) string) *flag.FlagSet {
 	fs.BoolVar(&cfg.Metrics, "metrics", false, "serve Prometheus metrics at /metrics on --addr (behind the admin token when one is set)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this separate address only (host:port), instead of --addr")
 	fs.Var(&cfg.ModelAliases, "model-alias", "map a model id clients send to a Copilot model: from=to (repeatable, or comma-separated; env COPILOT_PROXY_MODEL_ALIASES)")
+	fs.Var(&cfg.TrustedProxies, "trusted-proxy", "believe X-Forwarded-For from this reverse proxy: an IP `address` or CIDR range (repeatable, or comma-separated); "+
+		"the client is the rightmost entry not trusted, for the failed-authentication throttles and the access log (default: none, the peer is the client)")
 	configFlag(fs)
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (host:port), for profiling; off by default")
 	fs.Var(&cfg.GCHeadroom, "gc-headroom", "let the heap grow at least this much between two garbage collections: less CPU under load for at most this much more memory (0 = Go's own pace; GOGC or GOMEMLIMIT in the environment turn it off)")
@@ -284,4 +291,37 @@ func (m *modelAliases) Set(s string) error {
 		(*m)[from] = to
 	}
 	return nil
+}
+
+// trustedProxies is the --trusted-proxy flag: IP addresses and CIDR
+// ranges, repeatable or comma-separated (see middleware.ParseTrustedProxy).
+type trustedProxies []netip.Prefix
+
+func (p *trustedProxies) String() string { return strings.Join(p.values(), ",") }
+
+// Set adds every comma-separated address or range of s; an empty one is
+// an error, like any value that is not an address or a range.
+func (p *trustedProxies) Set(s string) error {
+	for _, item := range strings.Split(s, ",") {
+		prefix, err := middleware.ParseTrustedProxy(item)
+		if err != nil {
+			return err
+		}
+		*p = append(*p, prefix)
+	}
+	return nil
+}
+
+// values lists the addresses and ranges, a single address without its
+// /32 or /128 (config print writes them as a list).
+func (p *trustedProxies) values() []string {
+	out := []string{}
+	for _, prefix := range *p {
+		if prefix.IsSingleIP() {
+			out = append(out, prefix.Addr().String())
+		} else {
+			out = append(out, prefix.String())
+		}
+	}
+	return out
 }
