@@ -338,23 +338,19 @@ func TestAccessLogClientAddress(t *testing.T) {
 	for _, tt := range []struct {
 		name       string
 		clientIP   func(*http.Request) string
-		peer, xff  string
+		peer       string
+		xff        []string
 		remote     string
 		loggedPeer any
 	}{
-		{"through a trusted proxy", resolve, "10.0.0.1:5", "203.0.113.5", "203.0.113.5", "10.0.0.1"},
-		{"direct", resolve, "203.0.113.7:5", "198.51.100.1", "203.0.113.7", nil},
-		{"trusted proxy, no header", resolve, "10.0.0.1:5", "", "10.0.0.1", nil},
-		{"no resolver", nil, "10.0.0.1:5", "203.0.113.5", "10.0.0.1", nil},
+		{"through a trusted proxy", resolve, "10.0.0.1:5", []string{"203.0.113.5"}, "203.0.113.5", "10.0.0.1"},
+		{"direct", resolve, "203.0.113.7:5", []string{"198.51.100.1"}, "203.0.113.7", nil},
+		{"trusted proxy, no header", resolve, "10.0.0.1:5", nil, "10.0.0.1", nil},
+		{"no resolver", nil, "10.0.0.1:5", []string{"203.0.113.5"}, "10.0.0.1", nil},
 	} {
 		var buf syncBuffer
 		h := Entries(AccessLog(zerolog.New(&buf), nil, tt.clientIP)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
-		req := httptest.NewRequest(http.MethodGet, "/", nil)
-		req.RemoteAddr = tt.peer
-		if tt.xff != "" {
-			req.Header.Set("X-Forwarded-For", tt.xff)
-		}
-		h.ServeHTTP(httptest.NewRecorder(), req)
+		h.ServeHTTP(httptest.NewRecorder(), xffRequest(tt.peer, tt.xff...))
 		ls := accessLines(buf.lines(t))
 		if len(ls) != 1 {
 			t.Fatalf("%s: %d access lines: %s", tt.name, len(ls), buf.String())

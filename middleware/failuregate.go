@@ -35,7 +35,7 @@ func NewFailureGate(limit int, window time.Duration, clientIP func(*http.Request
 		window = DefaultAuthFailWindow
 	}
 	if clientIP == nil {
-		clientIP = func(r *http.Request) string { return remoteIP(r.RemoteAddr) }
+		clientIP = peerIP
 	}
 	g := &FailureGate{clientIP: clientIP, blockedFor: ceilDur(window, time.Second)}
 	if limit > 0 {

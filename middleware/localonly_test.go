@@ -147,24 +147,21 @@ func TestLocalOnlyForwardedClient(t *testing.T) {
 		name     string
 		clientIP func(*http.Request) string
 		peer     string
-		xff      string
+		xff      []string
 		ok       bool
 	}{
-		{"remote client through a loopback proxy", loopback, "127.0.0.1:40000", "203.0.113.5", false},
-		{"remote IPv6 client through a loopback proxy", loopback, "127.0.0.1:40000", "2001:db8::5", false},
-		{"local program through a loopback proxy", loopback, "127.0.0.1:40000", "127.0.0.1", true},
-		{"IPv6 loopback program through the proxy", loopback, "127.0.0.1:40000", "::1", true},
-		{"local program without a proxy", loopback, "127.0.0.1:40000", "", true},
-		{"forged header from an untrusted local peer", loopback, "[::1]:40000", "203.0.113.5", true},
-		{"no trusted proxies: the header is not read", nil, "127.0.0.1:40000", "203.0.113.5", true},
+		{"remote client through a loopback proxy", loopback, "127.0.0.1:40000", []string{"203.0.113.5"}, false},
+		{"remote IPv6 client through a loopback proxy", loopback, "127.0.0.1:40000", []string{"2001:db8::5", "127.0.0.1"}, false},
+		{"local program through a loopback proxy", loopback, "127.0.0.1:40000", []string{"127.0.0.1"}, true},
+		{"IPv6 loopback program through the proxy", loopback, "127.0.0.1:40000", []string{"::1"}, true},
+		{"local program, no header", loopback, "127.0.0.1:40000", nil, true},
+		{"forged header from an untrusted local peer", loopback, "[::1]:40000", []string{"203.0.113.5"}, true},
+		{"no trusted proxies: the header is not read", nil, "127.0.0.1:40000", []string{"203.0.113.5"}, true},
 	} {
 		ran := false
 		h := Entries(LocalOnly(nil, tt.clientIP)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ran = true })))
-		req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
-		req.Host, req.RemoteAddr = "127.0.0.1:8080", tt.peer
-		if tt.xff != "" {
-			req.Header.Set("X-Forwarded-For", tt.xff)
-		}
+		req := xffRequest(tt.peer, tt.xff...)
+		req.Host = "127.0.0.1:8080"
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if ran != tt.ok {
@@ -172,7 +169,7 @@ func TestLocalOnlyForwardedClient(t *testing.T) {
 			continue
 		}
 		if !tt.ok {
-			checkRefusal(t, tt.name, rec, "Request forwarded for \""+tt.xff+"\", which is not this machine")
+			checkRefusal(t, tt.name, rec, "Request forwarded for \""+tt.xff[0]+"\", which is not this machine")
 		}
 	}
 }
