@@ -296,7 +296,8 @@ func (e *env) coldStart(up *upstream, name string, tr *targetResult) error {
 }
 
 // startTargets returns the targets of the load phases: the upstream called
-// directly, and a running baseline and copilot-proxy, which stop ends.
+// directly, a running baseline and copilot-proxy, and the TCP relay (chat
+// streams only); stop ends them.
 func (e *env) startTargets(up *upstream) (targets []*target, stop func(), err error) {
 	c := newClient(2, up.tls)
 	tok, err := exchange(c, up.fake.URL(), copilotfake.GitHubToken)
@@ -317,11 +318,18 @@ func (e *env) startTargets(up *upstream) (targets []*target, stop func(), err er
 		base.proc.stop()
 		return nil, nil, err
 	}
+	relay, err := e.startRelay(up, direct)
+	if err != nil {
+		proxy.proc.stop()
+		base.proc.stop()
+		return nil, nil, err
+	}
 	stop = func() {
+		relay.proc.stop()
 		proxy.proc.stop()
 		base.proc.stop()
 	}
-	return []*target{direct, base, proxy}, stop, nil
+	return []*target{direct, base, proxy, relay}, stop, nil
 }
 
 // checkProto makes sure the bench's client speaks the upstream's protocol
@@ -347,9 +355,15 @@ func (e *env) checkProto(up *upstream, direct *target) error {
 // measureLoad runs the non-stream phases (every endpoint at c=1, chat at
 // c=64) and the streaming phase (every endpoint) over targets into ur.
 func (e *env) measureLoad(up *upstream, targets []*target, ur *upstreamResult) error {
-	var all, chat []cell
+	var all, chat, streams []cell
 	for _, ep := range e.eps {
 		for _, t := range targets {
+			if t.name == relayTarget { // the hop's floor: chat streams only
+				if ep == e.chat() {
+					streams = append(streams, cell{ep, t})
+				}
+				continue
+			}
 			if ep.native || t.name == "copilot-proxy" {
 				all = append(all, cell{ep, t})
 				if ep == e.chat() {
@@ -370,10 +384,14 @@ func (e *env) measureLoad(up *upstream, targets []*target, ur *upstreamResult) e
 		ur.ByTarget[chat[i].t.name].C64 = r
 	}
 	for _, t := range targets {
+		if ur.ByTarget[t.name] == nil {
+			ur.ByTarget[t.name] = &targetResult{}
+		}
 		ur.ByTarget[t.name].UpstreamConnsPer1000 = 1000 * float64(t.conns) / float64(max(t.reqs, 1))
 	}
-	for i, r := range e.streaming(up, all) {
-		c := all[i]
+	streams = append(all, streams...)
+	for i, r := range e.streaming(up, streams) {
+		c := streams[i]
 		if c.ep == e.chat() {
 			ur.ByTarget[c.t.name].Streams = r
 		} else {

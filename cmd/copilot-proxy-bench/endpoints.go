@@ -127,7 +127,7 @@ func endpoints(kib int, apis bool) []*endpoint {
 // request returns the URL and body of a call to ep through t.
 func (ep *endpoint) request(t *target, stream bool) (url string, body []byte) {
 	switch {
-	case t.name == "direct":
+	case t.name == "direct", t.name == relayTarget: // the relay passes bytes to the fake
 		url, body = t.url+ep.directPath, ep.directPlain
 		if stream {
 			body = ep.directStream

@@ -152,6 +152,9 @@ func streamAdded(limit float64, field func(*streamResult) float64) func(*upstrea
 		if b := u.ByTarget["baseline"].Streams; b != nil {
 			g.Measured += fmt.Sprintf("; baseline %+.0f", field(b)-field(d))
 		}
+		if r := u.ByTarget[relayTarget]; r != nil && r.Streams != nil && r.Streams.Streams > 0 {
+			g.Measured += fmt.Sprintf("; a TCP relay, the hop alone, %+.0f", field(r.Streams)-field(d))
+		}
 		return measured(g, v, v <= limit)
 	}
 }

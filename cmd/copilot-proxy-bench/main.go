@@ -68,12 +68,55 @@ type options struct {
 
 	// baseline-proxy mode
 	baseline   bool
+	tcpRelay   bool
 	upstream   string
 	upstreamCA string
 	addr       string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	o, ok := parseOptions(args, stderr)
+	if !ok {
+		return 2
+	}
+	var err error
+	switch {
+	case o.tcpRelay:
+		err = runTCPRelay(o.upstream, o.addr)
+	case o.fakeUpstream != "":
+		err = runFakeUpstream(o.fakeUpstream, os.Stdin, stdout)
+	case o.baseline:
+		err = runBaseline(o.upstream, o.upstreamCA, o.addr, os.Getenv("BENCH_GITHUB_TOKEN"), o.tunedBase)
+	case o.profile != "":
+		err = runProfile(o, o.profile, stdout, stderr)
+	default:
+		err = runBench(o, stdout, stderr)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, modeName(o)+":", err)
+		return 1
+	}
+	return 0
+}
+
+// modeName names what run ran, for its error.
+func modeName(o options) string {
+	switch {
+	case o.tcpRelay:
+		return "tcp relay"
+	case o.fakeUpstream != "":
+		return "fake upstream"
+	case o.baseline:
+		return "baseline"
+	case o.profile != "":
+		return "profile"
+	}
+	return "bench"
+}
+
+// parseOptions reads the flags; false means they were refused (the reason
+// is written to stderr).
+func parseOptions(args []string, stderr io.Writer) (options, bool) {
 	var o options
 	fs := flag.NewFlagSet("copilot-proxy-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -97,23 +140,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.hold, "hold", 0, "memory phase: keep the slow streams open this much longer after measuring, e.g. to attach a debugger")
 	fs.BoolVar(&o.fakeInProcess, "fake-in-process", false, "run the fake upstream inside the bench's process, beside the load client (earlier runs did; by default it runs as a process of its own)")
 	fs.StringVar(&o.fakeUpstream, "fake-upstream", "", "internal: run as the fake upstream (h1 or h2) until stdin closes")
+	fs.BoolVar(&o.tcpRelay, "tcp-relay", false, "internal: run as a TCP relay from -addr to -upstream's host")
 	fs.BoolVar(&o.baseline, "baseline-proxy", false, "internal: run as the baseline proxy")
 	fs.StringVar(&o.upstream, "upstream", "", "internal: upstream URL for -baseline-proxy")
 	fs.StringVar(&o.upstreamCA, "upstream-ca", "", "internal: PEM file the -baseline-proxy trusts for the upstream's TLS")
 	fs.StringVar(&o.addr, "addr", "", "internal: listen address for -baseline-proxy")
 	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if o.fakeUpstream != "" {
-		if err := runFakeUpstream(o.fakeUpstream, os.Stdin, stdout); err != nil {
-			fmt.Fprintln(stderr, "fake upstream:", err)
-			return 1
-		}
-		return 0
+		return o, false
 	}
 	if o.only != "" && o.only != "memory" {
 		fmt.Fprintln(stderr, "-only: the only phase is \"memory\"")
-		return 2
+		return o, false
 	}
 	for _, p := range strings.Split(*protos, ",") {
 		switch p = strings.TrimSpace(p); p {
@@ -124,30 +161,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case "":
 		default:
 			fmt.Fprintf(stderr, "-protocols: %q is neither h1 nor h2\n", p)
-			return 2
+			return o, false
 		}
 	}
 	if len(o.protocols) == 0 && !o.baseline {
 		fmt.Fprintln(stderr, "-protocols: give h1, h2 or both")
-		return 2
+		return o, false
 	}
-	if o.baseline {
-		if err := runBaseline(o.upstream, o.upstreamCA, o.addr, os.Getenv("BENCH_GITHUB_TOKEN"), o.tunedBase); err != nil {
-			fmt.Fprintln(stderr, "baseline:", err)
-			return 1
-		}
-		return 0
-	}
-	if o.profile != "" {
-		if err := runProfile(o, o.profile, stdout, stderr); err != nil {
-			fmt.Fprintln(stderr, "profile:", err)
-			return 1
-		}
-		return 0
-	}
-	if err := runBench(o, stdout, stderr); err != nil {
-		fmt.Fprintln(stderr, "bench:", err)
-		return 1
-	}
-	return 0
+	return o, true
 }
