@@ -728,16 +728,19 @@ func (e *env) streaming(up *upstream, cells []cell) []*streamResult {
 	for _, cl := range cells { // warm up
 		e.streamLoad(c, cl, e.o.streamConc, 200*time.Millisecond)
 	}
+	cpu := make([]time.Duration, len(cells))
 	for r := range e.o.rounds {
 		for i := range cells {
 			k := (i + r) % len(cells)
+			cpu0 := cells[k].t.proc.cpu()
 			obs[k] = append(obs[k], e.streamLoad(c, cells[k], e.o.streamConc, e.o.roundDur)...)
+			cpu[k] += cells[k].t.proc.cpu() - cpu0
 		}
 	}
 	out := make([]*streamResult, len(cells))
 	for k, cl := range cells {
 		var ttfb, first, gaps []time.Duration
-		sr := &streamResult{}
+		sr := &streamResult{CPU: cpu[k]}
 		for _, o := range obs[k] {
 			if o.err != nil {
 				sr.Errors++
@@ -756,9 +759,12 @@ func (e *env) streaming(up *upstream, cells []cell) []*streamResult {
 		sr.TTFBP50Us, sr.TTFBP99Us = us(pct(ttfb, .5)), us(pct(ttfb, .99))
 		sr.FirstEventP50Us, sr.FirstEventP99Us = us(pct(first, .5)), us(pct(first, .99))
 		sr.GapP50Us, sr.GapP99Us = us(pct(gaps, .5)), us(pct(gaps, .99))
+		if cl.t.proc != nil {
+			sr.CPUUsPerStream = us(sr.CPU) / float64(max(sr.Streams+sr.Errors, 1))
+		}
 		out[k] = sr
-		fmt.Fprintf(e.log, "%s %-18s %-14s streams %d  first event p50 %6.0f µs p99 %6.0f µs  gap p99 %6.0f µs  coalesced %d  errors %d\n",
-			up.name, cl.ep.name, cl.t.name, sr.Streams, sr.FirstEventP50Us, sr.FirstEventP99Us, sr.GapP99Us, sr.Coalesced, sr.Errors)
+		fmt.Fprintf(e.log, "%s %-18s %-14s streams %d  first event p50 %6.0f µs p99 %6.0f µs  gap p99 %6.0f µs  cpu %5.0f µs/stream  coalesced %d  errors %d\n",
+			up.name, cl.ep.name, cl.t.name, sr.Streams, sr.FirstEventP50Us, sr.FirstEventP99Us, sr.GapP99Us, sr.CPUUsPerStream, sr.Coalesced, sr.Errors)
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"time"
 )
 
 type results struct {
@@ -109,6 +110,10 @@ type streamResult struct {
 	FirstEventP99Us float64 `json:"first_event_p99_us"`
 	GapP50Us        float64 `json:"gap_p50_us"`
 	GapP99Us        float64 `json:"gap_p99_us"`
+	// CPUUsPerStream is the target process's CPU time per stream (its
+	// share of the rounds it was measured in), 0 for direct.
+	CPUUsPerStream float64       `json:"cpu_us_per_stream,omitempty"`
+	CPU            time.Duration `json:"-"`
 }
 
 // row is one line of the table: a metric read from each target, once per
@@ -155,6 +160,12 @@ func (r *results) sections() []section {
 			return 0, false
 		}
 	}
+	stCPU := func(u *upstreamResult, t string) (float64, bool) {
+		if s := u.ByTarget[t].Streams; s != nil && s.CPUUsPerStream > 0 {
+			return s.CPUUsPerStream, true
+		}
+		return 0, false
+	}
 	num := func(f func(*targetResult) float64) func(*upstreamResult, string) (float64, bool) {
 		return func(u *upstreamResult, t string) (float64, bool) { v := f(u.ByTarget[t]); return v, v != 0 }
 	}
@@ -195,6 +206,7 @@ func (r *results) sections() []section {
 			mk("stream first event p99", "µs", true, st(func(s *streamResult) float64 { return s.FirstEventP99Us })),
 			mk("stream inter-event p50", "µs", true, st(func(s *streamResult) float64 { return s.GapP50Us })),
 			mk("stream inter-event p99", "µs", true, st(func(s *streamResult) float64 { return s.GapP99Us })),
+			mk("stream CPU per stream", "µs", false, stCPU),
 			mk("stream events coalesced", "", false, st(func(s *streamResult) float64 { return float64(s.Coalesced) })),
 			mk("failed streams", "", false, st(func(s *streamResult) float64 { return float64(s.Errors) })),
 		}},
