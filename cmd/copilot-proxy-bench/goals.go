@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 )
 
@@ -168,6 +169,9 @@ func c64Ratio(format string, field func(*nonStreamResult) float64, met func(floa
 			return g
 		}
 		v := field(c) / field(b)
+		if math.Abs(v-1) < 0.005 { // "1.00×, NOT MET" would read as a contradiction
+			format = strings.Replace(format, "%.2f×", "%.3f×", 1)
+		}
 		g.Measured = fmt.Sprintf(format, v, field(c), field(b))
 		return measured(g, v, met(v))
 	}
