@@ -729,18 +729,21 @@ func (e *env) streaming(up *upstream, cells []cell) []*streamResult {
 		e.streamLoad(c, cl, e.o.streamConc, 200*time.Millisecond)
 	}
 	cpu := make([]time.Duration, len(cells))
+	rounds := make([][]streamRound, len(cells))
 	for r := range e.o.rounds {
 		for i := range cells {
 			k := (i + r) % len(cells)
 			cpu0 := cells[k].t.proc.cpu()
-			obs[k] = append(obs[k], e.streamLoad(c, cells[k], e.o.streamConc, e.o.roundDur)...)
+			got := e.streamLoad(c, cells[k], e.o.streamConc, e.o.roundDur)
 			cpu[k] += cells[k].t.proc.cpu() - cpu0
+			obs[k] = append(obs[k], got...)
+			rounds[k] = append(rounds[k], roundOf(got))
 		}
 	}
 	out := make([]*streamResult, len(cells))
 	for k, cl := range cells {
 		var ttfb, first, gaps []time.Duration
-		sr := &streamResult{CPU: cpu[k]}
+		sr := &streamResult{CPU: cpu[k], Rounds: rounds[k]}
 		for _, o := range obs[k] {
 			if o.err != nil {
 				sr.Errors++
@@ -860,6 +863,20 @@ func (e *env) oneStream(ctx context.Context, c *http.Client, cl cell, buf []byte
 			return o
 		}
 	}
+}
+
+// roundOf is one round's first-event p50 and inter-event p99.
+func roundOf(obs []streamObs) streamRound {
+	var first, gaps []time.Duration
+	for _, o := range obs {
+		if o.err == nil {
+			first = append(first, o.first)
+			gaps = append(gaps, o.gaps...)
+		}
+	}
+	slices.Sort(first)
+	slices.Sort(gaps)
+	return streamRound{FirstEventP50Us: us(pct(first, .5)), GapP99Us: us(pct(gaps, .99))}
 }
 
 // ---- memory ----

@@ -69,8 +69,10 @@ func (r *results) goals() []goal {
 		g    goal
 		eval func(u *upstreamResult, g goal) goal
 	}{
-		{first, streamAdded(goalFirstEventUs, func(s *streamResult) float64 { return s.FirstEventP50Us })},
-		{gap, streamAdded(goalGapP99Us, func(s *streamResult) float64 { return s.GapP99Us })},
+		{first, streamAdded(goalFirstEventUs, func(s *streamResult) float64 { return s.FirstEventP50Us },
+			func(r streamRound) float64 { return r.FirstEventP50Us })},
+		{gap, streamAdded(goalGapP99Us, func(s *streamResult) float64 { return s.GapP99Us },
+			func(r streamRound) float64 { return r.GapP99Us })},
 		{thr, c64Ratio("%.2f× (%.0f vs %.0f req/s)", func(n *nonStreamResult) float64 { return n.RPS }, func(v float64) bool { return v >= 1 })},
 		{cpu, c64Ratio("%.2f× (%.0f vs %.0f µs)", func(n *nonStreamResult) float64 { return n.CPUUsPerReq }, func(v float64) bool { return v <= 1 })},
 	} {
@@ -142,22 +144,38 @@ func (r *results) memoryGoals(p string) []goal {
 
 // streamAdded evaluates a stream figure as copilot-proxy's over direct's,
 // met when at most limit µs; the baseline's is shown beside it.
-func streamAdded(limit float64, field func(*streamResult) float64) func(*upstreamResult, goal) goal {
+func streamAdded(limit float64, field func(*streamResult) float64, perRound func(streamRound) float64) func(*upstreamResult, goal) goal {
 	return func(u *upstreamResult, g goal) goal {
 		d, c := u.ByTarget["direct"].Streams, u.ByTarget["copilot-proxy"].Streams
 		if d == nil || c == nil || c.Streams == 0 || d.Streams == 0 {
 			return g
 		}
 		v := field(c) - field(d)
-		g.Measured = fmt.Sprintf("%+.0f µs (%.0f vs %.0f direct)", v, field(c), field(d))
+		g.Measured = fmt.Sprintf("%+.0f µs (%.0f vs %.0f direct%s)", v, field(c), field(d), roundSpread(c, d, perRound))
 		if b := u.ByTarget["baseline"].Streams; b != nil {
 			g.Measured += fmt.Sprintf("; baseline %+.0f", field(b)-field(d))
 		}
 		if r := u.ByTarget[relayTarget]; r != nil && r.Streams != nil && r.Streams.Streams > 0 {
-			g.Measured += fmt.Sprintf("; a TCP relay, the hop alone, %+.0f", field(r.Streams)-field(d))
+			g.Measured += fmt.Sprintf("; a TCP relay, the hop alone, %+.0f%s", field(r.Streams)-field(d), roundSpread(r.Streams, d, perRound))
 		}
 		return measured(g, v, v <= limit)
 	}
+}
+
+// roundSpread is ", rounds +a to +b": the smallest and largest addition of
+// x over d among the rounds both were measured in, round by round; "" with
+// fewer than two.
+func roundSpread(x, d *streamResult, perRound func(streamRound) float64) string {
+	n := min(len(x.Rounds), len(d.Rounds))
+	if n < 2 {
+		return ""
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i := range n {
+		v := perRound(x.Rounds[i]) - perRound(d.Rounds[i])
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	return fmt.Sprintf(", rounds %+.0f to %+.0f", lo, hi)
 }
 
 // c64Ratio evaluates a c=64 non-stream figure as copilot-proxy's over the

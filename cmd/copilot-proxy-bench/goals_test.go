@@ -8,8 +8,8 @@ import (
 )
 
 // A ratio that rounds to 1.00× is shown with a third decimal, so the line
-// never reads "1.00×, NOT MET"; the TCP relay's figure appears beside the
-// first-event line when it was measured.
+// never reads "1.00×, NOT MET"; the first-event line gives the spread of
+// the per-round additions, and the TCP relay's figure when it was measured.
 func TestGoalFigures(t *testing.T) {
 	t.Parallel()
 	u := &upstreamResult{ByTarget: map[string]*targetResult{
@@ -26,8 +26,11 @@ func TestGoalFigures(t *testing.T) {
 	if !strings.HasPrefix(thr.Measured, "1.25×") {
 		t.Errorf("throughput 5000 vs 4000: %q, want 1.25×", thr.Measured)
 	}
-	first := streamAdded(goalFirstEventUs, func(s *streamResult) float64 { return s.FirstEventP50Us })(u, goal{})
-	for _, want := range []string{"+900 µs", "baseline +500", "a TCP relay, the hop alone, +200"} {
+	u.ByTarget["direct"].Streams.Rounds = []streamRound{{FirstEventP50Us: 1000}, {FirstEventP50Us: 900}, {FirstEventP50Us: 1100}}
+	u.ByTarget["copilot-proxy"].Streams.Rounds = []streamRound{{FirstEventP50Us: 1800}, {FirstEventP50Us: 2000}, {FirstEventP50Us: 1500}}
+	first := streamAdded(goalFirstEventUs, func(s *streamResult) float64 { return s.FirstEventP50Us },
+		func(r streamRound) float64 { return r.FirstEventP50Us })(u, goal{})
+	for _, want := range []string{"+900 µs (1900 vs 1000 direct, rounds +400 to +1100)", "baseline +500", "a TCP relay, the hop alone, +200"} {
 		if !strings.Contains(first.Measured, want) {
 			t.Errorf("first event: %q lacks %q", first.Measured, want)
 		}

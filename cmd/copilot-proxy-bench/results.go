@@ -114,6 +114,15 @@ type streamResult struct {
 	// share of the rounds it was measured in), 0 for direct.
 	CPUUsPerStream float64       `json:"cpu_us_per_stream,omitempty"`
 	CPU            time.Duration `json:"-"`
+	// Rounds are the same figures round by round, for the spread within
+	// one run.
+	Rounds []streamRound `json:"rounds,omitempty"`
+}
+
+// streamRound is one round's figures of a target's streams.
+type streamRound struct {
+	FirstEventP50Us float64 `json:"first_event_p50_us"`
+	GapP99Us        float64 `json:"gap_p99_us"`
 }
 
 // row is one line of the table: a metric read from each target, once per
