@@ -66,7 +66,7 @@ type options struct {
 	fakeInProcess bool   // the fake upstream in the bench's process (as before 2026-12-06)
 	fakeUpstream  string // fake-upstream mode: h1 or h2
 
-	// baseline-proxy mode
+	// the -baseline-proxy and -tcp-relay modes
 	baseline   bool
 	tcpRelay   bool
 	upstream   string
@@ -142,9 +142,9 @@ func parseOptions(args []string, stderr io.Writer) (options, bool) {
 	fs.StringVar(&o.fakeUpstream, "fake-upstream", "", "internal: run as the fake upstream (h1 or h2) until stdin closes")
 	fs.BoolVar(&o.tcpRelay, "tcp-relay", false, "internal: run as a TCP relay from -addr to -upstream's host")
 	fs.BoolVar(&o.baseline, "baseline-proxy", false, "internal: run as the baseline proxy")
-	fs.StringVar(&o.upstream, "upstream", "", "internal: upstream URL for -baseline-proxy")
+	fs.StringVar(&o.upstream, "upstream", "", "internal: upstream URL for -baseline-proxy and -tcp-relay")
 	fs.StringVar(&o.upstreamCA, "upstream-ca", "", "internal: PEM file the -baseline-proxy trusts for the upstream's TLS")
-	fs.StringVar(&o.addr, "addr", "", "internal: listen address for -baseline-proxy")
+	fs.StringVar(&o.addr, "addr", "", "internal: listen address for -baseline-proxy and -tcp-relay")
 	if err := fs.Parse(args); err != nil {
 		return o, false
 	}
