@@ -203,7 +203,7 @@ func (e *env) newUpstream(proto string) (*upstream, error) {
 		}
 		up.fake = copilotfake.NewServer(opts...)
 	} else {
-		rf, err := startRemoteFake(exec.Command(e.self, "-fake-upstream", proto), filepath.Join(e.dir, proto+"-fake.log"))
+		rf, err := startRemoteFake(dieWithBench(exec.Command(e.self, "-fake-upstream", proto)), filepath.Join(e.dir, proto+"-fake.log"))
 		if err != nil {
 			return nil, err
 		}
@@ -353,7 +353,8 @@ func (e *env) checkProto(up *upstream, direct *target) error {
 }
 
 // measureLoad runs the non-stream phases (every endpoint at c=1, chat at
-// c=64) and the streaming phase (every endpoint) over targets into ur.
+// c=64) and the streaming phase (every endpoint; chat through the TCP relay
+// too) over targets into ur.
 func (e *env) measureLoad(up *upstream, targets []*target, ur *upstreamResult) error {
 	var all, chat, streams []cell
 	for _, ep := range e.eps {
@@ -384,8 +385,9 @@ func (e *env) measureLoad(up *upstream, targets []*target, ur *upstreamResult) e
 		ur.ByTarget[chat[i].t.name].C64 = r
 	}
 	for _, t := range targets {
-		if ur.ByTarget[t.name] == nil {
+		if t.name == relayTarget { // no non-stream requests: nothing counted
 			ur.ByTarget[t.name] = &targetResult{}
+			continue
 		}
 		ur.ByTarget[t.name].UpstreamConnsPer1000 = 1000 * float64(t.conns) / float64(max(t.reqs, 1))
 	}
@@ -501,6 +503,7 @@ func (e *env) start(ps procSpec) (*target, time.Duration, error) {
 		t.auth = "Bearer " + key
 	}
 	cmd.Env = e.childEnv()
+	dieWithBench(cmd)
 	logf, err := os.Create(filepath.Join(e.dir, up.name+"-"+strings.ReplaceAll(ps.name, " ", "-")+".log"))
 	if err != nil {
 		return nil, 0, err
@@ -555,6 +558,14 @@ func (p *process) stop() {
 func lastLines(b []byte, n int) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// dieWithBench has the kernel send cmd SIGTERM when the bench dies, even
+// by SIGKILL, so no proxy or fake outlives a run (Linux's parent-death
+// signal).
+func dieWithBench(cmd *exec.Cmd) *exec.Cmd {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	return cmd
 }
 
 func freeAddr() (string, error) {
@@ -733,17 +744,17 @@ func (e *env) streaming(up *upstream, cells []cell) []*streamResult {
 	for r := range e.o.rounds {
 		for i := range cells {
 			k := (i + r) % len(cells)
-			cpu0 := cells[k].t.proc.cpu()
+			cpu0, start := cells[k].t.proc.cpu(), time.Now()
 			got := e.streamLoad(c, cells[k], e.o.streamConc, e.o.roundDur)
 			cpu[k] += cells[k].t.proc.cpu() - cpu0
 			obs[k] = append(obs[k], got...)
-			rounds[k] = append(rounds[k], roundOf(got))
+			rounds[k] = append(rounds[k], roundOf(got, start))
 		}
 	}
 	out := make([]*streamResult, len(cells))
 	for k, cl := range cells {
 		var ttfb, first, gaps []time.Duration
-		sr := &streamResult{CPU: cpu[k], Rounds: rounds[k]}
+		sr := &streamResult{cpu: cpu[k], Rounds: rounds[k]}
 		for _, o := range obs[k] {
 			if o.err != nil {
 				sr.Errors++
@@ -763,7 +774,7 @@ func (e *env) streaming(up *upstream, cells []cell) []*streamResult {
 		sr.FirstEventP50Us, sr.FirstEventP99Us = us(pct(first, .5)), us(pct(first, .99))
 		sr.GapP50Us, sr.GapP99Us = us(pct(gaps, .5)), us(pct(gaps, .99))
 		if cl.t.proc != nil {
-			sr.CPUUsPerStream = us(sr.CPU) / float64(max(sr.Streams+sr.Errors, 1))
+			sr.CPUUsPerStream = us(sr.cpu) / float64(max(sr.Streams+sr.Errors, 1))
 		}
 		out[k] = sr
 		fmt.Fprintf(e.log, "%s %-18s %-14s streams %d  first event p50 %6.0f µs p99 %6.0f µs  gap p99 %6.0f µs  cpu %5.0f µs/stream  coalesced %d  errors %d\n",
@@ -865,8 +876,9 @@ func (e *env) oneStream(ctx context.Context, c *http.Client, cl cell, buf []byte
 	}
 }
 
-// roundOf is one round's first-event p50 and inter-event p99.
-func roundOf(obs []streamObs) streamRound {
+// roundOf is one round's first-event p50 and inter-event p99; start is
+// when the round began.
+func roundOf(obs []streamObs, start time.Time) streamRound {
 	var first, gaps []time.Duration
 	for _, o := range obs {
 		if o.err == nil {
@@ -876,7 +888,7 @@ func roundOf(obs []streamObs) streamRound {
 	}
 	slices.Sort(first)
 	slices.Sort(gaps)
-	return streamRound{FirstEventP50Us: us(pct(first, .5)), GapP99Us: us(pct(gaps, .99))}
+	return streamRound{Start: start, FirstEventP50Us: us(pct(first, .5)), GapP99Us: us(pct(gaps, .99))}
 }
 
 // ---- memory ----

@@ -121,6 +121,9 @@ func startRemoteFake(cmd *exec.Cmd, logPath string) (*remoteFake, error) {
 	stdin, err1 := cmd.StdinPipe()
 	stdout, err2 := cmd.StdoutPipe()
 	if err := errors.Join(err1, err2); err != nil {
+		if stdin != nil {
+			stdin.Close()
+		}
 		logf.Close()
 		return nil, err
 	}
@@ -128,7 +131,9 @@ func startRemoteFake(cmd *exec.Cmd, logPath string) (*remoteFake, error) {
 		logf.Close()
 		return nil, err
 	}
-	rf := &remoteFake{cmd: cmd, stdin: stdin, c: &http.Client{Timeout: 10 * time.Second}, done: make(chan struct{})}
+	// A transport of its own: Close must not close the process's default pool.
+	c := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	rf := &remoteFake{cmd: cmd, stdin: stdin, c: c, done: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		logf.Close()
@@ -143,7 +148,8 @@ func startRemoteFake(cmd *exec.Cmd, logPath string) (*remoteFake, error) {
 	}
 	if err != nil {
 		rf.Close()
-		return nil, fmt.Errorf("fake upstream: %w; its log: %s", err, logPath)
+		b, _ := os.ReadFile(logPath) // the scratch folder goes with the bench
+		return nil, fmt.Errorf("fake upstream: %w; it wrote: %s", err, lastLines(b, 5))
 	}
 	return rf, nil
 }
@@ -170,7 +176,11 @@ func (rf *remoteFake) counters() fakeCounters {
 	var fc fakeCounters
 	resp, err := rf.c.Get(rf.hello.Control + "/counters")
 	if err == nil {
-		err = json.NewDecoder(resp.Body).Decode(&fc)
+		if resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("fake upstream: GET /counters: %s", resp.Status)
+		} else {
+			err = json.NewDecoder(resp.Body).Decode(&fc)
+		}
 		resp.Body.Close()
 	}
 	rf.fail(err)

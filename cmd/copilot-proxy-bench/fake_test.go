@@ -52,6 +52,7 @@ func TestRemoteFake(t *testing.T) {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
 			rf := startTestFake(t, proto)
+			defer rf.Close() // after a failure; Close is safe twice
 			var tlsConf *tls.Config
 			if proto == "h2" {
 				pool := x509.NewCertPool()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"time"
 )
 
 // goal is one of issue 17's targets: the figure this run measured and
@@ -163,19 +164,32 @@ func streamAdded(limit float64, field func(*streamResult) float64, perRound func
 }
 
 // roundSpread is ", rounds +a to +b": the smallest and largest addition of
-// x over d among the rounds both were measured in, round by round; "" with
-// fewer than two.
+// x over d round by round, each of x's rounds against the round of d
+// measured nearest in time (rounds rotate through every target, so the
+// rounds with the same index can be far apart); "" with fewer than two.
 func roundSpread(x, d *streamResult, perRound func(streamRound) float64) string {
-	n := min(len(x.Rounds), len(d.Rounds))
-	if n < 2 {
+	if len(x.Rounds) < 2 || len(d.Rounds) == 0 {
 		return ""
 	}
 	lo, hi := math.Inf(1), math.Inf(-1)
-	for i := range n {
-		v := perRound(x.Rounds[i]) - perRound(d.Rounds[i])
+	for _, xr := range x.Rounds {
+		dr := d.Rounds[0]
+		for _, c := range d.Rounds[1:] {
+			if absDur(c.Start.Sub(xr.Start)) < absDur(dr.Start.Sub(xr.Start)) {
+				dr = c
+			}
+		}
+		v := perRound(xr) - perRound(dr)
 		lo, hi = min(lo, v), max(hi, v)
 	}
 	return fmt.Sprintf(", rounds %+.0f to %+.0f", lo, hi)
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 // c64Ratio evaluates a c=64 non-stream figure as copilot-proxy's over the
@@ -187,10 +201,14 @@ func c64Ratio(format string, field func(*nonStreamResult) float64, met func(floa
 			return g
 		}
 		v := field(c) / field(b)
-		if math.Abs(v-1) < 0.005 { // "1.00×, NOT MET" would read as a contradiction
-			format = strings.Replace(format, "%.2f×", "%.3f×", 1)
+		// A copy: the closure serves every protocol. A ratio that rounds to
+		// 1.00 gets a third decimal ("1.00×, NOT MET" reads as a
+		// contradiction).
+		f := format
+		if math.Abs(v-1) < 0.005 {
+			f = strings.Replace(format, "%.2f×", "%.3f×", 1)
 		}
-		g.Measured = fmt.Sprintf(format, v, field(c), field(b))
+		g.Measured = fmt.Sprintf(f, v, field(c), field(b))
 		return measured(g, v, met(v))
 	}
 }

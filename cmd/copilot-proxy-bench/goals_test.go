@@ -5,6 +5,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // A ratio that rounds to 1.00× is shown with a third decimal, so the line
@@ -18,19 +19,31 @@ func TestGoalFigures(t *testing.T) {
 		"copilot-proxy": {C64: &nonStreamResult{CPUUsPerReq: 138.4, RPS: 5000}, Streams: &streamResult{Streams: 10, FirstEventP50Us: 1900}},
 		relayTarget:     {Streams: &streamResult{Streams: 10, FirstEventP50Us: 1200}},
 	}}
-	cpu := c64Ratio("%.2f× (%.0f vs %.0f µs)", func(n *nonStreamResult) float64 { return n.CPUUsPerReq }, func(v float64) bool { return v <= 1 })(u, goal{})
+	cpuRatio := c64Ratio("%.2f× (%.0f vs %.0f µs)", func(n *nonStreamResult) float64 { return n.CPUUsPerReq }, func(v float64) bool { return v <= 1 })
+	cpu := cpuRatio(u, goal{})
 	if !strings.HasPrefix(cpu.Measured, "1.003×") || cpu.Met == nil || *cpu.Met {
 		t.Errorf("CPU 138.4 vs 138: %q, met %v; want 1.003×, not met", cpu.Measured, cpu.Met)
+	}
+	// The same closure serves the next protocol: two decimals again.
+	u2 := &upstreamResult{ByTarget: map[string]*targetResult{
+		"baseline": {C64: &nonStreamResult{CPUUsPerReq: 161}}, "copilot-proxy": {C64: &nonStreamResult{CPUUsPerReq: 106}},
+	}}
+	if got := cpuRatio(u2, goal{}).Measured; !strings.HasPrefix(got, "0.66× ") {
+		t.Errorf("CPU 106 vs 161 after a ratio near 1: %q, want 0.66×", got)
 	}
 	thr := c64Ratio("%.2f× (%.0f vs %.0f req/s)", func(n *nonStreamResult) float64 { return n.RPS }, func(v float64) bool { return v >= 1 })(u, goal{})
 	if !strings.HasPrefix(thr.Measured, "1.25×") {
 		t.Errorf("throughput 5000 vs 4000: %q, want 1.25×", thr.Measured)
 	}
-	u.ByTarget["direct"].Streams.Rounds = []streamRound{{FirstEventP50Us: 1000}, {FirstEventP50Us: 900}, {FirstEventP50Us: 1100}}
-	u.ByTarget["copilot-proxy"].Streams.Rounds = []streamRound{{FirstEventP50Us: 1800}, {FirstEventP50Us: 2000}, {FirstEventP50Us: 1500}}
+	t0 := time.Now()
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	// Rounds rotate: copilot-proxy's round at 20 s is nearest direct's at
+	// 19 s, not direct's second round (at 10 s).
+	u.ByTarget["direct"].Streams.Rounds = []streamRound{{Start: at(0), FirstEventP50Us: 1000}, {Start: at(10), FirstEventP50Us: 900}, {Start: at(19), FirstEventP50Us: 1100}}
+	u.ByTarget["copilot-proxy"].Streams.Rounds = []streamRound{{Start: at(2), FirstEventP50Us: 1800}, {Start: at(20), FirstEventP50Us: 2000}, {Start: at(12), FirstEventP50Us: 1500}}
 	first := streamAdded(goalFirstEventUs, func(s *streamResult) float64 { return s.FirstEventP50Us },
 		func(r streamRound) float64 { return r.FirstEventP50Us })(u, goal{})
-	for _, want := range []string{"+900 µs (1900 vs 1000 direct, rounds +400 to +1100)", "baseline +500", "a TCP relay, the hop alone, +200"} {
+	for _, want := range []string{"+900 µs (1900 vs 1000 direct, rounds +600 to +900)", "baseline +500", "a TCP relay, the hop alone, +200"} {
 		if !strings.Contains(first.Measured, want) {
 			t.Errorf("first event: %q lacks %q", first.Measured, want)
 		}

@@ -82,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch {
 	case o.tcpRelay:
-		err = runTCPRelay(o.upstream, o.addr)
+		err = runTCPRelay(o.upstream, o.addr, os.Stdin)
 	case o.fakeUpstream != "":
 		err = runFakeUpstream(o.fakeUpstream, os.Stdin, stdout)
 	case o.baseline:

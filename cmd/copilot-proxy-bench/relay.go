@@ -24,8 +24,9 @@ const relayTarget = "tcp relay"
 // nothing else (TLS, when the upstream speaks it, goes end to end). Put
 // between the load client and the fake, it measures what one more process
 // and one more loopback hop cost on this machine, which every proxy pays
-// before it does any work. It serves until SIGTERM.
-func runTCPRelay(upstream, addr string) error {
+// before it does any work. It serves until SIGTERM or until stdin closes
+// (the bench ended, however it ended).
+func runTCPRelay(upstream, addr string, stdin io.Reader) error {
 	u, err := url.Parse(upstream)
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("bad -upstream %q", upstream)
@@ -38,6 +39,10 @@ func runTCPRelay(upstream, addr string) error {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
 		<-sig
+		_ = ln.Close()
+	}()
+	go func() {
+		_, _ = io.Copy(io.Discard, stdin)
 		_ = ln.Close()
 	}()
 	for {
@@ -81,12 +86,18 @@ func (e *env) startRelay(up *upstream, direct *target) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(e.self, "-tcp-relay", "-upstream", up.fake.URL(), "-addr", addr)
+	cmd := dieWithBench(exec.Command(e.self, "-tcp-relay", "-upstream", up.fake.URL(), "-addr", addr))
 	logf, err := os.Create(filepath.Join(e.dir, up.name+"-relay.log"))
 	if err != nil {
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its stdin is a pipe the bench holds open until it exits: the relay
+	// ends with the bench even if the bench is killed.
+	if _, err := cmd.StdinPipe(); err != nil {
+		logf.Close()
+		return nil, err
+	}
 	p := &process{cmd: cmd, log: logf, done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -102,10 +113,15 @@ func (e *env) startRelay(up *upstream, direct *target) (*target, error) {
 			c.Close()
 			return t, nil
 		}
+		select {
+		case <-p.done:
+			b, _ := os.ReadFile(logf.Name())
+			return nil, fmt.Errorf("tcp relay exited before listening: %s", lastLines(b, 5))
+		case <-time.After(10 * time.Millisecond):
+		}
 		if i == 200 {
 			p.stop()
 			return nil, fmt.Errorf("tcp relay: not listening on %s after 2 s", addr)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

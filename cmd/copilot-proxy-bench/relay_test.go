@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 )
 
 // The relay passes bytes both ways and a half-close through, so a client
@@ -44,6 +45,7 @@ func TestRelayConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second)) // a lost half-close fails, not hangs
 	if _, err := c.Write([]byte("ping")); err != nil {
 		t.Fatal(err)
 	}

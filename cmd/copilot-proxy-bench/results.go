@@ -37,7 +37,7 @@ type results struct {
 // upstreamResult is every figure measured against one upstream protocol.
 type upstreamResult struct {
 	Protocol string                   `json:"protocol"`
-	ByTarget map[string]*targetResult `json:"by_target"` // chat and memory: direct, baseline, copilot-proxy
+	ByTarget map[string]*targetResult `json:"by_target"` // chat and memory: direct, baseline, copilot-proxy; chat streams: the TCP relay too
 	APIs     map[string]*apiResult    `json:"apis,omitempty"`
 	// Added is copilot-proxy minus direct and baseline minus direct, in µs.
 	Added map[string]map[string]float64 `json:"added_us"`
@@ -112,8 +112,8 @@ type streamResult struct {
 	GapP99Us        float64 `json:"gap_p99_us"`
 	// CPUUsPerStream is the target process's CPU time per stream (its
 	// share of the rounds it was measured in), 0 for direct.
-	CPUUsPerStream float64       `json:"cpu_us_per_stream,omitempty"`
-	CPU            time.Duration `json:"-"`
+	CPUUsPerStream float64 `json:"cpu_us_per_stream,omitempty"`
+	cpu            time.Duration
 	// Rounds are the same figures round by round, for the spread within
 	// one run.
 	Rounds []streamRound `json:"rounds,omitempty"`
@@ -121,8 +121,17 @@ type streamResult struct {
 
 // streamRound is one round's figures of a target's streams.
 type streamRound struct {
-	FirstEventP50Us float64 `json:"first_event_p50_us"`
-	GapP99Us        float64 `json:"gap_p99_us"`
+	Start           time.Time `json:"start"`
+	FirstEventP50Us float64   `json:"first_event_p50_us"`
+	GapP99Us        float64   `json:"gap_p99_us"`
+}
+
+// streamCPU reads a target's CPU per stream, absent for direct.
+func streamCPU(u *upstreamResult, t string) (float64, bool) {
+	if s := u.ByTarget[t].Streams; s != nil && s.CPUUsPerStream > 0 {
+		return s.CPUUsPerStream, true
+	}
+	return 0, false
 }
 
 // row is one line of the table: a metric read from each target, once per
@@ -169,12 +178,6 @@ func (r *results) sections() []section {
 			return 0, false
 		}
 	}
-	stCPU := func(u *upstreamResult, t string) (float64, bool) {
-		if s := u.ByTarget[t].Streams; s != nil && s.CPUUsPerStream > 0 {
-			return s.CPUUsPerStream, true
-		}
-		return 0, false
-	}
 	num := func(f func(*targetResult) float64) func(*upstreamResult, string) (float64, bool) {
 		return func(u *upstreamResult, t string) (float64, bool) { v := f(u.ByTarget[t]); return v, v != 0 }
 	}
@@ -215,7 +218,7 @@ func (r *results) sections() []section {
 			mk("stream first event p99", "µs", true, st(func(s *streamResult) float64 { return s.FirstEventP99Us })),
 			mk("stream inter-event p50", "µs", true, st(func(s *streamResult) float64 { return s.GapP50Us })),
 			mk("stream inter-event p99", "µs", true, st(func(s *streamResult) float64 { return s.GapP99Us })),
-			mk("stream CPU per stream", "µs", false, stCPU),
+			mk("stream CPU per stream", "µs", false, streamCPU),
 			mk("stream events coalesced", "", false, st(func(s *streamResult) float64 { return float64(s.Coalesced) })),
 			mk("failed streams", "", false, st(func(s *streamResult) float64 { return float64(s.Errors) })),
 		}},
