@@ -385,12 +385,11 @@ func (e *env) measureLoad(up *upstream, targets []*target, ur *upstreamResult) e
 		ur.ByTarget[chat[i].t.name].C64 = r
 	}
 	for _, t := range targets {
-		if t.name == relayTarget { // no non-stream requests: nothing counted
-			ur.ByTarget[t.name] = &targetResult{}
-			continue
+		if t.name != relayTarget { // the relay makes no non-stream requests
+			ur.ByTarget[t.name].UpstreamConnsPer1000 = 1000 * float64(t.conns) / float64(max(t.reqs, 1))
 		}
-		ur.ByTarget[t.name].UpstreamConnsPer1000 = 1000 * float64(t.conns) / float64(max(t.reqs, 1))
 	}
+	ur.ByTarget[relayTarget] = &targetResult{} // not in targetOrder: its streams only
 	streams = append(all, streams...)
 	for i, r := range e.streaming(up, streams) {
 		c := streams[i]
@@ -753,26 +752,8 @@ func (e *env) streaming(up *upstream, cells []cell) []*streamResult {
 	}
 	out := make([]*streamResult, len(cells))
 	for k, cl := range cells {
-		var ttfb, first, gaps []time.Duration
-		sr := &streamResult{cpu: cpu[k], Rounds: rounds[k]}
-		for _, o := range obs[k] {
-			if o.err != nil {
-				sr.Errors++
-				continue
-			}
-			sr.Streams++
-			ttfb = append(ttfb, o.ttfb)
-			first = append(first, o.first)
-			gaps = append(gaps, o.gaps...)
-			sr.Events += o.events
-			sr.Coalesced += o.coalesced
-		}
-		slices.Sort(ttfb)
-		slices.Sort(first)
-		slices.Sort(gaps)
-		sr.TTFBP50Us, sr.TTFBP99Us = us(pct(ttfb, .5)), us(pct(ttfb, .99))
-		sr.FirstEventP50Us, sr.FirstEventP99Us = us(pct(first, .5)), us(pct(first, .99))
-		sr.GapP50Us, sr.GapP99Us = us(pct(gaps, .5)), us(pct(gaps, .99))
+		sr := summarize(obs[k])
+		sr.cpu, sr.Rounds = cpu[k], rounds[k]
 		if cl.t.proc != nil {
 			sr.CPUUsPerStream = us(sr.cpu) / float64(max(sr.Streams+sr.Errors, 1))
 		}
@@ -876,19 +857,36 @@ func (e *env) oneStream(ctx context.Context, c *http.Client, cl cell, buf []byte
 	}
 }
 
+// summarize is the figures of streams: counts and latency percentiles.
+func summarize(obs []streamObs) *streamResult {
+	var ttfb, first, gaps []time.Duration
+	sr := &streamResult{}
+	for _, o := range obs {
+		if o.err != nil {
+			sr.Errors++
+			continue
+		}
+		sr.Streams++
+		ttfb = append(ttfb, o.ttfb)
+		first = append(first, o.first)
+		gaps = append(gaps, o.gaps...)
+		sr.Events += o.events
+		sr.Coalesced += o.coalesced
+	}
+	slices.Sort(ttfb)
+	slices.Sort(first)
+	slices.Sort(gaps)
+	sr.TTFBP50Us, sr.TTFBP99Us = us(pct(ttfb, .5)), us(pct(ttfb, .99))
+	sr.FirstEventP50Us, sr.FirstEventP99Us = us(pct(first, .5)), us(pct(first, .99))
+	sr.GapP50Us, sr.GapP99Us = us(pct(gaps, .5)), us(pct(gaps, .99))
+	return sr
+}
+
 // roundOf is one round's first-event p50 and inter-event p99; start is
 // when the round began.
 func roundOf(obs []streamObs, start time.Time) streamRound {
-	var first, gaps []time.Duration
-	for _, o := range obs {
-		if o.err == nil {
-			first = append(first, o.first)
-			gaps = append(gaps, o.gaps...)
-		}
-	}
-	slices.Sort(first)
-	slices.Sort(gaps)
-	return streamRound{Start: start, FirstEventP50Us: us(pct(first, .5)), GapP99Us: us(pct(gaps, .99))}
+	s := summarize(obs)
+	return streamRound{Start: start, FirstEventP50Us: s.FirstEventP50Us, GapP99Us: s.GapP99Us}
 }
 
 // ---- memory ----

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -47,5 +48,29 @@ func TestGoalFigures(t *testing.T) {
 		if !strings.Contains(first.Measured, want) {
 			t.Errorf("first event: %q lacks %q", first.Measured, want)
 		}
+	}
+}
+
+// A round's figures are its successful streams' percentiles, as the run's
+// are: failed streams count as errors and add no latency.
+func TestSummarizeAndRoundOf(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	obs := []streamObs{
+		{first: 1 * ms, ttfb: 1 * ms, gaps: []time.Duration{5 * ms}, events: 2},
+		{first: 3 * ms, ttfb: 2 * ms, gaps: []time.Duration{6 * ms}, events: 2, coalesced: 1},
+		{first: 2 * ms, ttfb: 2 * ms, gaps: []time.Duration{7 * ms}, events: 2},
+		{err: io.ErrUnexpectedEOF, first: 90 * ms, gaps: []time.Duration{90 * ms}},
+	}
+	s := summarize(obs)
+	if s.Streams != 3 || s.Errors != 1 || s.Events != 6 || s.Coalesced != 1 {
+		t.Errorf("counts: %+v", s)
+	}
+	if s.FirstEventP50Us != 2000 || s.GapP99Us != 6000 {
+		t.Errorf("first p50 %.0f µs, gap p99 %.0f µs; want 2000 and 6000 (the failed stream left out)", s.FirstEventP50Us, s.GapP99Us)
+	}
+	start := time.Now()
+	if r := roundOf(obs, start); r.FirstEventP50Us != s.FirstEventP50Us || r.GapP99Us != s.GapP99Us || !r.Start.Equal(start) {
+		t.Errorf("roundOf = %+v, want the summary's figures and its start", r)
 	}
 }
